@@ -1,0 +1,33 @@
+// Generates the C header with a pinned cbindgen into OUT_DIR. The
+// committed include/mtatls.h must equal it (tests/header.rs checks).
+fn main() {
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let out_dir = std::env::var("OUT_DIR").expect("OUT_DIR");
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("version");
+    let minor = std::env::var("CARGO_PKG_VERSION_MINOR").expect("version");
+    let patch = std::env::var("CARGO_PKG_VERSION_PATCH").expect("version");
+    let version = std::env::var("CARGO_PKG_VERSION").expect("version");
+    let mut config =
+        cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")).expect("cbindgen.toml");
+    config.after_includes = Some(format!(
+        "\n/* Version of the library this header belongs to. */\n\
+         #define MTATLS_VERSION_MAJOR {major}\n\
+         #define MTATLS_VERSION_MINOR {minor}\n\
+         #define MTATLS_VERSION_PATCH {patch}\n\
+         #define MTATLS_VERSION_STRING \"{version}\"\n"
+    ));
+    let out = format!("{out_dir}/mtatls.h");
+    match cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+    {
+        Ok(bindings) => {
+            bindings.write_to_file(&out);
+        }
+        Err(e) => panic!("cbindgen failed: {e}"),
+    }
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rustc-env=MTATLS_GENERATED_HEADER={out}");
+}

@@ -1,0 +1,396 @@
+//! Keys and certificates, read once when a context is built: Postfix's
+//! chain files (`*_tls_chain_files`: key, certificate, chain, repeated per
+//! algorithm), the legacy cert/key pairs, and the CA trust store.
+//! PEM decoding is OpenSSL's (`PEM_read_bio`, `d2i_*`).
+
+use std::ffi::CStr;
+use std::path::Path;
+
+use foreign_types::ForeignType;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::ssl::SslContextBuilder;
+use openssl::stack::Stack;
+use openssl::x509::X509;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::openssl_reasons;
+use crate::ossl;
+
+/// One private key with its leaf certificate and chain.
+pub struct KeyChain {
+    /// The private key.
+    pub key: PKey<Private>,
+    /// The leaf certificate (matches `key`).
+    pub cert: X509,
+    /// Intermediate certificates, leaf's issuer first.
+    pub chain: Vec<X509>,
+}
+
+/// A decoded PEM object.
+enum PemObject {
+    Key(PKey<Private>),
+    Cert(X509),
+    Other(String),
+}
+
+fn cert_error(msg: String) -> Error {
+    Error::new(ErrorKind::Certificate, msg)
+}
+
+/// Decode every PEM object of `data` (named `file` in messages), numbering
+/// them from `first_index`.
+fn read_pem_objects(
+    data: &[u8],
+    file: &str,
+    first_index: usize,
+) -> Result<Vec<(usize, PemObject)>> {
+    let bio = ossl::MemBio::new(data)
+        .ok_or_else(|| cert_error(format!("error reading {file}: {}", openssl_reasons())))?;
+    let mut out = Vec::new();
+    // Bounded by the input: every iteration consumes at least one object.
+    loop {
+        let mut name: *mut libc::c_char = std::ptr::null_mut();
+        let mut header: *mut libc::c_char = std::ptr::null_mut();
+        let mut der: *mut u8 = std::ptr::null_mut();
+        let mut len: libc::c_long = 0;
+        // SAFETY: bio is live; out-pointers are valid; OpenSSL allocates
+        // name/header/data, which are freed below.
+        let ok =
+            unsafe { ossl::PEM_read_bio(bio.as_ptr(), &mut name, &mut header, &mut der, &mut len) };
+        if ok == 0 {
+            // End of data (PEM_R_NO_START_LINE) is the normal way out.
+            unsafe { openssl_sys::ERR_clear_error() };
+            break;
+        }
+        let index = first_index + out.len();
+        // SAFETY: on success all three pointers are valid allocations.
+        let (type_name, encrypted, bytes) = unsafe {
+            let t = CStr::from_ptr(name).to_string_lossy().into_owned();
+            let enc = !header.is_null() && *header != 0;
+            let b = std::slice::from_raw_parts(der, len.max(0) as usize).to_vec();
+            ossl::CRYPTO_free(name.cast(), c"certs.rs".as_ptr(), 0);
+            ossl::CRYPTO_free(header.cast(), c"certs.rs".as_ptr(), 0);
+            ossl::CRYPTO_free(der.cast(), c"certs.rs".as_ptr(), 0);
+            (t, enc, b)
+        };
+        let object = match type_name.as_str() {
+            "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "DSA PRIVATE KEY" => {
+                let key = if encrypted { None } else { decode_key(&bytes) };
+                match key {
+                    Some((key, used)) if used == bytes.len() => PemObject::Key(key),
+                    Some(_) => {
+                        return Err(cert_error(format!(
+                            "error loading private key (PEM object number {index}) from {file}: excess data"
+                        )))
+                    }
+                    None => {
+                        return Err(cert_error(format!(
+                            "error loading private key (PEM object number {index}) from {file}"
+                        ))
+                        .with_detail(&openssl_reasons()))
+                    }
+                }
+            }
+            "CERTIFICATE" | "X509 CERTIFICATE" => match decode_cert(&bytes) {
+                Some((cert, used)) if used == bytes.len() => PemObject::Cert(cert),
+                Some(_) => {
+                    return Err(cert_error(format!(
+                        "error loading certificate (PEM object number {index}) from {file}: excess data"
+                    )))
+                }
+                None => {
+                    return Err(cert_error(format!(
+                        "error loading certificate (PEM object number {index}) from {file}"
+                    ))
+                    .with_detail(&openssl_reasons()))
+                }
+            },
+            _ => PemObject::Other(type_name),
+        };
+        out.push((index, object));
+    }
+    Ok(out)
+}
+
+/// DER private key (PKCS#8 or traditional) and how many bytes it used.
+fn decode_key(der: &[u8]) -> Option<(PKey<Private>, usize)> {
+    let mut p = der.as_ptr();
+    // SAFETY: p walks within der; OpenSSL never reads past len.
+    unsafe {
+        let key = openssl_sys::d2i_AutoPrivateKey(
+            std::ptr::null_mut(),
+            &mut p,
+            der.len() as libc::c_long,
+        );
+        if key.is_null() {
+            return None;
+        }
+        Some((PKey::from_ptr(key), p.offset_from(der.as_ptr()) as usize))
+    }
+}
+
+/// DER certificate and how many bytes it used.
+fn decode_cert(der: &[u8]) -> Option<(X509, usize)> {
+    let mut p = der.as_ptr();
+    // SAFETY: as above.
+    unsafe {
+        let cert = openssl_sys::d2i_X509(std::ptr::null_mut(), &mut p, der.len() as libc::c_long);
+        if cert.is_null() {
+            return None;
+        }
+        Some((X509::from_ptr(cert), p.offset_from(der.as_ptr()) as usize))
+    }
+}
+
+fn read_file(file: &str, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(Path::new(file)).map_err(|e| {
+        cert_error(format!(
+            "error opening {what}: {file}: {}",
+            strip_os_error(&e)
+        ))
+    })
+}
+
+/// `std::io::Error` text without Rust's " (os error N)" suffix.
+pub fn strip_os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn key_matches(key: &PKey<Private>, cert: &X509) -> bool {
+    cert.public_key()
+        .map(|pk| key.public_eq(&pk))
+        .unwrap_or(false)
+}
+
+/// Load Postfix chain files: all files as one PEM stream of
+/// `key, cert, [chain...], key, cert, ...`. `origin` is the parameter value.
+pub fn load_chain_files(
+    files: &[&str],
+    origin: &str,
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<KeyChain>> {
+    let mut objects = Vec::new();
+    let mut first = 1;
+    for file in files {
+        let data = read_file(file, "chain file")?;
+        let objs = read_pem_objects(&data, file, first)?;
+        first += objs.len();
+        objects.extend(objs.into_iter().map(|(i, o)| (i, o, *file)));
+    }
+    if objects.is_empty() {
+        return Err(cert_error(format!("No PEM data in {origin}")));
+    }
+    let mut chains: Vec<KeyChain> = Vec::new();
+    let mut pending_key: Option<(usize, &str, PKey<Private>)> = None;
+    for (index, object, file) in objects {
+        match object {
+            PemObject::Other(t) => warn(format!("loading {file}: ignoring PEM type: {t}")),
+            PemObject::Key(key) => {
+                if let Some((kidx, kfile, _)) = pending_key {
+                    return Err(cert_error(format!(
+                        "error loading certificate chain: key at index {kidx} in {kfile} not followed by a certificate"
+                    )));
+                }
+                pending_key = Some((index, file, key));
+            }
+            PemObject::Cert(cert) => match pending_key.take() {
+                Some((kidx, kfile, key)) => {
+                    if !key_matches(&key, &cert) {
+                        return Err(cert_error(format!(
+                            "error loading certificate chain: key at index {kidx} in {kfile} does not match the certificate"
+                        )));
+                    }
+                    chains.push(KeyChain {
+                        key,
+                        cert,
+                        chain: Vec::new(),
+                    });
+                }
+                None => match chains.last_mut() {
+                    Some(last) => last.chain.push(cert),
+                    None => {
+                        return Err(cert_error(format!(
+                            "error loading chain from {file}: key not first"
+                        )))
+                    }
+                },
+            },
+        }
+    }
+    if let Some((kidx, kfile, _)) = pending_key {
+        return Err(cert_error(format!(
+            "No certs for key at index {kidx} in {kfile}"
+        )));
+    }
+    Ok(chains)
+}
+
+/// Load one legacy pair (`*_tls_cert_file` / `*_tls_key_file`). `kind` is
+/// `RSA`, `ECDSA` or `DSA`. The same file for both is read in "mixed" mode.
+pub fn load_pair(
+    cert_file: &str,
+    key_file: &str,
+    kind: &str,
+    warn: &mut dyn FnMut(String),
+) -> Result<KeyChain> {
+    if cert_file == key_file {
+        let data = read_file(cert_file, "certificate file")?;
+        let mut key: Option<(usize, PKey<Private>)> = None;
+        let mut certs = Vec::new();
+        for (index, object) in read_pem_objects(&data, cert_file, 1)? {
+            match object {
+                PemObject::Key(k) => match &key {
+                    Some((first, _)) => warn(format!(
+                        "ignoring 2nd key at index {index} in {cert_file} after 1st at {first}"
+                    )),
+                    None => key = Some((index, k)),
+                },
+                PemObject::Cert(c) => certs.push(c),
+                PemObject::Other(t) => warn(format!("loading {cert_file}: ignoring PEM type: {t}")),
+            }
+        }
+        let Some((_, key)) = key else {
+            return Err(cert_error(format!("No private key found in {cert_file}")));
+        };
+        if certs.is_empty() {
+            return Err(cert_error(format!(
+                "cannot get {kind} certificate from file \"{cert_file}\": disabling TLS support"
+            )));
+        }
+        let cert = certs.remove(0);
+        if !key_matches(&key, &cert) {
+            return Err(cert_error(format!(
+                "{kind} private key in {key_file} does not match public key in {cert_file}: disabling TLS support"
+            )));
+        }
+        return Ok(KeyChain {
+            key,
+            cert,
+            chain: certs,
+        });
+    }
+    let cert_data = read_file(cert_file, "certificate file").map_err(|_| {
+        cert_error(format!(
+            "cannot get {kind} certificate from file \"{cert_file}\": disabling TLS support"
+        ))
+    })?;
+    let mut certs = X509::stack_from_pem(&cert_data).unwrap_or_default();
+    if certs.is_empty() {
+        openssl_reasons();
+        return Err(cert_error(format!(
+            "cannot get {kind} certificate from file \"{cert_file}\": disabling TLS support"
+        )));
+    }
+    let no_key = || {
+        cert_error(format!(
+            "cannot get {kind} private key from file \"{key_file}\": disabling TLS support"
+        ))
+    };
+    let key_data = read_file(key_file, "key file").map_err(|_| no_key())?;
+    let key = PKey::private_key_from_pem(&key_data).map_err(|_| no_key())?;
+    let cert = certs.remove(0);
+    if !key_matches(&key, &cert) {
+        return Err(cert_error(format!(
+            "{kind} private key in {key_file} does not match public key in {cert_file}: disabling TLS support"
+        )));
+    }
+    Ok(KeyChain {
+        key,
+        cert,
+        chain: certs,
+    })
+}
+
+/// Short algorithm name of a key, for messages.
+pub fn key_algorithm(key: &PKey<Private>) -> &'static str {
+    match key.id() {
+        Id::RSA => "RSA",
+        Id::RSA_PSS => "RSA-PSS",
+        Id::EC => "ECDSA",
+        Id::ED25519 => "Ed25519",
+        Id::ED448 => "Ed448",
+        Id::DSA => "DSA",
+        _ => "other",
+    }
+}
+
+/// Install each key with its own leaf and chain (one per algorithm slot).
+pub fn install(b: &mut SslContextBuilder, chains: &[KeyChain], origin: &str) -> Result<()> {
+    for kc in chains {
+        let mut stack = Stack::<X509>::new().map_err(|_| cert_error(openssl_reasons()))?;
+        for c in &kc.chain {
+            stack
+                .push(c.clone())
+                .map_err(|_| cert_error(openssl_reasons()))?;
+        }
+        // SAFETY: all handles are live; the call takes its own references.
+        let ok = unsafe {
+            ossl::SSL_CTX_use_cert_and_key(
+                b.as_ptr(),
+                kc.cert.as_ptr(),
+                kc.key.as_ptr(),
+                stack.as_ptr(),
+                0,
+            )
+        };
+        if ok != 1 {
+            return Err(cert_error(format!(
+                "error loading private keys and certificates from: {origin}: cannot use the {} key",
+                key_algorithm(&kc.key)
+            ))
+            .with_detail(&openssl_reasons()));
+        }
+    }
+    Ok(())
+}
+
+/// Load the CA store from `ca_file` / `ca_path` (either may be empty; with
+/// both empty nothing is loaded) and, if asked, the system default store.
+pub fn load_trust(
+    b: &mut SslContextBuilder,
+    ca_file: &str,
+    ca_path: &str,
+    append_default: bool,
+) -> Result<()> {
+    if ca_file.is_empty() && ca_path.is_empty() {
+        return Ok(());
+    }
+    let file = (!ca_file.is_empty()).then(|| std::ffi::CString::new(ca_file));
+    let path = (!ca_path.is_empty()).then(|| std::ffi::CString::new(ca_path));
+    let describe = || {
+        let mut parts = Vec::new();
+        if !ca_file.is_empty() {
+            parts.push(format!("CAfile=\"{ca_file}\""));
+        }
+        if !ca_path.is_empty() {
+            parts.push(format!("CApath=\"{ca_path}\""));
+        }
+        format!(
+            "cannot load Certification Authority data, {}: disabling TLS support",
+            parts.join(", ")
+        )
+    };
+    let (Ok(file), Ok(path)) = (file.transpose(), path.transpose()) else {
+        return Err(Error::new(ErrorKind::CaStore, describe()));
+    };
+    // SAFETY: ctx is live; the strings outlive the call.
+    let ok = unsafe {
+        openssl_sys::SSL_CTX_load_verify_locations(
+            b.as_ptr(),
+            file.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+        )
+    };
+    if ok != 1 {
+        return Err(Error::new(ErrorKind::CaStore, describe()).with_detail(&openssl_reasons()));
+    }
+    if append_default {
+        b.set_default_verify_paths()
+            .map_err(|e| Error::new(ErrorKind::CaStore, describe()).with_detail(&e.to_string()))?;
+    }
+    Ok(())
+}

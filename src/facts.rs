@@ -1,0 +1,178 @@
+//! Reading the facts of a finished handshake out of OpenSSL: protocol,
+//! cipher, key exchange, both sides' signatures, peer names,
+//! fingerprints and trust bits.
+
+use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl::pkey::{Id, PKey, PKeyRef, Public};
+use openssl::ssl::SslRef;
+use openssl::x509::{X509Ref, X509VerifyResult};
+
+use crate::context::Context;
+use crate::ossl;
+use crate::summary::{status, Facts, Signature};
+use crate::verify;
+
+/// Key-exchange description of the peer's ephemeral key.
+fn key_exchange(ssl: &SslRef) -> (String, String, i32) {
+    let mut raw: *mut openssl_sys::EVP_PKEY = std::ptr::null_mut();
+    // SAFETY: ssl is live; on success we own one reference to the key.
+    let ok = unsafe { openssl_sys::SSL_get_peer_tmp_key(ssl.as_ptr(), &mut raw) };
+    if ok <= 0 || raw.is_null() {
+        return (String::new(), String::new(), 0);
+    }
+    // SAFETY: raw is a live key we own.
+    let key: PKey<Public> = unsafe { PKey::from_ptr(raw) };
+    match key.id() {
+        Id::DH | Id::DHX => ("DHE".into(), String::new(), key.bits() as i32),
+        Id::EC => ("ECDHE".into(), ec_curve(&key), 0),
+        Id::X25519 => ("X25519".into(), String::new(), 0),
+        Id::X448 => ("X448".into(), String::new(), 0),
+        _ => (ossl::pkey_type_name(key.as_ptr()), String::new(), 0),
+    }
+}
+
+fn ec_curve(key: &PKeyRef<Public>) -> String {
+    key.ec_key()
+        .ok()
+        .and_then(|ec| ec.group().curve_name())
+        .and_then(|nid| ossl::nid_short_name(nid.as_raw()))
+        .unwrap_or_default()
+}
+
+/// Describe a handshake signature made with `cert`'s key.
+fn signature(
+    cert: &X509Ref,
+    digest_nid: Option<i32>,
+    sig_type_nid: Option<i32>,
+    tls13: bool,
+) -> Signature {
+    let Ok(key) = cert.public_key() else {
+        return Signature::default();
+    };
+    let (name, curve, bits) = match key.id() {
+        Id::RSA => {
+            let pss = tls13 || sig_type_nid == Some(openssl_sys::NID_rsassaPss);
+            (
+                if pss { "RSA-PSS" } else { "RSA" }.to_string(),
+                String::new(),
+                key.bits() as i32,
+            )
+        }
+        Id::RSA_PSS => ("RSASSA-PSS".to_string(), String::new(), 0),
+        Id::EC => ("ECDSA".to_string(), ec_curve(&key), key.bits() as i32),
+        Id::ED25519 => ("ED25519".to_string(), String::new(), 0),
+        Id::ED448 => ("ED448".to_string(), String::new(), 0),
+        _ => (
+            ossl::pkey_type_name(key.as_ptr()),
+            String::new(),
+            key.bits() as i32,
+        ),
+    };
+    let digest = digest_nid
+        .filter(|n| *n != openssl_sys::NID_undef)
+        .and_then(ossl::nid_short_name)
+        .unwrap_or_default();
+    Signature {
+        name,
+        curve,
+        bits,
+        digest,
+    }
+}
+
+fn sig_type(
+    f: unsafe extern "C" fn(*const openssl_sys::SSL, *mut libc::c_int) -> libc::c_int,
+    ssl: &SslRef,
+) -> Option<i32> {
+    let mut nid = 0;
+    // SAFETY: ssl is live; the call writes one int.
+    (unsafe { f(ssl.as_ptr(), &mut nid) } == 1 && nid != 0).then_some(nid)
+}
+
+/// Whether the negotiated key exchange gives forward secrecy.
+fn forward_secret(ssl: &SslRef, tls13: bool) -> bool {
+    if tls13 {
+        return true;
+    }
+    let Some(cipher) = ssl.current_cipher() else {
+        return false;
+    };
+    // SAFETY: cipher is a live static SSL_CIPHER.
+    let kx = unsafe { ossl::SSL_CIPHER_get_kx_nid(cipher.as_ptr()) };
+    matches!(
+        kx,
+        ossl::NID_KX_ECDHE | ossl::NID_KX_DHE | ossl::NID_KX_ECDHE_PSK | ossl::NID_KX_DHE_PSK
+    )
+}
+
+/// Collect the facts of the established session `ssl`.
+pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -> Facts {
+    let protocol = ssl.version_str().to_string();
+    let tls13 = protocol == "TLSv1.3";
+    let (cipher_name, usebits, algbits) = match ssl.current_cipher() {
+        Some(c) => {
+            let bits = c.bits();
+            (c.name().to_string(), bits.secret, bits.algorithm)
+        }
+        None => (String::new(), 0, 0),
+    };
+    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl);
+    // SAFETY: ssl is live; get0 returns a borrowed pointer or NULL.
+    let peer_cert = unsafe {
+        let p = ossl::SSL_get0_peer_certificate(ssl.as_ptr());
+        (!p.is_null()).then(|| X509Ref::from_ptr(p))
+    };
+    let own_cert = ssl.certificate();
+    let peer_sig = peer_cert.map(|c| {
+        signature(
+            c,
+            ossl::peer_signature_digest_nid(ssl.as_ptr()),
+            sig_type(ossl::SSL_get_peer_signature_type_nid, ssl),
+            tls13,
+        )
+    });
+    // Our own signature counts only when we really signed with our key.
+    let own_sig_type = sig_type(ossl::SSL_get_signature_type_nid, ssl);
+    let own_sig = match (own_cert, own_sig_type) {
+        (Some(c), Some(t)) => Some(signature(
+            c,
+            ossl::own_signature_digest_nid(ssl.as_ptr()),
+            Some(t),
+            tls13,
+        )),
+        _ => None,
+    };
+    let (server_sig, client_sig) = if am_server {
+        (own_sig, peer_sig)
+    } else {
+        (peer_sig, own_sig)
+    };
+    let mut facts = Facts {
+        am_server,
+        peer_label: peer_label.to_string(),
+        protocol,
+        cipher_name,
+        cipher_usebits: usebits,
+        cipher_algbits: algbits,
+        kex_name,
+        kex_curve,
+        kex_bits,
+        client_sig: client_sig.unwrap_or_default(),
+        server_sig: server_sig.unwrap_or_default(),
+        forward_secret: forward_secret(ssl, tls13),
+        reused: ssl.session_reused(),
+        ..Facts::default()
+    };
+    if let Some(cert) = peer_cert {
+        facts.peer_status |= status::PRESENT;
+        if ssl.verify_result() == X509VerifyResult::OK {
+            facts.peer_status |= status::TRUSTED;
+        }
+        facts.peer_cn = verify::peer_cn(cert, peer_label, &ctx.logger);
+        facts.issuer_cn = verify::issuer_cn(cert, peer_label, &ctx.logger);
+        facts.peer_cert_fprint = verify::cert_fingerprint(cert, ctx.digest);
+        facts.peer_pkey_fprint =
+            verify::pkey_fingerprint(cert, ctx.digest, ctx.legacy_pkey_fingerprints);
+    }
+    facts
+}

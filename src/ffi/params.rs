@@ -1,0 +1,266 @@
+//! `mtatls_params`: Postfix parameters set by name or read from main.cf,
+//! and the log callback contexts and sessions inherit.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{arg_str, copy_out, ffi_guard, mtatls_result, to_cstring, ErrorText, Poison};
+use crate::error::Error;
+use crate::log::{Logger, Severity};
+use crate::params::Params;
+use mtatls_result::*;
+
+/// A set of Postfix parameter values. Not thread-safe: use from one
+/// thread at a time. Create with `mtatls_params_new`, free with
+/// `mtatls_params_free`.
+pub struct mtatls_params {
+    pub(crate) inner: Params,
+    pub(crate) error: ErrorText,
+    pub(crate) poisoned: bool,
+}
+
+impl Poison for *mut mtatls_params {
+    fn poison(self) {
+        // SAFETY: a non-NULL pointer here came from mtatls_params_new.
+        if let Some(p) = unsafe { self.as_mut() } {
+            p.poisoned = true;
+            p.error
+                .set("mtatls: internal error (panic); this object can no longer be used");
+        }
+    }
+}
+
+/// Log callback: `level` is `MTATLS_LOG_INFO` or `MTATLS_LOG_WARNING`;
+/// `line` is one NUL-terminated line without newline or process prefix,
+/// valid only during the call. It may be called from any thread that
+/// uses a context or session made from these parameters.
+pub type mtatls_log_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, line: *const c_char)>;
+
+/// Run `f` on a live, unpoisoned params handle, keeping its error text.
+///
+/// # Safety
+/// `p` must be NULL or a pointer from `mtatls_params_new` not yet freed.
+pub(crate) unsafe fn with_params(
+    p: *mut mtatls_params,
+    f: impl FnOnce(&mut mtatls_params) -> Result<(), Error>,
+) -> mtatls_result {
+    // SAFETY: guaranteed by the caller.
+    let Some(params) = (unsafe { p.as_mut() }) else {
+        return MTATLS_RESULT_NULL_PARAMETER;
+    };
+    if params.poisoned {
+        return MTATLS_RESULT_PANIC;
+    }
+    params.error.clear();
+    match f(params) {
+        Ok(()) => MTATLS_RESULT_OK,
+        Err(e) => {
+            params.error.set(e.message());
+            e.kind().into()
+        }
+    }
+}
+
+/// Create an empty parameter set (every parameter at its Postfix 3.8
+/// default; log lines to stderr) and store it in `*out`.
+/// Returns `MTATLS_RESULT_NULL_PARAMETER` if `out` is NULL. Free the
+/// result with `mtatls_params_free`.
+#[no_mangle]
+pub extern "C" fn mtatls_params_new(out: *mut *mut mtatls_params) -> mtatls_result {
+    ffi_guard!(MTATLS_RESULT_PANIC, {
+        if out.is_null() {
+            return MTATLS_RESULT_NULL_PARAMETER;
+        }
+        let p = Box::new(mtatls_params {
+            inner: Params::new(),
+            error: ErrorText::default(),
+            poisoned: false,
+        });
+        // SAFETY: out is non-NULL and writable per the contract.
+        unsafe { *out = Box::into_raw(p) };
+        MTATLS_RESULT_OK
+    })
+}
+
+/// Free a parameter set. NULL is accepted and ignored. Call at most once
+/// per object. Contexts built from it stay valid.
+#[no_mangle]
+pub extern "C" fn mtatls_params_free(params: *mut mtatls_params) {
+    ffi_guard!((), {
+        if !params.is_null() {
+            // SAFETY: params came from mtatls_params_new and is freed once.
+            drop(unsafe { Box::from_raw(params) });
+        }
+    })
+}
+
+/// Set parameter `name` (a Postfix name such as `smtpd_tls_protocols`)
+/// to `value` (Postfix syntax; `$name` references are expanded when a
+/// context is built). Returns `MTATLS_RESULT_UNKNOWN_PARAMETER` for a name
+/// this library does not know and `MTATLS_RESULT_INVALID_VALUE` for a value
+/// Postfix refuses; `mtatls_params_error` then names both.
+#[no_mangle]
+pub extern "C" fn mtatls_params_set(
+    params: *mut mtatls_params,
+    name: *const c_char,
+    value: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: pointers are valid C strings per the contract.
+        unsafe {
+            with_params(params, |p| {
+                let name = arg_str(name, "parameter name")?;
+                let value = arg_str(value, &format!("value of {name}"))?;
+                p.inner.set(name, value)
+            })
+        }
+    })
+}
+
+/// Read a main.cf file as Postfix does (comments, continuation lines,
+/// later lines win). Names this library does not know are kept for
+/// `$name` expansion only. Returns `MTATLS_RESULT_CONFIG_FILE` if the
+/// file cannot be read or parsed, `MTATLS_RESULT_INVALID_VALUE` for a bad
+/// value (the message gives file, line and parameter).
+#[no_mangle]
+pub extern "C" fn mtatls_params_load_file(
+    params: *mut mtatls_params,
+    path: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: path is a valid C string per the contract.
+        unsafe {
+            with_params(params, |p| {
+                let path = arg_str(path, "main.cf path")?;
+                p.inner.load_file(Path::new(path))
+            })
+        }
+    })
+}
+
+/// Read main.cf text (see `mtatls_params_load_file`); `origin` names the
+/// text in messages and may be NULL.
+#[no_mangle]
+pub extern "C" fn mtatls_params_load_string(
+    params: *mut mtatls_params,
+    text: *const c_char,
+    origin: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: text/origin are valid C strings (origin may be NULL).
+        unsafe {
+            with_params(params, |p| {
+                let text = arg_str(text, "main.cf text")?;
+                let origin = if origin.is_null() {
+                    "main.cf text"
+                } else {
+                    arg_str(origin, "origin")?
+                };
+                p.inner.load_str(text, origin)
+            })
+        }
+    })
+}
+
+/// Copy the expanded value of parameter `name` into `buf` (`len` bytes,
+/// snprintf-style: truncated and always NUL-terminated when `len > 0`) and
+/// store the full length, excluding the NUL, in `*needed` (may be NULL).
+/// `buf` may be NULL when `len` is 0.
+#[no_mangle]
+pub extern "C" fn mtatls_params_get(
+    params: *mut mtatls_params,
+    name: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe {
+            with_params(params, |p| {
+                let name = arg_str(name, "parameter name")?;
+                if buf.is_null() && len > 0 {
+                    return Err(Error::new(crate::ErrorKind::NullParameter, "buf is NULL but len > 0"));
+                }
+                let value = p.inner.get(name)?;
+                let n = copy_out(&value, buf, len);
+                if !needed.is_null() {
+                    *needed = n;
+                }
+                Ok(())
+            })
+        }
+    })
+}
+
+/// The message of the last failed call on these parameters, including
+/// `mtatls_ctx_new` failures ("" after a successful call). Borrowed: valid
+/// until the next call on `params` or its free. NULL `params` gives "".
+#[no_mangle]
+pub extern "C" fn mtatls_params_error(params: *const mtatls_params) -> *const c_char {
+    ffi_guard!(c"".as_ptr(), {
+        // SAFETY: params is NULL or valid per the contract.
+        match unsafe { params.as_ref() } {
+            Some(p) => p.error.as_ptr(),
+            None => c"".as_ptr(),
+        }
+    })
+}
+
+/// Send log lines of contexts and sessions made from now on to `callback`
+/// with `userdata` (NULL `callback`: back to stderr). The callback must
+/// stay callable, and `userdata` valid, as long as any such context or
+/// session exists; it must be thread-safe if they are used from several
+/// threads.
+#[no_mangle]
+pub extern "C" fn mtatls_params_set_log_callback(
+    params: *mut mtatls_params,
+    callback: mtatls_log_callback,
+    userdata: *mut c_void,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: params is NULL or valid per the contract.
+        unsafe {
+            with_params(params, |p| {
+                let logger = match callback {
+                    None => Logger::default(),
+                    Some(f) => {
+                        let userdata = userdata as usize;
+                        Logger::with_sink(Arc::new(move |severity: Severity, line: &str| {
+                            let c = to_cstring(line);
+                            // SAFETY: the host promised f and userdata stay valid.
+                            f(userdata as *mut c_void, severity as c_int, c.as_ptr());
+                        }))
+                    }
+                };
+                p.inner.set_logger(logger);
+                Ok(())
+            })
+        }
+    })
+}
+
+/// Make a new RSA-2048 key and self-signed certificate for
+/// `common_name`, write both (PEM, mode 0600) to the file `path`, and set
+/// `smtpd_tls_chain_files` to it: a server default when no certificate is
+/// configured. Takes about 0.1 s (key generation).
+#[no_mangle]
+pub extern "C" fn mtatls_params_self_signed(
+    params: *mut mtatls_params,
+    common_name: *const c_char,
+    path: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid C strings per the contract.
+        unsafe {
+            with_params(params, |p| {
+                let cn = arg_str(common_name, "common name")?;
+                let path = arg_str(path, "path")?;
+                crate::selfsigned::write_self_signed(cn, Path::new(path))?;
+                p.inner.set("smtpd_tls_chain_files", path)
+            })
+        }
+    })
+}

@@ -1,0 +1,438 @@
+//! `mtatls_session`: one TLS session on a socket the caller owns.
+
+use std::ffi::{c_char, c_int};
+
+use super::ctx::mtatls_ctx;
+use super::{
+    arg_str, copy_out, ffi_guard, mtatls_result, timeout_arg, to_cstring, ErrorText, Poison,
+};
+use crate::error::{Error, ErrorKind};
+use crate::session::Session;
+use crate::summary::{Facts, Trust};
+use mtatls_result::*;
+
+/// The peer sent a certificate.
+pub const MTATLS_CERT_PRESENT: u32 = 1;
+/// The peer certificate chain verified against the trust store.
+pub const MTATLS_CERT_TRUSTED: u32 = 4;
+/// The peer certificate matched the security level's identity check.
+pub const MTATLS_CERT_MATCHED: u32 = 8;
+/// Trusted and matched: the peer is authenticated.
+pub const MTATLS_CERT_SECURED: u32 = 16;
+
+/// The four outcomes Postfix logs, as in "Untrusted TLS connection ...".
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum mtatls_trust {
+    /// No peer certificate.
+    MTATLS_TRUST_ANONYMOUS = 0,
+    /// A certificate that did not verify.
+    MTATLS_TRUST_UNTRUSTED = 1,
+    /// A certificate that verified (no name match required).
+    MTATLS_TRUST_TRUSTED = 2,
+    /// Verified and matched (client only).
+    MTATLS_TRUST_VERIFIED = 3,
+}
+
+/// Facts of an established session. Strings are never NULL ("" when not
+/// applicable) and are borrowed from the session: valid until it is freed.
+/// Key-exchange and signature fields are filled for TLS 1.2 as well, but
+/// Postfix's summary line shows them for TLS 1.3 only.
+#[repr(C)]
+pub struct mtatls_session_facts {
+    /// `TLSv1.3`, `TLSv1.2`, ...
+    pub protocol: *const c_char,
+    /// OpenSSL cipher name, e.g. `TLS_AES_256_GCM_SHA384`.
+    pub cipher_name: *const c_char,
+    /// Effective cipher key bits.
+    pub cipher_usebits: c_int,
+    /// Cipher algorithm key bits.
+    pub cipher_algbits: c_int,
+    /// `X25519`, `X448`, `ECDHE`, `DHE` or a provider's group name.
+    pub kex_name: *const c_char,
+    /// ECDHE curve (`prime256v1`), else "".
+    pub kex_curve: *const c_char,
+    /// DHE group bits, else 0.
+    pub kex_bits: c_int,
+    /// Client signature algorithm ("" if the client used no certificate).
+    pub clnt_sig_name: *const c_char,
+    /// Client key curve, else "".
+    pub clnt_sig_curve: *const c_char,
+    /// Client key bits, else 0.
+    pub clnt_sig_bits: c_int,
+    /// Client signature digest (`SHA256`), else "".
+    pub clnt_sig_dgst: *const c_char,
+    /// Server signature algorithm (`RSA-PSS`, `ECDSA`, `ED25519`, ...).
+    pub srvr_sig_name: *const c_char,
+    /// Server key curve, else "".
+    pub srvr_sig_curve: *const c_char,
+    /// Server key bits, else 0.
+    pub srvr_sig_bits: c_int,
+    /// Server signature digest, else "".
+    pub srvr_sig_dgst: *const c_char,
+    /// Peer certificate subject CN ("" if none).
+    pub peer_cn: *const c_char,
+    /// Peer certificate issuer CN, or O ("" if none).
+    pub issuer_cn: *const c_char,
+    /// Peer certificate fingerprint, colon hex ("" if no certificate).
+    pub peer_cert_fprint: *const c_char,
+    /// Peer public-key fingerprint, colon hex ("" if no certificate).
+    pub peer_pkey_fprint: *const c_char,
+    /// Server: SNI name matched; "" otherwise.
+    pub peer_sni: *const c_char,
+    /// The peer label as logged (lower case).
+    pub peer_label: *const c_char,
+    /// `MTATLS_CERT_*` bits.
+    pub peer_status: u32,
+    /// The outcome word of the summary line.
+    pub trust: mtatls_trust,
+    /// The key exchange gives forward secrecy (ECDHE/DHE, all of TLS 1.3).
+    pub forward_secret: bool,
+    /// The session was resumed.
+    pub reused: bool,
+    /// This is the server side.
+    pub am_server: bool,
+}
+
+/// C view of the facts plus the strings it points into.
+struct CFacts {
+    view: mtatls_session_facts,
+    _strings: Vec<std::ffi::CString>,
+}
+
+impl CFacts {
+    fn new(f: &Facts) -> CFacts {
+        let mut strings = Vec::new();
+        let mut s = |text: &str| {
+            let c = to_cstring(text);
+            let p = c.as_ptr();
+            strings.push(c);
+            p
+        };
+        let view = mtatls_session_facts {
+            protocol: s(&f.protocol),
+            cipher_name: s(&f.cipher_name),
+            cipher_usebits: f.cipher_usebits,
+            cipher_algbits: f.cipher_algbits,
+            kex_name: s(&f.kex_name),
+            kex_curve: s(&f.kex_curve),
+            kex_bits: f.kex_bits,
+            clnt_sig_name: s(&f.client_sig.name),
+            clnt_sig_curve: s(&f.client_sig.curve),
+            clnt_sig_bits: f.client_sig.bits,
+            clnt_sig_dgst: s(&f.client_sig.digest),
+            srvr_sig_name: s(&f.server_sig.name),
+            srvr_sig_curve: s(&f.server_sig.curve),
+            srvr_sig_bits: f.server_sig.bits,
+            srvr_sig_dgst: s(&f.server_sig.digest),
+            peer_cn: s(&f.peer_cn),
+            issuer_cn: s(&f.issuer_cn),
+            peer_cert_fprint: s(&f.peer_cert_fprint),
+            peer_pkey_fprint: s(&f.peer_pkey_fprint),
+            peer_sni: s(&f.peer_sni),
+            peer_label: s(&f.peer_label),
+            peer_status: f.peer_status,
+            trust: match f.trust() {
+                Trust::Anonymous => mtatls_trust::MTATLS_TRUST_ANONYMOUS,
+                Trust::Untrusted => mtatls_trust::MTATLS_TRUST_UNTRUSTED,
+                Trust::Trusted => mtatls_trust::MTATLS_TRUST_TRUSTED,
+                Trust::Verified => mtatls_trust::MTATLS_TRUST_VERIFIED,
+            },
+            forward_secret: f.forward_secret,
+            reused: f.reused,
+            am_server: f.am_server,
+        };
+        CFacts {
+            view,
+            _strings: strings,
+        }
+    }
+}
+
+/// A TLS session on one connection. Use from one thread at a time.
+pub struct mtatls_session {
+    inner: Option<Session>,
+    error: ErrorText,
+    facts: Option<Box<CFacts>>,
+    poisoned: bool,
+}
+
+impl Poison for *mut mtatls_session {
+    fn poison(self) {
+        // SAFETY: a non-NULL pointer here came from mtatls_session_new.
+        if let Some(s) = unsafe { self.as_mut() } {
+            s.poisoned = true;
+            s.error
+                .set("mtatls: internal error (panic); this session can no longer be used");
+        }
+    }
+}
+
+/// Run `f` on a live, unpoisoned session, keeping its error text.
+///
+/// # Safety
+/// `s` must be NULL or a pointer from `mtatls_session_new` not yet freed.
+unsafe fn with_session(
+    s: *mut mtatls_session,
+    f: impl FnOnce(&mut Session) -> Result<(), Error>,
+) -> mtatls_result {
+    // SAFETY: guaranteed by the caller.
+    let Some(handle) = (unsafe { s.as_mut() }) else {
+        return MTATLS_RESULT_NULL_PARAMETER;
+    };
+    if handle.poisoned {
+        return MTATLS_RESULT_PANIC;
+    }
+    let Some(session) = handle.inner.as_mut() else {
+        return MTATLS_RESULT_BAD_STATE;
+    };
+    handle.error.clear();
+    match f(session) {
+        Ok(()) => MTATLS_RESULT_OK,
+        Err(e) => {
+            handle.error.set(e.message());
+            e.kind().into()
+        }
+    }
+}
+
+/// Start a TLS session on connected socket `fd` for the peer labelled
+/// `peer_label` as Postfix logs it (`host[addr]:port` for a client,
+/// `host[addr]` for a server). The caller keeps owning `fd`: the library
+/// sets it non-blocking while the session exists, restores its flags on
+/// `mtatls_session_stop`/`_free`, and never closes it (free the session
+/// before closing `fd`). The session keeps `ctx` alive. On success `*out`
+/// gets a session to free with `mtatls_session_free`; on failure
+/// `mtatls_result_name` and the return value say why (there is no object
+/// to hold the text: it is logged instead).
+#[no_mangle]
+pub extern "C" fn mtatls_session_new(
+    ctx: *const mtatls_ctx,
+    fd: c_int,
+    peer_label: *const c_char,
+    out: *mut *mut mtatls_session,
+) -> mtatls_result {
+    ffi_guard!(MTATLS_RESULT_PANIC, {
+        // SAFETY: ctx is NULL or valid per the contract.
+        let Some(ctx) = (unsafe { ctx.as_ref() }) else {
+            return MTATLS_RESULT_NULL_PARAMETER;
+        };
+        if out.is_null() {
+            return MTATLS_RESULT_NULL_PARAMETER;
+        }
+        // SAFETY: peer_label is a C string per the contract.
+        let label = match unsafe { arg_str(peer_label, "peer label") } {
+            Ok(l) => l,
+            Err(e) => return e.kind().into(),
+        };
+        match Session::new(ctx.inner.clone(), fd, label) {
+            Ok(session) => {
+                let handle = Box::new(mtatls_session {
+                    inner: Some(session),
+                    error: ErrorText::default(),
+                    facts: None,
+                    poisoned: false,
+                });
+                // SAFETY: out is non-NULL and writable.
+                unsafe { *out = Box::into_raw(handle) };
+                MTATLS_RESULT_OK
+            }
+            Err(e) => {
+                ctx.inner.logger.warn(e.message());
+                e.kind().into()
+            }
+        }
+    })
+}
+
+/// Free a session (no close_notify is sent: call `mtatls_session_stop`
+/// first for an orderly close). The socket is not closed. NULL is
+/// ignored. Call at most once per object.
+#[no_mangle]
+pub extern "C" fn mtatls_session_free(session: *mut mtatls_session) {
+    ffi_guard!((), {
+        if !session.is_null() {
+            // SAFETY: session came from mtatls_session_new and is freed once.
+            drop(unsafe { Box::from_raw(session) });
+        }
+    })
+}
+
+/// Run the TLS handshake (after the plain-text STARTTLS exchange).
+/// `timeout_seconds`: `MTATLS_TIMEOUT_DEFAULT` (-1) uses
+/// `smtpd_starttls_timeout` / `smtp_starttls_timeout`; `MTATLS_TIMEOUT_NONBLOCK`
+/// (0) returns `MTATLS_RESULT_WANT_READ`/`_WANT_WRITE` instead of waiting
+/// (call again when the socket is ready); N > 0 waits at most N seconds
+/// in total. On success the summary line has been logged (loglevel >= 1).
+/// On failure Postfix's `SSL_accept error from ...` / `SSL_connect error
+/// to ...` lines are logged and `mtatls_session_error` has the reason.
+#[no_mangle]
+pub extern "C" fn mtatls_session_handshake(
+    session: *mut mtatls_session,
+    timeout_seconds: c_int,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: session is NULL or valid per the contract.
+        unsafe { with_session(session, |s| s.handshake(timeout_arg(timeout_seconds))) }
+    })
+}
+
+/// Read up to `len` decrypted bytes into `buf`; `*nread` gets the count
+/// (0 means the peer closed the connection). `timeout_seconds` as for
+/// `mtatls_session_handshake` (default: `smtpd_timeout` /
+/// `smtp_data_xfer_timeout`).
+#[no_mangle]
+pub extern "C" fn mtatls_session_read(
+    session: *mut mtatls_session,
+    buf: *mut u8,
+    len: usize,
+    timeout_seconds: c_int,
+    nread: *mut usize,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: session is NULL or valid per the contract.
+        unsafe {
+            with_session(session, |s| {
+                if nread.is_null() || (buf.is_null() && len > 0) {
+                    return Err(Error::new(ErrorKind::NullParameter, "read: buf or nread is NULL"));
+                }
+                *nread = 0;
+                let slice = if len == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(buf, len) };
+                *nread = s.read(slice, timeout_arg(timeout_seconds))?;
+                Ok(())
+            })
+        }
+    })
+}
+
+/// Write all `len` bytes of `buf`; `*nwritten` gets `len` on success.
+/// In non-blocking mode a `WANT_*` result means: call again with the same
+/// arguments when the socket is ready.
+#[no_mangle]
+pub extern "C" fn mtatls_session_write(
+    session: *mut mtatls_session,
+    buf: *const u8,
+    len: usize,
+    timeout_seconds: c_int,
+    nwritten: *mut usize,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: session is NULL or valid per the contract.
+        unsafe {
+            with_session(session, |s| {
+                if nwritten.is_null() || (buf.is_null() && len > 0) {
+                    return Err(Error::new(ErrorKind::NullParameter, "write: buf or nwritten is NULL"));
+                }
+                *nwritten = 0;
+                let slice = if len == 0 { &[][..] } else { std::slice::from_raw_parts(buf, len) };
+                *nwritten = s.write(slice, timeout_arg(timeout_seconds))?;
+                Ok(())
+            })
+        }
+    })
+}
+
+/// End the session: send close_notify (and with
+/// `tls_fast_shutdown_enable = no` wait for the peer's), unless the
+/// handshake never completed or failed. Restores the socket's flags; the
+/// socket stays open. `timeout_seconds` as for reads.
+#[no_mangle]
+pub extern "C" fn mtatls_session_stop(
+    session: *mut mtatls_session,
+    timeout_seconds: c_int,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: session is NULL or valid per the contract.
+        unsafe { with_session(session, |s| s.stop(timeout_arg(timeout_seconds))) }
+    })
+}
+
+/// The facts of the established session, or NULL before the handshake
+/// has succeeded (or for NULL). Borrowed: valid until the session is freed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_get_facts(
+    session: *mut mtatls_session,
+) -> *const mtatls_session_facts {
+    ffi_guard!(poison: session, std::ptr::null(), {
+        // SAFETY: session is NULL or valid per the contract.
+        let Some(handle) = (unsafe { session.as_mut() }) else {
+            return std::ptr::null();
+        };
+        if handle.poisoned {
+            return std::ptr::null();
+        }
+        let Some(facts) = handle.inner.as_ref().and_then(|s| s.facts()) else {
+            return std::ptr::null();
+        };
+        let c = handle.facts.get_or_insert_with(|| Box::new(CFacts::new(facts)));
+        &c.view as *const mtatls_session_facts
+    })
+}
+
+fn text_out(
+    session: *const mtatls_session,
+    buf: *mut c_char,
+    len: usize,
+    f: impl FnOnce(&Session) -> Option<String>,
+) -> usize {
+    // SAFETY: session is NULL or valid; buf is NULL or writable for len.
+    unsafe {
+        match session.as_ref().and_then(|h| h.inner.as_ref()).and_then(f) {
+            Some(text) => copy_out(&text, buf, len),
+            None => copy_out("", buf, len),
+        }
+    }
+}
+
+/// Write Postfix's summary line ("Untrusted TLS connection established
+/// to ...: TLSv1.3 with cipher ...") into `buf` snprintf-style and return
+/// its full length (excluding NUL); 0 before the handshake has succeeded.
+#[no_mangle]
+pub extern "C" fn mtatls_session_summary(
+    session: *const mtatls_session,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    ffi_guard!(0, { text_out(session, buf, len, Session::summary) })
+}
+
+/// Write the Received: header TLS comment into `buf` snprintf-style and
+/// return its full length; 0 before the handshake. The text is the
+/// continuation lines that follow `Received: from HELO (NAME [ADDR])`,
+/// each starting with a TAB, separated by `\n`, without a final newline.
+#[no_mangle]
+pub extern "C" fn mtatls_session_received_comment(
+    session: *const mtatls_session,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    ffi_guard!(0, {
+        text_out(session, buf, len, Session::received_comment)
+    })
+}
+
+/// The message of the last failed call on this session ("" after a
+/// successful call or for NULL). Borrowed: valid until the next call on
+/// the session or its free.
+#[no_mangle]
+pub extern "C" fn mtatls_session_error(session: *const mtatls_session) -> *const c_char {
+    ffi_guard!(c"".as_ptr(), {
+        // SAFETY: session is NULL or valid per the contract.
+        match unsafe { session.as_ref() } {
+            Some(s) => s.error.as_ptr(),
+            None => c"".as_ptr(),
+        }
+    })
+}
+
+/// Whether the peer closed the connection without close_notify
+/// (possible truncation). False for NULL.
+#[no_mangle]
+pub extern "C" fn mtatls_session_truncated(session: *const mtatls_session) -> bool {
+    ffi_guard!(false, {
+        // SAFETY: session is NULL or valid per the contract.
+        unsafe { session.as_ref() }
+            .and_then(|h| h.inner.as_ref())
+            .is_some_and(Session::truncated)
+    })
+}

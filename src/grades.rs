@@ -1,0 +1,389 @@
+//! Cipher grades and exclusions (spec §6), protocol lists (§1.5) and the
+//! OpenSSL option names of `tls_disable_workarounds` / `tls_ssl_options`,
+//! turned into OpenSSL settings.
+
+use openssl::ssl::{SslContextBuilder, SslOptions, SslVersion};
+
+use crate::params::{split_list, split_list_colon, Params};
+
+/// A Postfix cipher grade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grade {
+    /// `null`: authentication without encryption.
+    Null,
+    /// `export`: since Postfix 3.8 the same list as `medium`.
+    Export,
+    /// `low`: since Postfix 3.8 the same list as `medium`.
+    Low,
+    /// `medium` (the default).
+    Medium,
+    /// `high`.
+    High,
+}
+
+impl Grade {
+    /// Postfix's name of the grade.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grade::Null => "null",
+            Grade::Export => "export",
+            Grade::Low => "low",
+            Grade::Medium => "medium",
+            Grade::High => "high",
+        }
+    }
+
+    /// The parameter holding the grade's base cipher list.
+    pub fn base_list_param(self) -> &'static str {
+        match self {
+            Grade::High => "tls_high_cipherlist",
+            Grade::Null => "tls_null_cipherlist",
+            Grade::Medium | Grade::Low | Grade::Export => "tls_medium_cipherlist",
+        }
+    }
+}
+
+/// Parse a grade name (case-insensitive).
+pub fn parse_grade(value: &str) -> Option<Grade> {
+    [
+        Grade::Null,
+        Grade::Export,
+        Grade::Low,
+        Grade::Medium,
+        Grade::High,
+    ]
+    .into_iter()
+    .find(|g| g.name().eq_ignore_ascii_case(value))
+}
+
+/// Check a cipher exclusion list: no token may start with `! + - @`.
+pub fn check_exclusions(value: &str) -> Result<(), String> {
+    for token in split_list_colon(value) {
+        if token.starts_with(['!', '+', '-', '@']) {
+            return Err(format!("invalid unary '!+-@' in cipher exclusion: {token}"));
+        }
+    }
+    Ok(())
+}
+
+/// The OpenSSL cipher string for `grade` with `exclusions` (each token of
+/// each list appended as `:!TOKEN`, in order), as Postfix builds it.
+pub fn cipher_list(params: &Params, grade: Grade, exclusions: &[&str]) -> crate::Result<String> {
+    let mut list = params.get(grade.base_list_param())?;
+    for excl in exclusions {
+        for token in split_list_colon(excl) {
+            list.push_str(":!");
+            list.push_str(token);
+        }
+    }
+    Ok(list)
+}
+
+/// TLS protocol versions Postfix knows, lowest first, with their names.
+const PROTOCOLS: &[(&str, u16)] = &[
+    ("SSLv2", 0x0002),
+    ("SSLv3", 0x0300),
+    ("TLSv1", 0x0301),
+    ("TLSv1.1", 0x0302),
+    ("TLSv1.2", 0x0303),
+    ("TLSv1.3", 0x0304),
+];
+
+/// A parsed protocol list: excluded versions and optional bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProtocolRange {
+    /// Bit `i` set: `PROTOCOLS[i]` is excluded.
+    pub excluded: u32,
+    /// `>=` bound (wire version), if any.
+    pub floor: Option<u16>,
+    /// `<=` bound (wire version), if any.
+    pub ceiling: Option<u16>,
+}
+
+fn protocol_index(name: &str) -> Option<usize> {
+    PROTOCOLS
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+fn parse_bound(text: &str) -> Option<Option<u16>> {
+    if text.eq_ignore_ascii_case("None") {
+        return Some(None);
+    }
+    if let Some(i) = protocol_index(text) {
+        if i == 0 {
+            return None; // SSLv2 is not a valid bound.
+        }
+        return Some(Some(PROTOCOLS[i].1));
+    }
+    let hex = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    if hex.is_empty() || hex.len() > 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u16::from_str_radix(hex, 16).ok().map(Some)
+}
+
+/// Parse a protocol list (`>=TLSv1.2`, `!SSLv2, !SSLv3`, `TLSv1.2 TLSv1.3`,
+/// both syntaxes mixed). Any unknown token makes the whole list invalid.
+pub fn parse_protocols(value: &str) -> Result<ProtocolRange, String> {
+    let invalid = || format!("Invalid TLS protocol list \"{value}\"");
+    let mut range = ProtocolRange::default();
+    let mut included = 0u32;
+    for token in split_list_colon(value) {
+        if let Some(v) = token.strip_prefix(">=") {
+            range.floor = parse_bound(v).ok_or_else(invalid)?;
+        } else if let Some(v) = token.strip_prefix("<=") {
+            range.ceiling = parse_bound(v).ok_or_else(invalid)?;
+        } else if let Some(name) = token.strip_prefix('!') {
+            range.excluded |= 1 << protocol_index(name).ok_or_else(invalid)?;
+        } else {
+            included |= 1 << protocol_index(token).ok_or_else(invalid)?;
+        }
+    }
+    if included != 0 {
+        range.excluded |= !included & ((1 << PROTOCOLS.len()) - 1);
+    }
+    Ok(range)
+}
+
+impl ProtocolRange {
+    /// The versions this range allows among those OpenSSL 3 can speak
+    /// (SSLv3 and up), lowest first.
+    pub fn allowed(&self) -> Vec<u16> {
+        PROTOCOLS
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, (_, v))| {
+                self.excluded & (1 << i) == 0
+                    && self.floor.is_none_or(|f| *v >= f)
+                    && self.ceiling.is_none_or(|c| *v <= c)
+            })
+            .map(|(_, (_, v))| *v)
+            .collect()
+    }
+
+    /// Apply to a context: minimum and maximum version plus `SSL_OP_NO_*`
+    /// for any excluded version in between. Errors when nothing is left.
+    pub fn apply(&self, param: &str, value: &str, b: &mut SslContextBuilder) -> crate::Result<()> {
+        let allowed = self.allowed();
+        let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
+            return Err(crate::Error::invalid(
+                param,
+                value,
+                "the list leaves no TLS protocol version enabled",
+            ));
+        };
+        let to_version = |v: u16| match v {
+            0x0300 => SslVersion::SSL3,
+            0x0301 => SslVersion::TLS1,
+            0x0302 => SslVersion::TLS1_1,
+            0x0303 => SslVersion::TLS1_2,
+            _ => SslVersion::TLS1_3,
+        };
+        let fail = |what: &str| {
+            crate::Error::new(
+                crate::ErrorKind::Context,
+                format!("{param} = {value}: error setting {what} TLS version"),
+            )
+            .with_detail(&crate::log::openssl_reasons())
+        };
+        b.set_min_proto_version(Some(to_version(lo)))
+            .map_err(|_| fail("minimum"))?;
+        b.set_max_proto_version(Some(to_version(hi)))
+            .map_err(|_| fail("maximum"))?;
+        let mut holes = SslOptions::empty();
+        for (v, opt) in [
+            (0x0301, SslOptions::NO_TLSV1),
+            (0x0302, SslOptions::NO_TLSV1_1),
+            (0x0303, SslOptions::NO_TLSV1_2),
+        ] {
+            if v > lo && v < hi && !allowed.contains(&v) {
+                holes |= opt;
+            }
+        }
+        b.set_options(holes);
+        Ok(())
+    }
+}
+
+/// Names of `tls_disable_workarounds` and their `SSL_OP_*` bits (0 where
+/// OpenSSL 3 made the work-around obsolete).
+const WORKAROUNDS: &[(&str, u64)] = &[
+    ("MICROSOFT_SESS_ID_BUG", 0),
+    ("NETSCAPE_CHALLENGE_BUG", 0),
+    ("LEGACY_SERVER_CONNECT", 1 << 2),
+    ("NETSCAPE_REUSE_CIPHER_CHANGE_BUG", 0),
+    ("CVE-2010-4180", 0),
+    ("SSLREF2_REUSE_CERT_TYPE_BUG", 0),
+    ("MICROSOFT_BIG_SSLV3_BUFFER", 0),
+    ("MSIE_SSLV2_RSA_PADDING", 0),
+    ("CVE-2005-2969", 0),
+    ("SSLEAY_080_CLIENT_DH_BUG", 0),
+    ("TLS_D5_BUG", 0),
+    ("TLS_BLOCK_PADDING_BUG", 0),
+    ("TLS_ROLLBACK_BUG", 1 << 23),
+    ("DONT_INSERT_EMPTY_FRAGMENTS", 1 << 11),
+    ("CRYPTOPRO_TLSEXT_BUG", 1 << 31),
+    ("TLSEXT_PADDING", 1 << 4),
+];
+
+/// Names of `tls_ssl_options` and their `SSL_OP_*` bits.
+const SSL_OPTIONS: &[(&str, u64)] = &[
+    ("LEGACY_SERVER_CONNECT", 1 << 2),
+    ("NO_TICKET", 1 << 14),
+    ("NO_COMPRESSION", 1 << 17),
+    ("NO_RENEGOTIATION", 1 << 30),
+    ("NO_SESSION_RESUMPTION_ON_RENEGOTIATION", 1 << 16),
+    ("PRIORITIZE_CHACHA", 1 << 21),
+    ("ENABLE_MIDDLEBOX_COMPAT", 1 << 20),
+];
+
+/// Option bits Postfix manages itself: server preference, ignore
+/// unexpected EOF, and every protocol-disable bit.
+const MANAGED_BITS: u64 = (1 << 22) | (1 << 7) | (0x1f << 25);
+
+fn parse_option_names(
+    param: &str,
+    value: &str,
+    table: &[(&str, u64)],
+    warn: &mut dyn FnMut(String),
+) -> u64 {
+    let mut bits = 0u64;
+    for token in split_list(value) {
+        if let Some(hex) = token
+            .strip_prefix("0x")
+            .or_else(|| token.strip_prefix("0X"))
+        {
+            match u64::from_str_radix(hex, 16) {
+                Ok(v) => bits |= v,
+                Err(_) => warn(format!("{param}: bad hexadecimal value \"{token}\"")),
+            }
+            continue;
+        }
+        match table.iter().find(|(n, _)| n.eq_ignore_ascii_case(token)) {
+            Some((_, b)) => bits |= b,
+            None => warn(format!("unknown {param} value \"{token}\" in \"{value}\"")),
+        }
+    }
+    bits
+}
+
+/// The `SSL_OP_*` bits to set from `tls_disable_workarounds` and
+/// `tls_ssl_options`: `SSL_OP_ALL` minus disabled work-arounds, plus the
+/// allowed extra options. Unknown names go to `warn` and are ignored.
+pub fn option_bits(params: &Params, warn: &mut dyn FnMut(String)) -> crate::Result<u64> {
+    let all = SslOptions::ALL.bits();
+    let disable = parse_option_names(
+        "tls_disable_workarounds",
+        &params.get("tls_disable_workarounds")?,
+        WORKAROUNDS,
+        warn,
+    );
+    let extra = parse_option_names(
+        "tls_ssl_options",
+        &params.get("tls_ssl_options")?,
+        SSL_OPTIONS,
+        warn,
+    );
+    Ok((all & !disable) | (extra & !all & !MANAGED_BITS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grades_and_exclusions_build_postfix_strings() {
+        let p = Params::new();
+        assert_eq!(parse_grade("HIGH"), Some(Grade::High));
+        assert_eq!(parse_grade("bogus"), None);
+        let list = cipher_list(&p, Grade::Medium, &["RC4, aNULL", "", "aNULL"]).unwrap();
+        assert_eq!(
+            list,
+            "aNULL:-aNULL:HIGH:MEDIUM:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:+RC4:@STRENGTH:!RC4:!aNULL:!aNULL"
+        );
+        assert_eq!(
+            cipher_list(&p, Grade::Low, &[]).unwrap(),
+            p.get("tls_medium_cipherlist").unwrap()
+        );
+        assert!(check_exclusions("kEDH+aRSA, RC4").is_ok());
+        assert_eq!(
+            check_exclusions("RC4 !aNULL"),
+            Err("invalid unary '!+-@' in cipher exclusion: !aNULL".into())
+        );
+    }
+
+    #[test]
+    fn protocol_lists_both_syntaxes() {
+        let r = parse_protocols(">=TLSv1.2").unwrap();
+        assert_eq!(r.allowed(), vec![0x0303, 0x0304]);
+        let r = parse_protocols("!SSLv2, !SSLv3").unwrap();
+        assert_eq!(r.allowed(), vec![0x0301, 0x0302, 0x0303, 0x0304]);
+        let r = parse_protocols("TLSv1.2 TLSv1.3").unwrap();
+        assert_eq!(r.allowed(), vec![0x0303, 0x0304]);
+        let r = parse_protocols(">=TLSv1.2, <=TLSv1.2").unwrap();
+        assert_eq!(r.allowed(), vec![0x0303]);
+        let r = parse_protocols(">=0x0301:<=0303:!tlsv1.1").unwrap();
+        assert_eq!(r.allowed(), vec![0x0301, 0x0303]);
+        let r = parse_protocols(">=None,<=None").unwrap();
+        assert_eq!(r.allowed().len(), 5);
+        assert_eq!(parse_protocols("").unwrap().allowed().len(), 5);
+        let r = parse_protocols(">=TLSv1.3 <=TLSv1.2").unwrap();
+        assert!(r.allowed().is_empty());
+        for bad in [
+            "TLSv9",
+            ">=TLSv9",
+            "<=",
+            ">= TLSv1",
+            ">=0x12345",
+            "!bogus",
+            ">=SSLv2",
+        ] {
+            assert_eq!(
+                parse_protocols(bad),
+                Err(format!("Invalid TLS protocol list \"{bad}\"")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn protocol_holes_become_options() {
+        let mut b = openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        let r = parse_protocols("TLSv1.1 TLSv1.3").unwrap();
+        r.apply("p", "v", &mut b).unwrap();
+        assert!(b.options().contains(SslOptions::NO_TLSV1_2));
+        assert_eq!(b.min_proto_version(), Some(SslVersion::TLS1_1));
+        assert_eq!(b.max_proto_version(), Some(SslVersion::TLS1_3));
+        let e = parse_protocols(">=TLSv1.3 <=TLSv1.2")
+            .unwrap()
+            .apply("smtpd_tls_protocols", ">=TLSv1.3 <=TLSv1.2", &mut b)
+            .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "smtpd_tls_protocols = >=TLSv1.3 <=TLSv1.2: the list leaves no TLS protocol version enabled"
+        );
+    }
+
+    #[test]
+    fn option_names() {
+        let mut p = Params::new();
+        let mut warnings = Vec::new();
+        let all = SslOptions::ALL.bits();
+        assert_eq!(option_bits(&p, &mut |w| warnings.push(w)).unwrap(), all);
+        p.set("tls_disable_workarounds", "tlsext_padding, BOGUS")
+            .unwrap();
+        p.set("tls_ssl_options", "NO_TICKET 0x400000 prioritize_chacha")
+            .unwrap();
+        let bits = option_bits(&p, &mut |w| warnings.push(w)).unwrap();
+        assert_eq!(bits, (all & !(1 << 4)) | (1 << 14) | (1 << 21));
+        assert_eq!(
+            warnings,
+            vec!["unknown tls_disable_workarounds value \"BOGUS\" in \"tlsext_padding, BOGUS\""]
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Forward secrecy settings (spec §1.4): the key-exchange group list from
+//! `tls_eecdh_auto_curves` + `tls_ffdhe_auto_groups` with Postfix's
+//! warnings and fallbacks, and the DH parameters for TLS 1.2 DHE ciphers
+//! (`smtpd_tls_dh1024_param_file`).
+
+use foreign_types::ForeignType;
+use openssl::dh::Dh;
+use openssl::pkey::PKey;
+use openssl::ssl::{SslContext, SslContextBuilder, SslMethod};
+
+use crate::log::{drain_openssl_errors, Diag};
+use crate::params::{lookup, split_list, Params};
+
+/// What ended up configured as the group list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupChoice {
+    /// This colon-separated list, in preference order.
+    List(String),
+    /// OpenSSL's built-in default list.
+    OpenSslDefault,
+}
+
+/// Resolve the names of `list`, keeping those this OpenSSL can use as a
+/// key-exchange group (short names, in order, duplicates dropped).
+fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, usize) {
+    let mut probe = SslContext::builder(SslMethod::tls()).ok();
+    let mut names = Vec::new();
+    let mut tokens = 0;
+    for name in split_list(list) {
+        tokens += 1;
+        let Some(nid) = crate::ossl::group_name_to_nid(name) else {
+            diag.warn(format!("ignoring unknown key exchange group \"{name}\""));
+            continue;
+        };
+        let Some(short) = crate::ossl::nid_short_name(nid) else {
+            continue;
+        };
+        let usable = probe
+            .as_mut()
+            .is_some_and(|b| b.set_groups_list(&short).is_ok());
+        drain_openssl_errors();
+        if usable && !names.contains(&short) {
+            names.push(short);
+        }
+    }
+    (names, tokens)
+}
+
+/// Configure the group list on `b` exactly as Postfix 3.8 does, logging its
+/// warnings through `diag`. Never fails: the worst case is OpenSSL's defaults.
+pub fn configure_groups(
+    b: &mut SslContextBuilder,
+    params: &Params,
+    diag: &mut Diag,
+) -> crate::Result<GroupChoice> {
+    let eecdh = params.get("tls_eecdh_auto_curves")?;
+    let ffdhe = params.get("tls_ffdhe_auto_groups")?;
+    if eecdh.trim().is_empty() && ffdhe.trim().is_empty() {
+        return Ok(GroupChoice::OpenSslDefault);
+    }
+    let default_eecdh = lookup("tls_eecdh_auto_curves")
+        .map(|d| d.default)
+        .unwrap_or("");
+    let default_ffdhe = lookup("tls_ffdhe_auto_groups")
+        .map(|d| d.default)
+        .unwrap_or("");
+    let mut attempts = vec![("configured", format!("{eecdh} {ffdhe}"))];
+    if eecdh != default_eecdh || ffdhe != default_ffdhe {
+        attempts.push((
+            "Postfix default",
+            format!("{default_eecdh} {default_ffdhe}"),
+        ));
+    }
+    for (i, (origin, list)) in attempts.iter().enumerate() {
+        let (names, tokens) = usable_groups(list, diag);
+        if names.is_empty() {
+            if tokens == 0 {
+                diag.warn(format!(
+                    "no {origin} key exchange group - OpenSSL requires at least one"
+                ));
+            } else {
+                diag.warn(format!(
+                    "none of the {origin} key exchange groups are supported"
+                ));
+            }
+        } else {
+            let joined = names.join(":");
+            if b.set_groups_list(&joined).is_ok() {
+                return Ok(GroupChoice::List(joined));
+            }
+            diag.warn(format!("failed to set up the {origin} key exchange groups"));
+            diag.openssl_errors();
+        }
+        if i + 1 < attempts.len() {
+            diag.warn("using Postfix default key exchange groups instead".to_string());
+        }
+    }
+    diag.warn("using OpenSSL default key exchange groups instead".to_string());
+    Ok(GroupChoice::OpenSslDefault)
+}
+
+/// Where the server's TLS 1.2 DHE parameters come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DhChoice {
+    /// OpenSSL picks a group matching the cipher and key strength.
+    Auto,
+    /// Loaded from this file, with this many bits.
+    File(String, u32),
+}
+
+fn set_dh_auto(b: &mut SslContextBuilder, diag: &mut Diag) {
+    // SAFETY: b wraps a live SSL_CTX.
+    if unsafe { openssl_sys::SSL_CTX_set_dh_auto(b.as_ptr(), 1) } != 1 {
+        diag.warn("error configuring auto DH parameters".to_string());
+        diag.openssl_errors();
+    }
+}
+
+/// Configure DH parameters from `smtpd_tls_dh1024_param_file` (read now,
+/// once). Problems are Postfix's warnings, then automatic selection.
+pub fn configure_dh(
+    b: &mut SslContextBuilder,
+    params: &Params,
+    diag: &mut Diag,
+) -> crate::Result<DhChoice> {
+    let path = params.get("smtpd_tls_dh1024_param_file")?;
+    if path.is_empty() || path == "auto" {
+        set_dh_auto(b, diag);
+        return Ok(DhChoice::Auto);
+    }
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            diag.warn(format!(
+                "error opening DH parameter file \"{path}\": {} -- using compiled-in defaults",
+                crate::certs::strip_os_error(&e)
+            ));
+            set_dh_auto(b, diag);
+            return Ok(DhChoice::Auto);
+        }
+    };
+    let decoded = Dh::params_from_pem(&data).and_then(|dh| {
+        let bits = dh.prime_p().num_bits() as u32;
+        PKey::from_dh(dh).map(|k| (k, bits))
+    });
+    match decoded {
+        Ok((pkey, bits)) => {
+            // SAFETY: set0 takes ownership of the key on success only.
+            let ok = unsafe { openssl_sys::SSL_CTX_set0_tmp_dh_pkey(b.as_ptr(), pkey.as_ptr()) };
+            if ok == 1 {
+                std::mem::forget(pkey);
+                Ok(DhChoice::File(path, bits))
+            } else {
+                diag.warn("error configuring explicit DH parameters".to_string());
+                diag.openssl_errors();
+                set_dh_auto(b, diag);
+                Ok(DhChoice::Auto)
+            }
+        }
+        Err(_) => {
+            diag.warn(format!(
+                "error decoding DH parameters from file \"{path}\" -- using compiled-in defaults"
+            ));
+            diag.openssl_errors();
+            set_dh_auto(b, diag);
+            Ok(DhChoice::Auto)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Logger;
+
+    fn run(eecdh: &str, ffdhe: &str) -> (GroupChoice, Vec<String>) {
+        let mut p = Params::new();
+        p.set("tls_eecdh_auto_curves", eecdh).unwrap();
+        p.set("tls_ffdhe_auto_groups", ffdhe).unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        let logger = Logger::with_sink(std::sync::Arc::new(move |_, line: &str| {
+            l2.lock().unwrap().push(line.to_string())
+        }));
+        let mut diag = Diag::new(&logger, false);
+        let mut b = SslContext::builder(SslMethod::tls()).unwrap();
+        let choice = configure_groups(&mut b, &p, &mut diag).unwrap();
+        let out = lines.lock().unwrap().clone();
+        (choice, out)
+    }
+
+    #[test]
+    fn default_list() {
+        let (c, w) = run(
+            "X25519 X448 prime256v1 secp521r1 secp384r1",
+            "ffdhe2048 ffdhe3072",
+        );
+        assert_eq!(
+            c,
+            GroupChoice::List(
+                "X25519:X448:prime256v1:secp521r1:secp384r1:ffdhe2048:ffdhe3072".into()
+            )
+        );
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn nist_and_long_names_resolve() {
+        let (c, _) = run("P-256 P-384", "");
+        assert_eq!(c, GroupChoice::List("prime256v1:secp384r1".into()));
+    }
+
+    #[test]
+    fn unknown_names_warn_and_fallbacks_apply() {
+        let (c, w) = run("bogus1 X25519", "");
+        assert_eq!(c, GroupChoice::List("X25519".into()));
+        assert_eq!(w, vec!["ignoring unknown key exchange group \"bogus1\""]);
+
+        let (c, w) = run("bogus1", "");
+        assert!(matches!(c, GroupChoice::List(ref l) if l.starts_with("X25519:")));
+        assert_eq!(
+            w,
+            vec![
+                "ignoring unknown key exchange group \"bogus1\"",
+                "none of the configured key exchange groups are supported",
+                "using Postfix default key exchange groups instead",
+            ]
+        );
+        // A known name that is not a usable group is skipped silently.
+        let (c, w) = run("sha256", "");
+        assert!(matches!(c, GroupChoice::List(_)));
+        assert_eq!(
+            w[0],
+            "none of the configured key exchange groups are supported"
+        );
+    }
+
+    #[test]
+    fn empty_lists() {
+        assert_eq!(run("", "").0, GroupChoice::OpenSslDefault);
+        let (c, w) = run("", "ffdhe2048");
+        assert_eq!(c, GroupChoice::List("ffdhe2048".into()));
+        assert!(w.is_empty());
+    }
+}

@@ -1,0 +1,235 @@
+//! The few OpenSSL 3 calls that neither the `openssl` crate nor
+//! `openssl-sys` declares, plus tiny safe helpers over raw handles.
+//! Everything here links against the same system libssl/libcrypto.
+
+#![allow(non_camel_case_types)]
+
+use std::ffi::{CStr, CString};
+
+use libc::{c_char, c_int, c_long, c_uchar, c_uint, c_ulong, c_void, size_t};
+use openssl_sys::{BIO, EVP_MD, EVP_PKEY, SSL, SSL_CIPHER, SSL_CTX, X509, X509_NAME};
+
+/// `X509_PUBKEY` (opaque).
+pub enum X509_PUBKEY {}
+
+/// Info callback type of `SSL_set_info_callback`.
+pub type InfoCallback = unsafe extern "C" fn(ssl: *const SSL, where_: c_int, ret: c_int);
+
+extern "C" {
+    pub fn ERR_error_string_n(e: c_ulong, buf: *mut c_char, len: size_t);
+    pub fn SSL_set_fd(ssl: *mut SSL, fd: c_int) -> c_int;
+    pub fn SSL_set_info_callback(ssl: *mut SSL, cb: Option<InfoCallback>);
+    pub fn SSL_alert_type_string_long(value: c_int) -> *const c_char;
+    pub fn SSL_in_init(ssl: *const SSL) -> c_int;
+    pub fn SSL_want(ssl: *const SSL) -> c_int;
+    pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
+    pub fn ERR_peek_error() -> c_ulong;
+    pub fn SSL_CTX_set1_cert_store(ctx: *mut SSL_CTX, store: *mut openssl_sys::X509_STORE);
+    pub fn SSL_get0_peer_certificate(ssl: *const SSL) -> *mut X509;
+    pub fn SSL_get_peer_signature_type_nid(ssl: *const SSL, pnid: *mut c_int) -> c_int;
+    pub fn SSL_get_signature_type_nid(ssl: *const SSL, pnid: *mut c_int) -> c_int;
+    pub fn SSL_CIPHER_get_kx_nid(c: *const SSL_CIPHER) -> c_int;
+    pub fn SSL_CIPHER_get_auth_nid(c: *const SSL_CIPHER) -> c_int;
+    pub fn SSL_CTX_use_cert_and_key(
+        ctx: *mut SSL_CTX,
+        x509: *mut X509,
+        pkey: *mut EVP_PKEY,
+        chain: *mut openssl_sys::stack_st_X509,
+        override_: c_int,
+    ) -> c_int;
+    pub fn PEM_read_bio(
+        bp: *mut BIO,
+        name: *mut *mut c_char,
+        header: *mut *mut c_char,
+        data: *mut *mut c_uchar,
+        len: *mut c_long,
+    ) -> c_int;
+    pub fn X509_get_X509_PUBKEY(x: *const X509) -> *mut X509_PUBKEY;
+    pub fn i2d_X509_PUBKEY(a: *const X509_PUBKEY, out: *mut *mut c_uchar) -> c_int;
+    pub fn X509_pubkey_digest(
+        x: *const X509,
+        md: *const EVP_MD,
+        out: *mut c_uchar,
+        len: *mut c_uint,
+    ) -> c_int;
+    pub fn X509_NAME_oneline(name: *const X509_NAME, buf: *mut c_char, size: c_int) -> *mut c_char;
+    pub fn EC_curve_nist2nid(name: *const c_char) -> c_int;
+    pub fn OBJ_ln2nid(s: *const c_char) -> c_int;
+    pub fn EVP_PKEY_get0_type_name(key: *const EVP_PKEY) -> *const c_char;
+    pub fn CRYPTO_free(ptr: *mut c_void, file: *const c_char, line: c_int);
+    pub fn OpenSSL_version(t: c_int) -> *const c_char;
+    pub fn OpenSSL_version_num() -> c_ulong;
+}
+
+/// `NID_kx_ecdhe`: ECDHE key exchange (TLS <= 1.2 cipher property).
+pub const NID_KX_ECDHE: c_int = 1038;
+/// `NID_kx_dhe`.
+pub const NID_KX_DHE: c_int = 1039;
+/// `NID_kx_ecdhe_psk`.
+pub const NID_KX_ECDHE_PSK: c_int = 1040;
+/// `NID_kx_dhe_psk`.
+pub const NID_KX_DHE_PSK: c_int = 1041;
+
+/// `SSL_ST_CONNECT`: the info callback runs inside SSL_connect.
+pub const SSL_ST_CONNECT: c_int = 0x1000;
+/// `SSL_ST_ACCEPT`: the info callback runs inside SSL_accept.
+pub const SSL_ST_ACCEPT: c_int = 0x2000;
+/// `SSL_CB_LOOP`: a state change.
+pub const SSL_CB_LOOP: c_int = 0x01;
+/// `SSL_CB_EXIT`: the handshake function returned.
+pub const SSL_CB_EXIT: c_int = 0x02;
+/// `SSL_CB_READ`: the alert was read.
+pub const SSL_CB_READ: c_int = 0x04;
+/// `SSL_CB_ALERT`: an alert was read or written.
+pub const SSL_CB_ALERT: c_int = 0x4000;
+/// `SSL_NOTHING` result of `SSL_want`.
+pub const SSL_NOTHING: c_int = 1;
+/// `SSL3_AD_CLOSE_NOTIFY`.
+pub const SSL3_AD_CLOSE_NOTIFY: c_int = 0;
+/// `SSL_R_UNEXPECTED_EOF_WHILE_READING`.
+pub const SSL_R_UNEXPECTED_EOF_WHILE_READING: c_int = 294;
+
+/// `SSL_CTRL_GET_PEER_SIGNATURE_NID` from `<openssl/ssl.h>`.
+const SSL_CTRL_GET_PEER_SIGNATURE_NID: c_int = 108;
+/// `SSL_CTRL_GET_SIGNATURE_NID` from `<openssl/ssl.h>`.
+const SSL_CTRL_GET_SIGNATURE_NID: c_int = 132;
+/// `SSL_CTRL_MODE` from `<openssl/ssl.h>`.
+const SSL_CTRL_MODE: c_int = 33;
+/// `SSL_MODE_RELEASE_BUFFERS`.
+pub const SSL_MODE_RELEASE_BUFFERS: c_long = 0x10;
+/// `SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER`.
+pub const SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER: c_long = 0x2;
+
+/// `ERR_error_string_n` as a Rust string: `error:XXXXXXXX:lib::reason`.
+pub fn error_string(code: c_ulong) -> String {
+    let mut buf = [0 as c_char; 256];
+    // SAFETY: buf is writable for its whole length; OpenSSL NUL-terminates.
+    unsafe {
+        ERR_error_string_n(code, buf.as_mut_ptr(), buf.len());
+        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
+/// Digest NID of the peer's handshake signature (`SSL_get_peer_signature_nid`).
+pub fn peer_signature_digest_nid(ssl: *mut SSL) -> Option<c_int> {
+    let mut nid: c_int = 0;
+    // SAFETY: ssl is a live SSL*; the ctrl writes one int.
+    let ok = unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl,
+            SSL_CTRL_GET_PEER_SIGNATURE_NID,
+            0,
+            &mut nid as *mut c_int as *mut c_void,
+        )
+    };
+    (ok > 0 && nid != 0).then_some(nid)
+}
+
+/// Digest NID of our own handshake signature (`SSL_get_signature_nid`).
+pub fn own_signature_digest_nid(ssl: *mut SSL) -> Option<c_int> {
+    let mut nid: c_int = 0;
+    // SAFETY: as above.
+    let ok = unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl,
+            SSL_CTRL_GET_SIGNATURE_NID,
+            0,
+            &mut nid as *mut c_int as *mut c_void,
+        )
+    };
+    (ok > 0 && nid != 0).then_some(nid)
+}
+
+/// Set `SSL_MODE_*` bits on a context.
+pub fn ctx_set_mode(ctx: *mut SSL_CTX, mode: c_long) {
+    // SAFETY: ctx is a live SSL_CTX*.
+    unsafe {
+        openssl_sys::SSL_CTX_ctrl(ctx, SSL_CTRL_MODE, mode, std::ptr::null_mut());
+    }
+}
+
+/// OpenSSL's short name for a NID (`OBJ_nid2sn`), if it has one.
+pub fn nid_short_name(nid: c_int) -> Option<String> {
+    // SAFETY: OBJ_nid2sn returns a static string or NULL.
+    let p = unsafe { openssl_sys::OBJ_nid2sn(nid) };
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// Resolve a group or curve name as Postfix does: NIST name first
+/// (`P-256`), then short name, then long name. `None` when unknown.
+pub fn group_name_to_nid(name: &str) -> Option<c_int> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: c is a valid C string for the duration of the calls.
+    let nid = unsafe {
+        let mut nid = EC_curve_nist2nid(c.as_ptr());
+        if nid == 0 {
+            nid = openssl_sys::OBJ_sn2nid(c.as_ptr());
+        }
+        if nid == 0 {
+            nid = OBJ_ln2nid(c.as_ptr());
+        }
+        nid
+    };
+    (nid != 0).then_some(nid)
+}
+
+/// `X509_NAME_oneline` of a name, e.g. `/C=US/O=Example/CN=Example CA`.
+pub fn name_oneline(name: *const X509_NAME) -> String {
+    let mut buf = [0 as c_char; 256];
+    // SAFETY: buf is writable; OpenSSL NUL-terminates within size.
+    unsafe {
+        if X509_NAME_oneline(name, buf.as_mut_ptr(), buf.len() as c_int).is_null() {
+            return String::new();
+        }
+        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
+/// The provider's type name of a key (`EVP_PKEY_get0_type_name`).
+pub fn pkey_type_name(pkey: *const EVP_PKEY) -> String {
+    // SAFETY: pkey is live; the result is static or NULL.
+    let p = unsafe { EVP_PKEY_get0_type_name(pkey) };
+    if p.is_null() {
+        String::new()
+    } else {
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+}
+
+/// The runtime OpenSSL version text, e.g. `OpenSSL 3.0.19 27 Jan 2026`.
+pub fn runtime_version() -> String {
+    // SAFETY: OpenSSL_version(OPENSSL_VERSION=0) returns a static string.
+    let p = unsafe { OpenSSL_version(0) };
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// A read-only memory BIO over a byte slice, freed on drop.
+pub struct MemBio<'a> {
+    bio: *mut BIO,
+    _data: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a> MemBio<'a> {
+    /// Wrap `data` (at most `i32::MAX` bytes); `None` if OpenSSL refuses.
+    pub fn new(data: &'a [u8]) -> Option<MemBio<'a>> {
+        let len = c_int::try_from(data.len()).ok()?;
+        // SAFETY: data outlives the BIO (lifetime 'a); the BIO is read-only.
+        let bio = unsafe { openssl_sys::BIO_new_mem_buf(data.as_ptr().cast(), len) };
+        (!bio.is_null()).then_some(MemBio {
+            bio,
+            _data: std::marker::PhantomData,
+        })
+    }
+
+    /// The raw BIO.
+    pub fn as_ptr(&self) -> *mut BIO {
+        self.bio
+    }
+}
+
+impl Drop for MemBio<'_> {
+    fn drop(&mut self) {
+        // SAFETY: bio was created by BIO_new_mem_buf and is freed once.
+        unsafe { openssl_sys::BIO_free_all(self.bio) };
+    }
+}

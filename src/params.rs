@@ -1,0 +1,752 @@
+//! Postfix parameters: the table of every parameter this library reads
+//! (name, Postfix 3.8 default, kind, meaning), a store of values set by
+//! name or loaded from a main.cf, `$name` expansion as Postfix does it,
+//! and value validation whose errors name the parameter and the value.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::grades;
+use crate::log::Logger;
+
+/// How a parameter's value is checked when it is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text (paths, lists, OpenSSL strings checked when used).
+    Text,
+    /// Text that must not be empty (Postfix's "min length 1").
+    NonEmpty,
+    /// `yes`/`no` (also `true`/`false`), case-insensitive.
+    Bool,
+    /// A non-negative integer.
+    Int,
+    /// A Postfix time: number with optional unit `s m h d w` (default `s`).
+    Time,
+    /// A cipher grade: `high medium low export null`.
+    Grade,
+    /// A protocol list (§1.5 of the spec).
+    Protocols,
+    /// A cipher exclusion list (no token may start with `! + - @`).
+    Exclusions,
+    /// `smtpd_tls_security_level`.
+    ServerLevel,
+    /// `smtp_tls_security_level`.
+    ClientLevel,
+    /// A digest name OpenSSL must know.
+    Digest,
+    /// `tls_config_file`: `default`, `none` or an absolute path.
+    ConfigFile,
+}
+
+/// One known parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamDef {
+    /// Postfix's name (client parameters are listed with the `smtp_`
+    /// prefix; the `lmtp_` twin of each is known too).
+    pub name: &'static str,
+    /// The Postfix 3.8 default, before `$name` expansion.
+    pub default: &'static str,
+    /// How the value is validated.
+    pub kind: Kind,
+    /// What the parameter does.
+    pub doc: &'static str,
+}
+
+const fn p(name: &'static str, default: &'static str, kind: Kind, doc: &'static str) -> ParamDef {
+    ParamDef {
+        name,
+        default,
+        kind,
+        doc,
+    }
+}
+
+use Kind::*;
+
+/// Every parameter this library knows, with its Postfix 3.8 default.
+pub static PARAMS: &[ParamDef] = &[
+    // --- library-wide (tls_*) ---
+    p("tls_high_cipherlist", "aNULL:-aNULL:HIGH:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:@STRENGTH", NonEmpty, "OpenSSL cipher list of the `high` grade."),
+    p("tls_medium_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:+RC4:@STRENGTH", NonEmpty, "OpenSSL cipher list of the `medium`, `low` and `export` grades."),
+    p("tls_null_cipherlist", "eNULL:!kDH:!kECDH:!aDSS:!MD5:!aNULL", NonEmpty, "OpenSSL cipher list of the `null` grade."),
+    p("tls_low_cipherlist", "", Text, "Ignored, as in Postfix 3.8 (grade `low` uses the medium list)."),
+    p("tls_export_cipherlist", "", Text, "Ignored, as in Postfix 3.8 (grade `export` uses the medium list)."),
+    p("tls_eecdh_auto_curves", "X25519 X448 prime256v1 secp521r1 secp384r1", Text, "Elliptic-curve key-exchange groups, in order of preference."),
+    p("tls_ffdhe_auto_groups", "ffdhe2048 ffdhe3072", Text, "Finite-field (FFDHE) groups appended after the EC curves."),
+    p("tls_eecdh_strong_curve", "prime256v1", Text, "Read but unused since Postfix 3.6."),
+    p("tls_eecdh_ultra_curve", "secp384r1", Text, "Read but unused since Postfix 3.6."),
+    p("tls_preempt_cipherlist", "no", Bool, "Server: prefer the server's cipher and group order."),
+    p("tls_disable_workarounds", "", Text, "OpenSSL bug work-arounds to turn off (names or 0x hex)."),
+    p("tls_ssl_options", "", Text, "Extra OpenSSL options to turn on (names or 0x hex)."),
+    p("tls_append_default_CA", "no", Bool, "Also trust the system CA store when a CAfile or CApath is set."),
+    p("tls_session_ticket_cipher", "aes-256-cbc", Text, "Cipher that encrypts server session tickets; empty disables tickets."),
+    p("tls_server_sni_maps", "", Text, "Server: SNI name to key and chain files."),
+    p("tls_legacy_public_key_fingerprints", "no", Bool, "Public-key fingerprints over the bare key bits (pre-2.9.6 compatibility)."),
+    p("tls_fast_shutdown_enable", "yes", Bool, "Send close_notify without waiting for the peer's."),
+    p("tls_wildcard_matches_multiple_labels", "yes", Bool, "Read but unused (OpenSSL matches names)."),
+    p("tls_dane_digests", "sha512 sha256", NonEmpty, "Digests usable in DANE TLSA records."),
+    p("tls_daemon_random_bytes", "32", Int, "Bytes of entropy a daemon seeds from (kept for compatibility)."),
+    p("tls_config_file", "default", ConfigFile, "OpenSSL configuration file: `default`, `none` or an absolute path."),
+    p("tls_config_name", "", Text, "Application name in the OpenSSL configuration file."),
+    // --- server (smtpd_*) ---
+    p("smtpd_use_tls", "no", Bool, "Obsolete: offer STARTTLS (level `may`) when smtpd_tls_security_level is empty."),
+    p("smtpd_enforce_tls", "no", Bool, "Obsolete: require TLS (level `encrypt`) when smtpd_tls_security_level is empty."),
+    p("smtpd_tls_security_level", "", ServerLevel, "Server TLS level: `none`, `may` or `encrypt`."),
+    p("smtpd_tls_protocols", ">=TLSv1", Protocols, "Server protocols when TLS is optional."),
+    p("smtpd_tls_mandatory_protocols", ">=TLSv1", Protocols, "Server protocols when TLS is mandatory."),
+    p("smtpd_tls_ciphers", "medium", Grade, "Server cipher grade when TLS is optional."),
+    p("smtpd_tls_mandatory_ciphers", "medium", Grade, "Server cipher grade when TLS is mandatory."),
+    p("smtpd_tls_exclude_ciphers", "", Exclusions, "Ciphers the server always excludes."),
+    p("smtpd_tls_mandatory_exclude_ciphers", "", Exclusions, "Ciphers the server also excludes when TLS is mandatory."),
+    p("smtpd_tls_eecdh_grade", "auto", NonEmpty, "Ignored since Postfix 3.6 (always `auto`)."),
+    p("smtpd_tls_dh1024_param_file", "", Text, "DH parameters for TLS 1.2 DHE ciphers: empty or `auto` for OpenSSL's choice, or a PEM file."),
+    p("smtpd_tls_dh512_param_file", "", Text, "Ignored since Postfix 3.6."),
+    p("smtpd_tls_chain_files", "", Text, "PEM files with key then certificate chain, per algorithm."),
+    p("smtpd_tls_cert_file", "", Text, "RSA certificate file (`none`: no certificate at all)."),
+    p("smtpd_tls_key_file", "$smtpd_tls_cert_file", Text, "RSA private key file."),
+    p("smtpd_tls_eccert_file", "", Text, "ECDSA certificate file."),
+    p("smtpd_tls_eckey_file", "$smtpd_tls_eccert_file", Text, "ECDSA private key file."),
+    p("smtpd_tls_dcert_file", "", Text, "DSA certificate file (obsolete)."),
+    p("smtpd_tls_dkey_file", "$smtpd_tls_dcert_file", Text, "DSA private key file (obsolete)."),
+    p("smtpd_tls_CAfile", "", Text, "CA certificates that verify client certificates."),
+    p("smtpd_tls_CApath", "", Text, "Directory of hashed CA certificates that verify client certificates."),
+    p("smtpd_tls_ask_ccert", "no", Bool, "Ask the client for a certificate."),
+    p("smtpd_tls_req_ccert", "no", Bool, "Require a trusted client certificate (only with mandatory TLS)."),
+    p("smtpd_tls_ccert_verifydepth", "9", Int, "Maximum client certificate chain depth."),
+    p("smtpd_tls_loglevel", "0", Text, "Server TLS logging: 0 to 4 or keywords."),
+    p("smtpd_tls_received_header", "no", Bool, "Add the TLS comment to the Received: header."),
+    p("smtpd_tls_fingerprint_digest", "sha256", Digest, "Digest of client certificate fingerprints."),
+    p("smtpd_tls_session_cache_database", "", Text, "tlsmgr session cache (not used by this library)."),
+    p("smtpd_tls_session_cache_timeout", "3600s", Time, "Server session lifetime; 0 disables resumption."),
+    p("smtpd_tls_always_issue_session_ids", "yes", Bool, "Issue session ids even without a session cache."),
+    p("smtpd_starttls_timeout", "${stress?{10}:{300}}s", Time, "Server handshake timeout."),
+    p("smtpd_timeout", "${stress?{10}:{300}}s", Time, "Server read/write timeout (default for session I/O)."),
+    p("smtpd_tls_wrappermode", "no", Bool, "TLS from the first byte (SMTPS, port 465); implies mandatory TLS."),
+    // --- client (smtp_*, each also known as lmtp_*) ---
+    p("smtp_use_tls", "no", Bool, "Obsolete: use TLS when offered (level `may`) when smtp_tls_security_level is empty."),
+    p("smtp_enforce_tls", "no", Bool, "Obsolete: require TLS when smtp_tls_security_level is empty."),
+    p("smtp_tls_enforce_peername", "yes", Bool, "Obsolete: with smtp_enforce_tls, verify the server name."),
+    p("smtp_tls_security_level", "", ClientLevel, "Client TLS level: none may encrypt dane dane-only fingerprint verify secure."),
+    p("smtp_tls_protocols", ">=TLSv1", Protocols, "Client protocols at level `may`."),
+    p("smtp_tls_mandatory_protocols", ">=TLSv1", Protocols, "Client protocols above level `may`."),
+    p("smtp_tls_ciphers", "medium", Grade, "Client cipher grade at level `may`."),
+    p("smtp_tls_mandatory_ciphers", "medium", Grade, "Client cipher grade above level `may`."),
+    p("smtp_tls_exclude_ciphers", "", Exclusions, "Ciphers the client always excludes."),
+    p("smtp_tls_mandatory_exclude_ciphers", "", Exclusions, "Ciphers the client also excludes above level `may`."),
+    p("smtp_tls_fingerprint_digest", "sha256", Digest, "Digest of server certificate fingerprints."),
+    p("smtp_tls_fingerprint_cert_match", "", Text, "Fingerprints accepted at level `fingerprint`."),
+    p("smtp_tls_verify_cert_match", "hostname", Text, "Names accepted at level `verify`."),
+    p("smtp_tls_secure_cert_match", "nexthop, dot-nexthop", Text, "Names accepted at level `secure`."),
+    p("smtp_tls_servername", "", Text, "SNI name to send: empty, `hostname`, `nexthop` or a name."),
+    p("smtp_tls_chain_files", "", Text, "Client key and certificate chain files."),
+    p("smtp_tls_cert_file", "", Text, "Client RSA certificate file."),
+    p("smtp_tls_key_file", "$smtp_tls_cert_file", Text, "Client RSA private key file."),
+    p("smtp_tls_eccert_file", "", Text, "Client ECDSA certificate file."),
+    p("smtp_tls_eckey_file", "$smtp_tls_eccert_file", Text, "Client ECDSA private key file."),
+    p("smtp_tls_dcert_file", "", Text, "Client DSA certificate file (obsolete)."),
+    p("smtp_tls_dkey_file", "$smtp_tls_dcert_file", Text, "Client DSA private key file (obsolete)."),
+    p("smtp_tls_CAfile", "", Text, "CA certificates that verify server certificates."),
+    p("smtp_tls_CApath", "", Text, "Directory of hashed CA certificates that verify server certificates."),
+    p("smtp_tls_trust_anchor_file", "", Text, "Trust anchors for levels verify and secure."),
+    p("smtp_tls_scert_verifydepth", "9", Int, "Maximum server certificate chain depth."),
+    p("smtp_tls_loglevel", "0", Text, "Client TLS logging: 0 to 4 or keywords."),
+    p("smtp_tls_session_cache_database", "", Text, "tlsmgr session cache (not used by this library)."),
+    p("smtp_tls_session_cache_timeout", "3600s", Time, "Client session cache lifetime."),
+    p("smtp_starttls_timeout", "300s", Time, "Client handshake timeout."),
+    p("smtp_data_xfer_timeout", "180s", Time, "Client read/write timeout (default for session I/O)."),
+    // --- others ---
+    p("stress", "", Text, "Set by Postfix's master under stress; used in timeout defaults."),
+    p("mtatls_strict", "no", Bool, "Turn every warn-and-continue case into an error (mtatls only)."),
+];
+
+/// The known parameter `name` (including the `lmtp_` twins of client
+/// parameters), with its default adjusted to the name's prefix.
+pub fn lookup(name: &str) -> Option<ParamDef> {
+    if let Some(def) = PARAMS.iter().find(|d| d.name == name) {
+        return Some(*def);
+    }
+    let rest = name.strip_prefix("lmtp_")?;
+    let twin = PARAMS
+        .iter()
+        .find(|d| d.name.strip_prefix("smtp_") == Some(rest))?;
+    Some(ParamDef {
+        name: twin.name,
+        default: lmtp_default(twin.default),
+        kind: twin.kind,
+        doc: twin.doc,
+    })
+}
+
+/// Defaults of `lmtp_` twins refer to `lmtp_` parameters.
+fn lmtp_default(default: &'static str) -> &'static str {
+    match default {
+        "$smtp_tls_cert_file" => "$lmtp_tls_cert_file",
+        "$smtp_tls_eccert_file" => "$lmtp_tls_eccert_file",
+        "$smtp_tls_dcert_file" => "$lmtp_tls_dcert_file",
+        other => other,
+    }
+}
+
+/// Split a Postfix list on commas and white space, dropping empty tokens.
+pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(|c: char| c == ',' || c.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
+}
+
+/// Split a Postfix list that also allows `:` as a separator.
+pub fn split_list_colon(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(|c: char| c == ',' || c == ':' || c.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
+}
+
+/// Parse a Postfix boolean.
+pub fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    if value.eq_ignore_ascii_case("yes") || value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("no") || value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidValue,
+            format!("bad boolean configuration: {name} = {value}"),
+        ))
+    }
+}
+
+/// Parse a Postfix non-negative integer.
+pub fn parse_int(name: &str, value: &str) -> Result<u64> {
+    let v = value.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::new(
+            ErrorKind::InvalidValue,
+            format!("bad numerical configuration: {name} = {value}"),
+        ));
+    }
+    v.parse::<u64>().map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidValue,
+            format!("numerical configuration out of range: {name} = {value}"),
+        )
+    })
+}
+
+/// Parse a Postfix time value into seconds (`300s`, `5m`, `1h`, `2d`, `1w`, `10`).
+pub fn parse_time(name: &str, value: &str) -> Result<u64> {
+    let v = value.trim();
+    let bad = || {
+        Error::new(
+            ErrorKind::InvalidValue,
+            format!("{name} = {value}: bad time value or unit: {value}"),
+        )
+    };
+    let digits = v.bytes().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return Err(bad());
+    }
+    let (num, unit) = v.split_at(digits);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
+/// Check `value` against the kind of parameter `name`. Only errors (what
+/// Postfix refuses) are reported here; warnings come when a context is built.
+pub fn validate(name: &str, kind: Kind, value: &str) -> Result<()> {
+    match kind {
+        Text => Ok(()),
+        NonEmpty => {
+            if value.is_empty() {
+                Err(Error::new(
+                    ErrorKind::InvalidValue,
+                    format!("bad string length 0 < 1: {name} = "),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        Bool => parse_bool(name, value).map(drop),
+        Int => parse_int(name, value).map(drop),
+        Time => parse_time(name, value).map(drop),
+        Grade => grades::parse_grade(value).map(drop).ok_or_else(|| {
+            Error::invalid(name, value, format!("invalid cipher grade: \"{value}\""))
+        }),
+        Protocols => grades::parse_protocols(value)
+            .map(drop)
+            .map_err(|why| Error::invalid(name, value, why)),
+        Exclusions => {
+            grades::check_exclusions(value).map_err(|why| Error::invalid(name, value, why))
+        }
+        ServerLevel => crate::level::parse_server_level(value)
+            .map(drop)
+            .map_err(|why| Error::invalid(name, value, why)),
+        ClientLevel => crate::level::Level::parse_client(value)
+            .map(drop)
+            .map_err(|why| Error::invalid(name, value, why)),
+        Digest => {
+            if value.is_empty() || openssl::hash::MessageDigest::from_name(value).is_none() {
+                Err(Error::invalid(
+                    name,
+                    value,
+                    format!("Digest algorithm \"{value}\" not found"),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        ConfigFile => {
+            if value == "default" || value == "none" || value.starts_with('/') {
+                Ok(())
+            } else {
+                Err(Error::new(
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "non-default {name} = {value} is not an absolute pathname, disabling TLS support"
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Most nested `$name` references followed before giving up (loops).
+const MAX_EXPANSION_DEPTH: usize = 100;
+
+/// A set of Postfix parameter values (explicit ones; defaults come from
+/// [`PARAMS`]) and the log destination contexts built from it inherit.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: HashMap<String, String>,
+    logger: Logger,
+}
+
+impl Params {
+    /// Empty parameters: every known parameter has its Postfix default.
+    pub fn new() -> Self {
+        Params::default()
+    }
+
+    /// Set a known parameter. Unknown names and values Postfix refuses
+    /// are errors naming the parameter and the value. A value that refers
+    /// to other parameters (`$name`) is checked when a context is built.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let def = lookup(name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownParameter,
+                format!("unknown parameter: {name}"),
+            )
+        })?;
+        let value = value.trim();
+        if !value.contains('$') {
+            validate(name, def.kind, value)?;
+        }
+        self.values.insert(name.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// Read main.cf text as Postfix does: `name = value` lines, `#`
+    /// comment lines, blank lines, continuation lines that start with white
+    /// space; later lines win. Unknown names are kept (for `$name`
+    /// expansion) and otherwise ignored, so a whole main.cf can be read.
+    /// `origin` names the source in error messages.
+    pub fn load_str(&mut self, text: &str, origin: &str) -> Result<()> {
+        let mut entries: Vec<(usize, String)> = Vec::new();
+        for (idx, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if line.starts_with(|c: char| c.is_ascii_whitespace()) {
+                match entries.last_mut() {
+                    Some((_, logical)) => logical.push_str(line),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::ConfigFile,
+                            format!(
+                                "{origin}, line {}: text before the first parameter: \"{}\"",
+                                idx + 1,
+                                trimmed
+                            ),
+                        ))
+                    }
+                }
+                continue;
+            }
+            entries.push((idx + 1, line.to_string()));
+        }
+        let mut parsed = Vec::with_capacity(entries.len());
+        for (lineno, logical) in entries {
+            let Some((name, value)) = logical.split_once('=') else {
+                return Err(Error::new(
+                    ErrorKind::ConfigFile,
+                    format!(
+                        "{origin}, line {lineno}: missing '=' after parameter name: \"{}\"",
+                        logical.trim()
+                    ),
+                ));
+            };
+            let name = name.trim();
+            if name.is_empty() || name.contains(|c: char| c.is_ascii_whitespace()) {
+                return Err(Error::new(
+                    ErrorKind::ConfigFile,
+                    format!("{origin}, line {lineno}: bad parameter name: \"{name}\""),
+                ));
+            }
+            parsed.push((lineno, name.to_string(), value.trim().to_string()));
+        }
+        for (lineno, name, value) in parsed {
+            if let Some(def) = lookup(&name) {
+                if !value.contains('$') {
+                    validate(&name, def.kind, &value).map_err(|e| {
+                        Error::new(
+                            e.kind(),
+                            format!("{origin}, line {lineno}: {}", e.message()),
+                        )
+                    })?;
+                }
+            }
+            self.values.insert(name, value);
+        }
+        Ok(())
+    }
+
+    /// Read a main.cf file (see [`Params::load_str`]).
+    pub fn load_file(&mut self, path: &Path) -> Result<()> {
+        let text = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::ConfigFile,
+                format!("open {}: {e}", path.display()),
+            )
+        })?;
+        let text = String::from_utf8_lossy(&text);
+        self.load_str(&text, &path.display().to_string())
+    }
+
+    /// The unexpanded value: explicit, else the default; `None` if unknown.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        match self.values.get(name) {
+            Some(v) => Some(v.as_str()),
+            None => lookup(name).map(|d| d.default),
+        }
+    }
+
+    /// Whether `name` was given a value explicitly (set or loaded).
+    pub fn is_explicit(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// The value of a known parameter with `$name` references expanded,
+    /// validated for its kind.
+    pub fn get(&self, name: &str) -> Result<String> {
+        let def = lookup(name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownParameter,
+                format!("unknown parameter: {name}"),
+            )
+        })?;
+        let raw = self.raw(name).unwrap_or("");
+        let value = self.expand(name, raw, 0)?;
+        validate(name, def.kind, &value)?;
+        Ok(value)
+    }
+
+    /// A boolean parameter.
+    pub fn get_bool(&self, name: &str) -> Result<bool> {
+        parse_bool(name, &self.get(name)?)
+    }
+
+    /// An integer parameter.
+    pub fn get_int(&self, name: &str) -> Result<u64> {
+        parse_int(name, &self.get(name)?)
+    }
+
+    /// A time parameter, in seconds.
+    pub fn get_time(&self, name: &str) -> Result<u64> {
+        parse_time(name, &self.get(name)?)
+    }
+
+    /// Whether `mtatls_strict = yes`.
+    pub fn strict(&self) -> Result<bool> {
+        self.get_bool("mtatls_strict")
+    }
+
+    /// The log destination inherited by contexts and sessions.
+    pub fn logger(&self) -> &Logger {
+        &self.logger
+    }
+
+    /// Replace the log destination.
+    pub fn set_logger(&mut self, logger: Logger) {
+        self.logger = logger;
+    }
+
+    /// Expand `$name`, `${name}`, `$(name)`, `${name?text}`,
+    /// `${name:text}`, `${name?{text}:{text}}` and `$$` in `value`.
+    fn expand(&self, owner: &str, value: &str, depth: usize) -> Result<String> {
+        if depth > MAX_EXPANSION_DEPTH {
+            return Err(Error::new(
+                ErrorKind::InvalidValue,
+                format!("{owner}: unreasonable macro call nesting: \"{value}\""),
+            ));
+        }
+        if !value.contains('$') {
+            return Ok(value.to_string());
+        }
+        let bad =
+            |why: &str| Error::new(ErrorKind::InvalidValue, format!("{owner} = {value}: {why}"));
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            if let Some(tail) = after.strip_prefix('$') {
+                out.push('$');
+                rest = tail;
+                continue;
+            }
+            let (close, body_start) = match after.chars().next() {
+                Some('{') => ('}', 1),
+                Some('(') => (')', 1),
+                _ => {
+                    let len = after
+                        .bytes()
+                        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                        .count();
+                    if len == 0 {
+                        return Err(bad("'$' not followed by a parameter name"));
+                    }
+                    out.push_str(&self.lookup_expanded(&after[..len], depth)?);
+                    rest = &after[len..];
+                    continue;
+                }
+            };
+            let end = matching_close(after, close).ok_or_else(|| bad("unbalanced '{' or '('"))?;
+            let body = &after[body_start..end];
+            rest = &after[end + 1..];
+            let name_len = body
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+            if name_len == 0 {
+                return Err(bad("missing parameter name in '${...}'"));
+            }
+            let (name, op) = body.split_at(name_len);
+            let current = self.lookup_expanded(name, depth)?;
+            let chosen = match op.chars().next() {
+                None => {
+                    out.push_str(&current);
+                    continue;
+                }
+                Some('?') => {
+                    let text = &op[1..];
+                    match split_braced_alternatives(text) {
+                        Some((yes, no)) => {
+                            if current.is_empty() {
+                                no
+                            } else {
+                                yes
+                            }
+                        }
+                        None if current.is_empty() => "",
+                        None => strip_braces(text),
+                    }
+                }
+                Some(':') => {
+                    if current.is_empty() {
+                        strip_braces(&op[1..])
+                    } else {
+                        ""
+                    }
+                }
+                Some(_) => return Err(bad("unsupported operator in '${...}'")),
+            };
+            out.push_str(&self.expand(owner, chosen, depth + 1)?);
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn lookup_expanded(&self, name: &str, depth: usize) -> Result<String> {
+        match self.raw(name) {
+            Some(raw) => self.expand(name, raw, depth + 1),
+            None => Ok(String::new()),
+        }
+    }
+}
+
+/// Index in `s` (which starts with the opening bracket) of its matching close.
+fn matching_close(s: &str, close: char) -> Option<usize> {
+    let open = s.chars().next()?;
+    let mut level = 0usize;
+    for (i, c) in s.char_indices() {
+        if c == open {
+            level += 1;
+        } else if c == close {
+            level -= 1;
+            if level == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// `{yes}:{no}` → (`yes`, `no`).
+fn split_braced_alternatives(text: &str) -> Option<(&str, &str)> {
+    let text = text.trim();
+    if !text.starts_with('{') {
+        return None;
+    }
+    let end = matching_close(text, '}')?;
+    let yes = &text[1..end];
+    let rest = text[end + 1..].trim_start().strip_prefix(':')?.trim_start();
+    if !rest.starts_with('{') {
+        return None;
+    }
+    let end2 = matching_close(rest, '}')?;
+    if !rest[end2 + 1..].trim().is_empty() {
+        return None;
+    }
+    Some((yes, &rest[1..end2]))
+}
+
+fn strip_braces(text: &str) -> &str {
+    let t = text.trim();
+    if t.starts_with('{') && matching_close(t, '}') == Some(t.len() - 1) {
+        &t[1..t.len() - 1]
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_lmtp_twins() {
+        let p = Params::new();
+        assert_eq!(p.get("smtpd_tls_ciphers").unwrap(), "medium");
+        assert_eq!(p.get("smtpd_starttls_timeout").unwrap(), "300s");
+        assert_eq!(p.get_time("smtpd_starttls_timeout").unwrap(), 300);
+        assert_eq!(p.get("lmtp_tls_loglevel").unwrap(), "0");
+        assert_eq!(
+            lookup("lmtp_tls_key_file").unwrap().default,
+            "$lmtp_tls_cert_file"
+        );
+        assert!(lookup("lmtp_nonsense").is_none());
+        assert!(lookup("smtpd_tls_loglevl").is_none());
+    }
+
+    #[test]
+    fn unknown_names_are_errors_naming_them() {
+        let mut p = Params::new();
+        let e = p.set("smtpd_tls_cert_fil", "x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnknownParameter);
+        assert_eq!(e.message(), "unknown parameter: smtpd_tls_cert_fil");
+    }
+
+    #[test]
+    fn expansion_follows_postfix() {
+        let mut p = Params::new();
+        p.set("smtpd_tls_cert_file", "/etc/cert.pem").unwrap();
+        assert_eq!(p.get("smtpd_tls_key_file").unwrap(), "/etc/cert.pem");
+        p.set("stress", "yes").unwrap();
+        assert_eq!(p.get_time("smtpd_starttls_timeout").unwrap(), 10);
+        p.load_str(
+            "d = /x\nsmtpd_tls_CAfile = ${d}/ca.pem\nsmtpd_tls_CApath = $(d)/dir $$d\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.get("smtpd_tls_CAfile").unwrap(), "/x/ca.pem");
+        assert_eq!(p.get("smtpd_tls_CApath").unwrap(), "/x/dir $d");
+        p.load_str(
+            "smtpd_tls_dcert_file = ${d?yes-text}${nothing?no}${nothing:empty}\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.get("smtpd_tls_dcert_file").unwrap(), "yes-textempty");
+        p.load_str(
+            "smtpd_tls_eccert_file = ${d?{a}:{b}} ${nothing?{a}:{b}}\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.get("smtpd_tls_eccert_file").unwrap(), "a b");
+    }
+
+    #[test]
+    fn expansion_loops_are_errors() {
+        let mut p = Params::new();
+        p.load_str("a = $b\nb = $a\nsmtpd_tls_CAfile = $a\n", "t")
+            .unwrap();
+        let e = p.get("smtpd_tls_CAfile").unwrap_err();
+        assert!(
+            e.message().contains("unreasonable macro call nesting"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn main_cf_syntax() {
+        let mut p = Params::new();
+        p.load_str(
+            "# comment\n\nsmtpd_tls_exclude_ciphers = RC4,\n    aNULL\n  # indented comment\nsmtpd_tls_loglevel=2\nsmtpd_tls_loglevel = 1\n",
+            "main.cf",
+        )
+        .unwrap();
+        assert_eq!(p.get("smtpd_tls_exclude_ciphers").unwrap(), "RC4,    aNULL");
+        assert_eq!(p.get("smtpd_tls_loglevel").unwrap(), "1");
+        let e = p
+            .load_str("good = 1\nthis line has no equals\n", "main.cf")
+            .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "main.cf, line 2: missing '=' after parameter name: \"this line has no equals\""
+        );
+        let e = p
+            .load_str("smtpd_tls_ciphers = bogus\n", "/etc/main.cf")
+            .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "/etc/main.cf, line 1: smtpd_tls_ciphers = bogus: invalid cipher grade: \"bogus\""
+        );
+    }
+
+    #[test]
+    fn scalar_parsers() {
+        assert_eq!(parse_time("t", "5m").unwrap(), 300);
+        assert_eq!(parse_time("t", "2").unwrap(), 2);
+        assert_eq!(
+            parse_time("smtpd_starttls_timeout", "10x")
+                .unwrap_err()
+                .message(),
+            "smtpd_starttls_timeout = 10x: bad time value or unit: 10x"
+        );
+        assert!(parse_time("t", "").is_err());
+        assert!(parse_time("t", "-1").is_err());
+        assert!(parse_time("t", "99999999999999999999w").is_err());
+        assert!(parse_bool("b", "YES").unwrap());
+        assert!(!parse_bool("b", "false").unwrap());
+        assert_eq!(
+            parse_bool("smtpd_tls_received_header", "maybe")
+                .unwrap_err()
+                .message(),
+            "bad boolean configuration: smtpd_tls_received_header = maybe"
+        );
+        assert_eq!(
+            parse_int("smtpd_tls_ccert_verifydepth", "x")
+                .unwrap_err()
+                .message(),
+            "bad numerical configuration: smtpd_tls_ccert_verifydepth = x"
+        );
+    }
+}

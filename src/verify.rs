@@ -1,0 +1,158 @@
+//! Peer identity: certificate and public-key fingerprints in Postfix's
+//! colon-hex form, subject/issuer names with Postfix's sanitising rules,
+//! and the status bits of a finished handshake.
+
+use foreign_types::ForeignTypeRef;
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::x509::{X509NameRef, X509Ref};
+
+use crate::log::Logger;
+use crate::ossl;
+
+/// Names longer than this (bytes, as UTF-8) are refused, as Postfix does.
+const CCERT_BUFSIZ: usize = 256;
+
+/// Upper-case hex byte pairs joined by `:` (`2E:9C:...:4F`).
+pub fn colon_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
+}
+
+/// Digest of the DER certificate.
+pub fn cert_fingerprint(cert: &X509Ref, md: MessageDigest) -> String {
+    cert.digest(md).map(|d| colon_hex(&d)).unwrap_or_default()
+}
+
+/// Digest of the DER SubjectPublicKeyInfo, or (legacy) of the bare key bits.
+pub fn pkey_fingerprint(cert: &X509Ref, md: MessageDigest, legacy: bool) -> String {
+    if legacy {
+        let mut buf = [0u8; 64];
+        let mut len: libc::c_uint = 0;
+        // SAFETY: cert and md are live; buf holds EVP_MAX_MD_SIZE bytes.
+        let ok = unsafe {
+            ossl::X509_pubkey_digest(cert.as_ptr(), md.as_ptr(), buf.as_mut_ptr(), &mut len)
+        };
+        return if ok == 1 {
+            colon_hex(&buf[..len as usize])
+        } else {
+            String::new()
+        };
+    }
+    // SAFETY: X509_get_X509_PUBKEY returns an internal pointer of the live
+    // cert; i2d allocates the DER, which we free with CRYPTO_free.
+    let der = unsafe {
+        let pk = ossl::X509_get_X509_PUBKEY(cert.as_ptr());
+        if pk.is_null() {
+            return String::new();
+        }
+        let mut out: *mut u8 = std::ptr::null_mut();
+        let len = ossl::i2d_X509_PUBKEY(pk, &mut out);
+        if len <= 0 || out.is_null() {
+            return String::new();
+        }
+        let v = std::slice::from_raw_parts(out, len as usize).to_vec();
+        ossl::CRYPTO_free(out.cast(), c"verify.rs".as_ptr(), 0);
+        v
+    };
+    openssl::hash::hash(md, &der)
+        .map(|d| colon_hex(&d))
+        .unwrap_or_default()
+}
+
+/// The first `nid` entry of `name` as text, or `None` with Postfix's
+/// warning when it is too long, holds a NUL, ASCII control characters,
+/// or cannot be decoded.
+fn text_name(
+    name: &X509NameRef,
+    nid: Nid,
+    label: &str,
+    peer: &str,
+    log: &Logger,
+) -> Option<String> {
+    let entry = name.entries_by_nid(nid).next()?;
+    let data = entry.data();
+    let mut out: *mut u8 = std::ptr::null_mut();
+    // SAFETY: data is a live ASN1_STRING; on success OpenSSL allocates
+    // `len` bytes (plus NUL) that we copy and free.
+    let utf8 = unsafe {
+        let len = openssl_sys::ASN1_STRING_to_UTF8(&mut out, data.as_ptr());
+        if len < 0 || out.is_null() {
+            log.warn(&format!(
+                "tls_text_name: {peer}: error decoding peer {label} of ASN.1 type={}",
+                openssl_sys::ASN1_STRING_type(data.as_ptr())
+            ));
+            log.openssl_errors();
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(out, len as usize).to_vec();
+        ossl::CRYPTO_free(out.cast(), c"verify.rs".as_ptr(), 0);
+        bytes
+    };
+    let utf8 = String::from_utf8_lossy(&utf8).into_owned();
+    if utf8.len() >= CCERT_BUFSIZ {
+        log.warn(&format!(
+            "tls_text_name: {peer}: peer {label} too long: {}",
+            utf8.len()
+        ));
+        return None;
+    }
+    if utf8.contains('\0') {
+        log.warn(&format!(
+            "tls_text_name: {peer}: NULL character in peer {label}"
+        ));
+        return None;
+    }
+    if utf8.bytes().any(|b| b.is_ascii() && (b.is_ascii_control())) {
+        log.warn(&format!(
+            "tls_text_name: {peer}: non-printable content in peer {label}"
+        ));
+        return None;
+    }
+    Some(utf8)
+}
+
+/// Subject CN of the peer certificate ("" if none or unusable).
+pub fn peer_cn(cert: &X509Ref, peer: &str, log: &Logger) -> String {
+    text_name(
+        cert.subject_name(),
+        Nid::COMMONNAME,
+        "subject CN",
+        peer,
+        log,
+    )
+    .unwrap_or_default()
+}
+
+/// Issuer CN, else issuer O ("" if neither).
+pub fn issuer_cn(cert: &X509Ref, peer: &str, log: &Logger) -> String {
+    let issuer = cert.issuer_name();
+    text_name(issuer, Nid::COMMONNAME, "issuer CN", peer, log)
+        .or_else(|| {
+            text_name(
+                issuer,
+                Nid::ORGANIZATIONNAME,
+                "issuer Organization",
+                peer,
+                log,
+            )
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colon_hex_is_upper_case_pairs() {
+        assert_eq!(colon_hex(&[0x2e, 0x9c, 0x04]), "2E:9C:04");
+        assert_eq!(colon_hex(&[]), "");
+    }
+}
