@@ -56,7 +56,7 @@ impl Level {
             .iter()
             .find(|(n, l)| *l != Level::HalfDane && n.eq_ignore_ascii_case(value))
             .map(|(_, l)| *l)
-            .ok_or_else(|| format!("invalid tls security level: \"{value}\""))
+            .ok_or_else(|| format!("Invalid TLS level \"{value}\""))
     }
 
     /// TLS is required (above `may`).
@@ -105,7 +105,7 @@ mod tests {
         assert!(Level::parse_client("halfdane").is_err());
         assert_eq!(
             Level::parse_client("bogus"),
-            Err("invalid tls security level: \"bogus\"".into())
+            Err("Invalid TLS level \"bogus\"".into())
         );
         assert!(Level::Encrypt.required() && !Level::May.required());
         assert!(Level::Fingerprint.must_match() && !Level::Encrypt.must_match());

@@ -239,7 +239,7 @@ pub fn parse_time(name: &str, value: &str) -> Result<u64> {
     let bad = || {
         Error::new(
             ErrorKind::InvalidValue,
-            format!("{name} = {value}: bad time value or unit: {value}"),
+            format!("parameter {name}: bad time value or unit: {value}"),
         )
     };
     let digits = v.bytes().take_while(|b| b.is_ascii_digit()).count();
@@ -729,7 +729,7 @@ mod tests {
             parse_time("smtpd_starttls_timeout", "10x")
                 .unwrap_err()
                 .message(),
-            "smtpd_starttls_timeout = 10x: bad time value or unit: 10x"
+            "parameter smtpd_starttls_timeout: bad time value or unit: 10x"
         );
         assert!(parse_time("t", "").is_err());
         assert!(parse_time("t", "-1").is_err());

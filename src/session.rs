@@ -160,6 +160,10 @@ impl Session {
             )
             .with_detail(&crate::log::openssl_reasons()));
         }
+        match ctx.role {
+            Role::Server => ssl.set_accept_state(),
+            Role::Client => ssl.set_connect_state(),
+        }
         wait::set_flags(fd, saved_flags | libc::O_NONBLOCK);
         Ok(Session {
             ctx,
