@@ -377,6 +377,13 @@ pub fn load_trust(
     let (Ok(file), Ok(path)) = (file.transpose(), path.transpose()) else {
         return Err(Error::new(ErrorKind::CaStore, describe()));
     };
+    // OpenSSL only looks into CApath when verifying; check it now, so a
+    // typo is an error at start and not a silently empty trust store.
+    if !ca_path.is_empty() {
+        if let Err(e) = std::fs::read_dir(ca_path) {
+            return Err(Error::new(ErrorKind::CaStore, describe()).with_detail(&strip_os_error(&e)));
+        }
+    }
     // SAFETY: ctx is live; the strings outlive the call.
     let ok = unsafe {
         openssl_sys::SSL_CTX_load_verify_locations(

@@ -100,6 +100,21 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// A ticket cipher Postfix accepts: CBC mode, 16-byte IV, 16..32-byte key.
+fn usable_ticket_cipher(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: c is a valid C string; the result is a static cipher or NULL.
+    unsafe {
+        let cipher = openssl_sys::EVP_get_cipherbyname(c.as_ptr());
+        !cipher.is_null()
+            && ossl::EVP_CIPHER_get_mode(cipher) == ossl::EVP_CIPH_CBC_MODE
+            && ossl::EVP_CIPHER_get_iv_length(cipher) == 16
+            && (16..=32).contains(&ossl::EVP_CIPHER_get_key_length(cipher))
+    }
+}
+
 /// The role a parameter prefix selects.
 pub fn role_of(prefix: &str) -> Result<Role> {
     match prefix {
@@ -116,6 +131,8 @@ struct Builder<'a> {
     params: &'a Params,
     prefix: &'a str,
     diag: Diag<'a>,
+    /// `SSL_OP_*` bits, computed (and warned about) once.
+    option_bits: Option<u64>,
 }
 
 impl Builder<'_> {
@@ -140,11 +157,18 @@ impl Builder<'_> {
             )
         })?;
         b.set_security_level(0);
-        let bits = grades::option_bits(self.params, &mut |w| self.diag.warn(w))?;
+        let bits = match self.option_bits {
+            Some(b) => b,
+            None => {
+                let b = grades::option_bits(self.params, &mut |w| self.diag.warn(w))?;
+                self.option_bits = Some(b);
+                b
+            }
+        };
         b.clear_options(SslOptions::all());
         b.set_options(SslOptions::from_bits_retain(bits) | SslOptions::NO_RENEGOTIATION);
         ossl::ctx_set_mode(
-            b.as_ptr(),
+            &mut b,
             ossl::SSL_MODE_RELEASE_BUFFERS | ossl::SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER,
         );
         Ok(b)
@@ -232,6 +256,7 @@ impl Context {
             params,
             prefix,
             diag: Diag::new(&logger, strict),
+            option_bits: None,
         };
         let loglevel_param = format!("{prefix}_tls_loglevel");
         let log_mask = match log::parse_log_mask(&loglevel_param, &params.get(&loglevel_param)?) {
@@ -409,7 +434,13 @@ impl Context {
             )
         })?;
         let cache_timeout = params.get_time("smtpd_tls_session_cache_timeout")?;
-        let ticket_cipher = params.get("tls_session_ticket_cipher")?;
+        let mut ticket_cipher = params.get("tls_session_ticket_cipher")?;
+        if !ticket_cipher.is_empty() && !usable_ticket_cipher(&ticket_cipher) {
+            bld.diag.warn(format!(
+                "tls_session_ticket_cipher: invalid value: {ticket_cipher}; session tickets disabled"
+            ));
+            ticket_cipher.clear();
+        }
         if cache_timeout == 0 {
             b.set_options(SslOptions::NO_TICKET);
             b.set_session_cache_mode(SslSessionCacheMode::OFF);

@@ -27,7 +27,7 @@ fn key_exchange(ssl: &SslRef) -> (String, String, i32) {
         Id::EC => ("ECDHE".into(), ec_curve(&key), 0),
         Id::X25519 => ("X25519".into(), String::new(), 0),
         Id::X448 => ("X448".into(), String::new(), 0),
-        _ => (ossl::pkey_type_name(key.as_ptr()), String::new(), 0),
+        _ => (ossl::pkey_type_name(&key), String::new(), 0),
     }
 }
 
@@ -62,11 +62,7 @@ fn signature(
         Id::EC => ("ECDSA".to_string(), ec_curve(&key), key.bits() as i32),
         Id::ED25519 => ("ED25519".to_string(), String::new(), 0),
         Id::ED448 => ("ED448".to_string(), String::new(), 0),
-        _ => (
-            ossl::pkey_type_name(key.as_ptr()),
-            String::new(),
-            key.bits() as i32,
-        ),
+        _ => (ossl::pkey_type_name(&key), String::new(), key.bits() as i32),
     };
     let digest = digest_nid
         .filter(|n| *n != openssl_sys::NID_undef)
@@ -126,7 +122,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
     let peer_sig = peer_cert.map(|c| {
         signature(
             c,
-            ossl::peer_signature_digest_nid(ssl.as_ptr()),
+            ossl::peer_signature_digest_nid(ssl),
             sig_type(ossl::SSL_get_peer_signature_type_nid, ssl),
             tls13,
         )
@@ -136,7 +132,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
     let own_sig = match (own_cert, own_sig_type) {
         (Some(c), Some(t)) => Some(signature(
             c,
-            ossl::own_signature_digest_nid(ssl.as_ptr()),
+            ossl::own_signature_digest_nid(ssl),
             Some(t),
             tls13,
         )),

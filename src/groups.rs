@@ -157,10 +157,11 @@ pub fn configure_dh(
                 Ok(DhChoice::Auto)
             }
         }
-        Err(_) => {
+        Err(stack) => {
             diag.warn(format!(
                 "error decoding DH parameters from file \"{path}\" -- using compiled-in defaults"
             ));
+            diag.library_problems(crate::log::from_error_stack(&stack));
             diag.openssl_errors();
             set_dh_auto(b, diag);
             Ok(DhChoice::Auto)

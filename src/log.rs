@@ -143,6 +143,21 @@ pub fn drain_openssl_errors() -> Vec<OpensslError> {
     out
 }
 
+/// The entries of an error stack the `openssl` crate already took from
+/// the queue, in the same form as [`drain_openssl_errors`].
+pub fn from_error_stack(stack: &openssl::error::ErrorStack) -> Vec<OpensslError> {
+    stack
+        .errors()
+        .iter()
+        .map(|e| OpensslError {
+            text: ossl::error_string(e.code() as libc::c_ulong),
+            file: e.file().to_string(),
+            line: e.line() as i32,
+            data: e.data().map(str::to_string),
+        })
+        .collect()
+}
+
 /// The OpenSSL reasons in the queue, short form, joined by "; " (queue emptied).
 pub fn openssl_reasons() -> String {
     drain_openssl_errors()
@@ -233,6 +248,65 @@ pub fn parse_log_mask(param: &str, value: &str) -> Result<u32, String> {
     Ok(bits)
 }
 
+/// Collects Postfix's warn-and-continue cases while a context is built:
+/// logged as warnings, or, under `mtatls_strict = yes`, the first one
+/// becomes the build's error.
+pub struct Diag<'a> {
+    logger: &'a Logger,
+    strict: bool,
+    error: Option<crate::Error>,
+}
+
+impl<'a> Diag<'a> {
+    /// A collector logging to `logger`; `strict` turns warnings into errors.
+    pub fn new(logger: &'a Logger, strict: bool) -> Self {
+        Diag {
+            logger,
+            strict,
+            error: None,
+        }
+    }
+
+    /// A Postfix warning.
+    pub fn warn(&mut self, line: String) {
+        if self.strict {
+            if self.error.is_none() {
+                self.error = Some(crate::Error::new(
+                    crate::ErrorKind::Strict,
+                    format!("{line} (an error because mtatls_strict = yes)"),
+                ));
+            }
+        } else {
+            self.logger.warn(&line);
+        }
+    }
+
+    /// OpenSSL's queued errors, as `TLS library problem:` warnings.
+    pub fn openssl_errors(&mut self) {
+        self.library_problems(drain_openssl_errors());
+    }
+
+    /// These OpenSSL errors, as `TLS library problem:` warnings.
+    pub fn library_problems(&mut self, errors: Vec<OpensslError>) {
+        for e in errors {
+            self.warn(format!("TLS library problem: {}", e.postfix_format()));
+        }
+    }
+
+    /// The logger warnings go to.
+    pub fn logger(&self) -> &Logger {
+        self.logger
+    }
+
+    /// `Err` with the first warning under strict mode, else `Ok`.
+    pub fn finish(self) -> crate::Result<()> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,59 +349,5 @@ mod tests {
         );
         assert!(lines[0].ends_with(':'));
         assert!(drain_openssl_errors().is_empty());
-    }
-}
-
-/// Collects Postfix's warn-and-continue cases while a context is built:
-/// logged as warnings, or, under `mtatls_strict = yes`, the first one
-/// becomes the build's error.
-pub struct Diag<'a> {
-    logger: &'a Logger,
-    strict: bool,
-    error: Option<crate::Error>,
-}
-
-impl<'a> Diag<'a> {
-    /// A collector logging to `logger`; `strict` turns warnings into errors.
-    pub fn new(logger: &'a Logger, strict: bool) -> Self {
-        Diag {
-            logger,
-            strict,
-            error: None,
-        }
-    }
-
-    /// A Postfix warning.
-    pub fn warn(&mut self, line: String) {
-        if self.strict {
-            if self.error.is_none() {
-                self.error = Some(crate::Error::new(
-                    crate::ErrorKind::Strict,
-                    format!("{line} (an error because mtatls_strict = yes)"),
-                ));
-            }
-        } else {
-            self.logger.warn(&line);
-        }
-    }
-
-    /// OpenSSL's queued errors, as `TLS library problem:` warnings.
-    pub fn openssl_errors(&mut self) {
-        for e in drain_openssl_errors() {
-            self.warn(format!("TLS library problem: {}", e.postfix_format()));
-        }
-    }
-
-    /// The logger warnings go to.
-    pub fn logger(&self) -> &Logger {
-        self.logger
-    }
-
-    /// `Err` with the first warning under strict mode, else `Ok`.
-    pub fn finish(self) -> crate::Result<()> {
-        match self.error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
     }
 }

@@ -6,8 +6,9 @@
 
 use std::ffi::{CStr, CString};
 
+use foreign_types::ForeignTypeRef;
 use libc::{c_char, c_int, c_long, c_uchar, c_uint, c_ulong, c_void, size_t};
-use openssl_sys::{BIO, EVP_MD, EVP_PKEY, SSL, SSL_CIPHER, SSL_CTX, X509, X509_NAME};
+use openssl_sys::{BIO, EVP_MD, EVP_PKEY, SSL, SSL_CIPHER, SSL_CTX, X509};
 
 /// `X509_PUBKEY` (opaque).
 pub enum X509_PUBKEY {}
@@ -24,6 +25,9 @@ extern "C" {
     pub fn SSL_want(ssl: *const SSL) -> c_int;
     pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
     pub fn ERR_peek_error() -> c_ulong;
+    pub fn EVP_CIPHER_get_mode(cipher: *const openssl_sys::EVP_CIPHER) -> c_int;
+    pub fn EVP_CIPHER_get_iv_length(cipher: *const openssl_sys::EVP_CIPHER) -> c_int;
+    pub fn EVP_CIPHER_get_key_length(cipher: *const openssl_sys::EVP_CIPHER) -> c_int;
     pub fn SSL_CTX_set1_cert_store(ctx: *mut SSL_CTX, store: *mut openssl_sys::X509_STORE);
     pub fn SSL_get0_peer_certificate(ssl: *const SSL) -> *mut X509;
     pub fn SSL_get_peer_signature_type_nid(ssl: *const SSL, pnid: *mut c_int) -> c_int;
@@ -52,7 +56,6 @@ extern "C" {
         out: *mut c_uchar,
         len: *mut c_uint,
     ) -> c_int;
-    pub fn X509_NAME_oneline(name: *const X509_NAME, buf: *mut c_char, size: c_int) -> *mut c_char;
     pub fn EC_curve_nist2nid(name: *const c_char) -> c_int;
     pub fn OBJ_ln2nid(s: *const c_char) -> c_int;
     pub fn EVP_PKEY_get0_type_name(key: *const EVP_PKEY) -> *const c_char;
@@ -60,6 +63,9 @@ extern "C" {
     pub fn OpenSSL_version(t: c_int) -> *const c_char;
     pub fn OpenSSL_version_num() -> c_ulong;
 }
+
+/// `EVP_CIPH_CBC_MODE`.
+pub const EVP_CIPH_CBC_MODE: c_int = 0x2;
 
 /// `NID_kx_ecdhe`: ECDHE key exchange (TLS <= 1.2 cipher property).
 pub const NID_KX_ECDHE: c_int = 1038;
@@ -111,12 +117,12 @@ pub fn error_string(code: c_ulong) -> String {
 }
 
 /// Digest NID of the peer's handshake signature (`SSL_get_peer_signature_nid`).
-pub fn peer_signature_digest_nid(ssl: *mut SSL) -> Option<c_int> {
+pub fn peer_signature_digest_nid(ssl: &openssl::ssl::SslRef) -> Option<c_int> {
     let mut nid: c_int = 0;
     // SAFETY: ssl is a live SSL*; the ctrl writes one int.
     let ok = unsafe {
         openssl_sys::SSL_ctrl(
-            ssl,
+            ssl.as_ptr(),
             SSL_CTRL_GET_PEER_SIGNATURE_NID,
             0,
             &mut nid as *mut c_int as *mut c_void,
@@ -126,12 +132,12 @@ pub fn peer_signature_digest_nid(ssl: *mut SSL) -> Option<c_int> {
 }
 
 /// Digest NID of our own handshake signature (`SSL_get_signature_nid`).
-pub fn own_signature_digest_nid(ssl: *mut SSL) -> Option<c_int> {
+pub fn own_signature_digest_nid(ssl: &openssl::ssl::SslRef) -> Option<c_int> {
     let mut nid: c_int = 0;
     // SAFETY: as above.
     let ok = unsafe {
         openssl_sys::SSL_ctrl(
-            ssl,
+            ssl.as_ptr(),
             SSL_CTRL_GET_SIGNATURE_NID,
             0,
             &mut nid as *mut c_int as *mut c_void,
@@ -141,10 +147,10 @@ pub fn own_signature_digest_nid(ssl: *mut SSL) -> Option<c_int> {
 }
 
 /// Set `SSL_MODE_*` bits on a context.
-pub fn ctx_set_mode(ctx: *mut SSL_CTX, mode: c_long) {
-    // SAFETY: ctx is a live SSL_CTX*.
+pub fn ctx_set_mode(ctx: &mut openssl::ssl::SslContextBuilder, mode: c_long) {
+    // SAFETY: ctx wraps a live SSL_CTX*.
     unsafe {
-        openssl_sys::SSL_CTX_ctrl(ctx, SSL_CTRL_MODE, mode, std::ptr::null_mut());
+        openssl_sys::SSL_CTX_ctrl(ctx.as_ptr(), SSL_CTRL_MODE, mode, std::ptr::null_mut());
     }
 }
 
@@ -173,22 +179,10 @@ pub fn group_name_to_nid(name: &str) -> Option<c_int> {
     (nid != 0).then_some(nid)
 }
 
-/// `X509_NAME_oneline` of a name, e.g. `/C=US/O=Example/CN=Example CA`.
-pub fn name_oneline(name: *const X509_NAME) -> String {
-    let mut buf = [0 as c_char; 256];
-    // SAFETY: buf is writable; OpenSSL NUL-terminates within size.
-    unsafe {
-        if X509_NAME_oneline(name, buf.as_mut_ptr(), buf.len() as c_int).is_null() {
-            return String::new();
-        }
-        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
-    }
-}
-
 /// The provider's type name of a key (`EVP_PKEY_get0_type_name`).
-pub fn pkey_type_name(pkey: *const EVP_PKEY) -> String {
+pub fn pkey_type_name<T>(pkey: &openssl::pkey::PKeyRef<T>) -> String {
     // SAFETY: pkey is live; the result is static or NULL.
-    let p = unsafe { EVP_PKEY_get0_type_name(pkey) };
+    let p = unsafe { EVP_PKEY_get0_type_name(pkey.as_ptr()) };
     if p.is_null() {
         String::new()
     } else {

@@ -289,6 +289,7 @@ pub fn validate(name: &str, kind: Kind, value: &str) -> Result<()> {
         ServerLevel => crate::level::parse_server_level(value)
             .map(drop)
             .map_err(|why| Error::invalid(name, value, why)),
+        ClientLevel if value.is_empty() => Ok(()),
         ClientLevel => crate::level::Level::parse_client(value)
             .map(drop)
             .map_err(|why| Error::invalid(name, value, why)),

@@ -5,6 +5,10 @@
 //! [`ffi_guard!`] so that no panic crosses into C.
 
 #![allow(non_camel_case_types)]
+// These functions are called from C, whose callers cannot mark anything
+// `unsafe`; each one checks its pointers for NULL and documents what it
+// requires of the rest.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use std::ffi::{c_char, CStr, CString};
 

@@ -1,0 +1,204 @@
+//! Spec §8: every invalid parameter value gets Postfix's behaviour: an
+//! error whose text names the parameter and the value where Postfix fails,
+//! the same warning where Postfix warns and continues, and under
+//! `mtatls_strict = yes` every such warning becomes an error.
+//! Files come from the openssl CLI (`c-tests/make-keys.sh`).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use mtatls::log::{Logger, Severity};
+use mtatls::{Context, ErrorKind, Params};
+
+/// Build a context for `role` from `settings` ("DIR" = key directory).
+/// Returns the result and the warning lines logged.
+fn build(role: &str, settings: &[(&str, &str)]) -> (Result<Context, mtatls::Error>, Vec<String>) {
+    let dir = common::keys().display().to_string();
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let w2 = warnings.clone();
+    let mut p = Params::new();
+    p.set_logger(Logger::with_sink(Arc::new(move |sev, line: &str| {
+        if sev == Severity::Warning {
+            w2.lock().unwrap().push(line.to_string());
+        }
+    })));
+    let base: &[(&str, &str)] = if role == "smtpd" {
+        &[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_chain_files", "DIR/rsa.pem"),
+        ]
+    } else if role == "lmtp" {
+        &[("lmtp_tls_security_level", "may")]
+    } else {
+        &[("smtp_tls_security_level", "may")]
+    };
+    for (name, value) in base.iter().chain(settings) {
+        let value = value.replace("DIR", &dir);
+        if let Err(e) = p.set(name, &value) {
+            return (Err(e), warnings.lock().unwrap().clone());
+        }
+    }
+    let r = Context::new(&p, role);
+    let w = warnings.lock().unwrap().clone();
+    (r, w)
+}
+
+/// Invalid values Postfix refuses: (role, parameter, value, error kind, message).
+const ERRORS: &[(&str, &str, &str, ErrorKind, &str)] = &[
+    ("smtpd", "smtpd_tls_protocols", "TLSv9", ErrorKind::InvalidValue, "smtpd_tls_protocols = TLSv9: Invalid TLS protocol list \"TLSv9\""),
+    ("smtpd", "smtpd_tls_mandatory_protocols", ">=TLSv9", ErrorKind::InvalidValue, "smtpd_tls_mandatory_protocols = >=TLSv9: Invalid TLS protocol list \">=TLSv9\""),
+    ("smtp", "smtp_tls_protocols", "!bogus", ErrorKind::InvalidValue, "smtp_tls_protocols = !bogus: Invalid TLS protocol list \"!bogus\""),
+    ("smtpd", "smtpd_tls_protocols", ">=TLSv1.3 <=TLSv1.2", ErrorKind::InvalidValue, "smtpd_tls_protocols = >=TLSv1.3 <=TLSv1.2: the list leaves no TLS protocol version enabled"),
+    ("smtpd", "smtpd_tls_ciphers", "bogus", ErrorKind::InvalidValue, "smtpd_tls_ciphers = bogus: invalid cipher grade: \"bogus\""),
+    ("smtp", "smtp_tls_mandatory_ciphers", "superhigh", ErrorKind::InvalidValue, "smtp_tls_mandatory_ciphers = superhigh: invalid cipher grade: \"superhigh\""),
+    ("smtpd", "smtpd_tls_exclude_ciphers", "!RC4", ErrorKind::InvalidValue, "smtpd_tls_exclude_ciphers = !RC4: invalid unary '!+-@' in cipher exclusion: !RC4"),
+    ("smtp", "smtp_tls_mandatory_exclude_ciphers", "RC4, @STRENGTH", ErrorKind::InvalidValue, "invalid unary '!+-@' in cipher exclusion: @STRENGTH"),
+    ("smtpd", "smtpd_tls_exclude_ciphers", "ALL", ErrorKind::Context, "smtpd_tls_ciphers = medium: error setting cipher grade: \"medium\""),
+    ("smtpd", "tls_high_cipherlist", "", ErrorKind::InvalidValue, "bad string length 0 < 1: tls_high_cipherlist = "),
+    ("smtp", "tls_medium_cipherlist", "", ErrorKind::InvalidValue, "bad string length 0 < 1: tls_medium_cipherlist = "),
+    ("smtpd", "tls_null_cipherlist", "", ErrorKind::InvalidValue, "bad string length 0 < 1: tls_null_cipherlist = "),
+    ("smtpd", "smtpd_tls_security_level", "bogus", ErrorKind::InvalidValue, "smtpd_tls_security_level = bogus: Invalid TLS level \"bogus\""),
+    ("smtp", "smtp_tls_security_level", "halfdane", ErrorKind::InvalidValue, "smtp_tls_security_level = halfdane: Invalid TLS level \"halfdane\""),
+    ("smtpd", "smtpd_tls_fingerprint_digest", "bogus", ErrorKind::InvalidValue, "smtpd_tls_fingerprint_digest = bogus: Digest algorithm \"bogus\" not found"),
+    ("smtp", "smtp_tls_fingerprint_digest", "", ErrorKind::InvalidValue, "smtp_tls_fingerprint_digest = : Digest algorithm \"\" not found"),
+    ("smtpd", "smtpd_starttls_timeout", "10x", ErrorKind::InvalidValue, "parameter smtpd_starttls_timeout: bad time value or unit: 10x"),
+    ("smtp", "smtp_starttls_timeout", "-5s", ErrorKind::InvalidValue, "parameter smtp_starttls_timeout: bad time value or unit: -5s"),
+    ("smtpd", "smtpd_tls_received_header", "maybe", ErrorKind::InvalidValue, "bad boolean configuration: smtpd_tls_received_header = maybe"),
+    ("smtpd", "tls_preempt_cipherlist", "2", ErrorKind::InvalidValue, "bad boolean configuration: tls_preempt_cipherlist = 2"),
+    ("smtpd", "smtpd_tls_ccert_verifydepth", "deep", ErrorKind::InvalidValue, "bad numerical configuration: smtpd_tls_ccert_verifydepth = deep"),
+    ("smtpd", "tls_config_file", "openssl.cnf", ErrorKind::InvalidValue, "non-default tls_config_file = openssl.cnf is not an absolute pathname, disabling TLS support"),
+    ("smtpd", "smtpd_tls_chain_files", "/nonexistent/chain.pem", ErrorKind::Certificate, "error opening chain file: /nonexistent/chain.pem: No such file or directory"),
+    ("smtpd", "smtpd_tls_chain_files", "DIR/rsa.crt", ErrorKind::Certificate, "/rsa.crt: key not first"),
+    ("smtpd", "smtpd_tls_chain_files", "DIR/garbage.pem", ErrorKind::Certificate, "No PEM data in "),
+    ("smtpd", "smtpd_tls_chain_files", "DIR/rsa.key", ErrorKind::Certificate, "No certs for key at index 1 in "),
+    ("smtpd", "smtpd_tls_CAfile", "/nonexistent/ca.pem", ErrorKind::CaStore, "cannot load Certification Authority data, CAfile=\"/nonexistent/ca.pem\": disabling TLS support"),
+    ("smtp", "smtp_tls_CApath", "/nonexistent/dir", ErrorKind::CaStore, "cannot load Certification Authority data, CApath=\"/nonexistent/dir\": disabling TLS support"),
+    ("smtpd", "smtpd_tls_security_level", "none", ErrorKind::Policy, "smtpd_tls_security_level is none"),
+    ("smtpd", "smtpd_tls_no_such_parameter", "x", ErrorKind::UnknownParameter, "unknown parameter: smtpd_tls_no_such_parameter"),
+];
+
+#[test]
+fn postfix_failures_are_errors_naming_parameter_and_value() {
+    let mut failures = Vec::new();
+    for (role, name, value, kind, text) in ERRORS {
+        let (r, _) = build(role, &[(name, value)]);
+        match r {
+            Ok(_) => failures.push(format!("{name} = {value}: accepted")),
+            Err(e) => {
+                if e.kind() != *kind || !e.message().contains(text) {
+                    failures.push(format!(
+                        "{name} = {value}: got {:?} \"{}\", want {kind:?} containing \"{text}\"",
+                        e.kind(),
+                        e.message()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A warn-and-continue case: role, settings, warning lines in order.
+type WarningCase = (&'static str, Vec<(&'static str, &'static str)>, Vec<String>);
+
+/// Postfix warns and continues.
+fn warning_cases() -> Vec<WarningCase> {
+    let dir = common::keys().display().to_string();
+    vec![
+        ("smtpd", vec![("tls_eecdh_auto_curves", "bogus1 X25519")], vec!["ignoring unknown key exchange group \"bogus1\"".into()]),
+        (
+            "smtp",
+            vec![("tls_eecdh_auto_curves", "bogus1"), ("tls_ffdhe_auto_groups", "")],
+            vec![
+                "ignoring unknown key exchange group \"bogus1\"".into(),
+                "none of the configured key exchange groups are supported".into(),
+                "using Postfix default key exchange groups instead".into(),
+            ],
+        ),
+        (
+            "smtpd",
+            vec![("smtpd_tls_dh1024_param_file", "/nonexistent/dh.pem")],
+            vec!["error opening DH parameter file \"/nonexistent/dh.pem\": No such file or directory -- using compiled-in defaults".into()],
+        ),
+        (
+            "smtpd",
+            vec![("smtpd_tls_dh1024_param_file", "DIR/garbage.pem")],
+            vec![
+                format!("error decoding DH parameters from file \"{dir}/garbage.pem\" -- using compiled-in defaults"),
+                "TLS library problem: error:".into(),
+            ],
+        ),
+        ("smtpd", vec![("smtpd_tls_loglevel", "bogus")], vec!["unknown smtpd_tls_loglevel value \"bogus\" in \"bogus\"".into()]),
+        ("smtp", vec![("smtp_tls_loglevel", "1, loud")], vec!["unknown smtp_tls_loglevel value \"loud\" in \"1, loud\"".into()]),
+        ("smtpd", vec![("tls_disable_workarounds", "BOGUS")], vec!["unknown tls_disable_workarounds value \"BOGUS\" in \"BOGUS\"".into()]),
+        ("smtp", vec![("tls_ssl_options", "NO_TICKET, BOGUS")], vec!["unknown tls_ssl_options value \"BOGUS\" in \"NO_TICKET, BOGUS\"".into()]),
+        (
+            "smtpd",
+            vec![("smtpd_tls_security_level", "verify")],
+            vec!["smtpd_tls_security_level: unsupported TLS level \"verify\", using \"encrypt\"".into()],
+        ),
+        (
+            "smtpd",
+            vec![("tls_session_ticket_cipher", "bogus")],
+            vec!["tls_session_ticket_cipher: invalid value: bogus; session tickets disabled".into()],
+        ),
+        (
+            "smtpd",
+            vec![("tls_session_ticket_cipher", "aes-256-gcm")],
+            vec!["tls_session_ticket_cipher: invalid value: aes-256-gcm; session tickets disabled".into()],
+        ),
+        ("smtpd", vec![("smtpd_tls_req_ccert", "yes")], vec!["Can't require client certs unless TLS is required".into()]),
+    ]
+}
+
+#[test]
+fn postfix_warnings_are_logged_and_the_context_still_builds() {
+    let mut failures = Vec::new();
+    for (role, settings, want) in warning_cases() {
+        let (r, got) = build(role, &settings);
+        if let Err(e) = &r {
+            failures.push(format!("{settings:?}: failed: {e}"));
+            continue;
+        }
+        let ok = got.len() == want.len()
+            && got
+                .iter()
+                .zip(&want)
+                .all(|(g, w)| g.starts_with(w.as_str()));
+        if !ok {
+            failures.push(format!("{settings:?}: warnings {got:#?}, want {want:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn strict_mode_turns_each_warning_into_an_error() {
+    let mut failures = Vec::new();
+    for (role, mut settings, want) in warning_cases() {
+        settings.push(("mtatls_strict", "yes"));
+        let (r, got) = build(role, &settings);
+        match r {
+            Ok(_) => failures.push(format!("{settings:?}: accepted under strict mode")),
+            Err(e) => {
+                if e.kind() != ErrorKind::Strict || !e.message().starts_with(want[0].as_str()) {
+                    failures.push(format!("{settings:?}: got {:?} {}", e.kind(), e.message()));
+                }
+                if !got.is_empty() {
+                    failures.push(format!("{settings:?}: strict mode still logged {got:?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn good_configurations_log_nothing() {
+    for role in ["smtpd", "smtp", "lmtp"] {
+        let (r, w) = build(role, &[]);
+        assert!(r.is_ok(), "{role}: {:?}", r.err());
+        assert!(w.is_empty(), "{role}: {w:?}");
+    }
+}
