@@ -121,7 +121,7 @@ pub fn role_of(prefix: &str) -> Result<Role> {
         "smtp" | "lmtp" => Ok(Role::Client),
         "smtpd" => Ok(Role::Server),
         _ => Err(Error::new(
-            ErrorKind::InvalidValue,
+            ErrorKind::InvalidArgument,
             format!("unknown role prefix \"{prefix}\": expected smtp, lmtp or smtpd"),
         )),
     }

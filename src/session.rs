@@ -124,7 +124,7 @@ impl Session {
     pub fn new(ctx: Arc<Context>, fd: RawFd, label: &str) -> Result<Session> {
         let saved_flags = wait::get_flags(fd).map_err(|errno| {
             Error::new(
-                ErrorKind::Io,
+                ErrorKind::InvalidArgument,
                 format!(
                     "bad file descriptor {fd} for {label}: {}",
                     wait::strerror(errno)

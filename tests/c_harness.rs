@@ -8,8 +8,20 @@ use std::time::Duration;
 
 use common::*;
 
-fn run_harness(wrapper: &[&str]) {
-    let bin = c_binaries().join("handshake_cases");
+const VALGRIND: &[&str] = &[
+    "valgrind",
+    "-q",
+    "--error-exitcode=99",
+    "--leak-check=full",
+    "--errors-for-leak-kinds=definite,indirect",
+    "--show-leak-kinds=definite,indirect",
+];
+
+/// Run C program `name` (with the key directory as argument when
+/// `with_keys`), optionally under a wrapper such as valgrind; it must exit
+/// 0 and report no failed check.
+fn run_harness(name: &str, with_keys: bool, wrapper: &[&str]) {
+    let bin = c_binaries().join(name);
     let mut cmd = if wrapper.is_empty() {
         Command::new(&bin)
     } else {
@@ -17,41 +29,54 @@ fn run_harness(wrapper: &[&str]) {
         c.args(&wrapper[1..]).arg(&bin);
         c
     };
-    cmd.arg(keys());
+    if with_keys {
+        cmd.arg(keys());
+    }
     let out = run_bounded(&mut cmd, Duration::from_secs(600));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "handshake_cases failed ({:?})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "{name} failed ({:?})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
     assert!(stdout.contains(" 0 failed checks"), "{stdout}");
 }
 
-#[test]
-fn c_handshake_cases() {
-    run_harness(&[]);
+fn valgrind_available() -> bool {
+    if have("valgrind") {
+        return true;
+    }
+    assert!(
+        !required("MTATLS_REQUIRE_VALGRIND"),
+        "valgrind is required but missing"
+    );
+    eprintln!("SKIPPED: valgrind not installed");
+    false
 }
 
-/// The same harness under valgrind memcheck: no invalid access, no definite
-/// or indirect leak. Required when MTATLS_REQUIRE_VALGRIND=1 (CI).
+#[test]
+fn c_handshake_cases() {
+    run_harness("handshake_cases", true, &[]);
+}
+
+#[test]
+fn c_api_misuse() {
+    run_harness("api_misuse", false, &[]);
+}
+
+/// The same harnesses under valgrind memcheck: no invalid access, no
+/// definite or indirect leak. Required when MTATLS_REQUIRE_VALGRIND=1 (CI).
 #[test]
 fn c_handshake_cases_under_valgrind() {
-    if !have("valgrind") {
-        assert!(
-            !required("MTATLS_REQUIRE_VALGRIND"),
-            "valgrind is required but missing"
-        );
-        eprintln!("SKIPPED: valgrind not installed");
-        return;
+    if valgrind_available() {
+        run_harness("handshake_cases", true, VALGRIND);
     }
-    run_harness(&[
-        "valgrind",
-        "-q",
-        "--error-exitcode=99",
-        "--leak-check=full",
-        "--errors-for-leak-kinds=definite,indirect",
-        "--show-leak-kinds=definite,indirect",
-    ]);
+}
+
+#[test]
+fn c_api_misuse_under_valgrind() {
+    if valgrind_available() {
+        run_harness("api_misuse", false, VALGRIND);
+    }
 }
