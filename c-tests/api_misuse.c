@@ -146,7 +146,7 @@ static void ctx_and_session_misuse(const char *dir)
     expect_int("session_new(server)", R(mtatls_session_new(server, sv[0], "x[1.2.3.4]", &s)), MTATLS_RESULT_OK);
     expect_int("read before handshake", R(mtatls_session_read(s, data, sizeof(data), 1, &n)),
                MTATLS_RESULT_BAD_STATE);
-    expect_contains("read before handshake text", mtatls_session_error(s), "no TLS handshake with x[1.2.3.4] yet");
+    expect_contains("read before handshake text", mtatls_session_error(s), "the TLS session with x[1.2.3.4] has no completed handshake yet");
     expect_int("read(NULL nread)", R(mtatls_session_read(s, data, sizeof(data), 1, NULL)),
                MTATLS_RESULT_NULL_PARAMETER);
     expect_int("write(NULL buf)", R(mtatls_session_write(s, NULL, 3, 1, &n)), MTATLS_RESULT_NULL_PARAMETER);

@@ -154,6 +154,18 @@ enum mtatls_result
    * Non-blocking mode: call again once the socket is writable.
    */
   MTATLS_RESULT_WANT_WRITE = 305,
+  /**
+   * The handshake completed, but the peer failed the security level's
+   * authentication (client: "Server certificate not verified"; server
+   * with a required client certificate: "Client certificate not
+   * trusted"). The session stays usable to end the SMTP dialogue (QUIT).
+   */
+  MTATLS_RESULT_NOT_VERIFIED = 306,
+  /**
+   * A signal interrupted the wait (EINTR), as a blocking system call
+   * would be; nothing is lost: repeat the call to continue.
+   */
+  MTATLS_RESULT_INTERRUPTED = 307,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -492,12 +504,66 @@ mtatls_result mtatls_session_new(const struct mtatls_ctx *ctx,
 void mtatls_session_free(struct mtatls_session *session);
 
 /**
+ * Client, before the handshake: the security level of this session, by
+ * Postfix name (`may`, `encrypt`, `fingerprint`, `dane`, `dane-only`,
+ * `verify`, `secure`), as Postfix's policy code sets it per delivery;
+ * default `smtp_tls_security_level`. `MTATLS_RESULT_INVALID_VALUE` for an
+ * unknown name, `MTATLS_RESULT_INVALID_ARGUMENT` on a server session,
+ * `MTATLS_RESULT_BAD_STATE` once the handshake has started.
+ */
+mtatls_result mtatls_session_set_level(struct mtatls_session *session,
+                                       const char *level);
+
+/**
+ * Client, before the handshake: the server's host name (the MX name:
+ * `hostname` in match lists, default TLSA base domain) and the
+ * destination domain (`nexthop`, `dot-nexthop`). Either may be "".
+ */
+mtatls_result mtatls_session_set_peer_names(struct mtatls_session *session,
+                                            const char *host,
+                                            const char *nexthop);
+
+/**
+ * Client, before the handshake: a match list for this session, replacing
+ * `smtp_tls_verify_cert_match` / `smtp_tls_secure_cert_match` (names and
+ * strategies: `hostname`, `nexthop`, `dot-nexthop`, `name`, `.domain`) or
+ * `smtp_tls_fingerprint_cert_match` (fingerprints) at the matching
+ * level, like a Postfix policy table's `match=`. Separators: comma, white
+ * space or `|`.
+ */
+mtatls_result mtatls_session_set_match(struct mtatls_session *session,
+                                       const char *list);
+
+/**
+ * Client, before the handshake: add a TLSA record (RFC 6698: usage 0-3,
+ * selector 0-1, matching type 0-2, `len` bytes of association data) for
+ * the `dane` / `dane-only` levels. Records OpenSSL cannot use are skipped
+ * when the handshake starts (Postfix's fall-backs apply when none is left).
+ */
+mtatls_result mtatls_session_add_tlsa(struct mtatls_session *session,
+                                      uint8_t usage,
+                                      uint8_t selector,
+                                      uint8_t mtype,
+                                      const uint8_t *data,
+                                      size_t len);
+
+/**
+ * Client, before the handshake: the TLSA base domain (default: the host
+ * name given to `mtatls_session_set_peer_names`).
+ */
+mtatls_result mtatls_session_set_tlsa_base(struct mtatls_session *session,
+                                           const char *base);
+
+/**
  * Run the TLS handshake (after the plain-text STARTTLS exchange).
  * `timeout_seconds`: `MTATLS_TIMEOUT_DEFAULT` (-1) uses
  * `smtpd_starttls_timeout` / `smtp_starttls_timeout`; `MTATLS_TIMEOUT_NONBLOCK`
  * (0) returns `MTATLS_RESULT_WANT_READ`/`_WANT_WRITE` instead of waiting
  * (call again when the socket is ready); N > 0 waits at most N seconds
  * in total. On success the summary line has been logged (loglevel >= 1).
+ * `MTATLS_RESULT_NOT_VERIFIED`: the handshake completed (summary logged,
+ * facts available) but the peer failed the level's authentication; the
+ * session can still carry QUIT before `mtatls_session_stop`.
  * On failure Postfix's `SSL_accept error from ...` / `SSL_connect error
  * to ...` lines are logged and `mtatls_session_error` has the reason.
  */

@@ -30,6 +30,8 @@ pub struct KeyChain {
 enum PemObject {
     Key(PKey<Private>),
     Cert(X509),
+    /// A DER SubjectPublicKeyInfo (`PUBLIC KEY`).
+    PublicKey(Vec<u8>),
     Other(String),
 }
 
@@ -103,6 +105,14 @@ fn read_pem_objects(
                         "error loading certificate (PEM object number {index}) from {file}"
                     ))
                     .with_detail(&openssl_reasons()))
+                }
+            },
+            "PUBLIC KEY" => match PKey::public_key_from_der(&bytes) {
+                Ok(_) => PemObject::PublicKey(bytes),
+                Err(e) => {
+                    return Err(cert_error(format!(
+                        "error loading public key (PEM object number {index}) from {file}: {e}"
+                    )))
                 }
             },
             _ => PemObject::Other(type_name),
@@ -189,6 +199,9 @@ pub fn load_chain_files(
     for (index, object, file) in objects {
         match object {
             PemObject::Other(t) => warn(format!("loading {file}: ignoring PEM type: {t}")),
+            PemObject::PublicKey(_) => {
+                warn(format!("loading {file}: ignoring PEM type: PUBLIC KEY"))
+            }
             PemObject::Key(key) => {
                 if let Some((kidx, kfile, _)) = pending_key {
                     return Err(cert_error(format!(
@@ -250,6 +263,9 @@ pub fn load_pair(
                     None => key = Some((index, k)),
                 },
                 PemObject::Cert(c) => certs.push(c),
+                PemObject::PublicKey(_) => warn(format!(
+                    "loading {cert_file}: ignoring PEM type: PUBLIC KEY"
+                )),
                 PemObject::Other(t) => warn(format!("loading {cert_file}: ignoring PEM type: {t}")),
             }
         }
@@ -303,6 +319,30 @@ pub fn load_pair(
         cert,
         chain: certs,
     })
+}
+
+/// Trust anchors from `smtp_tls_trust_anchor_file`: each certificate as a
+/// DANE TA(2) full-certificate association (selector 0) and each public
+/// key as an SPKI association (selector 1), with the DER data.
+pub fn load_trust_anchors(file: &str, warn: &mut dyn FnMut(String)) -> Result<Vec<(u8, Vec<u8>)>> {
+    let data = read_file(file, "trust anchor file")?;
+    let mut anchors = Vec::new();
+    for (_, object) in read_pem_objects(&data, file, 1)? {
+        match object {
+            PemObject::Cert(c) => {
+                anchors.push((0, c.to_der().map_err(|e| cert_error(e.to_string()))?))
+            }
+            PemObject::PublicKey(der) => anchors.push((1, der)),
+            PemObject::Key(_) => warn(format!("loading {file}: ignoring PEM type: PRIVATE KEY")),
+            PemObject::Other(t) => warn(format!("loading {file}: ignoring PEM type: {t}")),
+        }
+    }
+    if anchors.is_empty() {
+        return Err(cert_error(format!(
+            "error loading trust anchors from {file}: no certificates or public keys"
+        )));
+    }
+    Ok(anchors)
 }
 
 /// Short algorithm name of a key, for messages.

@@ -87,6 +87,20 @@ pub struct Context {
     pub groups: GroupChoice,
     /// Server: where TLS 1.2 DHE parameters come from.
     pub dh: Option<DhChoice>,
+    /// Client: `*_tls_fingerprint_cert_match`.
+    pub fingerprint_match: String,
+    /// Client: `*_tls_verify_cert_match`.
+    pub verify_match: String,
+    /// Client: `*_tls_secure_cert_match`.
+    pub secure_match: String,
+    /// Client: trust anchors from `*_tls_trust_anchor_file` as DANE TA
+    /// associations (selector, DER data); empty when the file is not set.
+    pub trust_anchors: Vec<(u8, Vec<u8>)>,
+    /// Chain depth limit given to OpenSSL (`*_verifydepth` + 1).
+    pub verify_depth: u32,
+    /// Server: a trusted client certificate is required (`smtpd_tls_req_ccert`
+    /// with mandatory TLS).
+    pub require_client_cert: bool,
     profiles: Vec<Profile>,
 }
 
@@ -325,6 +339,12 @@ impl Context {
             legacy_pkey_fingerprints: params.get_bool("tls_legacy_public_key_fingerprints")?,
             groups: GroupChoice::OpenSslDefault,
             dh: None,
+            fingerprint_match: String::new(),
+            verify_match: String::new(),
+            secure_match: String::new(),
+            trust_anchors: Vec::new(),
+            verify_depth: 10,
+            require_client_cert: false,
             profiles: Vec::new(),
         })
     }
@@ -521,7 +541,17 @@ impl Context {
         let ca_file = bld.get("tls_CAfile")?;
         let ca_path = bld.get("tls_CApath")?;
         let append_default = params.get_bool("tls_append_default_CA")?;
-        let depth = params.get_int(&format!("{prefix}_tls_scert_verifydepth"))?;
+        ctx.verify_depth = params
+            .get_int(&format!("{prefix}_tls_scert_verifydepth"))?
+            .saturating_add(1)
+            .min(100) as u32;
+        ctx.fingerprint_match = bld.get("tls_fingerprint_cert_match")?;
+        ctx.verify_match = bld.get("tls_verify_cert_match")?;
+        ctx.secure_match = bld.get("tls_secure_cert_match")?;
+        let ta_file = bld.get("tls_trust_anchor_file")?;
+        if !ta_file.is_empty() {
+            ctx.trust_anchors = certs::load_trust_anchors(&ta_file, &mut |w| bld.diag.warn(w))?;
+        }
         let policies = [
             (
                 Policy::Opportunistic,
@@ -578,8 +608,30 @@ impl Context {
                 }
             }
             certs::install(&mut b, &chains, &bld.get("tls_chain_files")?)?;
-            b.set_verify_depth(depth.saturating_add(1).min(100) as u32);
-            b.set_verify(SslVerifyMode::NONE);
+            b.set_verify_depth(ctx.verify_depth);
+            b.set_verify_callback(SslVerifyMode::NONE, crate::trust::verify_callback);
+            if policy == Policy::Authenticated {
+                // Fingerprints, TLSA records and trust anchors are checked
+                // by OpenSSL's DANE code; fingerprints use the private
+                // matching type 255 = the fingerprint digest, as in Postfix.
+                // SAFETY: b wraps a live SSL_CTX; digest is a static EVP_MD.
+                let ok = unsafe {
+                    ossl::SSL_CTX_dane_enable(b.as_ptr()) > 0
+                        && ossl::SSL_CTX_dane_mtype_set(
+                            b.as_ptr(),
+                            ctx.digest.as_ptr(),
+                            ossl::DANE_MTYPE_FINGERPRINT,
+                            1,
+                        ) > 0
+                };
+                if !ok {
+                    return Err(Error::new(
+                        ErrorKind::Context,
+                        "cannot enable DANE certificate validation",
+                    )
+                    .with_detail(&log::openssl_reasons()));
+                }
+            }
             let ssl = b.build();
             if first_store.is_none() {
                 // SAFETY: SSL_CTX_get_cert_store returns the context's own store.

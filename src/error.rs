@@ -33,6 +33,8 @@ pub enum ErrorKind {
     PeerClosed,
     /// A system call failed on the caller's socket.
     Io,
+    /// A signal interrupted the wait; the call may be repeated.
+    Interrupted,
     /// Non-blocking mode: call again when the socket is readable.
     WantRead,
     /// Non-blocking mode: call again when the socket is writable.
@@ -41,6 +43,9 @@ pub enum ErrorKind {
     BadState,
     /// The session's security level cannot be used (e.g. `none`).
     Policy,
+    /// The handshake completed but the peer failed the level's
+    /// authentication requirement (Postfix defers with 4.7.5).
+    NotVerified,
 }
 
 /// An error with its kind and a complete, human-readable message.

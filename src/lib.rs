@@ -12,6 +12,8 @@ pub mod context;
 /// cbindgen:ignore
 pub mod error;
 /// cbindgen:ignore
+pub mod exdata;
+/// cbindgen:ignore
 pub mod facts;
 pub mod ffi;
 /// cbindgen:ignore
@@ -32,6 +34,8 @@ pub mod selfsigned;
 pub mod session;
 /// cbindgen:ignore
 pub mod summary;
+/// cbindgen:ignore
+pub mod trust;
 /// cbindgen:ignore
 pub mod verify;
 /// cbindgen:ignore

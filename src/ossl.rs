@@ -25,6 +25,44 @@ extern "C" {
     pub fn SSL_want(ssl: *const SSL) -> c_int;
     pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
     pub fn ERR_peek_error() -> c_ulong;
+    pub fn SSL_CTX_dane_enable(ctx: *mut SSL_CTX) -> c_int;
+    pub fn SSL_CTX_dane_mtype_set(
+        ctx: *mut SSL_CTX,
+        md: *const EVP_MD,
+        mtype: u8,
+        ord: u8,
+    ) -> c_int;
+    pub fn SSL_dane_enable(s: *mut SSL, basedomain: *const c_char) -> c_int;
+    pub fn SSL_dane_tlsa_add(
+        s: *mut SSL,
+        usage: u8,
+        selector: u8,
+        mtype: u8,
+        data: *const c_uchar,
+        dlen: size_t,
+    ) -> c_int;
+    pub fn SSL_get0_dane_authority(
+        s: *mut SSL,
+        mcert: *mut *mut X509,
+        mspki: *mut *mut EVP_PKEY,
+    ) -> c_int;
+    pub fn SSL_get0_dane_tlsa(
+        s: *mut SSL,
+        usage: *mut u8,
+        selector: *mut u8,
+        mtype: *mut u8,
+        data: *mut *const c_uchar,
+        dlen: *mut size_t,
+    ) -> c_int;
+    pub fn SSL_add1_host(s: *mut SSL, hostname: *const c_char) -> c_int;
+    pub fn SSL_set1_host(s: *mut SSL, hostname: *const c_char) -> c_int;
+    pub fn SSL_set_hostflags(s: *mut SSL, flags: c_uint);
+    pub fn SSL_get0_peername(s: *mut SSL) -> *const c_char;
+    pub fn X509_NAME_oneline(
+        name: *const openssl_sys::X509_NAME,
+        buf: *mut c_char,
+        size: c_int,
+    ) -> *mut c_char;
     pub fn EVP_CIPHER_get_mode(cipher: *const openssl_sys::EVP_CIPHER) -> c_int;
     pub fn EVP_CIPHER_get_iv_length(cipher: *const openssl_sys::EVP_CIPHER) -> c_int;
     pub fn EVP_CIPHER_get_key_length(cipher: *const openssl_sys::EVP_CIPHER) -> c_int;
@@ -63,6 +101,14 @@ extern "C" {
     pub fn OpenSSL_version(t: c_int) -> *const c_char;
     pub fn OpenSSL_version_num() -> c_ulong;
 }
+
+/// `X509_V_ERR_UNSPECIFIED`.
+pub const X509_V_ERR_UNSPECIFIED: c_int = 1;
+/// `X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS`.
+pub const X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS: c_uint = 0x4;
+/// Private DANE matching type Postfix uses for fingerprints: the
+/// configured fingerprint digest.
+pub const DANE_MTYPE_FINGERPRINT: u8 = 255;
 
 /// `EVP_CIPH_CBC_MODE`.
 pub const EVP_CIPH_CBC_MODE: c_int = 0x2;
@@ -177,6 +223,19 @@ pub fn group_name_to_nid(name: &str) -> Option<c_int> {
         nid
     };
     (nid != 0).then_some(nid)
+}
+
+/// `X509_NAME_oneline` of a name, e.g. `/C=US/O=Example/CN=Example CA`
+/// (at most 255 bytes, as Postfix prints it).
+pub fn name_oneline(name: &openssl::x509::X509NameRef) -> String {
+    let mut buf = [0 as c_char; 256];
+    // SAFETY: buf is writable; OpenSSL NUL-terminates within size.
+    unsafe {
+        if X509_NAME_oneline(name.as_ptr(), buf.as_mut_ptr(), buf.len() as c_int).is_null() {
+            return String::new();
+        }
+        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
 }
 
 /// The provider's type name of a key (`EVP_PKEY_get0_type_name`).

@@ -425,7 +425,11 @@ impl Params {
         let text = std::fs::read(path).map_err(|e| {
             Error::new(
                 ErrorKind::ConfigFile,
-                format!("open {}: {e}", path.display()),
+                format!(
+                    "open {}: {}",
+                    path.display(),
+                    crate::certs::strip_os_error(&e)
+                ),
             )
         })?;
         let text = String::from_utf8_lossy(&text);

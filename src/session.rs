@@ -8,20 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use foreign_types::ForeignTypeRef;
-use once_cell::sync::Lazy;
-use openssl::ex_data::Index;
 use openssl::ssl::{ErrorCode, Ssl, SslRef};
 
 use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
+use crate::exdata::{self, SessionShared, VerifyRecord};
 use crate::level::Level;
 use crate::log::{drain_openssl_errors, mask, Logger};
 use crate::ossl;
 use crate::summary::{self, Facts};
+use crate::trust::{self, PeerPolicy, Tlsa};
 use crate::wait::{self, Deadline, Timeout, WaitError, Want};
-
-/// Where the OpenSSL info callback finds the session's logger.
-static LOG_INDEX: Lazy<Option<Index<Ssl, Logger>>> = Lazy::new(|| Ssl::new_ex_index().ok());
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +38,21 @@ pub enum State {
 /// A TLS session on a caller-owned descriptor.
 pub struct Session {
     ctx: Arc<Context>,
-    ssl: Ssl,
+    /// Created when the handshake starts (the level picks the profile).
+    ssl: Option<Ssl>,
     fd: RawFd,
     saved_flags: libc::c_int,
     label: String,
     label_lower: String,
+    /// Client: what the caller said about the peer (level, names, TLSA).
+    policy: PeerPolicy,
+    /// The level in effect once the handshake started.
     level: Level,
+    /// Log mask of this session (the context's, plus `untrusted` where
+    /// authentication is required).
+    log_mask: u32,
+    /// What the OpenSSL callbacks see (made when the handshake starts).
+    shared: Option<Arc<SessionShared>>,
     state: State,
     facts: Option<Facts>,
     peer_closed: bool,
@@ -64,6 +70,14 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// How an OpenSSL I/O call ended after waiting for readiness as needed.
+enum Step {
+    /// It succeeded.
+    Done,
+    /// It failed: its return value, `SSL_get_error` code and errno.
+    Failed(libc::c_int, ErrorCode, i32),
+}
+
 /// The OpenSSL state-machine lines of loglevel 2 (`SSL_accept:...`).
 unsafe extern "C" fn info_callback(
     ssl: *const openssl_sys::SSL,
@@ -73,10 +87,10 @@ unsafe extern "C" fn info_callback(
     let _ = std::panic::catch_unwind(|| {
         // SAFETY: OpenSSL passes the live SSL* the callback was set on.
         let ssl_ref = unsafe { SslRef::from_ptr(ssl as *mut openssl_sys::SSL) };
-        let Some(index) = *LOG_INDEX else { return };
-        let Some(logger) = ssl_ref.ex_data(index) else {
+        let Some(shared) = exdata::get(ssl_ref) else {
             return;
         };
+        let logger = &shared.logger;
         let side = if where_ & ossl::SSL_ST_CONNECT != 0 {
             "SSL_connect"
         } else if where_ & ossl::SSL_ST_ACCEPT != 0 {
@@ -120,7 +134,8 @@ unsafe extern "C" fn info_callback(
 impl Session {
     /// A session on `fd` (already connected, plain SMTP done up to
     /// STARTTLS) for the peer labelled `label` (`host[addr]:port` or
-    /// `host[addr]`). A client session starts at the context's level.
+    /// `host[addr]`). A client session starts at the context's level;
+    /// change it and describe the peer with the setters before the handshake.
     pub fn new(ctx: Arc<Context>, fd: RawFd, label: &str) -> Result<Session> {
         let saved_flags = wait::get_flags(fd).map_err(|errno| {
             Error::new(
@@ -131,48 +146,18 @@ impl Session {
                 ),
             )
         })?;
-        let level = ctx.level;
-        let profile = ctx.profile(level);
-        let mut ssl = Ssl::new(&profile.ssl).map_err(|e| {
-            Error::new(
-                ErrorKind::Context,
-                format!("Could not allocate 'TLScontext->con' with SSL_new(): {e}"),
-            )
-        })?;
-        if ctx.log_mask & mask::DEBUG != 0 {
-            if let Some(index) = *LOG_INDEX {
-                ssl.set_ex_data(index, ctx.logger.clone());
-                // SAFETY: ssl is live; the callback only reads ex_data.
-                unsafe { ossl::SSL_set_info_callback(ssl.as_ptr(), Some(info_callback)) };
-            }
-        }
-        // SAFETY: ssl is live; SSL_set_fd makes a BIO_NOCLOSE socket BIO,
-        // so OpenSSL never closes the caller's descriptor.
-        if unsafe { ossl::SSL_set_fd(ssl.as_ptr(), fd) } != 1 {
-            let dir = if ctx.role == Role::Server {
-                "from"
-            } else {
-                "to"
-            };
-            return Err(Error::new(
-                ErrorKind::Context,
-                format!("SSL_set_fd error {dir} {label}"),
-            )
-            .with_detail(&crate::log::openssl_reasons()));
-        }
-        match ctx.role {
-            Role::Server => ssl.set_accept_state(),
-            Role::Client => ssl.set_connect_state(),
-        }
         wait::set_flags(fd, saved_flags | libc::O_NONBLOCK);
         Ok(Session {
+            level: ctx.level,
+            log_mask: ctx.log_mask,
             ctx,
-            ssl,
+            ssl: None,
             fd,
             saved_flags,
             label: label.to_string(),
             label_lower: label.to_lowercase(),
-            level,
+            policy: PeerPolicy::default(),
+            shared: None,
             state: State::New,
             facts: None,
             peer_closed: false,
@@ -227,29 +212,216 @@ impl Session {
         &self.ctx.logger
     }
 
+    fn dir(&self) -> &'static str {
+        if self.ctx.role == Role::Server {
+            "from"
+        } else {
+            "to"
+        }
+    }
+
+    /// Per-session settings are for clients, before the handshake.
+    fn check_settable(&self, what: &str) -> Result<()> {
+        if self.ctx.role != Role::Client {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{what}: only client sessions have a per-session peer policy"),
+            ));
+        }
+        if self.state != State::New {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                format!(
+                    "{what}: the handshake with {} has already started",
+                    self.label
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Client: the security level for this session (Postfix names: `may`,
+    /// `encrypt`, `fingerprint`, `dane`, `dane-only`, `verify`, `secure`).
+    pub fn set_level(&mut self, level: &str) -> Result<()> {
+        self.check_settable("set_level")?;
+        let parsed = Level::parse_client(level)
+            .map_err(|why| Error::new(ErrorKind::InvalidValue, format!("{}: {why}", self.label)))?;
+        self.policy.level = Some(parsed);
+        self.level = parsed;
+        Ok(())
+    }
+
+    /// Client: the server's host name (MX name) and the destination
+    /// domain, for `hostname` / `nexthop` / `dot-nexthop` match strategies.
+    pub fn set_peer_names(&mut self, host: &str, nexthop: &str) -> Result<()> {
+        self.check_settable("set_peer_names")?;
+        self.policy.host = host.to_string();
+        self.policy.nexthop = nexthop.to_string();
+        Ok(())
+    }
+
+    /// Client: a match list replacing the level's parameter (names for
+    /// `verify`/`secure`, fingerprints for `fingerprint`).
+    pub fn set_match(&mut self, list: &str) -> Result<()> {
+        self.check_settable("set_match")?;
+        self.policy.matches = Some(list.to_string());
+        Ok(())
+    }
+
+    /// Client: add a TLSA record for `dane` / `dane-only`.
+    pub fn add_tlsa(&mut self, record: Tlsa) -> Result<()> {
+        self.check_settable("add_tlsa")?;
+        self.policy.tlsa.push(record);
+        Ok(())
+    }
+
+    /// Client: the TLSA base domain (default: the host name).
+    pub fn set_tlsa_base(&mut self, base: &str) -> Result<()> {
+        self.check_settable("set_tlsa_base")?;
+        self.policy.tlsa_base = base.to_string();
+        Ok(())
+    }
+
     fn timeout_or(&self, timeout: Option<Timeout>, default_secs: u64) -> Timeout {
         timeout.unwrap_or(Timeout::After(Duration::from_secs(default_secs)))
     }
 
     fn check_usable(&self, what: &str) -> Result<()> {
-        match self.state {
-            State::Established => Ok(()),
-            State::Failed => Err(Error::new(
+        let why = match self.state {
+            State::Established => return Ok(()),
+            State::Failed => "has failed",
+            State::Closed => "is closed",
+            State::New | State::Handshaking => "has no completed handshake yet",
+        };
+        Err(Error::new(
+            ErrorKind::BadState,
+            format!("{what}: the TLS session with {} {why}", self.label),
+        ))
+    }
+
+    /// The live SSL (present from the start of the handshake on).
+    fn ssl_ptr(&self) -> Result<*mut openssl_sys::SSL> {
+        self.ssl.as_ref().map(|s| s.as_ptr()).ok_or_else(|| {
+            Error::new(
                 ErrorKind::BadState,
-                format!("{what}: the TLS session with {} has failed", self.label),
-            )),
-            State::Closed => Err(Error::new(
-                ErrorKind::BadState,
-                format!("{what}: the TLS session with {} is closed", self.label),
-            )),
-            _ => Err(Error::new(
-                ErrorKind::BadState,
-                format!("{what}: no TLS handshake with {} yet", self.label),
-            )),
+                format!("no TLS session with {} yet", self.label),
+            )
+        })
+    }
+
+    /// Call `op` on the SSL until it succeeds, waiting for the socket as
+    /// OpenSSL asks, within `deadline`.
+    fn drive(
+        &mut self,
+        deadline: &Deadline,
+        mut op: impl FnMut(*mut openssl_sys::SSL) -> libc::c_int,
+    ) -> Result<std::result::Result<Step, WaitError>> {
+        let ssl = self.ssl_ptr()?;
+        loop {
+            wait::set_errno(0);
+            let r = op(ssl);
+            if r > 0 {
+                return Ok(Ok(Step::Done));
+            }
+            let errno = wait::errno();
+            // SAFETY: ssl is live.
+            let code = ErrorCode::from_raw(unsafe { openssl_sys::SSL_get_error(ssl, r) });
+            let want = match code {
+                ErrorCode::WANT_READ => Want::Read,
+                ErrorCode::WANT_WRITE => Want::Write,
+                _ => return Ok(Ok(Step::Failed(r, code, errno))),
+            };
+            if let Err(e) = deadline.wait(self.fd, want) {
+                return Ok(Err(e));
+            }
         }
     }
 
+    /// Create the OpenSSL session for the level in effect and apply the
+    /// peer policy (first handshake call).
+    fn start(&mut self) -> Result<()> {
+        if self.ctx.role == Role::Client && self.level == Level::None {
+            return Err(Error::new(
+                ErrorKind::Policy,
+                format!(
+                    "{}: TLS security level is none ({}_tls_security_level): TLS is not used",
+                    self.label, self.ctx.prefix
+                ),
+            ));
+        }
+        let mut ssl = Ssl::new(&self.ctx.profile(self.level).ssl).map_err(|e| {
+            Error::new(
+                ErrorKind::Context,
+                format!("Could not allocate 'TLScontext->con' with SSL_new(): {e}"),
+            )
+        })?;
+        let require_cert = self.ctx.role == Role::Server && self.ctx.require_client_cert;
+        if self.level.must_match() && self.ctx.role == Role::Client || require_cert {
+            self.log_mask |= mask::UNTRUSTED;
+        }
+        if require_cert {
+            // SAFETY: ssl is live.
+            unsafe { openssl_sys::SSL_set_security_level(ssl.as_ptr(), 1) };
+        }
+        let mut record = VerifyRecord {
+            depth_limit: self.ctx.verify_depth as i32,
+            ..VerifyRecord::default()
+        };
+        if self.ctx.role == Role::Client {
+            let prepared = trust::prepare_client(
+                &mut ssl,
+                &self.ctx,
+                &self.policy,
+                self.level,
+                &self.label_lower,
+                &mut record,
+            )?;
+            self.level = prepared.level;
+        }
+        let shared = Arc::new(SessionShared {
+            logger: self.ctx.logger.clone(),
+            label: self.label_lower.clone(),
+            log_mask: self.log_mask,
+            verify: std::sync::Mutex::new(record),
+        });
+        exdata::attach(&mut ssl, shared.clone());
+        self.shared = Some(shared);
+        if self.log_mask & mask::DEBUG != 0 {
+            // SAFETY: ssl is live; the callback only reads ex_data.
+            unsafe { ossl::SSL_set_info_callback(ssl.as_ptr(), Some(info_callback)) };
+        }
+        // SAFETY: ssl is live; SSL_set_fd makes a BIO_NOCLOSE socket BIO,
+        // so OpenSSL never closes the caller's descriptor.
+        if unsafe { ossl::SSL_set_fd(ssl.as_ptr(), self.fd) } != 1 {
+            return Err(Error::new(
+                ErrorKind::Context,
+                format!("SSL_set_fd error {} {}", self.dir(), self.label),
+            )
+            .with_detail(&crate::log::openssl_reasons()));
+        }
+        match self.ctx.role {
+            Role::Server => ssl.set_accept_state(),
+            Role::Client => ssl.set_connect_state(),
+        }
+        if self.log_mask & mask::VERBOSE != 0 {
+            self.logger().info(&format!(
+                "setting up TLS connection {} {}",
+                self.dir(),
+                self.label
+            ));
+            self.logger().info(&format!(
+                "{}: TLS cipher list \"{}\"",
+                self.label,
+                self.ctx.profile(self.level).cipher_list
+            ));
+        }
+        self.ssl = Some(ssl);
+        Ok(())
+    }
+
     /// Run the handshake. `timeout` `None` means `*_starttls_timeout`.
+    /// A handshake that completes but fails the level's authentication
+    /// returns a `NotVerified` error; the session is still established.
     pub fn handshake(&mut self, timeout: Option<Timeout>) -> Result<()> {
         match self.state {
             State::Established => return Ok(()),
@@ -260,75 +432,36 @@ impl Session {
                 ))
             }
             State::New => {
-                if self.ctx.role == Role::Client && self.level == Level::None {
+                drain_openssl_errors();
+                if let Err(e) = self.start() {
                     self.state = State::Failed;
-                    return Err(Error::new(
-                        ErrorKind::Policy,
-                        format!(
-                            "{}: TLS security level is none ({}_tls_security_level): TLS is not used",
-                            self.label, self.ctx.prefix
-                        ),
-                    ));
-                }
-                if self.ctx.role == Role::Client && self.level.must_match() {
-                    self.state = State::Failed;
-                    return Err(Error::new(
-                        ErrorKind::Policy,
-                        format!(
-                            "{}: TLS security level {} needs peer verification, which this version does not implement; refusing rather than connecting unauthenticated",
-                            self.label, self.level
-                        ),
-                    ));
-                }
-                if self.ctx.log_mask & mask::VERBOSE != 0 {
-                    let dir = if self.ctx.role == Role::Server {
-                        "from"
-                    } else {
-                        "to"
-                    };
-                    self.logger()
-                        .info(&format!("setting up TLS connection {dir} {}", self.label));
-                    self.logger().info(&format!(
-                        "{}: TLS cipher list \"{}\"",
-                        self.label,
-                        self.ctx.profile(self.level).cipher_list
-                    ));
+                    self.logger().warn(e.message());
+                    return Err(e);
                 }
                 self.state = State::Handshaking;
             }
             State::Handshaking => {}
         }
         let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.handshake_timeout));
-        drain_openssl_errors();
-        loop {
-            wait::set_errno(0);
-            // SAFETY: ssl is live and attached to our fd.
-            let r = unsafe { openssl_sys::SSL_do_handshake(self.ssl.as_ptr()) };
-            if r == 1 {
-                break;
+        // SAFETY (closure): the SSL is live and attached to our fd.
+        match self.drive(&deadline, |ssl| unsafe {
+            openssl_sys::SSL_do_handshake(ssl)
+        })? {
+            Ok(Step::Done) => match self.established() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            },
+            Ok(Step::Failed(r, _, errno)) => Err(self.handshake_failed(r, errno)),
+            Err(WaitError::WouldBlock(Want::Read)) => {
+                Err(Error::new(ErrorKind::WantRead, "handshake wants to read"))
             }
-            let errno = wait::errno();
-            let code =
-                ErrorCode::from_raw(unsafe { openssl_sys::SSL_get_error(self.ssl.as_ptr(), r) });
-            let want = match code {
-                ErrorCode::WANT_READ => Want::Read,
-                ErrorCode::WANT_WRITE => Want::Write,
-                _ => return Err(self.handshake_failed(r, errno)),
-            };
-            match deadline.wait(self.fd, want) {
-                Ok(()) => continue,
-                Err(WaitError::WouldBlock(Want::Read)) => {
-                    return Err(Error::new(ErrorKind::WantRead, "handshake wants to read"))
-                }
-                Err(WaitError::WouldBlock(Want::Write)) => {
-                    return Err(Error::new(ErrorKind::WantWrite, "handshake wants to write"))
-                }
-                Err(WaitError::TimedOut) => return Err(self.handshake_failed(-1, libc::ETIMEDOUT)),
-                Err(WaitError::Os(e)) => return Err(self.handshake_failed(-1, e)),
+            Err(WaitError::WouldBlock(Want::Write)) => {
+                Err(Error::new(ErrorKind::WantWrite, "handshake wants to write"))
             }
+            Err(WaitError::Interrupted) => Err(interrupted("handshake")),
+            Err(WaitError::TimedOut) => Err(self.handshake_failed(-1, libc::ETIMEDOUT)),
+            Err(WaitError::Os(e)) => Err(self.handshake_failed(-1, e)),
         }
-        self.established();
-        Ok(())
     }
 
     /// Log and describe a failed handshake as Postfix does (spec §3.2).
@@ -372,11 +505,27 @@ impl Session {
         Error::new(kind, line).with_detail(&detail)
     }
 
-    fn established(&mut self) {
+    /// Collect the facts, decide trust, log as Postfix does; the error the
+    /// caller must act on if authentication failed.
+    fn established(&mut self) -> Option<Error> {
+        let ssl = self.ssl.as_ref()?;
         let am_server = self.ctx.role == Role::Server;
-        let facts = crate::facts::collect(&self.ssl, &self.ctx, am_server, &self.label_lower);
-        let mask_bits = self.ctx.log_mask;
-        if mask_bits & (mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE) != 0
+        let mut facts = crate::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);
+        let record = self
+            .shared
+            .as_ref()
+            .and_then(|s| s.verify.lock().ok().map(|r| r.clone()))
+            .unwrap_or_default();
+        let verdict = trust::decide(
+            ssl,
+            &self.ctx,
+            &mut facts,
+            self.level,
+            &record,
+            am_server && self.ctx.require_client_cert,
+            self.log_mask,
+        );
+        if self.log_mask & (mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE) != 0
             && facts.peer_status & summary::status::PRESENT != 0
         {
             let issuer_key = if am_server { "issuer" } else { "issuer_CN" };
@@ -389,15 +538,15 @@ impl Session {
                 facts.peer_pkey_fprint
             ));
         }
-        if mask_bits & mask::SUMMARY != 0 {
+        if self.log_mask & mask::SUMMARY != 0 {
             self.logger().info(&summary::summary_line(&facts));
         }
         self.facts = Some(facts);
         self.state = State::Established;
+        verdict
     }
 
-    /// Map a failed SSL_read/SSL_write/SSL_shutdown to an error; logs
-    /// OpenSSL's reasons.
+    /// Describe a failed SSL_read/SSL_write; logs OpenSSL's reasons.
     fn io_failed(&mut self, what: &str, code: ErrorCode, errno: i32) -> Error {
         let queue = drain_openssl_errors();
         for e in &queue {
@@ -405,20 +554,12 @@ impl Session {
                 .warn(&format!("TLS library problem: {}", e.postfix_format()));
         }
         self.state = State::Failed;
-        let dir = if self.ctx.role == Role::Server {
-            "from"
-        } else {
-            "to"
-        };
+        let prefix = format!("TLS {what} error {} {}", self.dir(), self.label);
         if !queue.is_empty() {
             let reasons: Vec<String> = queue.iter().map(|e| e.short()).collect();
             Error::new(
                 ErrorKind::Handshake,
-                format!(
-                    "TLS {what} error {dir} {}: {}",
-                    self.label,
-                    reasons.join("; ")
-                ),
+                format!("{prefix}: {}", reasons.join("; ")),
             )
         } else if code == ErrorCode::SYSCALL && errno != 0 {
             let kind = if errno == libc::ETIMEDOUT {
@@ -426,37 +567,24 @@ impl Session {
             } else {
                 ErrorKind::Io
             };
-            Error::new(
-                kind,
-                format!(
-                    "TLS {what} error {dir} {}: {}",
-                    self.label,
-                    wait::strerror(errno)
-                ),
-            )
+            Error::new(kind, format!("{prefix}: {}", wait::strerror(errno)))
         } else {
-            Error::new(
-                ErrorKind::PeerClosed,
-                format!("TLS {what} error {dir} {}: lost connection", self.label),
-            )
+            Error::new(ErrorKind::PeerClosed, format!("{prefix}: lost connection"))
         }
     }
 
-    fn wait_or_fail(&mut self, deadline: &Deadline, want: Want, what: &str) -> Result<()> {
-        match deadline.wait(self.fd, want) {
-            Ok(()) => Ok(()),
-            Err(WaitError::WouldBlock(Want::Read)) => Err(Error::new(
-                ErrorKind::WantRead,
-                format!("{what} wants to read"),
-            )),
-            Err(WaitError::WouldBlock(Want::Write)) => Err(Error::new(
-                ErrorKind::WantWrite,
-                format!("{what} wants to write"),
-            )),
-            Err(WaitError::TimedOut) => {
-                Err(self.io_failed(what, ErrorCode::SYSCALL, libc::ETIMEDOUT))
+    /// A wait that did not end in readiness, as the error of call `what`.
+    fn wait_error(&mut self, what: &str, e: WaitError) -> Error {
+        match e {
+            WaitError::WouldBlock(Want::Read) => {
+                Error::new(ErrorKind::WantRead, format!("{what} wants to read"))
             }
-            Err(WaitError::Os(e)) => Err(self.io_failed(what, ErrorCode::SYSCALL, e)),
+            WaitError::WouldBlock(Want::Write) => {
+                Error::new(ErrorKind::WantWrite, format!("{what} wants to write"))
+            }
+            WaitError::Interrupted => interrupted(what),
+            WaitError::TimedOut => self.io_failed(what, ErrorCode::SYSCALL, libc::ETIMEDOUT),
+            WaitError::Os(errno) => self.io_failed(what, ErrorCode::SYSCALL, errno),
         }
     }
 
@@ -468,45 +596,28 @@ impl Session {
             return Ok(0);
         }
         let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.io_timeout));
-        loop {
-            let mut n: libc::size_t = 0;
-            wait::set_errno(0);
-            // SAFETY: buf is writable for buf.len() bytes.
-            let r = unsafe {
-                openssl_sys::SSL_read_ex(
-                    self.ssl.as_ptr(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    &mut n,
-                )
-            };
-            if r == 1 {
-                return Ok(n);
+        let mut n: libc::size_t = 0;
+        // SAFETY (closure): buf is writable for buf.len() bytes.
+        let step = self.drive(&deadline, |ssl| unsafe {
+            openssl_sys::SSL_read_ex(ssl, buf.as_mut_ptr().cast(), buf.len(), &mut n)
+        })?;
+        match step {
+            Ok(Step::Done) => Ok(n),
+            Ok(Step::Failed(_, ErrorCode::ZERO_RETURN, _)) => {
+                self.peer_closed = true;
+                Ok(0)
             }
-            let errno = wait::errno();
-            let code =
-                ErrorCode::from_raw(unsafe { openssl_sys::SSL_get_error(self.ssl.as_ptr(), r) });
-            match code {
-                ErrorCode::ZERO_RETURN => {
-                    self.peer_closed = true;
-                    return Ok(0);
-                }
-                ErrorCode::WANT_READ => self.wait_or_fail(&deadline, Want::Read, "read")?,
-                ErrorCode::WANT_WRITE => self.wait_or_fail(&deadline, Want::Write, "read")?,
-                ErrorCode::SSL if unexpected_eof() => {
-                    drain_openssl_errors();
-                    self.peer_closed = true;
-                    self.truncated = true;
-                    return Ok(0);
-                }
-                ErrorCode::SYSCALL if errno == 0 => {
-                    drain_openssl_errors();
-                    self.peer_closed = true;
-                    self.truncated = true;
-                    return Ok(0);
-                }
-                _ => return Err(self.io_failed("read", code, errno)),
+            Ok(Step::Failed(_, code, errno))
+                if (code == ErrorCode::SSL && unexpected_eof())
+                    || (code == ErrorCode::SYSCALL && errno == 0) =>
+            {
+                drain_openssl_errors();
+                self.peer_closed = true;
+                self.truncated = true;
+                Ok(0)
             }
+            Ok(Step::Failed(_, code, errno)) => Err(self.io_failed("read", code, errno)),
+            Err(e) => Err(self.wait_error("read", e)),
         }
     }
 
@@ -518,29 +629,15 @@ impl Session {
             return Ok(0);
         }
         let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.io_timeout));
-        loop {
-            let mut n: libc::size_t = 0;
-            wait::set_errno(0);
-            // SAFETY: data is readable for data.len() bytes.
-            let r = unsafe {
-                openssl_sys::SSL_write_ex(
-                    self.ssl.as_ptr(),
-                    data.as_ptr().cast(),
-                    data.len(),
-                    &mut n,
-                )
-            };
-            if r == 1 {
-                return Ok(n);
-            }
-            let errno = wait::errno();
-            let code =
-                ErrorCode::from_raw(unsafe { openssl_sys::SSL_get_error(self.ssl.as_ptr(), r) });
-            match code {
-                ErrorCode::WANT_READ => self.wait_or_fail(&deadline, Want::Read, "write")?,
-                ErrorCode::WANT_WRITE => self.wait_or_fail(&deadline, Want::Write, "write")?,
-                _ => return Err(self.io_failed("write", code, errno)),
-            }
+        let mut n: libc::size_t = 0;
+        // SAFETY (closure): data is readable for data.len() bytes.
+        let step = self.drive(&deadline, |ssl| unsafe {
+            openssl_sys::SSL_write_ex(ssl, data.as_ptr().cast(), data.len(), &mut n)
+        })?;
+        match step {
+            Ok(Step::Done) => Ok(n),
+            Ok(Step::Failed(_, code, errno)) => Err(self.io_failed("write", code, errno)),
+            Err(e) => Err(self.wait_error("write", e)),
         }
     }
 
@@ -548,47 +645,31 @@ impl Session {
     /// for the peer's). A session that never finished its handshake or has
     /// failed sends nothing. The descriptor stays open.
     pub fn stop(&mut self, timeout: Option<Timeout>) -> Result<()> {
-        if self.state != State::Established {
-            self.state = State::Closed;
-            self.restore_flags();
-            return Ok(());
-        }
-        let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.io_timeout));
-        // At most two rounds: send ours, then (slow shutdown) read theirs.
-        for _ in 0..1000 {
-            wait::set_errno(0);
-            // SAFETY: ssl is live.
-            let r = unsafe { openssl_sys::SSL_shutdown(self.ssl.as_ptr()) };
-            if r == 1 || (r == 0 && self.ctx.fast_shutdown) {
-                break;
-            }
-            if r == 0 {
-                continue;
-            }
-            let errno = wait::errno();
-            let code =
-                ErrorCode::from_raw(unsafe { openssl_sys::SSL_get_error(self.ssl.as_ptr(), r) });
-            let want = match code {
-                ErrorCode::WANT_READ => Want::Read,
-                ErrorCode::WANT_WRITE => Want::Write,
-                _ => {
-                    drain_openssl_errors();
-                    let _ = errno;
-                    break;
+        if self.state == State::Established {
+            let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.io_timeout));
+            let fast = self.ctx.fast_shutdown;
+            // SSL_shutdown returns 0 after sending ours; with a slow
+            // shutdown, call again until the peer's close_notify (1).
+            // SAFETY (closure): the SSL is live.
+            let step = self.drive(&deadline, |ssl| {
+                match unsafe { openssl_sys::SSL_shutdown(ssl) } {
+                    0 if fast => 1,
+                    0 => unsafe { openssl_sys::SSL_shutdown(ssl) },
+                    r => r,
                 }
-            };
-            match deadline.wait(self.fd, want) {
-                Ok(()) => {}
+            })?;
+            match step {
                 Err(WaitError::WouldBlock(Want::Read)) => {
                     return Err(Error::new(ErrorKind::WantRead, "shutdown wants to read"))
                 }
                 Err(WaitError::WouldBlock(Want::Write)) => {
                     return Err(Error::new(ErrorKind::WantWrite, "shutdown wants to write"))
                 }
-                Err(_) => break,
-            }
+                Err(WaitError::Interrupted) => return Err(interrupted("shutdown")),
+                // A peer that is gone or slow does not make stop fail.
+                _ => drain_openssl_errors(),
+            };
         }
-        drain_openssl_errors();
         self.state = State::Closed;
         self.restore_flags();
         Ok(())
@@ -601,6 +682,13 @@ impl Session {
             self.flags_restored = true;
         }
     }
+}
+
+fn interrupted(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Interrupted,
+        format!("{what}: interrupted by a signal"),
+    )
 }
 
 fn unexpected_eof() -> bool {

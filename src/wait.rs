@@ -30,6 +30,8 @@ pub enum WaitError {
     WouldBlock(Want),
     /// The deadline passed.
     TimedOut,
+    /// A signal arrived (EINTR): the caller may check its flags and retry.
+    Interrupted,
     /// `poll(2)` failed with this errno.
     Os(i32),
 }
@@ -77,7 +79,7 @@ impl Deadline {
             if n < 0 {
                 let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
                 if errno == libc::EINTR {
-                    continue;
+                    return Err(WaitError::Interrupted);
                 }
                 return Err(WaitError::Os(errno));
             }

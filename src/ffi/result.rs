@@ -50,6 +50,14 @@ pub enum mtatls_result {
     MTATLS_RESULT_WANT_READ = 304,
     /// Non-blocking mode: call again once the socket is writable.
     MTATLS_RESULT_WANT_WRITE = 305,
+    /// The handshake completed, but the peer failed the security level's
+    /// authentication (client: "Server certificate not verified"; server
+    /// with a required client certificate: "Client certificate not
+    /// trusted"). The session stays usable to end the SMTP dialogue (QUIT).
+    MTATLS_RESULT_NOT_VERIFIED = 306,
+    /// A signal interrupted the wait (EINTR), as a blocking system call
+    /// would be; nothing is lost: repeat the call to continue.
+    MTATLS_RESULT_INTERRUPTED = 307,
 }
 
 use mtatls_result::*;
@@ -74,6 +82,8 @@ impl From<ErrorKind> for mtatls_result {
             ErrorKind::WantRead => MTATLS_RESULT_WANT_READ,
             ErrorKind::WantWrite => MTATLS_RESULT_WANT_WRITE,
             ErrorKind::BadState => MTATLS_RESULT_BAD_STATE,
+            ErrorKind::NotVerified => MTATLS_RESULT_NOT_VERIFIED,
+            ErrorKind::Interrupted => MTATLS_RESULT_INTERRUPTED,
         }
     }
 }
@@ -107,6 +117,8 @@ const NAMES: &[(mtatls_result, &std::ffi::CStr)] = &[
     (MTATLS_RESULT_IO, c"MTATLS_RESULT_IO"),
     (MTATLS_RESULT_WANT_READ, c"MTATLS_RESULT_WANT_READ"),
     (MTATLS_RESULT_WANT_WRITE, c"MTATLS_RESULT_WANT_WRITE"),
+    (MTATLS_RESULT_NOT_VERIFIED, c"MTATLS_RESULT_NOT_VERIFIED"),
+    (MTATLS_RESULT_INTERRUPTED, c"MTATLS_RESULT_INTERRUPTED"),
 ];
 
 /// The constant's name for a result value (`"MTATLS_RESULT_TIMEOUT"`), or

@@ -258,12 +258,113 @@ pub extern "C" fn mtatls_session_free(session: *mut mtatls_session) {
     })
 }
 
+/// Client, before the handshake: the security level of this session, by
+/// Postfix name (`may`, `encrypt`, `fingerprint`, `dane`, `dane-only`,
+/// `verify`, `secure`), as Postfix's policy code sets it per delivery;
+/// default `smtp_tls_security_level`. `MTATLS_RESULT_INVALID_VALUE` for an
+/// unknown name, `MTATLS_RESULT_INVALID_ARGUMENT` on a server session,
+/// `MTATLS_RESULT_BAD_STATE` once the handshake has started.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_level(
+    session: *mut mtatls_session,
+    level: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_level(arg_str(level, "level")?)) }
+    })
+}
+
+/// Client, before the handshake: the server's host name (the MX name:
+/// `hostname` in match lists, default TLSA base domain) and the
+/// destination domain (`nexthop`, `dot-nexthop`). Either may be "".
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_peer_names(
+    session: *mut mtatls_session,
+    host: *const c_char,
+    nexthop: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe {
+            with_session(session, |s| {
+                s.set_peer_names(arg_str(host, "host")?, arg_str(nexthop, "nexthop")?)
+            })
+        }
+    })
+}
+
+/// Client, before the handshake: a match list for this session, replacing
+/// `smtp_tls_verify_cert_match` / `smtp_tls_secure_cert_match` (names and
+/// strategies: `hostname`, `nexthop`, `dot-nexthop`, `name`, `.domain`) or
+/// `smtp_tls_fingerprint_cert_match` (fingerprints) at the matching
+/// level, like a Postfix policy table's `match=`. Separators: comma, white
+/// space or `|`.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_match(
+    session: *mut mtatls_session,
+    list: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_match(arg_str(list, "match list")?)) }
+    })
+}
+
+/// Client, before the handshake: add a TLSA record (RFC 6698: usage 0-3,
+/// selector 0-1, matching type 0-2, `len` bytes of association data) for
+/// the `dane` / `dane-only` levels. Records OpenSSL cannot use are skipped
+/// when the handshake starts (Postfix's fall-backs apply when none is left).
+#[no_mangle]
+pub extern "C" fn mtatls_session_add_tlsa(
+    session: *mut mtatls_session,
+    usage: u8,
+    selector: u8,
+    mtype: u8,
+    data: *const u8,
+    len: usize,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe {
+            with_session(session, |s| {
+                if data.is_null() {
+                    return Err(Error::new(ErrorKind::NullParameter, "TLSA data is NULL"));
+                }
+                let bytes = std::slice::from_raw_parts(data, len).to_vec();
+                s.add_tlsa(crate::trust::Tlsa {
+                    usage,
+                    selector,
+                    mtype,
+                    data: bytes,
+                })
+            })
+        }
+    })
+}
+
+/// Client, before the handshake: the TLSA base domain (default: the host
+/// name given to `mtatls_session_set_peer_names`).
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_tlsa_base(
+    session: *mut mtatls_session,
+    base: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_tlsa_base(arg_str(base, "TLSA base domain")?)) }
+    })
+}
+
 /// Run the TLS handshake (after the plain-text STARTTLS exchange).
 /// `timeout_seconds`: `MTATLS_TIMEOUT_DEFAULT` (-1) uses
 /// `smtpd_starttls_timeout` / `smtp_starttls_timeout`; `MTATLS_TIMEOUT_NONBLOCK`
 /// (0) returns `MTATLS_RESULT_WANT_READ`/`_WANT_WRITE` instead of waiting
 /// (call again when the socket is ready); N > 0 waits at most N seconds
 /// in total. On success the summary line has been logged (loglevel >= 1).
+/// `MTATLS_RESULT_NOT_VERIFIED`: the handshake completed (summary logged,
+/// facts available) but the peer failed the level's authentication; the
+/// session can still carry QUIT before `mtatls_session_stop`.
 /// On failure Postfix's `SSL_accept error from ...` / `SSL_connect error
 /// to ...` lines are logged and `mtatls_session_error` has the reason.
 #[no_mangle]

@@ -1,0 +1,54 @@
+//! What each OpenSSL `SSL` carries for the callbacks OpenSSL makes during
+//! a handshake (state lines, certificate verification): the session's
+//! logger and label, its log mask, and the verification record.
+
+use std::sync::{Arc, Mutex};
+
+use once_cell::sync::Lazy;
+use openssl::ex_data::Index;
+use openssl::ssl::{Ssl, SslRef};
+
+use crate::log::Logger;
+
+/// The first certificate error closest to the leaf, as Postfix keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyRecord {
+    /// Depth of the recorded error; `None` when no error was seen.
+    pub depth: Option<i32>,
+    /// `X509_V_ERR_*` code.
+    pub code: i32,
+    /// Subject of the certificate at that depth (one-line form).
+    pub subject: String,
+    /// Issuer of the certificate at that depth (one-line form).
+    pub issuer: String,
+    /// Verification must fail whatever OpenSSL finds (trust setup failed).
+    pub must_fail: bool,
+    /// The chain-depth limit given to OpenSSL (for the "longer than" text).
+    pub depth_limit: i32,
+}
+
+/// Per-session data reachable from an `SSL*`.
+pub struct SessionShared {
+    /// Where lines go.
+    pub logger: Logger,
+    /// The peer label, lower-cased, as verification lines print it.
+    pub label: String,
+    /// Postfix log mask in effect for this session.
+    pub log_mask: u32,
+    /// The verification record the callback fills.
+    pub verify: Mutex<VerifyRecord>,
+}
+
+static INDEX: Lazy<Option<Index<Ssl, Arc<SessionShared>>>> = Lazy::new(|| Ssl::new_ex_index().ok());
+
+/// Attach `shared` to `ssl` (replacing what was there).
+pub fn attach(ssl: &mut SslRef, shared: Arc<SessionShared>) {
+    if let Some(index) = *INDEX {
+        ssl.set_ex_data(index, shared);
+    }
+}
+
+/// The data attached to `ssl`, if any.
+pub fn get(ssl: &SslRef) -> Option<&Arc<SessionShared>> {
+    INDEX.as_ref().and_then(|index| ssl.ex_data(*index))
+}

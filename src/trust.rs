@@ -1,0 +1,614 @@
+//! Security levels applied to one session (spec §1.3.1, §2): name checks
+//! for `verify`/`secure`, fingerprints for `fingerprint`, TLSA records for
+//! `dane`/`dane-only`, local trust anchors; the certificate verification
+//! callback; the trust decision after the handshake; and the trust-chain
+//! error lines of spec §3.3. All checks are OpenSSL's (X509 host checks,
+//! DANE); nothing here parses certificates by hand.
+
+use std::ffi::{CStr, CString};
+use std::panic::AssertUnwindSafe;
+
+use foreign_types::ForeignTypeRef;
+use openssl::ssl::SslRef;
+use openssl::x509::{X509StoreContext, X509StoreContextRef, X509VerifyResult};
+
+use crate::context::{Context, Role};
+use crate::error::{Error, ErrorKind, Result};
+use crate::exdata::{self, VerifyRecord};
+use crate::level::Level;
+use crate::log::{mask, Logger};
+use crate::ossl;
+use crate::summary::{status, Facts};
+
+/// One TLSA record (RFC 6698): usage, selector, matching type, data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tlsa {
+    /// 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE.
+    pub usage: u8,
+    /// 0 full certificate, 1 SubjectPublicKeyInfo.
+    pub selector: u8,
+    /// 0 exact, 1 SHA-256, 2 SHA-512.
+    pub mtype: u8,
+    /// The association data.
+    pub data: Vec<u8>,
+}
+
+/// What the caller tells a client session about its peer, as Postfix's
+/// policy code does per delivery.
+#[derive(Debug, Clone, Default)]
+pub struct PeerPolicy {
+    /// Security level; `None`: the context's default.
+    pub level: Option<Level>,
+    /// The server's host name (MX name): `hostname` in match lists.
+    pub host: String,
+    /// The destination domain: `nexthop` in match lists.
+    pub nexthop: String,
+    /// Match list replacing `*_tls_verify_cert_match`,
+    /// `*_tls_secure_cert_match` or `*_tls_fingerprint_cert_match`.
+    pub matches: Option<String>,
+    /// TLSA records for `dane` / `dane-only`.
+    pub tlsa: Vec<Tlsa>,
+    /// TLSA base domain (default: `host`).
+    pub tlsa_base: String,
+}
+
+/// How a client session was set up to check its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared {
+    /// The effective level (`dane` may fall back to `encrypt`).
+    pub level: Level,
+    /// DANE (fingerprints, TLSA or trust anchors) carries the check.
+    pub dane: bool,
+}
+
+fn cstring(text: &str, label: &str) -> Result<CString> {
+    CString::new(text).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{label}: name contains a NUL byte"),
+        )
+    })
+}
+
+/// Split a match list (commas, white space, and `|` as in policy tables).
+fn match_tokens(list: &str) -> impl Iterator<Item = &str> {
+    list.split(|c: char| c == ',' || c == '|' || c.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
+}
+
+/// Parse a fingerprint (hex, either case, optionally colon-separated byte
+/// pairs); `None` if malformed.
+pub fn parse_fingerprint(value: &str) -> Option<Vec<u8>> {
+    let hex: String = if value.contains(':') {
+        let pairs: Vec<&str> = value.split(':').collect();
+        if pairs.iter().any(|p| p.len() != 2) {
+            return None;
+        }
+        pairs.concat()
+    } else {
+        value.to_string()
+    };
+    if hex.is_empty() || hex.len() % 2 != 0 || hex.len() > 2 * 64 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// Names to check for `verify`/`secure` from a match list of strategies
+/// (`hostname`, `nexthop`, `dot-nexthop`) and literal names or `.domain`s.
+fn match_names(list: &str, policy: &PeerPolicy, label: &str, log: &Logger) -> Vec<String> {
+    let mut names = Vec::new();
+    for token in match_tokens(list) {
+        let name = match token.to_ascii_lowercase().as_str() {
+            "hostname" => policy.host.to_ascii_lowercase(),
+            "nexthop" => policy.nexthop.to_ascii_lowercase(),
+            "dot-nexthop" if !policy.nexthop.is_empty() => {
+                format!(".{}", policy.nexthop.to_ascii_lowercase())
+            }
+            "dot-nexthop" => String::new(),
+            "." => {
+                log.warn(&format!("{label}: ignoring invalid match name: \".\""));
+                String::new()
+            }
+            other => other.to_string(),
+        };
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Register `names` for OpenSSL's host check (no partial wildcards).
+fn set_hosts(ssl: &mut SslRef, names: &[String], label: &str, log: &Logger) -> bool {
+    // SAFETY: ssl is live.
+    unsafe { ossl::SSL_set_hostflags(ssl.as_ptr(), ossl::X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS) };
+    let mut added = 0;
+    for name in names {
+        let Ok(c) = cstring(name, label) else {
+            continue;
+        };
+        // SAFETY: ssl is live; c outlives the call (OpenSSL copies it).
+        let ok = unsafe {
+            if added == 0 {
+                ossl::SSL_set1_host(ssl.as_ptr(), c.as_ptr())
+            } else {
+                ossl::SSL_add1_host(ssl.as_ptr(), c.as_ptr())
+            }
+        };
+        if ok == 1 {
+            added += 1;
+        } else {
+            crate::log::drain_openssl_errors();
+            log.warn(&format!("{label}: error loading match name: \"{name}\""));
+        }
+    }
+    added > 0
+}
+
+/// Turn on DANE for this session with `base` as the base domain (may be
+/// empty: no SNI or name from it).
+fn dane_enable(ssl: &mut SslRef, base: &str, label: &str, what: &str) -> Result<()> {
+    let c = cstring(base, label)?;
+    // SAFETY: ssl is live; the context was DANE-enabled at build time.
+    let ok = unsafe {
+        ossl::SSL_dane_enable(
+            ssl.as_ptr(),
+            if base.is_empty() {
+                std::ptr::null()
+            } else {
+                c.as_ptr()
+            },
+        )
+    };
+    if ok <= 0 {
+        return Err(Error::new(
+            ErrorKind::Context,
+            format!("{label}: error enabling {what} certificate validation"),
+        )
+        .with_detail(&crate::log::openssl_reasons()));
+    }
+    Ok(())
+}
+
+/// Add one TLSA association; `true` when OpenSSL can use it.
+fn tlsa_add(ssl: &mut SslRef, usage: u8, selector: u8, mtype: u8, data: &[u8]) -> bool {
+    // SAFETY: ssl is live; data is readable for its length.
+    let r = unsafe {
+        ossl::SSL_dane_tlsa_add(
+            ssl.as_ptr(),
+            usage,
+            selector,
+            mtype,
+            data.as_ptr(),
+            data.len(),
+        )
+    };
+    crate::log::drain_openssl_errors();
+    r > 0
+}
+
+/// Set up a client SSL for `policy` before the handshake. Errors are
+/// Postfix's per-session setup failures; `record.must_fail` is set where
+/// Postfix forces verification to fail.
+pub fn prepare_client(
+    ssl: &mut SslRef,
+    ctx: &Context,
+    policy: &PeerPolicy,
+    level: Level,
+    label: &str,
+    record: &mut VerifyRecord,
+) -> Result<Prepared> {
+    let log = &ctx.logger;
+    if level.must_match() {
+        // SAFETY: ssl is live.
+        unsafe { openssl_sys::SSL_set_security_level(ssl.as_ptr(), 1) };
+    }
+    match level {
+        Level::None | Level::May | Level::Encrypt => Ok(Prepared { level, dane: false }),
+        Level::Fingerprint => {
+            let list = policy
+                .matches
+                .clone()
+                .unwrap_or_else(|| ctx.fingerprint_match.clone());
+            let mut fingerprints = Vec::new();
+            for token in match_tokens(&list) {
+                match parse_fingerprint(token) {
+                    Some(fp) => fingerprints.push(fp),
+                    None => log.warn(&format!("malformed fingerprint value: {token}")),
+                }
+            }
+            if match_tokens(&list).next().is_none() {
+                return Err(Error::new(
+                    ErrorKind::Policy,
+                    format!(
+                        "nexthop domain {}: configured at fingerprint security level, but with no fingerprints to match.",
+                        if policy.nexthop.is_empty() { label } else { &policy.nexthop }
+                    ),
+                ));
+            }
+            dane_enable(ssl, "", label, "fingerprint")?;
+            let mut usable = 0;
+            for fp in &fingerprints {
+                for selector in [0, 1] {
+                    if tlsa_add(ssl, 3, selector, ossl::DANE_MTYPE_FINGERPRINT, fp) {
+                        usable += 1;
+                    }
+                }
+            }
+            if usable == 0 {
+                log.warn(&format!("{label}: all fingerprints unusable"));
+                record.must_fail = true;
+            }
+            Ok(Prepared { level, dane: true })
+        }
+        Level::Dane | Level::DaneOnly | Level::HalfDane => {
+            if policy.tlsa.is_empty() {
+                return if level == Level::DaneOnly {
+                    Err(Error::new(
+                        ErrorKind::Policy,
+                        format!("{label}: dane-only: no TLSA records for {}", policy.host),
+                    ))
+                } else {
+                    // Opportunistic DANE without TLSA records is `may`.
+                    Ok(Prepared {
+                        level: Level::May,
+                        dane: false,
+                    })
+                };
+            }
+            let base = if policy.tlsa_base.is_empty() {
+                &policy.host
+            } else {
+                &policy.tlsa_base
+            };
+            dane_enable(ssl, base, label, "DANE-based")?;
+            let mut usable = 0;
+            for r in &policy.tlsa {
+                if tlsa_add(ssl, r.usage, r.selector, r.mtype, &r.data) {
+                    usable += 1;
+                }
+            }
+            let mut names = vec![base.to_ascii_lowercase()];
+            for n in [&policy.host, &policy.nexthop] {
+                let n = n.to_ascii_lowercase();
+                if !n.is_empty() && !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            for n in names.iter().skip(1) {
+                if let Ok(c) = cstring(n, label) {
+                    // SAFETY: ssl is live; OpenSSL copies the name.
+                    unsafe { ossl::SSL_add1_host(ssl.as_ptr(), c.as_ptr()) };
+                }
+            }
+            if usable == 0 {
+                if level == Level::DaneOnly {
+                    log.warn(&format!("{label}: all TLSA records unusable"));
+                    record.must_fail = true;
+                } else {
+                    log.warn(&format!(
+                        "{label}: all TLSA records unusable, fallback to unauthenticated TLS"
+                    ));
+                    return Ok(Prepared {
+                        level: Level::Encrypt,
+                        dane: true,
+                    });
+                }
+            }
+            Ok(Prepared { level, dane: true })
+        }
+        Level::Verify | Level::Secure => {
+            let list = policy.matches.clone().unwrap_or_else(|| {
+                if level == Level::Verify {
+                    ctx.verify_match.clone()
+                } else {
+                    ctx.secure_match.clone()
+                }
+            });
+            let names = match_names(&list, policy, label, log);
+            let dane = !ctx.trust_anchors.is_empty();
+            if dane {
+                dane_enable(
+                    ssl,
+                    names.first().map_or("", String::as_str),
+                    label,
+                    "trust anchor",
+                )?;
+                let mut usable = 0;
+                for (selector, der) in &ctx.trust_anchors {
+                    if tlsa_add(ssl, 2, *selector, 0, der) {
+                        usable += 1;
+                    }
+                }
+                if usable == 0 {
+                    log.warn(&format!("{label}: all trust anchors unusable"));
+                    record.must_fail = true;
+                }
+            }
+            if !set_hosts(ssl, &names, label, log) {
+                log.warn(&format!("{label}: could not configure peer name checks"));
+                record.must_fail = true;
+            }
+            Ok(Prepared { level, dane })
+        }
+    }
+}
+
+/// OpenSSL's certificate verification callback for every context: record
+/// the error closest to the leaf, log `depth=... verify=...` lines, force
+/// failure when trust setup failed, and never abort the handshake (the
+/// decision is made afterwards, as Postfix does).
+pub fn verify_callback(ok: bool, store: &mut X509StoreContextRef) -> bool {
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| on_verify(ok, store)));
+    true
+}
+
+fn on_verify(mut ok: bool, store: &mut X509StoreContextRef) {
+    let Ok(ssl_idx) = X509StoreContext::ssl_idx() else {
+        return;
+    };
+    let Some(shared) = store.ex_data(ssl_idx).and_then(exdata::get).cloned() else {
+        return;
+    };
+    let depth = store.error_depth() as i32;
+    let (subject, issuer) = store
+        .current_cert()
+        .map(|c| {
+            (
+                ossl::name_oneline(c.subject_name()),
+                ossl::name_oneline(c.issuer_name()),
+            )
+        })
+        .unwrap_or_default();
+    let Ok(mut record) = shared.verify.lock() else {
+        return;
+    };
+    let mut code = store.error().as_raw();
+    if record.must_fail {
+        if depth == 0 {
+            code = ossl::X509_V_ERR_UNSPECIFIED;
+            // SAFETY: X509_V_ERR_UNSPECIFIED is a valid verify result code.
+            store.set_error(unsafe { X509VerifyResult::from_raw(code) });
+        }
+        ok = false;
+    }
+    if !ok && record.depth.is_none_or(|d| depth < d) {
+        record.depth = Some(depth);
+        record.code = code;
+        record.subject = subject.clone();
+        record.issuer = issuer;
+    }
+    drop(record);
+    if shared.log_mask & mask::VERBOSE != 0 {
+        shared.logger.info(&format!(
+            "{}: depth={depth} verify={} subject={subject}",
+            shared.label, ok as i32
+        ));
+    }
+}
+
+/// The trust-chain error line of spec §3.3 for the recorded error.
+pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) -> String {
+    let Some(depth) = record.depth else {
+        return format!(
+            "certificate verification failed for {label}: not trusted by local or TLSA policy"
+        );
+    };
+    let purpose = if depth > 0 {
+        "CA"
+    } else if am_server {
+        "client"
+    } else {
+        "server"
+    };
+    use openssl_sys as x;
+    match record.code {
+        x::X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN | x::X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT => {
+            format!("certificate verification failed for {label}: self-signed certificate")
+        }
+        x::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY | x::X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT => format!(
+            "certificate verification failed for {label}: untrusted issuer {}",
+            record.issuer
+        ),
+        x::X509_V_ERR_CERT_NOT_YET_VALID | x::X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD => {
+            format!("{purpose} certificate verification failed for {label}: certificate not yet valid")
+        }
+        x::X509_V_ERR_CERT_HAS_EXPIRED | x::X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD => {
+            format!("{purpose} certificate verification failed for {label}: certificate has expired")
+        }
+        x::X509_V_ERR_INVALID_PURPOSE => format!(
+            "certificate verification failed for {label}: not designated for use as a {purpose} certificate"
+        ),
+        x::X509_V_ERR_CERT_CHAIN_TOO_LONG => format!(
+            "certificate verification failed for {label}: certificate chain longer than limit({})",
+            record.depth_limit - 1
+        ),
+        ossl::X509_V_ERR_UNSPECIFIED => {
+            format!("certificate verification failed for {label}: not trusted by local or TLSA policy")
+        }
+        code => {
+            // SAFETY: X509_verify_cert_error_string returns a static string.
+            let text = unsafe { CStr::from_ptr(openssl_sys::X509_verify_cert_error_string(code as libc::c_long)) };
+            format!(
+                "{purpose} certificate verification failed for {label}: num={code}:{}",
+                text.to_string_lossy()
+            )
+        }
+    }
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// The `Matched ...` line of a DANE-based success (fingerprints, TLSA,
+/// trust anchors), if OpenSSL reports one.
+fn dane_match_line(ssl: &SslRef, level: Level, label: &str) -> Option<String> {
+    let mut mcert: *mut openssl_sys::X509 = std::ptr::null_mut();
+    let mut mspki: *mut openssl_sys::EVP_PKEY = std::ptr::null_mut();
+    // SAFETY: ssl is live; the returned pointers are borrowed.
+    let depth = unsafe { ossl::SSL_get0_dane_authority(ssl.as_ptr(), &mut mcert, &mut mspki) };
+    if depth < 0 {
+        return None;
+    }
+    let (mut usage, mut selector, mut mtype) = (0u8, 0u8, 0u8);
+    let mut data: *const u8 = std::ptr::null();
+    let mut dlen: libc::size_t = 0;
+    // SAFETY: as above; data is borrowed from the SSL.
+    let ok = unsafe {
+        ossl::SSL_get0_dane_tlsa(
+            ssl.as_ptr(),
+            &mut usage,
+            &mut selector,
+            &mut mtype,
+            &mut data,
+            &mut dlen,
+        )
+    };
+    if ok < 0 || data.is_null() {
+        return None;
+    }
+    // SAFETY: data is valid for dlen bytes while the SSL lives.
+    let bytes = unsafe { std::slice::from_raw_parts(data, dlen) };
+    Some(match level {
+        Level::Fingerprint => format!(
+            "{label}: Matched fingerprint: {}",
+            crate::verify::colon_hex(bytes)
+        ),
+        Level::Verify | Level::Secure => format!("{label}: Matched trust anchor at depth {depth}"),
+        _ => {
+            let what = match (usage, mspki.is_null()) {
+                (3, _) => "EE certificate",
+                (_, false) => "TA public key verified certificate",
+                _ => "TA certificate",
+            };
+            format!(
+                "{label}: Matched DANE {what} at depth {depth}: {usage} {selector} {mtype} {}",
+                hex(bytes)
+            )
+        }
+    })
+}
+
+/// Decide the trust bits after a handshake (spec §2.2/§2.3) and log the
+/// certificate-match and trust-chain lines. Returns the error a caller
+/// must act on when the level requires authentication that failed.
+pub fn decide(
+    ssl: &SslRef,
+    ctx: &Context,
+    facts: &mut Facts,
+    level: Level,
+    record: &VerifyRecord,
+    require_client_cert: bool,
+    log_mask: u32,
+) -> Option<Error> {
+    let label = facts.peer_label.clone();
+    let present = facts.peer_status & status::PRESENT != 0;
+    let chain_ok = present && ssl.verify_result() == X509VerifyResult::OK && !record.must_fail;
+    if !chain_ok {
+        facts.peer_status &= !status::TRUSTED;
+    }
+    let log: &Logger = &ctx.logger;
+    let certmatch = log_mask & (mask::CERTMATCH | mask::VERBOSE) != 0;
+    match ctx.role {
+        Role::Client => {
+            if level.must_match() && chain_ok {
+                facts.peer_status |= status::TRUSTED | status::MATCHED;
+                if level != Level::HalfDane {
+                    facts.peer_status |= status::SECURED;
+                }
+                if certmatch {
+                    if let Some(line) = dane_match_line(ssl, level, &label) {
+                        log.info(&line);
+                    }
+                    // SAFETY: ssl is live; the name is borrowed from it.
+                    let peername = unsafe { ossl::SSL_get0_peername(ssl.as_ptr()) };
+                    if !peername.is_null() {
+                        let name = unsafe { CStr::from_ptr(peername) }.to_string_lossy();
+                        log.info(&format!("{label}: matched peername: {name}"));
+                    }
+                }
+            }
+            if level.must_match() && facts.peer_status & status::SECURED == 0 {
+                if ssl.session_reused() {
+                    log.info(&format!(
+                        "{label}: re-using session with untrusted certificate, look for details earlier in the log"
+                    ));
+                } else {
+                    log.info(&verify_error_line(record, &label, false));
+                }
+                return Some(Error::new(
+                    ErrorKind::NotVerified,
+                    format!(
+                        "Server certificate not verified: {}",
+                        verify_error_line(record, &label, false)
+                    ),
+                ));
+            }
+            if !level.must_match() && !chain_ok && present && log_mask & mask::UNTRUSTED != 0 {
+                log.info(&verify_error_line(record, &label, false));
+            }
+        }
+        Role::Server => {
+            if !chain_ok && present && (require_client_cert || log_mask & mask::UNTRUSTED != 0) {
+                log.info(&verify_error_line(record, &label, true));
+            }
+            if require_client_cert && !chain_ok {
+                let why = if present {
+                    "Client certificate not trusted"
+                } else {
+                    "No client certificate presented"
+                };
+                return Some(Error::new(
+                    ErrorKind::NotVerified,
+                    format!("TLS from {label}: {why}"),
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_as_postfix_accepts_them() {
+        assert_eq!(parse_fingerprint("2E:9c:04"), Some(vec![0x2e, 0x9c, 0x04]));
+        assert_eq!(parse_fingerprint("2e9C04"), Some(vec![0x2e, 0x9c, 0x04]));
+        for bad in ["", ":2E", "2E:", "2E::9C", "2E9", "2G", "2E:9C4"] {
+            assert_eq!(parse_fingerprint(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn match_strategies_expand() {
+        let policy = PeerPolicy {
+            host: "MX1.Example.NET".into(),
+            nexthop: "example.net".into(),
+            ..Default::default()
+        };
+        let log = Logger::default();
+        assert_eq!(
+            match_names(
+                "hostname, nexthop dot-nexthop|.example.org mail.example.com",
+                &policy,
+                "x",
+                &log
+            ),
+            vec![
+                "mx1.example.net",
+                "example.net",
+                ".example.net",
+                ".example.org",
+                "mail.example.com"
+            ]
+        );
+        assert!(match_names("hostname", &PeerPolicy::default(), "x", &log).is_empty());
+    }
+}
