@@ -439,12 +439,11 @@ impl Context {
             &params.get("smtpd_tls_CApath")?,
             params.get_bool("tls_append_default_CA")?,
         )?;
-        b.set_verify_depth(
-            params
-                .get_int("smtpd_tls_ccert_verifydepth")?
-                .saturating_add(1)
-                .min(100) as u32,
-        );
+        ctx.verify_depth = params
+            .get_int("smtpd_tls_ccert_verifydepth")?
+            .saturating_add(1)
+            .min(100) as u32;
+        b.set_verify_depth(ctx.verify_depth);
         // Session resumption: a session-id context is required whenever
         // client certificates may be asked for; tickets follow the timeout.
         b.set_session_id_context(b"smtpd").map_err(|e| {
@@ -479,10 +478,12 @@ impl Context {
                 b.set_session_cache_mode(SslSessionCacheMode::OFF);
             }
         }
+        ctx.require_client_cert = req_ccert && ctx.mandatory && ask_ccert;
         if ask_ccert {
-            b.set_verify_callback(SslVerifyMode::PEER | SslVerifyMode::CLIENT_ONCE, |_, _| {
-                true
-            });
+            b.set_verify_callback(
+                SslVerifyMode::PEER | SslVerifyMode::CLIENT_ONCE,
+                crate::trust::verify_callback,
+            );
             if !ca_file.is_empty() {
                 if let Ok(names) = X509Name::load_client_ca_file(&ca_file) {
                     b.set_client_ca_list(names);

@@ -391,13 +391,10 @@ fn on_verify(mut ok: bool, store: &mut X509StoreContextRef) {
     }
 }
 
-/// The trust-chain error line of spec §3.3 for the recorded error.
-pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) -> String {
-    let Some(depth) = record.depth else {
-        return format!(
-            "certificate verification failed for {label}: not trusted by local or TLSA policy"
-        );
-    };
+/// The trust-chain error line of spec §3.3 for the recorded error
+/// (`None` when no error was recorded: Postfix then logs nothing).
+pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) -> Option<String> {
+    let depth = record.depth?;
     let purpose = if depth > 0 {
         "CA"
     } else if am_server {
@@ -406,7 +403,7 @@ pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) ->
         "server"
     };
     use openssl_sys as x;
-    match record.code {
+    Some(match record.code {
         x::X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN | x::X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT => {
             format!("certificate verification failed for {label}: self-signed certificate")
         }
@@ -438,7 +435,7 @@ pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) ->
                 text.to_string_lossy()
             )
         }
-    }
+    })
 }
 
 fn hex(data: &[u8]) -> String {
@@ -534,28 +531,33 @@ pub fn decide(
                 }
             }
             if level.must_match() && facts.peer_status & status::SECURED == 0 {
+                let line = verify_error_line(record, &label, false);
                 if ssl.session_reused() {
                     log.info(&format!(
                         "{label}: re-using session with untrusted certificate, look for details earlier in the log"
                     ));
-                } else {
-                    log.info(&verify_error_line(record, &label, false));
+                } else if let Some(line) = &line {
+                    log.info(line);
                 }
+                let why = line.unwrap_or_else(|| {
+                    format!("certificate verification failed for {label}: not trusted by local or TLSA policy")
+                });
                 return Some(Error::new(
                     ErrorKind::NotVerified,
-                    format!(
-                        "Server certificate not verified: {}",
-                        verify_error_line(record, &label, false)
-                    ),
+                    format!("Server certificate not verified: {why}"),
                 ));
             }
             if !level.must_match() && !chain_ok && present && log_mask & mask::UNTRUSTED != 0 {
-                log.info(&verify_error_line(record, &label, false));
+                if let Some(line) = verify_error_line(record, &label, false) {
+                    log.info(&line);
+                }
             }
         }
         Role::Server => {
             if !chain_ok && present && (require_client_cert || log_mask & mask::UNTRUSTED != 0) {
-                log.info(&verify_error_line(record, &label, true));
+                if let Some(line) = verify_error_line(record, &label, true) {
+                    log.info(&line);
+                }
             }
             if require_client_cert && !chain_ok {
                 let why = if present {

@@ -5,7 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod pair;
 pub mod peers;
+pub mod pki;
 
 use std::fs::File;
 use std::io::Read;

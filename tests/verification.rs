@@ -1,0 +1,477 @@
+//! Peer verification (spec §2, §3.3): every client security level against
+//! every kind of server certificate of a test PKI, including the
+//! man-in-the-middle cases (valid certificate for another name, untrusted
+//! CA, wrong fingerprint): the status word, whether the session is
+//! refused, and the exact reason line Postfix logs.
+
+mod common;
+
+use common::pair::{run, settings, Side, CLIENT_LABEL};
+use common::pki::pki;
+use mtatls::trust::Tlsa;
+use mtatls::ErrorKind;
+
+/// How the client is set up for one case.
+#[derive(Clone)]
+enum Check {
+    Level(&'static str),
+    /// Fingerprint level with the fingerprint of this kind: "cert",
+    /// "spki" (of the served leaf) or "wrong".
+    Fingerprint(&'static str),
+    /// DANE level with a TLSA record: (level, usage, what it pins).
+    Dane(&'static str, u8, &'static str),
+}
+
+/// Expected outcome: status word, and the trust-chain line when refused.
+struct Want {
+    word: &'static str,
+    refused: Option<&'static str>,
+}
+
+const fn ok(word: &'static str) -> Want {
+    Want {
+        word,
+        refused: None,
+    }
+}
+
+const fn refused(line: &'static str) -> Want {
+    Want {
+        word: "Untrusted",
+        refused: Some(line),
+    }
+}
+
+fn run_case(cert: &str, check: &Check) -> (Side, Side) {
+    let pki = pki();
+    let server = settings(&[
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_chain_files", &pki.path(&format!("{cert}.pem"))),
+    ]);
+    let client = settings(&[
+        ("smtp_tls_security_level", "may"),
+        ("smtp_tls_loglevel", "1"),
+        ("smtp_tls_CAfile", &pki.path("root.pem")),
+    ]);
+    let check = check.clone();
+    let fp_cert = pki.cert_sha256(cert);
+    let fp_spki = pki.spki_sha256(cert);
+    let leaf_spki = pki.spki_digest(cert, openssl::hash::MessageDigest::sha256());
+    let inter_cert = openssl::hash::hash(
+        openssl::hash::MessageDigest::sha256(),
+        &pki.cert("inter").to_der().unwrap(),
+    )
+    .unwrap()
+    .to_vec();
+    run(server, client, move |s| {
+        s.set_peer_names("mail.example.test", "example.test")?;
+        match check {
+            Check::Level(level) => s.set_level(level),
+            Check::Fingerprint(kind) => {
+                s.set_level("fingerprint")?;
+                s.set_match(match kind {
+                    "cert" => &fp_cert,
+                    "spki" => &fp_spki,
+                    _ => "01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13:14:15:16:17:18:19:1A:1B:1C:1D:1E:1F:20",
+                })
+            }
+            Check::Dane(level, usage, what) => {
+                s.set_level(level)?;
+                let data = match what {
+                    "leaf-spki" => leaf_spki,
+                    "inter-cert" => inter_cert,
+                    _ => vec![0u8; 32],
+                };
+                s.add_tlsa(Tlsa {
+                    usage,
+                    selector: if what == "leaf-spki" { 1 } else { 0 },
+                    mtype: 1,
+                    data,
+                })
+            }
+        }
+    })
+}
+
+fn check_case(cert: &str, name: &str, check: Check, want: Want, failures: &mut Vec<String>) {
+    let (server, client) = run_case(cert, &check);
+    let case = format!("{cert} at {name}");
+    if let Some(e) = &client.setup_error {
+        failures.push(format!("{case}: setup failed: {e}"));
+        return;
+    }
+    let summary = client.summary.clone().unwrap_or_default();
+    if !summary.starts_with(&format!(
+        "{} TLS connection established to {CLIENT_LABEL}: ",
+        want.word
+    )) {
+        failures.push(format!(
+            "{case}: summary \"{summary}\", want status {}",
+            want.word
+        ));
+    }
+    if !client.logged(&summary) {
+        failures.push(format!("{case}: summary not logged: {:?}", client.log));
+    }
+    match (&want.refused, &client.handshake) {
+        (None, Some(Ok(()))) => {}
+        (Some(line), Some(Err(e))) => {
+            if e.kind() != ErrorKind::NotVerified {
+                failures.push(format!("{case}: refused with {:?}: {e}", e.kind()));
+            }
+            let full = line.to_string();
+            if !client.logged(&full) {
+                failures.push(format!(
+                    "{case}: no log line \"{full}\" in {:#?}",
+                    client.log
+                ));
+            }
+            if !e.message().ends_with(&full)
+                || !e.message().starts_with("Server certificate not verified")
+            {
+                failures.push(format!("{case}: error text \"{e}\""));
+            }
+        }
+        (None, other) => failures.push(format!(
+            "{case}: expected success, got {other:?} {:#?}",
+            client.log
+        )),
+        (Some(_), other) => failures.push(format!("{case}: expected refusal, got {other:?}")),
+    }
+    if server.handshake.as_ref().is_none_or(|h| h.is_err()) {
+        failures.push(format!(
+            "{case}: server side failed: {}",
+            server.error_text()
+        ));
+    }
+}
+
+fn label_line(text: &str) -> String {
+    text.replace("LABEL", CLIENT_LABEL)
+}
+
+macro_rules! line {
+    ($t:expr) => {
+        Box::leak(label_line($t).into_boxed_str()) as &'static str
+    };
+}
+
+#[test]
+fn levels_against_good_certificates() {
+    let mut failures = Vec::new();
+    for cert in ["rsa", "ecdsa", "ed25519", "wildcard"] {
+        for (name, check, want) in [
+            ("may", Check::Level("may"), ok("Trusted")),
+            ("encrypt", Check::Level("encrypt"), ok("Trusted")),
+            (
+                "fingerprint (cert)",
+                Check::Fingerprint("cert"),
+                ok("Verified"),
+            ),
+            (
+                "fingerprint (spki)",
+                Check::Fingerprint("spki"),
+                ok("Verified"),
+            ),
+            ("verify", Check::Level("verify"), ok("Verified")),
+            ("secure", Check::Level("secure"), ok("Verified")),
+            (
+                "dane (3 1 1)",
+                Check::Dane("dane", 3, "leaf-spki"),
+                ok("Verified"),
+            ),
+            (
+                "dane-only (2 0 1)",
+                Check::Dane("dane-only", 2, "inter-cert"),
+                ok("Verified"),
+            ),
+        ] {
+            check_case(cert, name, check, want, &mut failures);
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn man_in_the_middle_is_refused_where_authentication_is_required() {
+    let mut failures = Vec::new();
+    let mismatch =
+        line!("server certificate verification failed for LABEL: num=62:hostname mismatch");
+    let untrusted_issuer = line!(
+        "certificate verification failed for LABEL: untrusted issuer /O=mtatls-test/CN=Evil CA"
+    );
+    // What real posttls-finger logs for a fingerprint or TLSA mismatch.
+    let no_match = line!(
+        "server certificate verification failed for LABEL: num=65:no matching DANE TLSA records"
+    );
+    for (cert, name, check, want) in [
+        // A valid certificate for another name.
+        ("wrongname", "may", Check::Level("may"), ok("Trusted")),
+        (
+            "wrongname",
+            "encrypt",
+            Check::Level("encrypt"),
+            ok("Trusted"),
+        ),
+        (
+            "wrongname",
+            "verify",
+            Check::Level("verify"),
+            refused(mismatch),
+        ),
+        (
+            "wrongname",
+            "secure",
+            Check::Level("secure"),
+            refused(mismatch),
+        ),
+        (
+            "wrongname",
+            "dane-only (2 0 1)",
+            Check::Dane("dane-only", 2, "inter-cert"),
+            refused(mismatch),
+        ),
+        (
+            "wrongname",
+            "fingerprint (wrong)",
+            Check::Fingerprint("wrong"),
+            refused(no_match),
+        ),
+        (
+            "wrongname",
+            "dane (3 1 1 wrong)",
+            Check::Dane("dane", 3, "wrong"),
+            refused(no_match),
+        ),
+        // A certificate from a CA the client does not trust.
+        ("untrusted", "may", Check::Level("may"), ok("Untrusted")),
+        (
+            "untrusted",
+            "encrypt",
+            Check::Level("encrypt"),
+            ok("Untrusted"),
+        ),
+        (
+            "untrusted",
+            "verify",
+            Check::Level("verify"),
+            refused(untrusted_issuer),
+        ),
+        (
+            "untrusted",
+            "secure",
+            Check::Level("secure"),
+            refused(untrusted_issuer),
+        ),
+        (
+            "untrusted",
+            "fingerprint (wrong)",
+            Check::Fingerprint("wrong"),
+            refused(no_match),
+        ),
+        (
+            "untrusted",
+            "dane-only (2 0 1)",
+            Check::Dane("dane-only", 2, "inter-cert"),
+            refused(no_match),
+        ),
+        // A fingerprint that does not match a good certificate.
+        (
+            "rsa",
+            "fingerprint (wrong)",
+            Check::Fingerprint("wrong"),
+            refused(no_match),
+        ),
+    ] {
+        check_case(cert, name, check, want, &mut failures);
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn bad_validity_and_self_signed() {
+    let mut failures = Vec::new();
+    let expired =
+        line!("server certificate verification failed for LABEL: certificate has expired");
+    let notyet =
+        line!("server certificate verification failed for LABEL: certificate not yet valid");
+    let selfsigned = line!("certificate verification failed for LABEL: self-signed certificate");
+    for (cert, name, check, want) in [
+        ("expired", "may", Check::Level("may"), ok("Untrusted")),
+        (
+            "expired",
+            "verify",
+            Check::Level("verify"),
+            refused(expired),
+        ),
+        (
+            "expired",
+            "secure",
+            Check::Level("secure"),
+            refused(expired),
+        ),
+        (
+            "expired",
+            "fingerprint (cert)",
+            Check::Fingerprint("cert"),
+            ok("Verified"),
+        ),
+        (
+            "expired",
+            "dane (3 1 1)",
+            Check::Dane("dane", 3, "leaf-spki"),
+            ok("Verified"),
+        ),
+        (
+            "notyet",
+            "encrypt",
+            Check::Level("encrypt"),
+            ok("Untrusted"),
+        ),
+        ("notyet", "secure", Check::Level("secure"), refused(notyet)),
+        ("selfsigned", "may", Check::Level("may"), ok("Untrusted")),
+        (
+            "selfsigned",
+            "verify",
+            Check::Level("verify"),
+            refused(selfsigned),
+        ),
+        (
+            "selfsigned",
+            "fingerprint (spki)",
+            Check::Fingerprint("spki"),
+            ok("Verified"),
+        ),
+    ] {
+        check_case(cert, name, check, want, &mut failures);
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Server side (spec §2.3, §4): client certificates asked for, required,
+/// trusted or not, and the Received: comment each case gives.
+#[test]
+fn client_certificates_on_the_server() {
+    let pki = pki();
+    let server_base = |extra: &[(&'static str, &str)]| {
+        let mut s = settings(&[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_loglevel", "1"),
+            ("smtpd_tls_chain_files", &pki.path("rsa.pem")),
+            ("smtpd_tls_CAfile", &pki.path("root.pem")),
+            ("smtpd_tls_ask_ccert", "yes"),
+        ]);
+        s.extend(settings(extra));
+        s
+    };
+    let client = |chain: Option<&str>| {
+        let mut c = settings(&[("smtp_tls_security_level", "may")]);
+        if let Some(name) = chain {
+            c.extend(settings(&[(
+                "smtp_tls_chain_files",
+                &pki.path(&format!("{name}.pem")),
+            )]));
+        }
+        c
+    };
+    let t13 = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)";
+    let sig = "key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256";
+    let csig = "client-signature RSA-PSS (2048 bits) client-digest SHA256";
+    let mut failures = Vec::new();
+    let mut expect = |what: &str, got: Option<String>, want: String| {
+        if got.as_deref() != Some(want.as_str()) {
+            failures.push(format!("{what}:\n  got  {got:?}\n  want {want:?}"));
+        }
+    };
+
+    // Trusted client certificate.
+    let (server, _) = run(server_base(&[]), client(Some("client")), |_| Ok(()));
+    expect(
+        "trusted: summary",
+        server.summary.clone(),
+        format!("Trusted TLS connection established from localhost[127.0.0.1]: {t13} {sig} {csig}"),
+    );
+    expect(
+        "trusted: Received:",
+        server.received.clone(),
+        format!("\t(using {t13}\n\t {sig}\n\t {csig})\n\t(Client CN \"client.example.test\", Issuer \"Test Intermediate CA\" (verified OK))"),
+    );
+    let facts = server.facts.clone().unwrap_or_default();
+    expect(
+        "trusted: CN",
+        Some(facts.peer_cn.clone()),
+        "client.example.test".into(),
+    );
+    expect(
+        "trusted: fingerprint",
+        Some(facts.peer_cert_fprint.clone()),
+        pki.cert_sha256("client"),
+    );
+
+    // Self-signed (untrusted) client certificate: accepted, not verified.
+    let (server, _) = run(server_base(&[]), client(Some("selfclient")), |_| Ok(()));
+    expect(
+        "untrusted: summary",
+        server.summary.clone(),
+        format!(
+            "Untrusted TLS connection established from localhost[127.0.0.1]: {t13} {sig} {csig}"
+        ),
+    );
+    expect(
+        "untrusted: Received:",
+        server.received.clone(),
+        format!("\t(using {t13}\n\t {sig}\n\t {csig})\n\t(Client CN \"self.client.test\", Issuer \"self.client.test\" (not verified))"),
+    );
+
+    // No client certificate.
+    let (server, _) = run(server_base(&[]), client(None), |_| Ok(()));
+    expect(
+        "absent: Received:",
+        server.received.clone(),
+        format!("\t(using {t13}\n\t {sig})\n\t(Client did not present a certificate)"),
+    );
+
+    // Required (encrypt + req_ccert): absent and untrusted are refused.
+    let required = [
+        ("smtpd_tls_security_level", "encrypt"),
+        ("smtpd_tls_req_ccert", "yes"),
+    ];
+    let (server, _) = run(server_base(&required), client(None), |_| Ok(()));
+    expect(
+        "required, absent: error",
+        server
+            .handshake
+            .as_ref()
+            .and_then(|h| h.as_ref().err())
+            .map(|e| e.to_string()),
+        "TLS from localhost[127.0.0.1]: No client certificate presented".into(),
+    );
+    let (server, _) = run(server_base(&required), client(Some("selfclient")), |_| {
+        Ok(())
+    });
+    expect(
+        "required, untrusted: error",
+        server
+            .handshake
+            .as_ref()
+            .and_then(|h| h.as_ref().err())
+            .map(|e| e.to_string()),
+        "TLS from localhost[127.0.0.1]: Client certificate not trusted".into(),
+    );
+    expect(
+        "required, untrusted: trust-chain line",
+        server
+            .log
+            .iter()
+            .find(|l| l.contains("verification failed"))
+            .cloned(),
+        "certificate verification failed for localhost[127.0.0.1]: self-signed certificate".into(),
+    );
+    let (server, _) = run(server_base(&required), client(Some("client")), |_| Ok(()));
+    expect(
+        "required, trusted: result",
+        server.handshake.as_ref().map(|h| format!("{h:?}")),
+        "Ok(())".into(),
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
