@@ -472,10 +472,8 @@ fn dane_match_line(ssl: &SslRef, level: Level, label: &str) -> Option<String> {
     // SAFETY: data is valid for dlen bytes while the SSL lives.
     let bytes = unsafe { std::slice::from_raw_parts(data, dlen) };
     Some(match level {
-        Level::Fingerprint => format!(
-            "{label}: Matched fingerprint: {}",
-            crate::verify::colon_hex(bytes)
-        ),
+        // Real posttls-finger prints the digest without colons here.
+        Level::Fingerprint => format!("{label}: Matched fingerprint: {}", hex(bytes)),
         Level::Verify | Level::Secure => format!("{label}: Matched trust anchor at depth {depth}"),
         _ => {
             let what = match (usage, mspki.is_null()) {
@@ -518,15 +516,20 @@ pub fn decide(
                 if level != Level::HalfDane {
                     facts.peer_status |= status::SECURED;
                 }
+                // SAFETY: ssl is live; the name is borrowed from it.
+                let peername = unsafe { ossl::SSL_get0_peername(ssl.as_ptr()) };
+                let peername = (!peername.is_null())
+                    .then(|| unsafe { CStr::from_ptr(peername) }.to_string_lossy().into_owned());
+                if let (Some(name), true) = (&peername, facts.peer_cn.is_empty()) {
+                    // No subject CN: Postfix names the peer by the matched name.
+                    facts.peer_cn = name.clone();
+                }
                 if certmatch {
+                    if let Some(name) = &peername {
+                        log.info(&format!("{label}: matched peername: {name}"));
+                    }
                     if let Some(line) = dane_match_line(ssl, level, &label) {
                         log.info(&line);
-                    }
-                    // SAFETY: ssl is live; the name is borrowed from it.
-                    let peername = unsafe { ossl::SSL_get0_peername(ssl.as_ptr()) };
-                    if !peername.is_null() {
-                        let name = unsafe { CStr::from_ptr(peername) }.to_string_lossy();
-                        log.info(&format!("{label}: matched peername: {name}"));
                     }
                 }
             }

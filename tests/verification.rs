@@ -475,3 +475,69 @@ fn client_certificates_on_the_server() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Loglevel `routine,certmatch` (posttls-finger's default): the match
+/// lines real posttls-finger prints, in its order, before the peer line.
+#[test]
+fn certificate_match_lines() {
+    let pki = pki();
+    let run_with = |extra: &[(&'static str, &str)], level: &'static str, matches: String| {
+        let server = settings(&[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_chain_files", &pki.path("rsa.pem")),
+        ]);
+        let mut client = settings(&[
+            ("smtp_tls_security_level", "may"),
+            ("smtp_tls_loglevel", "routine,certmatch"),
+        ]);
+        client.extend(settings(extra));
+        let (_, c) = run(server, client, move |s| {
+            s.set_peer_names("mail.example.test", "example.test")?;
+            s.set_level(level)?;
+            s.set_match(&matches)
+        });
+        c.log
+    };
+    let peer_line = |md: &str| {
+        let (fp, pfp) = if md == "md5" {
+            let c = pki.cert("rsa");
+            let hex = |b: &[u8]| common::pki::colon_hex(b);
+            (
+                hex(&c.digest(openssl::hash::MessageDigest::md5()).unwrap()),
+                hex(&pki.spki_digest("rsa", openssl::hash::MessageDigest::md5())),
+            )
+        } else {
+            (pki.cert_sha256("rsa"), pki.spki_sha256("rsa"))
+        };
+        format!("{CLIENT_LABEL}: subject_CN=mail.example.test, issuer_CN=Test Intermediate CA, fingerprint={fp}, pkey_fingerprint={pfp}")
+    };
+    let summary = format!("Verified TLS connection established to {CLIENT_LABEL}: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256");
+
+    let log = run_with(&[("smtp_tls_CAfile", &pki.path("root.pem"))], "secure", ".example.test".into());
+    assert_eq!(
+        log,
+        vec![format!("{CLIENT_LABEL}: matched peername: mail.example.test"), peer_line("sha256"), summary.clone()]
+    );
+
+    let log = run_with(&[("smtp_tls_trust_anchor_file", &pki.path("root.pem"))], "verify", "hostname".into());
+    assert_eq!(
+        log,
+        vec![
+            format!("{CLIENT_LABEL}: matched peername: mail.example.test"),
+            format!("{CLIENT_LABEL}: Matched trust anchor at depth 2"),
+            peer_line("sha256"),
+            summary.clone()
+        ]
+    );
+
+    let md5 = common::pki::colon_hex(&pki.cert("rsa").digest(openssl::hash::MessageDigest::md5()).unwrap());
+    let log = run_with(&[("smtp_tls_fingerprint_digest", "md5")], "fingerprint", md5.to_lowercase());
+    assert_eq!(
+        log,
+        vec![
+            format!("{CLIENT_LABEL}: Matched fingerprint: {}", md5.replace(':', "")),
+            peer_line("md5"),
+            summary.clone()
+        ]
+    );
+}
