@@ -50,8 +50,16 @@ struct tcase {
     const char *server_error;
     const char *client_log_line;
     const char *client_error;
+    /* Client verification cases (optional): level, match list, expected
+     * handshake result and status bits. */
+    const char *client_level;
+    const char *client_match;
+    long client_result;
+    unsigned client_status;
 };
 
+#define VERIFIED_STATUS (MTATLS_CERT_PRESENT | MTATLS_CERT_TRUSTED | MTATLS_CERT_MATCHED | MTATLS_CERT_SECURED)
+#define NO_CLIENT_CHECK NULL, NULL, MTATLS_RESULT_OK, 0
 #define SRV_BASE "smtpd_tls_security_level=may", "smtpd_tls_loglevel=1", "smtpd_tls_received_header=yes"
 #define CLI_BASE "smtp_tls_security_level=may", "smtp_tls_loglevel=1"
 
@@ -64,7 +72,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange X25519" RSA_SIG ")\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-p256-rsa",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem"},
      {CLI_BASE, "tls_eecdh_auto_curves=P-256"},
@@ -73,7 +81,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange ECDHE (prime256v1)" RSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange ECDHE (prime256v1)" RSA_SIG ")\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "ECDHE", "prime256v1", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-x448-rsa",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem"},
      {CLI_BASE, "tls_eecdh_auto_curves=X448", "tls_ffdhe_auto_groups="},
@@ -82,7 +90,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X448" RSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange X448" RSA_SIG ")\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X448", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-ffdhe2048-rsa",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem"},
      {CLI_BASE, "tls_eecdh_auto_curves=", "tls_ffdhe_auto_groups=ffdhe2048"},
@@ -91,7 +99,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange DHE (2048 bits)" RSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange DHE (2048 bits)" RSA_SIG ")\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "DHE", "", 2048, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-ecdsa",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/ecdsa.pem"},
      {CLI_BASE},
@@ -100,7 +108,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" ECDSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange X25519" ECDSA_SIG ")\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "ECDSA", "prime256v1", 256, "SHA256", 1, "ecdsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-ed25519",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/ed25519.pem"},
      {CLI_BASE},
@@ -109,7 +117,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519 server-signature ED25519",
      "\t(using " T13_AES256 "\n\t key-exchange X25519 server-signature ED25519)\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "ED25519", "", 0, "", 1, "ed25519"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-rsa-and-ecdsa",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem, DIR/ecdsa.pem"},
      {CLI_BASE},
@@ -118,7 +126,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" ECDSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange X25519" ECDSA_SIG ")\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "ECDSA", "prime256v1", 256, "SHA256", 1, "ecdsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-rsa-ecdsa-ed25519",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem DIR/ecdsa.pem DIR/ed25519.pem"},
      {CLI_BASE},
@@ -127,7 +135,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" ECDSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange X25519" ECDSA_SIG ")\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "ECDSA", "prime256v1", 256, "SHA256", 1, "ecdsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-legacy-cert-key-files",
      {SRV_BASE, "smtpd_tls_cert_file=DIR/rsa.crt", "smtpd_tls_key_file=DIR/rsa.key",
       "smtpd_tls_eccert_file=DIR/ecdsa.pem"},
@@ -137,7 +145,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" ECDSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange X25519" ECDSA_SIG ")\n" NO_CCERT,
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "ECDSA", "prime256v1", 256, "SHA256", 1, "ecdsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-client-certificate",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem", "smtpd_tls_ask_ccert=yes", "smtpd_tls_CAfile=DIR/client.crt"},
      {CLI_BASE, "smtp_tls_chain_files=DIR/client.pem"},
@@ -150,7 +158,7 @@ static const struct tcase cases[] = {
      "\n\t client-signature RSA-PSS (2048 bits) client-digest SHA256)\n"
      "\t(Client CN \"client.test\", Issuer \"client.test\" (verified OK))",
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls13-client-certificate-asked-not-sent",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem", "smtpd_tls_ask_ccert=yes", "smtpd_tls_CAfile=DIR/client.crt"},
      {CLI_BASE},
@@ -159,7 +167,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
      "\t(using " T13_AES256 "\n\t key-exchange X25519" RSA_SIG ")\n\t(Client did not present a certificate)",
      {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls12-ecdhe-rsa",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem", "smtpd_tls_protocols=<=TLSv1.2"},
      {CLI_BASE, "smtp_tls_exclude_ciphers=aNULL"},
@@ -168,7 +176,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)",
      "\t(using TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits))\n" NO_CCERT,
      {"TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", "X25519", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls12-dhe-rsa-dh-file",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem", "smtpd_tls_protocols=>=TLSv1.2,<=TLSv1.2",
       "smtpd_tls_dh1024_param_file=DIR/dh3072.pem"},
@@ -178,7 +186,7 @@ static const struct tcase cases[] = {
      "Untrusted TLS connection established to " CLIENT_LABEL ": TLSv1.2 with cipher DHE-RSA-AES256-GCM-SHA384 (256/256 bits)",
      "\t(using TLSv1.2 with cipher DHE-RSA-AES256-GCM-SHA384 (256/256 bits))\n" NO_CCERT,
      {"TLSv1.2", "DHE-RSA-AES256-GCM-SHA384", "DHE", "", 3072, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
     {"tls12-anonymous-default-grade",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem", "smtpd_tls_protocols=TLSv1.2"},
      {CLI_BASE},
@@ -187,7 +195,50 @@ static const struct tcase cases[] = {
      "Anonymous TLS connection established to " CLIENT_LABEL ": TLSv1.2 with cipher ADH-AES256-GCM-SHA384 (256/256 bits)",
      "\t(using TLSv1.2 with cipher ADH-AES256-GCM-SHA384 (256/256 bits))\n" NO_CCERT,
      {"TLSv1.2", "ADH-AES256-GCM-SHA384", "DHE", "", 3072, "", "", 0, "", 1, NULL},
-     NULL, NULL, NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL, NO_CLIENT_CHECK},
+    {"tls13-secure-verified",
+     {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem"},
+     {CLI_BASE, "smtp_tls_CAfile=DIR/rsa.crt"},
+     1,
+     "Anonymous TLS connection established from " SERVER_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
+     "Verified TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
+     "\t(using " T13_AES256 "\n\t key-exchange X25519" RSA_SIG ")\n" NO_CCERT,
+     {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
+     NULL, NULL, NULL, NULL, NULL, "secure", "server.test", MTATLS_RESULT_OK, VERIFIED_STATUS},
+    {"tls13-secure-wrong-name",
+     {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem"},
+     {CLI_BASE, "smtp_tls_CAfile=DIR/rsa.crt"},
+     1,
+     "Anonymous TLS connection established from " SERVER_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
+     "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
+     "\t(using " T13_AES256 "\n\t key-exchange X25519" RSA_SIG ")\n" NO_CCERT,
+     {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
+     NULL, NULL, NULL,
+     "server certificate verification failed for " CLIENT_LABEL ": num=62:hostname mismatch",
+     "Server certificate not verified: server certificate verification failed for " CLIENT_LABEL
+     ": num=62:hostname mismatch",
+     "secure", "mx.other.test", MTATLS_RESULT_NOT_VERIFIED, MTATLS_CERT_PRESENT},
+    {"tls13-fingerprint",
+     {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem"},
+     {CLI_BASE},
+     1,
+     "Anonymous TLS connection established from " SERVER_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
+     "Verified TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
+     "\t(using " T13_AES256 "\n\t key-exchange X25519" RSA_SIG ")\n" NO_CCERT,
+     {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
+     NULL, NULL, NULL, NULL, NULL, "fingerprint", "@rsa.spki-sha256", MTATLS_RESULT_OK, VERIFIED_STATUS},
+    {"tls13-fingerprint-mismatch",
+     {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem"},
+     {CLI_BASE},
+     1,
+     "Anonymous TLS connection established from " SERVER_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
+     "Untrusted TLS connection established to " CLIENT_LABEL ": " T13_AES256 " key-exchange X25519" RSA_SIG,
+     "\t(using " T13_AES256 "\n\t key-exchange X25519" RSA_SIG ")\n" NO_CCERT,
+     {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "X25519", "", 0, "RSA-PSS", "", 2048, "SHA256", 1, "rsa"},
+     NULL, NULL, NULL,
+     "server certificate verification failed for " CLIENT_LABEL ": num=65:no matching DANE TLSA records",
+     "num=65:no matching DANE TLSA records",
+     "fingerprint", "@ecdsa.sha256", MTATLS_RESULT_NOT_VERIFIED, MTATLS_CERT_PRESENT},
     {"no-shared-cipher",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem", "smtpd_tls_protocols=<=TLSv1.2",
       "smtpd_tls_exclude_ciphers=AES256"},
@@ -197,7 +248,7 @@ static const struct tcase cases[] = {
      "warning: TLS library problem: error:0A0000C1:SSL routines::no shared cipher:",
      "SSL_accept error from " SERVER_LABEL ": -1: error:0A0000C1:SSL routines::no shared cipher",
      "SSL_connect error to " CLIENT_LABEL ": -1",
-     "sslv3 alert handshake failure"},
+     "sslv3 alert handshake failure", NO_CLIENT_CHECK},
     {"protocol-mismatch",
      {SRV_BASE, "smtpd_tls_chain_files=DIR/rsa.pem", "smtpd_tls_protocols=>=TLSv1.3"},
      {CLI_BASE, "smtp_tls_protocols=<=TLSv1.2"},
@@ -206,7 +257,7 @@ static const struct tcase cases[] = {
      "warning: TLS library problem: error:0A000102:SSL routines::unsupported protocol:",
      "unsupported protocol",
      "SSL_connect error to " CLIENT_LABEL ": -1",
-     "tlsv1 alert protocol version"},
+     "tlsv1 alert protocol version", NO_CLIENT_CHECK},
 };
 
 /* Does some line of the log start with `prefix`? */
@@ -259,8 +310,9 @@ static void check_facts(const char *side_name, const struct tcase *c, const stru
         CHK_S(peer_label, "localhost[127.0.0.1]:25");
         if (e->server_cert) {
             char name[64];
-            CHK_I(peer_status, MTATLS_CERT_PRESENT);
-            CHK_I(trust, MTATLS_TRUST_UNTRUSTED);
+            unsigned status = c->client_status ? c->client_status : MTATLS_CERT_PRESENT;
+            CHK_I(peer_status, (long) status);
+            CHK_I(trust, status == VERIFIED_STATUS ? MTATLS_TRUST_VERIFIED : MTATLS_TRUST_UNTRUSTED);
             CHK_S(peer_cn, "server.test");
             CHK_S(issuer_cn, "server.test");
             snprintf(name, sizeof(name), "%s.sha256", e->server_cert);
@@ -294,6 +346,8 @@ static void run_case(const char *keydir, const struct tcase *c)
         server.params[i] = c->server[i];
         client.params[i] = c->client[i];
     }
+    client.level = c->client_level;
+    client.match = c->client_match;
     if (harness_run(keydir, &server, &client) != 0) {
         harness_failures++;
         printf("not ok: %s: harness failure\n", c->name);
@@ -307,7 +361,13 @@ static void run_case(const char *keydir, const struct tcase *c)
         snprintf(what, sizeof(what), "%s server handshake (%s)", c->name, server.error);
         expect_int(what, server.hs_result, MTATLS_RESULT_OK);
         snprintf(what, sizeof(what), "%s client handshake (%s)", c->name, client.error);
-        expect_int(what, client.hs_result, MTATLS_RESULT_OK);
+        expect_int(what, client.hs_result, c->client_result);
+        if (c->client_log_line) {
+            snprintf(what, sizeof(what), "%s client log", c->name);
+            expect_line(what, &client.log, c->client_log_line);
+            snprintf(what, sizeof(what), "%s client error", c->name);
+            expect_contains(what, client.error, c->client_error);
+        }
         snprintf(what, sizeof(what), "%s server summary", c->name);
         expect_str(what, server.summary, c->server_summary);
         expect_line(what, &server.log, c->server_summary);

@@ -154,6 +154,29 @@ static mtatls_params *make_params(struct run *r)
     return params;
 }
 
+/* Apply the optional per-session client settings. */
+static int configure_client(struct run *r, mtatls_session *s)
+{
+    struct harness_side *side = r->side;
+    char match[4096];
+
+    if (side->level && mtatls_session_set_level(s, side->level) != MTATLS_RESULT_OK)
+        return -1;
+    if ((side->host || side->nexthop)
+        && mtatls_session_set_peer_names(s, side->host ? side->host : "", side->nexthop ? side->nexthop : "")
+            != MTATLS_RESULT_OK)
+        return -1;
+    if (side->match) {
+        if (side->match[0] == '@')
+            snprintf(match, sizeof(match), "%s", harness_read_file(r->keydir, side->match + 1));
+        else
+            snprintf(match, sizeof(match), "%s", side->match);
+        if (mtatls_session_set_match(s, match) != MTATLS_RESULT_OK)
+            return -1;
+    }
+    return 0;
+}
+
 static void *side_main(void *arg)
 {
     struct run *r = arg;
@@ -194,8 +217,12 @@ static void *side_main(void *arg)
     if (mtatls_session_new(ctx, r->fd, r->is_server ? "localhost[127.0.0.1]" : "localhost[127.0.0.1]:25", &s)
         != MTATLS_RESULT_OK)
         goto out;
+    if (!r->is_server && configure_client(r, s) != 0)
+        goto out;
     side->hs_result = mtatls_session_handshake(s, IO_TIMEOUT);
-    if (side->hs_result != MTATLS_RESULT_OK) {
+    if (side->hs_result == MTATLS_RESULT_NOT_VERIFIED)
+        snprintf(side->error, sizeof(side->error), "%s", mtatls_session_error(s));
+    else if (side->hs_result != MTATLS_RESULT_OK) {
         snprintf(side->error, sizeof(side->error), "%s", mtatls_session_error(s));
         /* Let the other side see the failure at once. */
         shutdown(r->fd, SHUT_RDWR);

@@ -23,6 +23,12 @@ struct harness_log {
 struct harness_side {
     /* "name=value" parameters; "DIR" in a value becomes the key directory. */
     const char *params[HARNESS_MAX_PARAMS];
+    /* Client only, optional: security level, host/nexthop names, match
+     * list ("@NAME" = the contents of KEYDIR/NAME). */
+    const char *level;
+    const char *host;
+    const char *nexthop;
+    const char *match;
     /* Results. */
     mtatls_result build_result;   /* mtatls_ctx_new */
     mtatls_result hs_result;      /* mtatls_session_handshake */
