@@ -2,13 +2,42 @@
  * mtatls-finger - probe an SMTP server's STARTTLS like Postfix's
  * posttls-finger(1), through the mtatls C API.
  *
- * usage: mtatls-finger [-w] [-h helo] [-c main.cf] [-o name=value]... host[:port]
+ * usage: mtatls-finger [options] host[:port] [match ...]
  *
  * Connects, reads the greeting, sends EHLO, STARTTLS, runs the TLS
  * handshake (the library logs Postfix's "... TLS connection established
- * to ..." line), sends EHLO again through TLS and QUIT. With -w the TLS
- * handshake comes right after connect (SMTPS). Lines go to stderr; exit
- * status 0 when TLS was established, 1 on failure, 2 on usage errors.
+ * to ..." line and, by default, the certificate-match lines), sends EHLO
+ * again through TLS and QUIT. With -w the TLS handshake comes right after
+ * connect (SMTPS). Lines go to stderr.
+ *
+ * Options (letters as posttls-finger's where they exist; the settings of
+ * these letters are applied after -c files and -o overrides):
+ *   -c main.cf     read parameters from a main.cf file (repeatable)
+ *   -o name=value  set a parameter (repeatable)
+ *   -h name        EHLO name (default: the local host name)
+ *   -w             TLS wrapper mode (SMTPS)
+ *   -l level       security level of the session (mtatls_session_set_level);
+ *                  default smtp_tls_security_level (here: may)
+ *   -F CAfile      smtp_tls_CAfile            -P CApath   smtp_tls_CApath
+ *   -A file        smtp_tls_trust_anchor_file (repeatable)
+ *   -d digest      smtp_tls_fingerprint_digest
+ *   -L logopts     smtp_tls_loglevel (default: routine,certmatch)
+ *   -p protocols   smtp_tls_protocols and smtp_tls_mandatory_protocols
+ *   -g grade       smtp_tls_ciphers and smtp_tls_mandatory_ciphers
+ *   -H files       smtp_tls_chain_files: client key+certificate (repeatable)
+ *   -s servername  smtp_tls_servername (SNI), ignored with a warning if the
+ *                  library does not know that parameter
+ *   -t u:s:m:hex   a TLSA record for levels dane/dane-only (repeatable;
+ *                  posttls-finger gets these from DNS)
+ *   -b domain      TLSA base domain (default: the destination host)
+ * The match arguments (joined with ", ") replace the level's match list:
+ * fingerprints at level fingerprint, else names and strategies. The
+ * destination host (without brackets) is both the host name and the
+ * next-hop domain of the match strategies.
+ *
+ * Exit status: 0 when TLS was established and the level's authentication
+ * requirement was met; 1 otherwise (a peer that failed authentication
+ * still gets QUIT through TLS); 2 on usage errors.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -20,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,12 +59,21 @@
 #define DEFAULT_PORT "25"
 #define CONNECT_TIMEOUT 30   /* seconds, as posttls-finger -t */
 #define COMMAND_TIMEOUT 30   /* seconds per reply, as posttls-finger -T */
+#define TLSA_MAX 32          /* most -t records */
+#define TLSA_DATA_MAX 8192   /* bytes of one record's association data */
 
 /* Parameter defaults, before -c and -o. */
 static const char *const finger_defaults[] = {
     "smtp_tls_security_level=may",
-    "smtp_tls_loglevel=1",
+    "smtp_tls_loglevel=routine,certmatch",   /* posttls-finger's -L default */
     NULL,
+};
+
+/* One -t usage:selector:mtype:hexdata record, decoded. */
+struct tlsa_arg {
+    unsigned char usage, selector, mtype;
+    unsigned char *data;   /* malloc'd */
+    size_t len;
 };
 
 /* The command line. */
@@ -42,6 +81,12 @@ struct finger_opts {
     struct param_args params;
     const char *helo;    /* -h name, or NULL for the local host name */
     int wrapper;         /* -w: TLS on connect (SMTPS) */
+    const char *level;   /* -l, or NULL for smtp_tls_security_level */
+    const char *servername;   /* -s, or NULL */
+    const char *tlsa_base;    /* -b, or NULL */
+    struct tlsa_arg tlsa[TLSA_MAX];   /* -t */
+    size_t ntlsa;
+    char *match;         /* the match arguments joined with ", ", or NULL */
     char host[LABEL_HOST_MAX];   /* from host[:port] */
     char port[32];
 };
@@ -51,14 +96,26 @@ struct finger {
     struct smtp_conn conn;
     mtatls_ctx *ctx;
     mtatls_session *tls;
+    const struct finger_opts *opts;
     char helo[LABEL_HOST_MAX];
     char label[LABEL_MAX];
+};
+
+/* What start_tls found. */
+enum tls_outcome {
+    TLS_FAILED = -1,      /* no TLS: stop talking */
+    TLS_VERIFIED = 0,     /* established, the level's requirement met */
+    TLS_NOT_VERIFIED = 1  /* established, peer not authenticated: QUIT */
 };
 
 static void usage(void)
 {
     (void) fprintf(stderr,
-                   "usage: %s [-w] [-h helo] [-c main.cf] [-o name=value]... host[:port]\n",
+                   "usage: %s [-w] [-h helo] [-c main.cf] [-o name=value] [-l level]\n"
+                   "\t[-F CAfile] [-P CApath] [-A trust-anchor-file] [-d digest] [-L logopts]\n"
+                   "\t[-p protocols] [-g grade] [-H chain-files] [-s servername]\n"
+                   "\t[-t usage:selector:mtype:hexdata] [-b tlsa-base-domain]\n"
+                   "\thost[:port] [match ...]\n",
                    PROG);
 }
 
@@ -106,13 +163,139 @@ static int helo_ok(const char *name)
     return len > 0 && len < LABEL_HOST_MAX;
 }
 
-/* Returns 0, or -1 on a usage error (message printed). */
-static int parse_args(int argc, char **argv, struct finger_opts *opts)
+/* Append `item` to the malloc'd list `*list`, separated by ", ".
+ * Returns 0, or -1 when out of memory (message printed). */
+static int append_list(char **list, const char *item)
+{
+    size_t old = *list ? strlen(*list) : 0, len = old + strlen(item) + 3;
+    char *p = realloc(*list, len);
+
+    if (p == NULL) {
+        msg_info(PROG, "out of memory");
+        return -1;
+    }
+    snprintf(p + old, len - old, "%s%s", old ? ", " : "", item);
+    *list = p;
+    return 0;
+}
+
+static int hex_value(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = tolower(ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* A number 0..255 ending at ':'; advances *p past the ':'. */
+static int tlsa_field(const char **p, unsigned char *out)
+{
+    char *end;
+    long v;
+
+    if (!isdigit((unsigned char) **p))
+        return -1;
+    errno = 0;
+    v = strtol(*p, &end, 10);
+    if (errno != 0 || *end != ':' || v < 0 || v > 255)
+        return -1;
+    *out = (unsigned char) v;
+    *p = end + 1;
+    return 0;
+}
+
+/* Decode "usage:selector:mtype:hexdata" (colons inside hexdata, as in
+ * fingerprints, are skipped). The library checks the values' ranges. */
+static int parse_tlsa(const char *arg, struct tlsa_arg *t)
+{
+    const char *p = arg;
+    unsigned char *data;
+    size_t len = 0;
+    int hi = -1;
+
+    if (tlsa_field(&p, &t->usage) < 0 || tlsa_field(&p, &t->selector) < 0
+        || tlsa_field(&p, &t->mtype) < 0 || *p == 0 || strlen(p) > 3 * TLSA_DATA_MAX)
+        return -1;
+    if ((data = malloc(strlen(p) / 2 + 1)) == NULL)
+        return -1;
+    for (; *p; p++) {
+        int v = hex_value((unsigned char) *p);
+        if (*p == ':' && hi < 0)
+            continue;
+        if (v < 0)
+            goto bad;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            data[len++] = (unsigned char) (hi << 4 | v);
+            hi = -1;
+        }
+    }
+    if (hi >= 0 || len == 0 || len > TLSA_DATA_MAX)
+        goto bad;
+    t->data = data;
+    t->len = len;
+    return 0;
+bad:
+    free(data);
+    return -1;
+}
+
+/* Whether the library accepts `level` as a client security level. */
+static int level_ok(const char *level)
+{
+    mtatls_params *scratch = NULL;
+    int ok;
+
+    if (mtatls_params_new(&scratch) != MTATLS_RESULT_OK)
+        return 0;
+    ok = mtatls_params_set(scratch, "smtp_tls_security_level", level) == MTATLS_RESULT_OK;
+    if (!ok)
+        msg_info(PROG, "bad -l level: %s", mtatls_params_error(scratch));
+    mtatls_params_free(scratch);
+    return ok;
+}
+
+static void free_opts(struct finger_opts *opts)
+{
+    while (opts->ntlsa > 0)
+        free(opts->tlsa[--opts->ntlsa].data);
+    free(opts->match);
+    opts->match = NULL;
+    param_args_free(&opts->params);
+}
+
+/* Settings of the option letters that stand for parameters. */
+struct letter_params {
+    const char *cafile, *capath, *digest, *logopts, *protocols, *grade;
+    char *anchors, *chains;   /* lists built from repeated -A / -H */
+};
+
+/* Turn the letters into overrides after the -o ones. */
+static int apply_letters(struct finger_opts *opts, const struct letter_params *lp)
+{
+    struct param_args *a = &opts->params;
+
+    return (lp->cafile && param_args_set(a, PROG, "smtp_tls_CAfile", lp->cafile) < 0)
+        || (lp->capath && param_args_set(a, PROG, "smtp_tls_CApath", lp->capath) < 0)
+        || (lp->anchors && param_args_set(a, PROG, "smtp_tls_trust_anchor_file", lp->anchors) < 0)
+        || (lp->digest && param_args_set(a, PROG, "smtp_tls_fingerprint_digest", lp->digest) < 0)
+        || (lp->logopts && param_args_set(a, PROG, "smtp_tls_loglevel", lp->logopts) < 0)
+        || (lp->protocols && (param_args_set(a, PROG, "smtp_tls_protocols", lp->protocols) < 0
+                              || param_args_set(a, PROG, "smtp_tls_mandatory_protocols",
+                                                lp->protocols) < 0))
+        || (lp->grade && (param_args_set(a, PROG, "smtp_tls_ciphers", lp->grade) < 0
+                          || param_args_set(a, PROG, "smtp_tls_mandatory_ciphers", lp->grade) < 0))
+        || (lp->chains && param_args_set(a, PROG, "smtp_tls_chain_files", lp->chains) < 0)
+        ? -1 : 0;
+}
+
+/* The getopt loop; 0 or -1 (message printed). */
+static int parse_letters(int argc, char **argv, struct finger_opts *opts, struct letter_params *lp)
 {
     int ch;
 
-    memset(opts, 0, sizeof(*opts));
-    while ((ch = getopt(argc, argv, "c:o:h:w")) != -1) {
+    while ((ch = getopt(argc, argv, "A:b:c:d:F:g:h:H:l:L:o:p:P:s:t:w")) != -1) {
         switch (ch) {
         case 'c':
         case 'o':
@@ -129,12 +312,79 @@ static int parse_args(int argc, char **argv, struct finger_opts *opts)
         case 'w':
             opts->wrapper = 1;
             break;
+        case 'l':
+            if (!level_ok(optarg))
+                return -1;
+            opts->level = optarg;
+            break;
+        case 'A':
+            if (append_list(&lp->anchors, optarg) < 0)
+                return -1;
+            break;
+        case 'H':
+            if (append_list(&lp->chains, optarg) < 0)
+                return -1;
+            break;
+        case 'F':
+            lp->cafile = optarg;
+            break;
+        case 'P':
+            lp->capath = optarg;
+            break;
+        case 'd':
+            lp->digest = optarg;
+            break;
+        case 'L':
+            lp->logopts = optarg;
+            break;
+        case 'p':
+            lp->protocols = optarg;
+            break;
+        case 'g':
+            lp->grade = optarg;
+            break;
+        case 's':
+            opts->servername = optarg;
+            break;
+        case 'b':
+            opts->tlsa_base = optarg;
+            break;
+        case 't':
+            if (opts->ntlsa >= TLSA_MAX) {
+                msg_info(PROG, "too many -t records (at most %d)", TLSA_MAX);
+                return -1;
+            }
+            if (parse_tlsa(optarg, &opts->tlsa[opts->ntlsa]) < 0) {
+                msg_info(PROG, "bad -t record \"%s\": expected usage:selector:mtype:hexdata",
+                         optarg);
+                return -1;
+            }
+            opts->ntlsa++;
+            break;
         default:
             usage();
             return -1;
         }
     }
-    if (optind != argc - 1) {
+    return 0;
+}
+
+/* Returns 0, or -1 on a usage error (message printed; free_opts). */
+static int parse_args(int argc, char **argv, struct finger_opts *opts)
+{
+    struct letter_params lp;
+    int i, r;
+
+    memset(opts, 0, sizeof(*opts));
+    memset(&lp, 0, sizeof(lp));
+    r = parse_letters(argc, argv, opts, &lp);
+    if (r == 0)
+        r = apply_letters(opts, &lp);
+    free(lp.anchors);
+    free(lp.chains);
+    if (r < 0)
+        return -1;
+    if (optind >= argc) {
         usage();
         return -1;
     }
@@ -142,6 +392,9 @@ static int parse_args(int argc, char **argv, struct finger_opts *opts)
         msg_info(PROG, "bad destination \"%s\": expected host:port", argv[optind]);
         return -1;
     }
+    for (i = optind + 1; i < argc; i++)
+        if (append_list(&opts->match, argv[i]) < 0)
+            return -1;
     return 0;
 }
 
@@ -259,51 +512,118 @@ static int ehlo(struct finger *f, struct smtp_reply *reply)
     return command(f, line, "performing the EHLO handshake", 250, reply);
 }
 
+/* Give the new session what the command line says about the peer. */
+static int configure_session(struct finger *f)
+{
+    const struct finger_opts *o = f->opts;
+    size_t i;
+
+    if ((o->level != NULL && mtatls_session_set_level(f->tls, o->level) != MTATLS_RESULT_OK)
+        || mtatls_session_set_peer_names(f->tls, o->host, o->host) != MTATLS_RESULT_OK
+        || (o->match != NULL && mtatls_session_set_match(f->tls, o->match) != MTATLS_RESULT_OK)
+        || (o->tlsa_base != NULL
+            && mtatls_session_set_tlsa_base(f->tls, o->tlsa_base) != MTATLS_RESULT_OK)) {
+        msg_info(PROG, "%s", mtatls_session_error(f->tls));
+        return -1;
+    }
+    for (i = 0; i < o->ntlsa; i++) {
+        const struct tlsa_arg *t = &o->tlsa[i];
+        if (mtatls_session_add_tlsa(f->tls, t->usage, t->selector, t->mtype, t->data, t->len)
+            != MTATLS_RESULT_OK) {
+            msg_info(PROG, "%s", mtatls_session_error(f->tls));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Start the TLS session and run the handshake. */
-static int start_tls(struct finger *f)
+static enum tls_outcome start_tls(struct finger *f)
 {
     mtatls_result r = mtatls_session_new(f->ctx, f->conn.fd, f->label, &f->tls);
 
     if (r != MTATLS_RESULT_OK) {
         msg_info(PROG, "cannot start TLS with %s: %s", f->label, mtatls_result_name(r));
-        return -1;
+        f->tls = NULL;
+        return TLS_FAILED;
     }
     (void) smtp_conn_start_tls(&f->conn, f->tls);
-    if ((r = mtatls_session_handshake(f->tls, MTATLS_TIMEOUT_DEFAULT)) != MTATLS_RESULT_OK) {
+    if (configure_session(f) < 0)
+        return TLS_FAILED;
+    /* A signal interrupted the wait: nothing is lost, go on. */
+    while ((r = mtatls_session_handshake(f->tls, MTATLS_TIMEOUT_DEFAULT))
+           == MTATLS_RESULT_INTERRUPTED)
+        continue;
+    if (r != MTATLS_RESULT_OK && r != MTATLS_RESULT_NOT_VERIFIED) {
         msg_info(PROG, "TLS handshake failed: %s", mtatls_session_error(f->tls));
-        return -1;
+        return TLS_FAILED;
     }
     if (mtatls_session_get_facts(f->tls) == NULL) {
         msg_info(PROG, "TLS handshake with %s left no session facts", f->label);
-        return -1;
+        return TLS_FAILED;
     }
+    if (r == MTATLS_RESULT_NOT_VERIFIED) {
+        /* "Server certificate not verified: ..." */
+        msg_info(PROG, "%s", mtatls_session_error(f->tls));
+        return TLS_NOT_VERIFIED;
+    }
+    return TLS_VERIFIED;
+}
+
+/* Send QUIT and close the TLS session, if any. */
+static int quit(struct finger *f)
+{
+    struct smtp_reply reply;
+    mtatls_result r;
+
+    if (command(f, "QUIT", "sending QUIT", 221, &reply) < 0)
+        return -1;
+    if (f->tls == NULL)
+        return 0;
+    while ((r = mtatls_session_stop(f->tls, COMMAND_TIMEOUT)) == MTATLS_RESULT_INTERRUPTED)
+        continue;
+    if (r != MTATLS_RESULT_OK)
+        msg_info(PROG, "TLS shutdown with %s: %s", f->label, mtatls_session_error(f->tls));
     return 0;
 }
 
-/* The SMTP dialogue; 0 when TLS was established and all went well. */
-static int chat(struct finger *f, int wrapper)
+/* The SMTP dialogue; 0 when TLS was established and the peer met the
+ * level's authentication requirement. With `no_tls` (level none) the
+ * dialogue is EHLO and QUIT only. */
+static int chat(struct finger *f, int wrapper, int no_tls)
 {
     struct smtp_reply reply;
+    enum tls_outcome tls = TLS_FAILED;
 
-    if (wrapper && start_tls(f) < 0)
+    if (wrapper && (tls = start_tls(f)) == TLS_FAILED)
         return -1;
-    if (command(f, NULL, "receiving the initial server greeting", 220, &reply) < 0
-        || ehlo(f, &reply) < 0)
+    if (command(f, NULL, "receiving the initial server greeting", 220, &reply) < 0)
         return -1;
-    if (!wrapper) {
-        if (!smtp_reply_has(&reply, "STARTTLS")) {
-            msg_info(PROG, "host %s offers no STARTTLS", f->label);
+    /* An unauthenticated peer gets only QUIT. */
+    if (tls != TLS_NOT_VERIFIED) {
+        if (ehlo(f, &reply) < 0)
+            return -1;
+        if (no_tls) {
+            msg_info(PROG, "not using STARTTLS with %s: security level none", f->label);
+            (void) quit(f);
             return -1;
         }
-        if (command(f, "STARTTLS", "sending STARTTLS", 220, &reply) < 0 || start_tls(f) < 0
-            || ehlo(f, &reply) < 0)
-            return -1;
+        if (!wrapper) {
+            if (!smtp_reply_has(&reply, "STARTTLS")) {
+                msg_info(PROG, "host %s offers no STARTTLS", f->label);
+                (void) quit(f);
+                return -1;
+            }
+            if (command(f, "STARTTLS", "sending STARTTLS", 220, &reply) < 0
+                || (tls = start_tls(f)) == TLS_FAILED)
+                return -1;
+            if (tls == TLS_VERIFIED && ehlo(f, &reply) < 0)
+                return -1;
+        }
     }
-    if (command(f, "QUIT", "sending QUIT", 221, &reply) < 0)
+    if (quit(f) < 0)
         return -1;
-    if (mtatls_session_stop(f->tls, COMMAND_TIMEOUT) != MTATLS_RESULT_OK)
-        msg_info(PROG, "TLS shutdown with %s: %s", f->label, mtatls_session_error(f->tls));
-    return 0;
+    return tls == TLS_VERIFIED ? 0 : -1;
 }
 
 /* The EHLO name: -h, else the local host name, else "localhost". */
@@ -319,15 +639,16 @@ static void pick_helo(struct finger *f, const char *helo)
 }
 
 /* Connect and probe; the exit status. */
-static int probe(struct finger *f, const struct finger_opts *opts)
+static int probe(struct finger *f, int no_tls)
 {
+    const struct finger_opts *opts = f->opts;
     int fd = connect_dest(f, opts->host, opts->port), status = 1;
 
     if (fd < 0)
         return 1;
     if (smtp_conn_init(&f->conn, fd, COMMAND_TIMEOUT) < 0)
         msg_info(PROG, "%s: %s", f->label, smtp_conn_error(&f->conn));
-    else if (chat(f, opts->wrapper) == 0)
+    else if (chat(f, opts->wrapper, no_tls) == 0)
         status = 0;
     /* Free the session before closing its socket. */
     mtatls_session_free(f->tls);
@@ -337,31 +658,66 @@ static int probe(struct finger *f, const struct finger_opts *opts)
     return status;
 }
 
+/* -s: smtp_tls_servername, if the library has it. 0, or -1 (printed). */
+static int set_servername(mtatls_params *params, const char *name)
+{
+    mtatls_result r = mtatls_params_set(params, "smtp_tls_servername", name);
+
+    if (r == MTATLS_RESULT_UNKNOWN_PARAMETER) {
+        msg_info(PROG, "warning: -s %s ignored: %s", name, mtatls_params_error(params));
+        return 0;
+    }
+    if (r != MTATLS_RESULT_OK) {
+        msg_info(PROG, "%s", mtatls_params_error(params));
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the session level will be "none": -l none, or no -l and
+ * smtp_tls_security_level = none. */
+static int level_is_none(mtatls_params *params, const char *level)
+{
+    char value[32];
+
+    if (level != NULL)
+        return strcasecmp(level, "none") == 0;
+    return mtatls_params_get(params, "smtp_tls_security_level", value, sizeof(value), NULL)
+        == MTATLS_RESULT_OK && strcasecmp(value, "none") == 0;
+}
+
 int main(int argc, char **argv)
 {
     struct finger_opts opts;
     struct finger f;
-    mtatls_params *params;
-    int status;
+    mtatls_params *params = NULL;
+    mtatls_result r;
+    int status = 2, no_tls;
 
     memset(&f, 0, sizeof(f));
-    if (parse_args(argc, argv, &opts) < 0)
-        return 2;
-    if ((params = param_args_build(&opts.params, PROG, finger_defaults)) == NULL)
-        return 2;
+    f.opts = &opts;
+    if (parse_args(argc, argv, &opts) < 0
+        || (params = param_args_build(&opts.params, PROG, finger_defaults)) == NULL
+        || (opts.servername != NULL && set_servername(params, opts.servername) < 0))
+        goto out;
+    status = 1;
+    if ((no_tls = level_is_none(params, opts.level)) && opts.wrapper) {
+        msg_info(PROG, "security level none: no TLS wrapper mode");
+        goto out;
+    }
     if (ignore_sigpipe() < 0) {
         msg_info(PROG, "sigaction: %s", strerror(errno));
-        mtatls_params_free(params);
-        return 1;
+        goto out;
     }
-    if (mtatls_ctx_new(params, "smtp", &f.ctx) != MTATLS_RESULT_OK) {
+    if ((r = mtatls_ctx_new(params, "smtp", &f.ctx)) != MTATLS_RESULT_OK) {
         msg_info(PROG, "%s", mtatls_params_error(params));
-        mtatls_params_free(params);
-        return 1;
+        goto out;
     }
     pick_helo(&f, opts.helo);
-    status = probe(&f, &opts);
+    status = probe(&f, no_tls);
+out:
     mtatls_ctx_free(f.ctx);
     mtatls_params_free(params);
+    free_opts(&opts);
     return status;
 }

@@ -10,6 +10,13 @@
  * Each accepted message goes to stdout behind a Postfix-style Received:
  * header, followed by an empty line. Without a configured certificate a
  * self-signed one for "localhost" is made at start.
+ *
+ * When the parameters turn TLS off (smtpd_tls_security_level = none) the
+ * server runs as plain SMTP without STARTTLS. A client that fails a
+ * required certificate check (smtpd_tls_security_level = encrypt and
+ * smtpd_tls_req_ccert = yes) is treated as Postfix's smtpd does: logged
+ * as "NOQUEUE: abort: TLS from ...", its next command answered with
+ * "421 4.7.1 HOSTNAME Error: <reason>", and disconnected.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -38,6 +45,7 @@
 #define MESSAGE_SIZE_MAX 10240000  /* as announced with SIZE */
 #define RCPT_MAX 100
 #define ERROR_LIMIT 20             /* as Postfix smtpd_hard_error_limit */
+#define ABORT_READ_TIMEOUT 30      /* seconds for the command answered by 421 */
 
 /* Set by SIGTERM/SIGINT: stop serving. */
 static volatile sig_atomic_t stop_signal = 0;
@@ -60,7 +68,7 @@ struct smtpd_opts {
 
 /* What stays the same for all connections. */
 struct server {
-    mtatls_ctx *ctx;
+    mtatls_ctx *ctx;           /* NULL: TLS is off, plain SMTP only */
     int listen_fd;
     char hostname[LABEL_HOST_MAX];
     unsigned long last_id;   /* message counter */
@@ -90,6 +98,7 @@ struct client {
     char rcpt[SMTP_LINE_MAX];   /* the first recipient */
     int errors;
     int quit;
+    int tls_abort;              /* 421 after a failed client certificate check */
 };
 
 /* ---- Command line ---- */
@@ -214,12 +223,14 @@ static void remove_temp(const char *dir, const char *path)
 }
 
 /* Build the server context; without a configured certificate, with a
- * self-signed one made in a private temporary directory. */
+ * self-signed one made in a private temporary directory. When the
+ * parameters turn TLS off, s->ctx stays NULL: plain SMTP. */
 static int build_context(mtatls_params *params, struct server *s)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[512], path[600];
     int made = 0, ok;
+    mtatls_result r;
 
     if (!param_is_set(params, "smtpd_tls_chain_files") && !param_is_set(params, "smtpd_tls_cert_file")) {
         if (snprintf(dir, sizeof(dir), "%s/mtatls-smtpd.XXXXXX", tmp && *tmp ? tmp : "/tmp")
@@ -239,9 +250,15 @@ static int build_context(mtatls_params *params, struct server *s)
             return -1;
         }
     }
-    ok = mtatls_ctx_new(params, "smtpd", &s->ctx) == MTATLS_RESULT_OK;
-    if (!ok)
+    r = mtatls_ctx_new(params, "smtpd", &s->ctx);
+    ok = r == MTATLS_RESULT_OK || r == MTATLS_RESULT_POLICY;
+    if (r == MTATLS_RESULT_POLICY) {
+        /* E.g. smtpd_tls_security_level = none: serve without STARTTLS. */
+        msg_info(PROG, "warning: %s", mtatls_params_error(params));
+        s->ctx = NULL;
+    } else if (!ok) {
         msg_info(PROG, "%s", mtatls_params_error(params));
+    }
     /* The context has loaded the key and certificate: the file can go. */
     if (made)
         remove_temp(dir, path);
@@ -361,17 +378,51 @@ static int new_session(struct client *c)
     return 0;
 }
 
+/* The client failed the required certificate check; as Postfix's smtpd:
+ * log, answer the next command (read through TLS) with 421, and let the
+ * caller disconnect. */
+static void abort_unverified(struct client *c)
+{
+    char error[SMTP_LINE_MAX], prefix[LABEL_MAX + 16], line[SMTP_LINE_MAX];
+    const char *reason = error;
+    int n;
+
+    /* "TLS from LABEL: <reason>"; copied, as the next session call
+     * replaces the text. */
+    snprintf(error, sizeof(error), "%s", mtatls_session_error(c->tls));
+    snprintf(prefix, sizeof(prefix), "TLS from %s: ", c->label);
+    if (strncasecmp(error, prefix, strlen(prefix)) == 0)   /* the label is lower-cased */
+        reason = error + strlen(prefix);
+    msg_info(PROG, "NOQUEUE: abort: %s", error);
+    c->tls_abort = 1;
+    c->conn.timeout = ABORT_READ_TIMEOUT;
+    n = smtp_read_line(&c->conn, line, sizeof(line));
+    if (n < 0 && n != SMTP_IO_TOO_LONG) {
+        report_io(c, n);
+        return;
+    }
+    (void) reply(c, "421 4.7.1 %s Error: %s", c->server->hostname, reason);
+}
+
 /* Switch the connection to TLS and run the handshake; on failure the
  * library has logged Postfix's "SSL_accept error" lines. */
 static int handshake(struct client *c)
 {
     size_t dropped = smtp_conn_start_tls(&c->conn, c->tls);
+    mtatls_result r;
 
     if (dropped > 0)
         msg_info(PROG, "%s: discarding %zu bytes of plaintext sent before the TLS handshake",
                  c->label, dropped);
-    if (mtatls_session_handshake(c->tls, MTATLS_TIMEOUT_DEFAULT) != MTATLS_RESULT_OK
-        || mtatls_session_get_facts(c->tls) == NULL) {
+    /* A signal interrupted the wait: go on, unless it asks us to stop. */
+    while ((r = mtatls_session_handshake(c->tls, MTATLS_TIMEOUT_DEFAULT))
+           == MTATLS_RESULT_INTERRUPTED && !stop_signal)
+        continue;
+    if (r == MTATLS_RESULT_NOT_VERIFIED && mtatls_session_get_facts(c->tls) != NULL) {
+        abort_unverified(c);
+        return -1;
+    }
+    if (r != MTATLS_RESULT_OK || mtatls_session_get_facts(c->tls) == NULL) {
         msg_info(PROG, "lost connection after %s from %s", c->last_cmd, c->label);
         return -1;
     }
@@ -413,7 +464,7 @@ static int cmd_helo(struct client *c, const char *args)
 
 static int cmd_ehlo(struct client *c, const char *args)
 {
-    int offer_tls = c->tls == NULL;
+    int offer_tls = c->tls == NULL && c->server->ctx != NULL;
 
     if (take_helo(c, args) < 0)
         return reject(c, "501 Syntax: EHLO hostname");
@@ -431,6 +482,8 @@ static int cmd_starttls(struct client *c, const char *args)
         return reject(c, "501 5.5.4 Syntax: STARTTLS");
     if (c->tls != NULL)
         return reject(c, "554 5.5.1 Error: TLS already active");
+    if (c->server->ctx == NULL)
+        return reject(c, "502 5.5.1 Error: command not implemented");
     if (new_session(c) < 0)
         return reply(c, "454 4.3.0 Try again later");
     if (reply(c, "220 2.0.0 Ready to start TLS") < 0 || handshake(c) < 0)
@@ -738,8 +791,14 @@ static void serve_client(struct server *s, int fd, const struct sockaddr *sa, so
         if (greet(&c) == 0)
             command_loop(&c);
     }
-    if (c.tls != NULL && c.quit && mtatls_session_stop(c.tls, STOP_TIMEOUT) != MTATLS_RESULT_OK)
-        msg_info(PROG, "TLS shutdown with %s: %s", c.label, mtatls_session_error(c.tls));
+    if (c.tls != NULL && (c.quit || c.tls_abort)) {
+        mtatls_result r;
+        while ((r = mtatls_session_stop(c.tls, STOP_TIMEOUT)) == MTATLS_RESULT_INTERRUPTED
+               && !stop_signal)
+            continue;
+        if (r != MTATLS_RESULT_OK)
+            msg_info(PROG, "TLS shutdown with %s: %s", c.label, mtatls_session_error(c.tls));
+    }
     mtatls_session_free(c.tls);
     msg_info(PROG, "disconnect from %s", c.label);
 }

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -52,6 +53,32 @@ int param_args_add(struct param_args *args, const char *prog, int opt, const cha
     }
     args->overrides[args->noverrides++] = arg;
     return 0;
+}
+
+int param_args_set(struct param_args *args, const char *prog, const char *name,
+                   const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 2;
+    char *pair;
+
+    if (args->noverrides >= PARAM_ARGS_MAX || args->nowned >= PARAM_ARGS_MAX) {
+        msg_info(prog, "too many parameter settings");
+        return -1;
+    }
+    if ((pair = malloc(len)) == NULL) {
+        msg_info(prog, "out of memory");
+        return -1;
+    }
+    snprintf(pair, len, "%s=%s", name, value);
+    args->owned[args->nowned++] = pair;
+    args->overrides[args->noverrides++] = pair;
+    return 0;
+}
+
+void param_args_free(struct param_args *args)
+{
+    while (args->nowned > 0)
+        free(args->owned[--args->nowned]);
 }
 
 /* Set one "name=value" pair. Returns 0 or -1 (message printed). */
@@ -270,13 +297,19 @@ static int tls_failure(struct smtp_conn *conn, mtatls_result result)
 
 /* After a non-blocking session call: wait for what it wants, else fail.
  * Waiting here (not in the library) keeps the deadline ours and lets a
- * signal interrupt the wait. */
+ * signal interrupt the wait. An interrupted call is repeated (0) unless
+ * the stop flag is set. */
 static int tls_wait(struct smtp_conn *conn, mtatls_result result, const struct timespec *deadline)
 {
     if (result == MTATLS_RESULT_WANT_READ)
         return wait_fd(conn, POLLIN, deadline);
     if (result == MTATLS_RESULT_WANT_WRITE)
         return wait_fd(conn, POLLOUT, deadline);
+    if (result == MTATLS_RESULT_INTERRUPTED) {
+        if (interrupted(conn))
+            return set_error(conn, SMTP_IO_ERROR, "interrupted by a signal");
+        return ms_left(deadline) > 0 ? 0 : set_error(conn, SMTP_IO_TIMEOUT, "timeout");
+    }
     return tls_failure(conn, result);
 }
 

@@ -32,17 +32,28 @@
 
 /* ---- Parameters from the command line and logging ---- */
 
-/* Parameter sources, applied as: defaults, then -c files, then -o. */
+/* Parameter sources, applied as: defaults, then -c files, then the
+ * overrides (-o and settings made by param_args_set) in their order. */
 struct param_args {
     const char *files[PARAM_ARGS_MAX];     /* -c main.cf */
     size_t nfiles;
     const char *overrides[PARAM_ARGS_MAX]; /* -o name=value */
     size_t noverrides;
+    char *owned[PARAM_ARGS_MAX];           /* overrides made by param_args_set */
+    size_t nowned;
 };
 
 /* Record option `opt` ('c' or 'o') with argument `arg`. Returns 0, or
  * -1 after printing why to stderr (a usage error). */
 int param_args_add(struct param_args *args, const char *prog, int opt, const char *arg);
+
+/* Add the override "name=value" (copied). Returns 0, or -1 after
+ * printing why to stderr. Release the copies with param_args_free. */
+int param_args_set(struct param_args *args, const char *prog, const char *name,
+                   const char *value);
+
+/* Free what param_args_set allocated. */
+void param_args_free(struct param_args *args);
 
 /* New parameters: log callback for `prog`, then `defaults` (a NULL-ended
  * list of "name=value"), the -c files and the -o overrides. Returns NULL
