@@ -9,7 +9,7 @@ LIBDIR ?= $(TARGET_DIR)/$(PROFILE)
 OUT ?= $(LIBDIR)/c
 LIBS = -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR)) -lmtatls -lpthread
 
-HARNESSES = $(OUT)/handshake_cases $(OUT)/api_misuse
+HARNESSES = $(OUT)/handshake_cases $(OUT)/api_misuse $(OUT)/sessions
 EXAMPLES = $(OUT)/mtatls-smtpd $(OUT)/mtatls-finger
 
 .PHONY: all c-build lib demo test clean

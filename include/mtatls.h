@@ -49,6 +49,11 @@
 #define MTATLS_LOG_INFO 6
 
 /**
+ * Length in bytes of a session ticket key for `mtatls_ctx_set_ticket_key`.
+ */
+#define MTATLS_TICKET_KEY_LEN 80
+
+/**
  * The peer sent a certificate.
  */
 #define MTATLS_CERT_PRESENT 1
@@ -238,6 +243,33 @@ typedef void (*mtatls_log_callback)(void *userdata,
                                     const char *line);
 
 /**
+ * Session store callback: copy the session stored under `key` into `buf`
+ * (`len` bytes) and return its full length; 0 when there is none. When
+ * the return value exceeds `len`, the library calls again with a larger
+ * buffer.
+ */
+typedef size_t (*mtatls_cache_get_callback)(void *userdata,
+                                            const char *key,
+                                            uint8_t *buf,
+                                            size_t len);
+
+/**
+ * Session store callback: keep `len` bytes of `data` under `key` until
+ * `expires` (Unix time).
+ */
+typedef void (*mtatls_cache_put_callback)(void *userdata,
+                                          const char *key,
+                                          const uint8_t *data,
+                                          size_t len,
+                                          uint64_t expires);
+
+/**
+ * Session store callback: forget `key`.
+ */
+typedef void (*mtatls_cache_remove_callback)(void *userdata,
+                                             const char *key);
+
+/**
  * Facts of an established session. Strings are never NULL ("" when not
  * applicable) and are borrowed from the session: valid until it is freed.
  * Key-exchange and signature fields are filled for TLS 1.2 as well, but
@@ -392,6 +424,25 @@ bool mtatls_ctx_wrappermode(const struct mtatls_ctx *ctx);
 bool mtatls_ctx_tls_required(const struct mtatls_ctx *ctx);
 
 /**
+ * Server: install a session ticket key, so that several processes or
+ * hosts can resume each other's sessions (Postfix's tlsmgr shares keys
+ * among smtpd processes). `key` holds `MTATLS_TICKET_KEY_LEN` (80) bytes:
+ * a 16-byte key name (sent in the clear in each ticket), 32 bytes of
+ * cipher key (`tls_session_ticket_cipher` uses the first bytes it needs),
+ * 32 bytes of HMAC-SHA256 key, all from a good random source.
+ * `expires`: Unix time after which the key no longer encrypts new tickets;
+ * it still decrypts for one more `smtpd_tls_session_cache_timeout`.
+ * The newest installed key encrypts; the one before it still decrypts.
+ * Installing a key turns off the automatic in-process rotation: from then
+ * on the host rotates. Thread-safe. `MTATLS_RESULT_BAD_STATE` if the
+ * context issues no tickets (client, cache timeout 0, no ticket cipher).
+ */
+mtatls_result mtatls_ctx_set_ticket_key(const struct mtatls_ctx *ctx,
+                                        const uint8_t *key,
+                                        size_t len,
+                                        uint64_t expires);
+
+/**
  * Create an empty parameter set (every parameter at its Postfix 3.8
  * default; log lines to stderr) and store it in `*out`.
  * Returns `MTATLS_RESULT_NULL_PARAMETER` if `out` is NULL. Free the
@@ -475,6 +526,20 @@ mtatls_result mtatls_params_self_signed(struct mtatls_params *params,
                                         const char *path);
 
 /**
+ * Client session cache in the host's store (for example shared between
+ * processes) instead of process memory, for contexts made from now on.
+ * All three callbacks or none (NULL: back to memory). They are called
+ * from the threads running handshakes and must be thread-safe; `userdata`
+ * must stay valid as long as such contexts exist. Keys are NUL-terminated
+ * strings; values are DER-encoded sessions.
+ */
+mtatls_result mtatls_params_set_session_cache(struct mtatls_params *params,
+                                              mtatls_cache_get_callback get,
+                                              mtatls_cache_put_callback put,
+                                              mtatls_cache_remove_callback remove,
+                                              void *userdata);
+
+/**
  * The constant's name for a result value (`"MTATLS_RESULT_TIMEOUT"`), or
  * `"MTATLS_RESULT_UNKNOWN"`. Static string; never NULL; thread-safe.
  */
@@ -546,6 +611,16 @@ mtatls_result mtatls_session_add_tlsa(struct mtatls_session *session,
                                       uint8_t mtype,
                                       const uint8_t *data,
                                       size_t len);
+
+/**
+ * Client, before the handshake: the server id that keys the session
+ * cache (Postfix's `serverid`, e.g. `[mx.example.net]:25`). Without it the
+ * session is neither looked up nor saved. The cache key adds a digest of
+ * everything that must match for reuse (protocols, ciphers, level, names,
+ * TLSA records), as Postfix does.
+ */
+mtatls_result mtatls_session_set_serverid(struct mtatls_session *session,
+                                          const char *serverid);
 
 /**
  * Client, before the handshake: the TLSA base domain (default: the host

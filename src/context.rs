@@ -101,6 +101,10 @@ pub struct Context {
     /// Server: a trusted client certificate is required (`smtpd_tls_req_ccert`
     /// with mandatory TLS).
     pub require_client_cert: bool,
+    /// Server: session ticket keys (tickets on).
+    pub tickets: Option<std::sync::Arc<crate::resume::TicketKeys>>,
+    /// Client: the session cache (`*_tls_session_cache_timeout` > 0).
+    pub cache: Option<std::sync::Arc<crate::resume::ClientCache>>,
     profiles: Vec<Profile>,
 }
 
@@ -179,7 +183,10 @@ impl Builder<'_> {
                 b
             }
         };
-        b.clear_options(SslOptions::all());
+        // Keep OpenSSL's own defaults (no compression, middlebox
+        // compatibility); remove only the work-arounds the user disabled.
+        let all = SslOptions::ALL.bits();
+        b.clear_options(SslOptions::from_bits_retain(all & !bits));
         b.set_options(SslOptions::from_bits_retain(bits) | SslOptions::NO_RENEGOTIATION);
         ossl::ctx_set_mode(
             &mut b,
@@ -345,6 +352,8 @@ impl Context {
             trust_anchors: Vec::new(),
             verify_depth: 10,
             require_client_cert: false,
+            tickets: None,
+            cache: None,
             profiles: Vec::new(),
         })
     }
@@ -473,6 +482,21 @@ impl Context {
             };
             if ticket_cipher.is_empty() {
                 b.set_options(SslOptions::NO_TICKET);
+            } else {
+                let keys = crate::resume::TicketKeys::new(&ticket_cipher, cache_timeout)
+                    .map(std::sync::Arc::new);
+                match keys {
+                    Some(k) if crate::resume::enable_tickets(&mut b, k.clone()) => {
+                        ctx.tickets = Some(k)
+                    }
+                    _ => {
+                        bld.diag.warn(
+                            "cannot set up session tickets; session tickets disabled".to_string(),
+                        );
+                        bld.diag.openssl_errors();
+                        b.set_options(SslOptions::NO_TICKET);
+                    }
+                }
             }
             if !params.get_bool("smtpd_tls_always_issue_session_ids")? {
                 b.set_session_cache_mode(SslSessionCacheMode::OFF);
@@ -549,6 +573,19 @@ impl Context {
         ctx.fingerprint_match = bld.get("tls_fingerprint_cert_match")?;
         ctx.verify_match = bld.get("tls_verify_cert_match")?;
         ctx.secure_match = bld.get("tls_secure_cert_match")?;
+        let cache_timeout = params.get_time(&format!("{prefix}_tls_session_cache_timeout"))?;
+        if cache_timeout > 0 {
+            let store: std::sync::Arc<dyn crate::resume::SessionStore> =
+                match params.session_store() {
+                    Some(s) => s.clone(),
+                    None => std::sync::Arc::new(crate::resume::MemoryStore::default()),
+                };
+            ctx.cache = Some(std::sync::Arc::new(crate::resume::ClientCache {
+                name: prefix.clone(),
+                timeout: cache_timeout,
+                store,
+            }));
+        }
         let ta_file = bld.get("tls_trust_anchor_file")?;
         if !ta_file.is_empty() {
             ctx.trust_anchors = certs::load_trust_anchors(&ta_file, &mut |w| bld.diag.warn(w))?;
@@ -611,6 +648,14 @@ impl Context {
             certs::install(&mut b, &chains, &bld.get("tls_chain_files")?)?;
             b.set_verify_depth(ctx.verify_depth);
             b.set_verify_callback(SslVerifyMode::NONE, crate::trust::verify_callback);
+            if ctx.cache.is_some() {
+                b.set_session_cache_mode(
+                    SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL,
+                );
+                b.set_new_session_callback(crate::resume::on_new_client_session);
+            } else {
+                b.set_session_cache_mode(SslSessionCacheMode::OFF);
+            }
             if policy == Policy::Authenticated {
                 // Fingerprints, TLSA records and trust anchors are checked
                 // by OpenSSL's DANE code; fingerprints use the private

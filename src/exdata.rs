@@ -37,6 +37,12 @@ pub struct SessionShared {
     pub log_mask: u32,
     /// The verification record the callback fills.
     pub verify: Mutex<VerifyRecord>,
+    /// Client: the session cache and this session's key in it.
+    pub cache: Option<Arc<crate::resume::ClientCache>>,
+    /// Client: the cache key (`SERVERID&HEX`).
+    pub cache_key: Option<String>,
+    /// Server: the session was resumed from a ticket.
+    pub ticketed: std::sync::atomic::AtomicBool,
 }
 
 static INDEX: Lazy<Option<Index<Ssl, Arc<SessionShared>>>> = Lazy::new(|| Ssl::new_ex_index().ok());

@@ -29,6 +29,8 @@ pub mod ossl;
 /// cbindgen:ignore
 pub mod params;
 /// cbindgen:ignore
+pub mod resume;
+/// cbindgen:ignore
 pub mod selfsigned;
 /// cbindgen:ignore
 pub mod session;

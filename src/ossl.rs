@@ -25,6 +25,25 @@ extern "C" {
     pub fn SSL_want(ssl: *const SSL) -> c_int;
     pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
     pub fn ERR_peek_error() -> c_ulong;
+    pub fn SSL_CTX_set_tlsext_ticket_key_evp_cb(
+        ctx: *mut SSL_CTX,
+        cb: Option<
+            unsafe extern "C" fn(
+                *mut SSL,
+                *mut c_uchar,
+                *mut c_uchar,
+                *mut openssl_sys::EVP_CIPHER_CTX,
+                *mut openssl_sys::EVP_MAC_CTX,
+                c_int,
+            ) -> c_int,
+        >,
+    ) -> c_int;
+    pub fn OSSL_PARAM_construct_utf8_string(
+        key: *const c_char,
+        buf: *mut c_char,
+        bsize: size_t,
+    ) -> openssl_sys::OSSL_PARAM;
+    pub fn SSL_SESSION_is_resumable(s: *const openssl_sys::SSL_SESSION) -> c_int;
     pub fn SSL_CTX_dane_enable(ctx: *mut SSL_CTX) -> c_int;
     pub fn SSL_CTX_dane_mtype_set(
         ctx: *mut SSL_CTX,
@@ -55,6 +74,7 @@ extern "C" {
         dlen: *mut size_t,
     ) -> c_int;
     pub fn SSL_add1_host(s: *mut SSL, hostname: *const c_char) -> c_int;
+    pub fn SSL_dane_set_flags(s: *mut SSL, flags: c_ulong) -> c_ulong;
     pub fn SSL_set1_host(s: *mut SSL, hostname: *const c_char) -> c_int;
     pub fn SSL_set_hostflags(s: *mut SSL, flags: c_uint);
     pub fn SSL_get0_peername(s: *mut SSL) -> *const c_char;
@@ -102,6 +122,8 @@ extern "C" {
     pub fn OpenSSL_version_num() -> c_ulong;
 }
 
+/// `DANE_FLAG_NO_DANE_EE_NAMECHECKS`.
+pub const DANE_FLAG_NO_DANE_EE_NAMECHECKS: c_ulong = 1;
 /// `X509_V_ERR_UNSPECIFIED`.
 pub const X509_V_ERR_UNSPECIFIED: c_int = 1;
 /// `X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS`.

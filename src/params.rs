@@ -324,10 +324,21 @@ const MAX_EXPANSION_DEPTH: usize = 100;
 
 /// A set of Postfix parameter values (explicit ones; defaults come from
 /// [`PARAMS`]) and the log destination contexts built from it inherit.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Params {
     values: HashMap<String, String>,
     logger: Logger,
+    session_store: Option<std::sync::Arc<dyn crate::resume::SessionStore>>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Params")
+            .field("values", &self.values)
+            .field("logger", &self.logger)
+            .field("session_store", &self.session_store.is_some())
+            .finish()
+    }
 }
 
 impl Params {
@@ -492,6 +503,19 @@ impl Params {
     /// Replace the log destination.
     pub fn set_logger(&mut self, logger: Logger) {
         self.logger = logger;
+    }
+
+    /// The host's client session store (`None`: in memory).
+    pub fn session_store(&self) -> Option<&std::sync::Arc<dyn crate::resume::SessionStore>> {
+        self.session_store.as_ref()
+    }
+
+    /// Keep client sessions in the host's store instead of memory.
+    pub fn set_session_store(
+        &mut self,
+        store: Option<std::sync::Arc<dyn crate::resume::SessionStore>>,
+    ) {
+        self.session_store = store;
     }
 
     /// Expand `$name`, `${name}`, `$(name)`, `${name?text}`,

@@ -46,6 +46,8 @@ pub struct Session {
     label_lower: String,
     /// Client: what the caller said about the peer (level, names, TLSA).
     policy: PeerPolicy,
+    /// Client: the caller's server id (session cache key base).
+    serverid: Option<String>,
     /// The level in effect once the handshake started.
     level: Level,
     /// Log mask of this session (the context's, plus `untrusted` where
@@ -157,6 +159,7 @@ impl Session {
             label: label.to_string(),
             label_lower: label.to_lowercase(),
             policy: PeerPolicy::default(),
+            serverid: None,
             shared: None,
             state: State::New,
             facts: None,
@@ -275,6 +278,14 @@ impl Session {
         Ok(())
     }
 
+    /// Client: the server id that keys the session cache (Postfix's
+    /// `serverid`, e.g. `[mx.example.net]:25`); without it, no resumption.
+    pub fn set_serverid(&mut self, serverid: &str) -> Result<()> {
+        self.check_settable("set_serverid")?;
+        self.serverid = Some(serverid.to_string());
+        Ok(())
+    }
+
     /// Client: the TLSA base domain (default: the host name).
     pub fn set_tlsa_base(&mut self, base: &str) -> Result<()> {
         self.check_settable("set_tlsa_base")?;
@@ -337,6 +348,37 @@ impl Session {
         }
     }
 
+    /// `SERVERID&HEX`: the server id plus a digest of everything that must
+    /// match for a cached session to be reused (as Postfix's serverid
+    /// digest: OpenSSL version, protocols, cipher list, level, names,
+    /// TLSA data).
+    fn cache_key(&self, serverid: &str) -> String {
+        let profile = self.ctx.profile(self.level);
+        let mut text = format!(
+            "{}\0{}\0{:?}\0{}\0{}\0{:?}\0{:?}",
+            crate::ossl::runtime_version(),
+            profile.cipher_list,
+            profile.policy,
+            self.level,
+            self.policy.matches.as_deref().unwrap_or(""),
+            self.policy.host,
+            self.policy.nexthop,
+        );
+        if self.level.must_match() {
+            let mut tlsa: Vec<String> = self
+                .policy
+                .tlsa
+                .iter()
+                .map(|t| format!("{} {} {} {:?}", t.usage, t.selector, t.mtype, t.data))
+                .collect();
+            tlsa.sort();
+            text.push_str(&tlsa.join("\0"));
+        }
+        let digest = openssl::sha::sha256(text.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02X}")).collect();
+        format!("{serverid}&{hex}")
+    }
+
     /// Create the OpenSSL session for the level in effect and apply the
     /// peer policy (first handshake call).
     fn start(&mut self) -> Result<()> {
@@ -378,11 +420,22 @@ impl Session {
             )?;
             self.level = prepared.level;
         }
+        let cache_key = match (&self.ctx.cache, &self.serverid) {
+            (Some(cache), Some(id)) => {
+                let key = self.cache_key(id);
+                cache.load(&mut ssl, &key, self.log_mask, &self.ctx.logger);
+                Some(key)
+            }
+            _ => None,
+        };
         let shared = Arc::new(SessionShared {
             logger: self.ctx.logger.clone(),
             label: self.label_lower.clone(),
             log_mask: self.log_mask,
             verify: std::sync::Mutex::new(record),
+            cache: self.ctx.cache.clone(),
+            cache_key,
+            ticketed: std::sync::atomic::AtomicBool::new(false),
         });
         exdata::attach(&mut ssl, shared.clone());
         self.shared = Some(shared);
@@ -467,6 +520,11 @@ impl Session {
     /// Log and describe a failed handshake as Postfix does (spec §3.2).
     fn handshake_failed(&mut self, ret: libc::c_int, errno: i32) -> Error {
         self.state = State::Failed;
+        if let Some(shared) = &self.shared {
+            if let (Some(cache), Some(key)) = (&shared.cache, &shared.cache_key) {
+                cache.remove(key, self.log_mask, &self.ctx.logger);
+            }
+        }
         let op = match self.ctx.role {
             Role::Server => format!("SSL_accept error from {}", self.label),
             Role::Client => format!("SSL_connect error to {}", self.label),
@@ -511,12 +569,27 @@ impl Session {
         let ssl = self.ssl.as_ref()?;
         let am_server = self.ctx.role == Role::Server;
         let mut facts = crate::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);
+        if ssl.session_reused() && self.log_mask & mask::CACHE != 0 {
+            let ticketed = self
+                .shared
+                .as_ref()
+                .is_some_and(|s| s.ticketed.load(std::sync::atomic::Ordering::Relaxed));
+            self.logger().info(&format!(
+                "{}: Reusing old session{}",
+                self.label_lower,
+                if am_server && ticketed {
+                    " (RFC 5077 session ticket)"
+                } else {
+                    ""
+                }
+            ));
+        }
         let record = self
             .shared
             .as_ref()
             .and_then(|s| s.verify.lock().ok().map(|r| r.clone()))
             .unwrap_or_default();
-        let verdict = trust::decide(
+        let decision = trust::decide(
             ssl,
             &self.ctx,
             &mut facts,
@@ -525,9 +598,22 @@ impl Session {
             am_server && self.ctx.require_client_cert,
             self.log_mask,
         );
-        if self.log_mask & (mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE) != 0
-            && facts.peer_status & summary::status::PRESENT != 0
-        {
+        let peer_lines = self.log_mask & (mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE) != 0
+            && facts.peer_status & summary::status::PRESENT != 0;
+        if peer_lines && am_server {
+            // The server also shows the client certificate's names in full.
+            if let Some(cert) = ssl.peer_certificate() {
+                self.logger().info(&format!(
+                    "subject={}",
+                    ossl::name_oneline(cert.subject_name())
+                ));
+                self.logger().info(&format!(
+                    "issuer={}",
+                    ossl::name_oneline(cert.issuer_name())
+                ));
+            }
+        }
+        if peer_lines {
             let issuer_key = if am_server { "issuer" } else { "issuer_CN" };
             self.logger().info(&format!(
                 "{}: subject_CN={}, {issuer_key}={}, fingerprint={}, pkey_fingerprint={}",
@@ -538,12 +624,15 @@ impl Session {
                 facts.peer_pkey_fprint
             ));
         }
+        if let Some(line) = &decision.late_line {
+            self.logger().info(line);
+        }
         if self.log_mask & mask::SUMMARY != 0 {
             self.logger().info(&summary::summary_line(&facts));
         }
         self.facts = Some(facts);
         self.state = State::Established;
-        verdict
+        decision.error
     }
 
     /// Describe a failed SSL_read/SSL_write; logs OpenSSL's reasons.

@@ -174,10 +174,12 @@ fn dane_enable(ssl: &mut SslRef, base: &str, label: &str, what: &str) -> Result<
     Ok(())
 }
 
-/// Add one TLSA association; `true` when OpenSSL can use it.
-fn tlsa_add(ssl: &mut SslRef, usage: u8, selector: u8, mtype: u8, data: &[u8]) -> bool {
+/// Add one TLSA association; `true` when OpenSSL can use it. An unusable
+/// one gets Postfix's warning.
+fn tlsa_add(ssl: &mut SslRef, r: (u8, u8, u8, &[u8]), label: &str, log: &Logger) -> bool {
+    let (usage, selector, mtype, data) = r;
     // SAFETY: ssl is live; data is readable for its length.
-    let r = unsafe {
+    let ok = unsafe {
         ossl::SSL_dane_tlsa_add(
             ssl.as_ptr(),
             usage,
@@ -186,9 +188,21 @@ fn tlsa_add(ssl: &mut SslRef, usage: u8, selector: u8, mtype: u8, data: &[u8]) -
             data.as_ptr(),
             data.len(),
         )
-    };
+    } > 0;
     crate::log::drain_openssl_errors();
-    r > 0
+    if !ok {
+        log.warn(&format!(
+            "{label}: unusable TLSA RR: {usage} {selector} {mtype} {}",
+            hex(data)
+        ));
+    }
+    ok
+}
+
+/// Do not check names for DANE-EE(3) matches (RFC 7672), as Postfix.
+fn no_dane_ee_namechecks(ssl: &mut SslRef) {
+    // SAFETY: ssl is live and DANE-enabled.
+    unsafe { ossl::SSL_dane_set_flags(ssl.as_ptr(), ossl::DANE_FLAG_NO_DANE_EE_NAMECHECKS) };
 }
 
 /// Set up a client SSL for `policy` before the handshake. Errors are
@@ -231,10 +245,26 @@ pub fn prepare_client(
                 ));
             }
             dane_enable(ssl, "", label, "fingerprint")?;
+            no_dane_ee_namechecks(ssl);
+            if ctx.log_mask & (mask::VERBOSE | mask::DANE) != 0 {
+                for fp in &fingerprints {
+                    log.info(&format!(
+                        "fingerprint: digest as private-use TLSA record: 3 0 {} {}",
+                        ossl::DANE_MTYPE_FINGERPRINT,
+                        hex(fp)
+                    ));
+                }
+            }
             let mut usable = 0;
-            for fp in &fingerprints {
-                for selector in [0, 1] {
-                    if tlsa_add(ssl, 3, selector, ossl::DANE_MTYPE_FINGERPRINT, fp) {
+            // In Postfix's order: last fingerprint first, SPKI before cert.
+            for fp in fingerprints.iter().rev() {
+                for selector in [1, 0] {
+                    if tlsa_add(
+                        ssl,
+                        (3, selector, ossl::DANE_MTYPE_FINGERPRINT, fp),
+                        label,
+                        log,
+                    ) {
                         usable += 1;
                     }
                 }
@@ -266,16 +296,19 @@ pub fn prepare_client(
                 &policy.tlsa_base
             };
             dane_enable(ssl, base, label, "DANE-based")?;
+            no_dane_ee_namechecks(ssl);
             let mut usable = 0;
             for r in &policy.tlsa {
-                if tlsa_add(ssl, r.usage, r.selector, r.mtype, &r.data) {
+                if tlsa_add(ssl, (r.usage, r.selector, r.mtype, &r.data), label, log) {
                     usable += 1;
                 }
             }
+            // Reference identifiers for DANE-TA: base domain, host and
+            // nexthop names (IP literals never have TLSA records).
             let mut names = vec![base.to_ascii_lowercase()];
             for n in [&policy.host, &policy.nexthop] {
                 let n = n.to_ascii_lowercase();
-                if !n.is_empty() && !names.contains(&n) {
+                if !n.is_empty() && !names.contains(&n) && n.parse::<std::net::IpAddr>().is_err() {
                     names.push(n);
                 }
             }
@@ -320,7 +353,7 @@ pub fn prepare_client(
                 )?;
                 let mut usable = 0;
                 for (selector, der) in &ctx.trust_anchors {
-                    if tlsa_add(ssl, 2, *selector, 0, der) {
+                    if tlsa_add(ssl, (2, *selector, 0, der), label, log) {
                         usable += 1;
                     }
                 }
@@ -424,9 +457,6 @@ pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) ->
             "certificate verification failed for {label}: certificate chain longer than limit({})",
             record.depth_limit - 1
         ),
-        ossl::X509_V_ERR_UNSPECIFIED => {
-            format!("certificate verification failed for {label}: not trusted by local or TLSA policy")
-        }
         code => {
             // SAFETY: X509_verify_cert_error_string returns a static string.
             let text = unsafe { CStr::from_ptr(openssl_sys::X509_verify_cert_error_string(code as libc::c_long)) };
@@ -489,9 +519,20 @@ fn dane_match_line(ssl: &SslRef, level: Level, label: &str) -> Option<String> {
     })
 }
 
+/// What [`decide`] found: the error a caller must act on when the level
+/// requires authentication that failed, and (server) the trust-chain line
+/// Postfix logs after the peer certificate line.
+#[derive(Debug, Default)]
+pub struct Decision {
+    /// Authentication required and failed.
+    pub error: Option<Error>,
+    /// Server: trust-chain error line to log after the peer line.
+    pub late_line: Option<String>,
+}
+
 /// Decide the trust bits after a handshake (spec §2.2/§2.3) and log the
-/// certificate-match and trust-chain lines. Returns the error a caller
-/// must act on when the level requires authentication that failed.
+/// client's certificate-match and trust-chain lines (before its peer line,
+/// as Postfix's client does).
 pub fn decide(
     ssl: &SslRef,
     ctx: &Context,
@@ -500,7 +541,7 @@ pub fn decide(
     record: &VerifyRecord,
     require_client_cert: bool,
     log_mask: u32,
-) -> Option<Error> {
+) -> Decision {
     let label = facts.peer_label.clone();
     let present = facts.peer_status & status::PRESENT != 0;
     let chain_ok = present && ssl.verify_result() == X509VerifyResult::OK && !record.must_fail;
@@ -518,8 +559,11 @@ pub fn decide(
                 }
                 // SAFETY: ssl is live; the name is borrowed from it.
                 let peername = unsafe { ossl::SSL_get0_peername(ssl.as_ptr()) };
-                let peername = (!peername.is_null())
-                    .then(|| unsafe { CStr::from_ptr(peername) }.to_string_lossy().into_owned());
+                let peername = (!peername.is_null()).then(|| {
+                    unsafe { CStr::from_ptr(peername) }
+                        .to_string_lossy()
+                        .into_owned()
+                });
                 if let (Some(name), true) = (&peername, facts.peer_cn.is_empty()) {
                     // No subject CN: Postfix names the peer by the matched name.
                     facts.peer_cn = name.clone();
@@ -545,10 +589,13 @@ pub fn decide(
                 let why = line.unwrap_or_else(|| {
                     format!("certificate verification failed for {label}: not trusted by local or TLSA policy")
                 });
-                return Some(Error::new(
-                    ErrorKind::NotVerified,
-                    format!("Server certificate not verified: {why}"),
-                ));
+                return Decision {
+                    error: Some(Error::new(
+                        ErrorKind::NotVerified,
+                        format!("Server certificate not verified: {why}"),
+                    )),
+                    late_line: None,
+                };
             }
             if !level.must_match() && !chain_ok && present && log_mask & mask::UNTRUSTED != 0 {
                 if let Some(line) = verify_error_line(record, &label, false) {
@@ -557,10 +604,9 @@ pub fn decide(
             }
         }
         Role::Server => {
+            let mut decision = Decision::default();
             if !chain_ok && present && (require_client_cert || log_mask & mask::UNTRUSTED != 0) {
-                if let Some(line) = verify_error_line(record, &label, true) {
-                    log.info(&line);
-                }
+                decision.late_line = verify_error_line(record, &label, true);
             }
             if require_client_cert && !chain_ok {
                 let why = if present {
@@ -568,14 +614,15 @@ pub fn decide(
                 } else {
                     "No client certificate presented"
                 };
-                return Some(Error::new(
+                decision.error = Some(Error::new(
                     ErrorKind::NotVerified,
                     format!("TLS from {label}: {why}"),
                 ));
             }
+            return decision;
         }
     }
-    None
+    Decision::default()
 }
 
 #[cfg(test)]

@@ -80,3 +80,15 @@ fn c_api_misuse_under_valgrind() {
         run_harness("api_misuse", false, VALGRIND);
     }
 }
+
+#[test]
+fn c_sessions_event_loop_and_resumption() {
+    run_harness("sessions", true, &[]);
+}
+
+#[test]
+fn c_sessions_under_valgrind() {
+    if valgrind_available() {
+        run_harness("sessions", true, VALGRIND);
+    }
+}

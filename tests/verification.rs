@@ -513,13 +513,25 @@ fn certificate_match_lines() {
     };
     let summary = format!("Verified TLS connection established to {CLIENT_LABEL}: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256");
 
-    let log = run_with(&[("smtp_tls_CAfile", &pki.path("root.pem"))], "secure", ".example.test".into());
+    let log = run_with(
+        &[("smtp_tls_CAfile", &pki.path("root.pem"))],
+        "secure",
+        ".example.test".into(),
+    );
     assert_eq!(
         log,
-        vec![format!("{CLIENT_LABEL}: matched peername: mail.example.test"), peer_line("sha256"), summary.clone()]
+        vec![
+            format!("{CLIENT_LABEL}: matched peername: mail.example.test"),
+            peer_line("sha256"),
+            summary.clone()
+        ]
     );
 
-    let log = run_with(&[("smtp_tls_trust_anchor_file", &pki.path("root.pem"))], "verify", "hostname".into());
+    let log = run_with(
+        &[("smtp_tls_trust_anchor_file", &pki.path("root.pem"))],
+        "verify",
+        "hostname".into(),
+    );
     assert_eq!(
         log,
         vec![
@@ -530,14 +542,110 @@ fn certificate_match_lines() {
         ]
     );
 
-    let md5 = common::pki::colon_hex(&pki.cert("rsa").digest(openssl::hash::MessageDigest::md5()).unwrap());
-    let log = run_with(&[("smtp_tls_fingerprint_digest", "md5")], "fingerprint", md5.to_lowercase());
+    let md5 = common::pki::colon_hex(
+        &pki.cert("rsa")
+            .digest(openssl::hash::MessageDigest::md5())
+            .unwrap(),
+    );
+    let log = run_with(
+        &[("smtp_tls_fingerprint_digest", "md5")],
+        "fingerprint",
+        md5.to_lowercase(),
+    );
     assert_eq!(
         log,
         vec![
-            format!("{CLIENT_LABEL}: Matched fingerprint: {}", md5.replace(':', "")),
+            format!(
+                "{CLIENT_LABEL}: Matched fingerprint: {}",
+                md5.replace(':', "")
+            ),
             peer_line("md5"),
             summary.clone()
         ]
+    );
+}
+
+/// Fingerprints OpenSSL cannot use (wrong length for the digest) get
+/// Postfix's per-record warnings, and verification fails as Postfix's does.
+#[test]
+fn unusable_fingerprints() {
+    let pki = pki();
+    let server = settings(&[
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_chain_files", &pki.path("rsa.pem")),
+    ]);
+    let client = settings(&[
+        ("smtp_tls_security_level", "may"),
+        ("smtp_tls_loglevel", "1"),
+    ]);
+    let (_, c) = run(server, client, |s| {
+        s.set_level("fingerprint")?;
+        s.set_match("00:11")
+    });
+    let label = CLIENT_LABEL;
+    assert_eq!(
+        c.log[..4],
+        [
+            format!("warning: {label}: unusable TLSA RR: 3 1 255 0011"),
+            format!("warning: {label}: unusable TLSA RR: 3 0 255 0011"),
+            format!("warning: {label}: all fingerprints unusable"),
+            format!("server certificate verification failed for {label}: num=1:unspecified certificate verification error"),
+        ]
+    );
+    assert_eq!(
+        c.handshake.as_ref().unwrap().as_ref().unwrap_err().kind(),
+        ErrorKind::NotVerified
+    );
+}
+
+/// Server loglevel 2 with a client certificate that is required but not
+/// trusted: the lines and their order as real smtpd logs them.
+#[test]
+fn server_client_certificate_lines_at_loglevel_2() {
+    let pki = pki();
+    let server = settings(&[
+        ("smtpd_tls_security_level", "encrypt"),
+        ("smtpd_tls_loglevel", "2"),
+        ("smtpd_tls_chain_files", &pki.path("rsa.pem")),
+        ("smtpd_tls_CAfile", &pki.path("root.pem")),
+        ("smtpd_tls_req_ccert", "yes"),
+        ("smtpd_tls_session_cache_timeout", "0"),
+    ]);
+    let client = settings(&[
+        ("smtp_tls_security_level", "may"),
+        ("smtp_tls_chain_files", &pki.path("selfclient.pem")),
+    ]);
+    let (s, _) = run(server, client, |_| Ok(()));
+    let label = "localhost[127.0.0.1]";
+    let wanted: Vec<String> = vec![
+        format!("{label}: depth=0 verify=0 subject=/O=mtatls-test/CN=self.client.test"),
+        format!("{label}: depth=0 verify=1 subject=/O=mtatls-test/CN=self.client.test"),
+        "subject=/O=mtatls-test/CN=self.client.test".into(),
+        "issuer=/O=mtatls-test/CN=self.client.test".into(),
+        format!(
+            "{label}: subject_CN=self.client.test, issuer=self.client.test, fingerprint={}, pkey_fingerprint={}",
+            pki.cert_sha256("selfclient"),
+            pki.spki_sha256("selfclient")
+        ),
+        format!("certificate verification failed for {label}: self-signed certificate"),
+    ];
+    let interesting: Vec<String> = s
+        .log
+        .iter()
+        .filter(|l| !l.starts_with("SSL_accept:") && !l.contains("TLS connection established"))
+        .skip_while(|l| !l.contains("depth="))
+        .cloned()
+        .collect();
+    assert_eq!(interesting, wanted, "{:#?}", s.log);
+    assert!(s
+        .log
+        .last()
+        .unwrap()
+        .starts_with("Untrusted TLS connection established from localhost[127.0.0.1]: "));
+    assert_eq!(s.log[0], "initializing the server-side TLS engine");
+    assert_eq!(s.log[1], format!("setting up TLS connection from {label}"));
+    assert!(
+        s.log[2].starts_with(&format!("{label}: TLS cipher list \""))
+            && s.log[2].ends_with(":!aNULL\"")
     );
 }

@@ -88,3 +88,49 @@ pub extern "C" fn mtatls_ctx_tls_required(ctx: *const mtatls_ctx) -> bool {
         })
     })
 }
+
+/// Length in bytes of a session ticket key for `mtatls_ctx_set_ticket_key`.
+pub const MTATLS_TICKET_KEY_LEN: usize = 80;
+const _: () = assert!(MTATLS_TICKET_KEY_LEN == crate::resume::TICKET_KEY_LEN);
+
+/// Server: install a session ticket key, so that several processes or
+/// hosts can resume each other's sessions (Postfix's tlsmgr shares keys
+/// among smtpd processes). `key` holds `MTATLS_TICKET_KEY_LEN` (80) bytes:
+/// a 16-byte key name (sent in the clear in each ticket), 32 bytes of
+/// cipher key (`tls_session_ticket_cipher` uses the first bytes it needs),
+/// 32 bytes of HMAC-SHA256 key, all from a good random source.
+/// `expires`: Unix time after which the key no longer encrypts new tickets;
+/// it still decrypts for one more `smtpd_tls_session_cache_timeout`.
+/// The newest installed key encrypts; the one before it still decrypts.
+/// Installing a key turns off the automatic in-process rotation: from then
+/// on the host rotates. Thread-safe. `MTATLS_RESULT_BAD_STATE` if the
+/// context issues no tickets (client, cache timeout 0, no ticket cipher).
+#[no_mangle]
+pub extern "C" fn mtatls_ctx_set_ticket_key(
+    ctx: *const mtatls_ctx,
+    key: *const u8,
+    len: usize,
+    expires: u64,
+) -> mtatls_result {
+    ffi_guard!(MTATLS_RESULT_PANIC, {
+        // SAFETY: ctx is NULL or valid per the contract.
+        let Some(ctx) = (unsafe { ctx.as_ref() }) else {
+            return MTATLS_RESULT_NULL_PARAMETER;
+        };
+        if key.is_null() {
+            return MTATLS_RESULT_NULL_PARAMETER;
+        }
+        let Some(tickets) = &ctx.inner.tickets else {
+            return MTATLS_RESULT_BAD_STATE;
+        };
+        // SAFETY: key is readable for len bytes per the contract.
+        let bytes = unsafe { std::slice::from_raw_parts(key, len) };
+        match crate::resume::TicketKey::from_bytes(bytes, expires) {
+            Some(k) => {
+                tickets.install(k);
+                MTATLS_RESULT_OK
+            }
+            None => MTATLS_RESULT_INVALID_ARGUMENT,
+        }
+    })
+}

@@ -264,3 +264,129 @@ pub extern "C" fn mtatls_params_self_signed(
         }
     })
 }
+
+/// Session store callback: copy the session stored under `key` into `buf`
+/// (`len` bytes) and return its full length; 0 when there is none. When
+/// the return value exceeds `len`, the library calls again with a larger
+/// buffer.
+pub type mtatls_cache_get_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        key: *const c_char,
+        buf: *mut u8,
+        len: usize,
+    ) -> usize,
+>;
+/// Session store callback: keep `len` bytes of `data` under `key` until
+/// `expires` (Unix time).
+pub type mtatls_cache_put_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        key: *const c_char,
+        data: *const u8,
+        len: usize,
+        expires: u64,
+    ),
+>;
+/// Session store callback: forget `key`.
+pub type mtatls_cache_remove_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, key: *const c_char)>;
+
+struct HostStore {
+    get: unsafe extern "C" fn(*mut c_void, *const c_char, *mut u8, usize) -> usize,
+    put: unsafe extern "C" fn(*mut c_void, *const c_char, *const u8, usize, u64),
+    remove: unsafe extern "C" fn(*mut c_void, *const c_char),
+    userdata: usize,
+}
+
+/// Largest session the library accepts from the host's store.
+const MAX_SESSION_DER: usize = 64 * 1024;
+
+impl crate::resume::SessionStore for HostStore {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let k = to_cstring(key);
+        let mut buf = vec![0u8; 4096];
+        for _ in 0..2 {
+            // SAFETY: the host promised the callback and userdata stay valid.
+            let n = unsafe {
+                (self.get)(
+                    self.userdata as *mut c_void,
+                    k.as_ptr(),
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                )
+            };
+            if n == 0 {
+                return None;
+            }
+            if n <= buf.len() {
+                buf.truncate(n);
+                return Some(buf);
+            }
+            if n > MAX_SESSION_DER {
+                return None;
+            }
+            buf.resize(n, 0);
+        }
+        None
+    }
+
+    fn put(&self, key: &str, der: &[u8], expires: u64) {
+        let k = to_cstring(key);
+        // SAFETY: as above.
+        unsafe {
+            (self.put)(
+                self.userdata as *mut c_void,
+                k.as_ptr(),
+                der.as_ptr(),
+                der.len(),
+                expires,
+            )
+        };
+    }
+
+    fn remove(&self, key: &str) {
+        let k = to_cstring(key);
+        // SAFETY: as above.
+        unsafe { (self.remove)(self.userdata as *mut c_void, k.as_ptr()) };
+    }
+}
+
+/// Client session cache in the host's store (for example shared between
+/// processes) instead of process memory, for contexts made from now on.
+/// All three callbacks or none (NULL: back to memory). They are called
+/// from the threads running handshakes and must be thread-safe; `userdata`
+/// must stay valid as long as such contexts exist. Keys are NUL-terminated
+/// strings; values are DER-encoded sessions.
+#[no_mangle]
+pub extern "C" fn mtatls_params_set_session_cache(
+    params: *mut mtatls_params,
+    get: mtatls_cache_get_callback,
+    put: mtatls_cache_put_callback,
+    remove: mtatls_cache_remove_callback,
+    userdata: *mut c_void,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: params is NULL or valid per the contract.
+        unsafe {
+            with_params(params, |p| {
+                match (get, put, remove) {
+                    (None, None, None) => p.inner.set_session_store(None),
+                    (Some(get), Some(put), Some(remove)) => p.inner.set_session_store(Some(Arc::new(HostStore {
+                        get,
+                        put,
+                        remove,
+                        userdata: userdata as usize,
+                    }))),
+                    _ => {
+                        return Err(Error::new(
+                            crate::ErrorKind::NullParameter,
+                            "session cache: give all three callbacks, or none",
+                        ))
+                    }
+                }
+                Ok(())
+            })
+        }
+    })
+}

@@ -343,6 +343,22 @@ pub extern "C" fn mtatls_session_add_tlsa(
     })
 }
 
+/// Client, before the handshake: the server id that keys the session
+/// cache (Postfix's `serverid`, e.g. `[mx.example.net]:25`). Without it the
+/// session is neither looked up nor saved. The cache key adds a digest of
+/// everything that must match for reuse (protocols, ciphers, level, names,
+/// TLSA records), as Postfix does.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_serverid(
+    session: *mut mtatls_session,
+    serverid: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_serverid(arg_str(serverid, "server id")?)) }
+    })
+}
+
 /// Client, before the handshake: the TLSA base domain (default: the host
 /// name given to `mtatls_session_set_peer_names`).
 #[no_mangle]

@@ -1,0 +1,318 @@
+//! Sessions beyond the first handshake: server tickets (TLS 1.3 and 1.2)
+//! with in-process or host-installed keys, the client session cache keyed
+//! by server id (memory or the host's store), resumption turned off, the
+//! resumed-session log lines, and truncation as a fact.
+
+mod common;
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::pki::pki;
+use mtatls::log::{Logger, Severity};
+use mtatls::resume::{SessionStore, TicketKey};
+use mtatls::summary::Facts;
+use mtatls::wait::Timeout;
+use mtatls::{Context, Params, Session};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn context(
+    role: &str,
+    settings: &[(&str, &str)],
+    log: &Log,
+    store: Option<Arc<dyn SessionStore>>,
+) -> Arc<Context> {
+    let mut p = Params::new();
+    let l = log.clone();
+    p.set_logger(Logger::with_sink(Arc::new(move |sev, line: &str| {
+        let prefix = if sev == Severity::Warning {
+            "warning: "
+        } else {
+            ""
+        };
+        l.lock().unwrap().push(format!("{prefix}{line}"));
+    })));
+    p.set_session_store(store);
+    for (n, v) in settings {
+        p.set(n, v).unwrap();
+    }
+    Arc::new(Context::new(&p, role).unwrap())
+}
+
+fn server_ctx(extra: &[(&str, &str)], log: &Log) -> Arc<Context> {
+    let chain = pki().path("rsa.pem");
+    let mut s = vec![
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_loglevel", "2"),
+        ("smtpd_tls_chain_files", chain.as_str()),
+    ];
+    s.extend_from_slice(extra);
+    context("smtpd", &s, log, None)
+}
+
+fn client_ctx(
+    extra: &[(&str, &str)],
+    log: &Log,
+    store: Option<Arc<dyn SessionStore>>,
+) -> Arc<Context> {
+    let mut s = vec![
+        ("smtp_tls_security_level", "may"),
+        ("smtp_tls_loglevel", "cache,summary"),
+    ];
+    s.extend_from_slice(extra);
+    context("smtp", &s, log, store)
+}
+
+/// One connection: handshake on both sides, one line from the server read
+/// by the client (so TLS 1.3 tickets arrive), orderly stop.
+fn connect(server: &Arc<Context>, client: &Arc<Context>) -> (Facts, Facts, String) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let sctx = server.clone();
+    let srv = std::thread::spawn(move || {
+        let mut s = Session::new(sctx, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+        s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        s.write(b"250 ok\r\n", None).unwrap();
+        let mut buf = [0u8; 16];
+        let _ = s.read(&mut buf, Some(Timeout::After(Duration::from_secs(10))));
+        let f = s.facts().unwrap().clone();
+        s.stop(None).unwrap();
+        drop(s);
+        drop(a);
+        f
+    });
+    let mut c = Session::new(
+        client.clone(),
+        b.as_raw_fd(),
+        "mail.example.test[127.0.0.1]:25",
+    )
+    .unwrap();
+    c.set_serverid("[mail.example.test]:25").unwrap();
+    c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = c
+        .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+        .unwrap();
+    assert_eq!(&buf[..n], b"250 ok\r\n");
+    let summary = c.summary().unwrap();
+    let cf = c.facts().unwrap().clone();
+    c.stop(None).unwrap();
+    drop(c);
+    drop(b);
+    (srv.join().unwrap(), cf, summary)
+}
+
+#[test]
+fn tls13_tickets_resume_and_log_as_postfix() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let server = server_ctx(&[], &slog);
+    let client = client_ctx(&[], &clog, None);
+    let (s1, c1, _) = connect(&server, &client);
+    assert!(!s1.reused && !c1.reused);
+    let (s2, c2, summary) = connect(&server, &client);
+    assert!(
+        s2.reused && c2.reused,
+        "second connection not resumed: {:#?}",
+        clog.lock().unwrap()
+    );
+    // Resumed TLS 1.3: only the key exchange after the cipher (3.8.8+ form).
+    assert_eq!(
+        summary,
+        "Untrusted TLS connection established to mail.example.test[127.0.0.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519"
+    );
+    let slog = slog.lock().unwrap().clone();
+    let issuing = slog
+        .iter()
+        .filter(|l| l.starts_with("localhost[127.0.0.1]: Issuing session ticket, key expiration: "))
+        .count();
+    assert!(issuing >= 2, "{slog:#?}");
+    assert!(slog.iter().any(
+        |l| l.starts_with("localhost[127.0.0.1]: Decrypting session ticket, key expiration: ")
+    ));
+    assert!(slog.contains(
+        &"localhost[127.0.0.1]: Reusing old session (RFC 5077 session ticket)".to_string()
+    ));
+    let clog = clog.lock().unwrap().clone();
+    let key_lines: Vec<&String> = clog
+        .iter()
+        .filter(|l| l.contains("[mail.example.test]:25&"))
+        .collect();
+    assert!(key_lines.iter().any(
+        |l| l.starts_with("looking for session [mail.example.test]:25&")
+            && l.ends_with(" in smtp cache")
+    ));
+    assert!(key_lines
+        .iter()
+        .any(|l| l.starts_with("save session [mail.example.test]:25&")
+            && l.ends_with(" to smtp cache")));
+    assert!(key_lines.iter().any(
+        |l| l.starts_with("reloaded session [mail.example.test]:25&")
+            && l.ends_with(" from smtp cache")
+    ));
+    assert!(clog.contains(&"mail.example.test[127.0.0.1]:25: Reusing old session".to_string()));
+}
+
+#[test]
+fn tls12_tickets_resume() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let server = server_ctx(&[("smtpd_tls_protocols", "<=TLSv1.2")], &slog);
+    let client = client_ctx(&[("smtp_tls_exclude_ciphers", "aNULL")], &clog, None);
+    connect(&server, &client);
+    let (s2, c2, summary) = connect(&server, &client);
+    assert!(s2.reused && c2.reused);
+    assert!(
+        summary.ends_with("TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)"),
+        "{summary}"
+    );
+    assert!(slog.lock().unwrap().contains(
+        &"localhost[127.0.0.1]: Reusing old session (RFC 5077 session ticket)".to_string()
+    ));
+}
+
+#[test]
+fn zero_cache_timeout_disables_resumption() {
+    let (slog, clog) = (Log::default(), Log::default());
+    for (server_extra, client_extra) in [
+        (&[("smtpd_tls_session_cache_timeout", "0")][..], &[][..]),
+        (&[][..], &[("smtp_tls_session_cache_timeout", "0")][..]),
+    ] {
+        let server = server_ctx(server_extra, &slog);
+        let client = client_ctx(client_extra, &clog, None);
+        connect(&server, &client);
+        let (s2, c2, _) = connect(&server, &client);
+        assert!(!s2.reused && !c2.reused);
+    }
+}
+
+/// Tickets made by one server process resume on another that shares the
+/// host-installed key (as Postfix's tlsmgr lets smtpd processes do).
+#[test]
+fn host_installed_ticket_keys_are_shared_between_servers() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let a = server_ctx(&[], &slog);
+    let b = server_ctx(&[], &slog);
+    let key_bytes: Vec<u8> = (0..80u8).collect();
+    let expires = mtatls::resume::now() + 3600;
+    for s in [&a, &b] {
+        s.tickets
+            .as_ref()
+            .unwrap()
+            .install(TicketKey::from_bytes(&key_bytes, expires).unwrap());
+    }
+    let client = client_ctx(&[], &clog, None);
+    connect(&a, &client);
+    let (s2, c2, _) = connect(&b, &client);
+    assert!(s2.reused && c2.reused, "{:#?}", slog.lock().unwrap());
+    let expected =
+        format!("localhost[127.0.0.1]: Decrypting session ticket, key expiration: {expires}");
+    assert!(slog.lock().unwrap().contains(&expected));
+    // A server with another key cannot decrypt: full handshake.
+    let c = server_ctx(&[], &slog);
+    let (s3, _, _) = connect(&c, &client);
+    assert!(!s3.reused);
+}
+
+/// The host's session store (get/put/remove) instead of memory.
+#[derive(Default)]
+struct Recording {
+    map: Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl SessionStore for Recording {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.calls.lock().unwrap().push("get".into());
+        self.map.lock().unwrap().get(key).cloned()
+    }
+    fn put(&self, key: &str, der: &[u8], expires: u64) {
+        assert!(expires > mtatls::resume::now());
+        self.calls.lock().unwrap().push("put".into());
+        self.map.lock().unwrap().insert(key.into(), der.to_vec());
+    }
+    fn remove(&self, key: &str) {
+        self.calls.lock().unwrap().push("remove".into());
+        self.map.lock().unwrap().remove(key);
+    }
+}
+
+#[test]
+fn client_sessions_in_the_hosts_store_and_removed_after_failure() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let store = Arc::new(Recording::default());
+    let server = server_ctx(&[], &slog);
+    let client = client_ctx(&[], &clog, Some(store.clone()));
+    connect(&server, &client);
+    let (_, c2, _) = connect(&server, &client);
+    assert!(c2.reused);
+    let calls = store.calls.lock().unwrap().clone();
+    assert_eq!(calls[0], "get");
+    assert!(calls.contains(&"put".to_string()));
+    // A failed handshake removes the cached session.
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let mut c = Session::new(
+        client.clone(),
+        a.as_raw_fd(),
+        "mail.example.test[127.0.0.1]:25",
+    )
+    .unwrap();
+    c.set_serverid("[mail.example.test]:25").unwrap();
+    b.write_all(b"this is not TLS\r\n").unwrap();
+    assert!(c
+        .handshake(Some(Timeout::After(Duration::from_secs(5))))
+        .is_err());
+    assert_eq!(store.calls.lock().unwrap().last().unwrap(), "remove");
+    assert!(store.map.lock().unwrap().is_empty());
+    drop(c);
+    drop((a, b));
+    assert!(clog
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.starts_with("remove session [mail.example.test]:25&")
+            && l.ends_with(" from client cache")));
+}
+
+/// A peer that closes without close_notify is a distinct fact (possible
+/// SMTP truncation), unlike an orderly close.
+#[test]
+fn truncation_is_a_fact() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let server = server_ctx(&[], &slog);
+    let client = client_ctx(&[], &clog, None);
+    for orderly in [true, false] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let sctx = server.clone();
+        let srv = std::thread::spawn(move || {
+            let mut s = Session::new(sctx, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+            s.handshake(None).unwrap();
+            s.write(b"data\r\n", None).unwrap();
+            if orderly {
+                s.stop(None).unwrap();
+            }
+            drop(s);
+            drop(a); // closes the socket, with or without close_notify
+        });
+        let mut c = Session::new(client.clone(), b.as_raw_fd(), "x[127.0.0.1]:25").unwrap();
+        c.handshake(None).unwrap();
+        let mut buf = [0u8; 64];
+        let mut total = 0;
+        for _ in 0..10 {
+            let n = c
+                .read(&mut buf, Some(Timeout::After(Duration::from_secs(5))))
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        assert_eq!(total, 6);
+        assert!(c.peer_closed());
+        assert_eq!(c.truncated(), !orderly, "orderly={orderly}");
+        srv.join().unwrap();
+    }
+}
