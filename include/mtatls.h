@@ -623,6 +623,16 @@ mtatls_result mtatls_session_set_serverid(struct mtatls_session *session,
                                           const char *serverid);
 
 /**
+ * Client, before the handshake: the SNI name to send, replacing
+ * `smtp_tls_servername` for this session (same syntax: `hostname`,
+ * `nexthop`, a literal name, or "" for none). DANE levels always send the
+ * TLSA base domain. An invalid name makes the handshake fail with
+ * `MTATLS_RESULT_POLICY`, as Postfix defers such a delivery.
+ */
+mtatls_result mtatls_session_set_servername(struct mtatls_session *session,
+                                            const char *name);
+
+/**
  * Client, before the handshake: the TLSA base domain (default: the host
  * name given to `mtatls_session_set_peer_names`).
  */

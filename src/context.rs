@@ -103,6 +103,10 @@ pub struct Context {
     pub require_client_cert: bool,
     /// Server: session ticket keys (tickets on).
     pub tickets: Option<std::sync::Arc<crate::resume::TicketKeys>>,
+    /// Client: `*_tls_servername` (empty, `hostname`, `nexthop` or a name).
+    pub servername: String,
+    /// Server: names in `tls_server_sni_maps` (0: no SNI table).
+    pub sni_names: usize,
     /// Client: the session cache (`*_tls_session_cache_timeout` > 0).
     pub cache: Option<std::sync::Arc<crate::resume::ClientCache>>,
     profiles: Vec<Profile>,
@@ -353,6 +357,8 @@ impl Context {
             verify_depth: 10,
             require_client_cert: false,
             tickets: None,
+            servername: String::new(),
+            sni_names: 0,
             cache: None,
             profiles: Vec::new(),
         })
@@ -517,6 +523,12 @@ impl Context {
         } else {
             b.set_verify(SslVerifyMode::NONE);
         }
+        let sni_maps = params.get("tls_server_sni_maps")?;
+        if !sni_maps.trim().is_empty() {
+            let table = crate::sni::load_table(sni_maps.trim(), &mut |w| bld.diag.warn(w))?;
+            ctx.sni_names = table.len();
+            crate::sni::enable(&mut b, std::sync::Arc::new(table))?;
+        }
         ctx.ask_ccert = ask_ccert;
         ctx.profiles.push(Profile {
             policy: Policy::Server,
@@ -573,6 +585,7 @@ impl Context {
         ctx.fingerprint_match = bld.get("tls_fingerprint_cert_match")?;
         ctx.verify_match = bld.get("tls_verify_cert_match")?;
         ctx.secure_match = bld.get("tls_secure_cert_match")?;
+        ctx.servername = bld.get("tls_servername")?;
         let cache_timeout = params.get_time(&format!("{prefix}_tls_session_cache_timeout"))?;
         if cache_timeout > 0 {
             let store: std::sync::Arc<dyn crate::resume::SessionStore> =

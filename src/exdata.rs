@@ -43,6 +43,8 @@ pub struct SessionShared {
     pub cache_key: Option<String>,
     /// Server: the session was resumed from a ticket.
     pub ticketed: std::sync::atomic::AtomicBool,
+    /// Server: the SNI name matched in `tls_server_sni_maps`.
+    pub sni: Mutex<Option<String>>,
 }
 
 static INDEX: Lazy<Option<Index<Ssl, Arc<SessionShared>>>> = Lazy::new(|| Ssl::new_ex_index().ok());

@@ -35,6 +35,8 @@ pub mod selfsigned;
 /// cbindgen:ignore
 pub mod session;
 /// cbindgen:ignore
+pub mod sni;
+/// cbindgen:ignore
 pub mod summary;
 /// cbindgen:ignore
 pub mod trust;

@@ -99,6 +99,13 @@ extern "C" {
         chain: *mut openssl_sys::stack_st_X509,
         override_: c_int,
     ) -> c_int;
+    pub fn SSL_use_cert_and_key(
+        ssl: *mut SSL,
+        x509: *mut X509,
+        pkey: *mut EVP_PKEY,
+        chain: *mut openssl_sys::stack_st_X509,
+        override_: c_int,
+    ) -> c_int;
     pub fn PEM_read_bio(
         bp: *mut BIO,
         name: *mut *mut c_char,

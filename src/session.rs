@@ -286,6 +286,14 @@ impl Session {
         Ok(())
     }
 
+    /// Client: the SNI name to send, replacing `*_tls_servername` (same
+    /// syntax: `hostname`, `nexthop`, a name, or empty for none).
+    pub fn set_servername(&mut self, request: &str) -> Result<()> {
+        self.check_settable("set_servername")?;
+        self.policy.servername = Some(request.to_string());
+        Ok(())
+    }
+
     /// Client: the TLSA base domain (default: the host name).
     pub fn set_tlsa_base(&mut self, base: &str) -> Result<()> {
         self.check_settable("set_tlsa_base")?;
@@ -364,6 +372,12 @@ impl Session {
             self.policy.host,
             self.policy.nexthop,
         );
+        text.push_str(
+            self.policy
+                .servername
+                .as_deref()
+                .unwrap_or(&self.ctx.servername),
+        );
         if self.level.must_match() {
             let mut tlsa: Vec<String> = self
                 .policy
@@ -436,6 +450,7 @@ impl Session {
             cache: self.ctx.cache.clone(),
             cache_key,
             ticketed: std::sync::atomic::AtomicBool::new(false),
+            sni: std::sync::Mutex::new(None),
         });
         exdata::attach(&mut ssl, shared.clone());
         self.shared = Some(shared);
@@ -569,6 +584,16 @@ impl Session {
         let ssl = self.ssl.as_ref()?;
         let am_server = self.ctx.role == Role::Server;
         let mut facts = crate::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);
+        facts.peer_sni = if am_server {
+            self.shared
+                .as_ref()
+                .and_then(|s| s.sni.lock().ok().and_then(|n| n.clone()))
+                .unwrap_or_default()
+        } else {
+            ssl.servername(openssl::ssl::NameType::HOST_NAME)
+                .unwrap_or_default()
+                .to_string()
+        };
         if ssl.session_reused() && self.log_mask & mask::CACHE != 0 {
             let ticketed = self
                 .shared

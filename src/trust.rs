@@ -50,6 +50,8 @@ pub struct PeerPolicy {
     pub tlsa: Vec<Tlsa>,
     /// TLSA base domain (default: `host`).
     pub tlsa_base: String,
+    /// SNI name request replacing `*_tls_servername` (same syntax).
+    pub servername: Option<String>,
 }
 
 /// How a client session was set up to check its peer.
@@ -205,6 +207,27 @@ fn no_dane_ee_namechecks(ssl: &mut SslRef) {
     unsafe { ossl::SSL_dane_set_flags(ssl.as_ptr(), ossl::DANE_FLAG_NO_DANE_EE_NAMECHECKS) };
 }
 
+/// The SNI name to send for `smtp_tls_servername`-style `request`
+/// (`hostname`, `nexthop`, a literal name, or empty for none).
+pub fn servername_for(request: &str, policy: &PeerPolicy, param: &str) -> Result<Option<String>> {
+    let name = match request.trim() {
+        "" => return Ok(None),
+        "hostname" => policy.host.clone(),
+        "nexthop" => policy.nexthop.clone(),
+        literal => literal.to_string(),
+    };
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if !crate::sni::valid_hostname(&name) {
+        return Err(Error::new(
+            ErrorKind::Policy,
+            format!("\"{param} = {request}\" specifies an invalid hostname"),
+        ));
+    }
+    Ok(Some(name.to_ascii_lowercase()))
+}
+
 /// Set up a client SSL for `policy` before the handshake. Errors are
 /// Postfix's per-session setup failures; `record.must_fail` is set where
 /// Postfix forces verification to fail.
@@ -217,6 +240,24 @@ pub fn prepare_client(
     record: &mut VerifyRecord,
 ) -> Result<Prepared> {
     let log = &ctx.logger;
+    let dane_based =
+        matches!(level, Level::Dane | Level::DaneOnly | Level::HalfDane) && !policy.tlsa.is_empty();
+    if !dane_based {
+        let request = policy.servername.as_deref().unwrap_or(&ctx.servername);
+        let param = format!("{}_tls_servername", ctx.prefix);
+        if let Some(name) = servername_for(request, policy, &param)? {
+            if ssl.set_hostname(&name).is_err() {
+                crate::log::drain_openssl_errors();
+                return Err(Error::new(
+                    ErrorKind::Context,
+                    format!("{label}: error setting SNI hostname to: {name}"),
+                ));
+            }
+            if ctx.log_mask & mask::VERBOSE != 0 {
+                log.info(&format!("{label}: SNI hostname: {name}"));
+            }
+        }
+    }
     if level.must_match() {
         // SAFETY: ssl is live.
         unsafe { openssl_sys::SSL_set_security_level(ssl.as_ptr(), 1) };
@@ -295,6 +336,14 @@ pub fn prepare_client(
             } else {
                 &policy.tlsa_base
             };
+            // DANE always sends the TLSA base domain as SNI.
+            if crate::sni::valid_hostname(base) && ssl.set_hostname(base).is_err() {
+                crate::log::drain_openssl_errors();
+                return Err(Error::new(
+                    ErrorKind::Context,
+                    format!("{label}: error setting SNI hostname to: {base}"),
+                ));
+            }
             dane_enable(ssl, base, label, "DANE-based")?;
             no_dane_ee_namechecks(ssl);
             let mut usable = 0;

@@ -316,3 +316,61 @@ fn truncation_is_a_fact() {
         srv.join().unwrap();
     }
 }
+
+/// SNI: the client sends `smtp_tls_servername`; the server picks the chain
+/// from `tls_server_sni_maps` (name, then parent domains) and logs
+/// `... from LABEL to NAME`; unmatched names keep the default chain.
+#[test]
+fn sni_selects_the_chain() {
+    let pki = pki();
+    let table = format!(
+        "inline:{{ mail.example.test = {}, .example.org = {} }}",
+        pki.path("ecdsa.pem"),
+        pki.path("ed25519.pem")
+    );
+    let slog = Log::default();
+    let server = server_ctx(
+        &[
+            ("tls_server_sni_maps", table.as_str()),
+            ("smtpd_tls_loglevel", "1"),
+        ],
+        &slog,
+    );
+    assert_eq!(server.sni_names, 2);
+    let run_with = |servername: &str| {
+        let clog = Log::default();
+        let client = client_ctx(&[("smtp_tls_servername", servername)], &clog, None);
+        let (s, c, summary) = connect(&server, &client);
+        let lines = clog.lock().unwrap().clone();
+        (s, c, summary, lines)
+    };
+    let (s, c, _, _) = run_with("mail.example.test");
+    assert_eq!(s.peer_sni, "mail.example.test");
+    assert_eq!(c.server_sig.name, "ECDSA");
+    assert!(slog.lock().unwrap().iter().any(|l| l.starts_with(
+        "Anonymous TLS connection established from localhost[127.0.0.1] to mail.example.test: TLSv1.3 with cipher"
+    )));
+    let (s, c, _, _) = run_with("deep.mx.example.org");
+    assert_eq!(s.peer_sni, "deep.mx.example.org");
+    assert_eq!(c.server_sig.name, "ED25519");
+    let (s, c, _, _) = run_with("other.example.test");
+    assert_eq!(s.peer_sni, "");
+    assert_eq!(c.server_sig.name, "RSA-PSS");
+    assert!(slog.lock().unwrap().contains(
+        &"TLS SNI other.example.test from localhost[127.0.0.1] not matched, using default chain"
+            .to_string()
+    ));
+    // An invalid name on the client side: the session is refused.
+    let clog = Log::default();
+    let client = client_ctx(&[("smtp_tls_servername", "bad_name!")], &clog, None);
+    let (a, _b) = UnixStream::pair().unwrap();
+    let mut c = Session::new(client, a.as_raw_fd(), "x[127.0.0.1]:25").unwrap();
+    let e = c
+        .handshake(Some(Timeout::After(Duration::from_secs(2))))
+        .unwrap_err();
+    assert_eq!(e.kind(), mtatls::ErrorKind::Policy);
+    assert_eq!(
+        e.message(),
+        "\"smtp_tls_servername = bad_name!\" specifies an invalid hostname"
+    );
+}

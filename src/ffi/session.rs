@@ -359,6 +359,22 @@ pub extern "C" fn mtatls_session_set_serverid(
     })
 }
 
+/// Client, before the handshake: the SNI name to send, replacing
+/// `smtp_tls_servername` for this session (same syntax: `hostname`,
+/// `nexthop`, a literal name, or "" for none). DANE levels always send the
+/// TLSA base domain. An invalid name makes the handshake fail with
+/// `MTATLS_RESULT_POLICY`, as Postfix defers such a delivery.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_servername(
+    session: *mut mtatls_session,
+    name: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_servername(arg_str(name, "server name")?)) }
+    })
+}
+
 /// Client, before the handshake: the TLSA base domain (default: the host
 /// name given to `mtatls_session_set_peer_names`).
 #[no_mangle]
