@@ -27,6 +27,19 @@ fn main() {
         }
         Err(e) => panic!("cbindgen failed: {e}"),
     }
+    // The OpenSSL this build compiles against (openssl-sys's metadata),
+    // for the run-time compatibility check.
+    let ossl = std::env::var("DEP_OPENSSL_VERSION_NUMBER").unwrap_or_default();
+    println!("cargo:rustc-env=MTATLS_OPENSSL_BUILD_VERSION={ossl}");
+    // SONAME: 0.x releases promise no ABI stability across minor versions,
+    // so the SONAME carries major.minor (libmtatls.so.0.1).
+    let soname = if major == "0" {
+        format!("libmtatls.so.0.{minor}")
+    } else {
+        format!("libmtatls.so.{major}")
+    };
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    println!("cargo:rustc-env=MTATLS_SONAME={soname}");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rustc-env=MTATLS_GENERATED_HEADER={out}");

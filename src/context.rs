@@ -274,6 +274,8 @@ impl Context {
     /// Build the context for role prefix `smtp`, `lmtp` or `smtpd`.
     pub fn new(params: &Params, prefix: &str) -> Result<Context> {
         openssl_sys::init();
+        let version_warning =
+            ossl::check_runtime_version().map_err(|e| Error::new(ErrorKind::Context, e))?;
         let role = role_of(prefix)?;
         let logger = params.logger().clone();
         let strict = params.strict()?;
@@ -283,6 +285,9 @@ impl Context {
             diag: Diag::new(&logger, strict),
             option_bits: None,
         };
+        if let Some(w) = version_warning {
+            bld.diag.warn(w);
+        }
         let loglevel_param = format!("{prefix}_tls_loglevel");
         let log_mask = match log::parse_log_mask(&loglevel_param, &params.get(&loglevel_param)?) {
             Ok(m) => m,
@@ -306,7 +311,12 @@ impl Context {
                 format!("Digest algorithm \"{digest_name}\" not found"),
             )
         })?;
-        params.get("tls_config_file")?;
+        let config_file = params.get("tls_config_file")?;
+        if config_file.starts_with('/') {
+            ossl::load_config_file(&config_file, &params.get("tls_config_name")?).map_err(|e| {
+                Error::new(ErrorKind::Context, format!("{e}: disabling TLS support"))
+            })?;
+        }
         let ctx = match role {
             Role::Server => Self::build_server(&mut bld, params, log_mask, digest)?,
             Role::Client => Self::build_client(&mut bld, params, log_mask, digest)?,

@@ -1,0 +1,51 @@
+//! The README's parameter table is generated from the code's own table
+//! (`mtatls::params::PARAMS`) and must not drift from it.
+//! Refresh: `MTATLS_UPDATE_DOCS=1 cargo test --test docs`.
+
+const BEGIN: &str = "<!-- parameters: generated from src/params.rs, do not edit -->\n";
+const END: &str = "<!-- parameters: end -->\n";
+
+fn table() -> String {
+    let mut t = String::from("| Parameter | Default | Meaning |\n| --- | --- | --- |\n");
+    for p in mtatls::params::PARAMS {
+        let default = if p.default.is_empty() {
+            "(empty)".to_string()
+        } else {
+            format!("`{}`", p.default)
+        };
+        let name = if p.name.starts_with("smtp_") {
+            format!("`{}` (also `lmtp_{}`)", p.name, &p.name[5..])
+        } else {
+            format!("`{}`", p.name)
+        };
+        t.push_str(&format!(
+            "| {name} | {default} | {} |\n",
+            p.doc.replace('|', "\\|")
+        ));
+    }
+    t
+}
+
+#[test]
+fn readme_parameter_table_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme
+        .find(BEGIN)
+        .expect("README lacks the parameters begin marker")
+        + BEGIN.len();
+    let end = readme[start..]
+        .find(END)
+        .expect("README lacks the parameters end marker")
+        + start;
+    let want = table();
+    if std::env::var("MTATLS_UPDATE_DOCS").is_ok_and(|v| v == "1") && readme[start..end] != want {
+        let updated = format!("{}{}{}", &readme[..start], want, &readme[end..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert!(
+        readme[start..end] == want,
+        "README.md's parameter table differs from src/params.rs; refresh with MTATLS_UPDATE_DOCS=1 cargo test --test docs"
+    );
+}
