@@ -18,7 +18,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SONAME := libmtatls.so.$(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 
 HARNESSES = $(OUT)/handshake_cases $(OUT)/api_misuse $(OUT)/sessions
-EXAMPLES = $(OUT)/mtatls-smtpd $(OUT)/mtatls-finger
+EXAMPLES = $(OUT)/mtatls-smtpd $(OUT)/mtatls-finger $(OUT)/mtatls-fsreport
 
 PREFIX ?= /usr/local
 DESTDIR ?=

@@ -443,6 +443,22 @@ mtatls_result mtatls_ctx_set_ticket_key(const struct mtatls_ctx *ctx,
                                         uint64_t expires);
 
 /**
+ * Write the forward-secrecy report of `ctx` into `buf` snprintf-style and
+ * return its full length (0 for NULL): for each cipher policy (the server's
+ * one; the client's for `may`, for `encrypt`, and for the authenticated
+ * levels) the protocol range, the TLS 1.2-and-older suites in preference
+ * order marked forward-secret or not (as `openssl ciphers -v` describes
+ * them), the TLS 1.3 suites, the key-exchange groups and what became of
+ * each configured name, the DH parameters, every problem with the
+ * parameter to change, and a verdict. `json`: false for text, true for
+ * one JSON object with the same content.
+ */
+size_t mtatls_ctx_fs_report(const struct mtatls_ctx *ctx,
+                            bool json,
+                            char *buf,
+                            size_t len);
+
+/**
  * Create an empty parameter set (every parameter at its Postfix 3.8
  * default; log lines to stderr) and store it in `*out`.
  * Returns `MTATLS_RESULT_NULL_PARAMETER` if `out` is NULL. Free the

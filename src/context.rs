@@ -51,6 +51,10 @@ pub struct Profile {
     pub grade: String,
     /// The cipher list given to OpenSSL (logged at loglevel 2).
     pub cipher_list: String,
+    /// Protocol versions the profile allows (`TLSv1.2`, ...), lowest first.
+    pub protocols: Vec<&'static str>,
+    /// The parameters that set this profile's protocols, grade and exclusions.
+    pub params: [String; 3],
 }
 
 /// An immutable TLS context for one role.
@@ -85,6 +89,11 @@ pub struct Context {
     pub legacy_pkey_fingerprints: bool,
     /// The key-exchange groups in use.
     pub groups: GroupChoice,
+    /// Server: authentication types of the configured keys, as OpenSSL's
+    /// cipher descriptions name them (`RSA`, `ECDSA`, `DSS`).
+    pub key_types: Vec<String>,
+    /// What became of each configured group name.
+    pub group_entries: Vec<groups::GroupEntry>,
     /// Server: where TLS 1.2 DHE parameters come from.
     pub dh: Option<DhChoice>,
     /// Client: `*_tls_fingerprint_cert_match`.
@@ -206,11 +215,16 @@ impl Builder<'_> {
         protocols_param: &str,
         grade_param: &str,
         exclusions: &[String],
-    ) -> Result<(String, String)> {
+    ) -> Result<(String, String, Vec<&'static str>)> {
         let protocols = self.params.get(protocols_param)?;
         let range = parse_protocols(&protocols)
             .map_err(|why| Error::invalid(protocols_param, &protocols, why))?;
         range.apply(protocols_param, &protocols, b)?;
+        let allowed = range
+            .allowed()
+            .into_iter()
+            .map(grades::protocol_name)
+            .collect();
         let grade_name = self.params.get(grade_param)?;
         let grade: Grade = parse_grade(&grade_name).ok_or_else(|| {
             Error::invalid(
@@ -230,7 +244,7 @@ impl Builder<'_> {
             )
             .with_detail(&log::openssl_reasons()));
         }
-        Ok((grade_name.to_ascii_lowercase(), list))
+        Ok((grade_name.to_ascii_lowercase(), list, allowed))
     }
 
     /// Keys and certificates of this role, read now.
@@ -359,6 +373,8 @@ impl Context {
             digest,
             legacy_pkey_fingerprints: params.get_bool("tls_legacy_public_key_fingerprints")?,
             groups: GroupChoice::OpenSslDefault,
+            group_entries: Vec::new(),
+            key_types: Vec::new(),
             dh: None,
             fingerprint_match: String::new(),
             verify_match: String::new(),
@@ -433,6 +449,16 @@ impl Context {
                 "No server certs available. TLS won't be enabled (set smtpd_tls_chain_files or smtpd_tls_cert_file)",
             ));
         }
+        for kc in &chains {
+            let t = match kc.key.id() {
+                openssl::pkey::Id::RSA | openssl::pkey::Id::RSA_PSS => "RSA",
+                openssl::pkey::Id::DSA => "DSS",
+                _ => "ECDSA",
+            };
+            if !ctx.key_types.iter().any(|k| k == t) {
+                ctx.key_types.push(t.to_string());
+            }
+        }
         if ask_ccert && chains.is_empty() {
             bld.diag
                 .warn("Need a server cert to request client certs".to_string());
@@ -449,12 +475,12 @@ impl Context {
         } else {
             ("smtpd_tls_protocols", "smtpd_tls_ciphers")
         };
-        let (grade, cipher_list) =
+        let (grade, cipher_list, protocols) =
             bld.apply_policy(&mut b, protocols_param, grade_param, &exclusions)?;
         if params.get_bool("tls_preempt_cipherlist")? {
             b.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
         }
-        ctx.groups = groups::configure_groups(&mut b, params, &mut bld.diag)?;
+        (ctx.groups, ctx.group_entries) = groups::configure_groups(&mut b, params, &mut bld.diag)?;
         ctx.dh = Some(groups::configure_dh(&mut b, params, &mut bld.diag)?);
         certs::install(&mut b, &chains, &params.get("smtpd_tls_chain_files")?)?;
         let ca_file = params.get("smtpd_tls_CAfile")?;
@@ -540,11 +566,22 @@ impl Context {
             crate::sni::enable(&mut b, std::sync::Arc::new(table))?;
         }
         ctx.ask_ccert = ask_ccert;
+        let exclusion_param = if ctx.mandatory {
+            "smtpd_tls_mandatory_exclude_ciphers"
+        } else {
+            "smtpd_tls_exclude_ciphers"
+        };
         ctx.profiles.push(Profile {
             policy: Policy::Server,
             ssl: b.build(),
             grade,
             cipher_list,
+            protocols,
+            params: [
+                protocols_param.into(),
+                grade_param.into(),
+                exclusion_param.into(),
+            ],
         });
         Ok(ctx)
     }
@@ -640,15 +677,24 @@ impl Context {
         let mut first_store: Option<*mut openssl_sys::X509_STORE> = None;
         for (policy, protocols, grade, exclusions) in policies {
             let mut b = bld.base(Role::Client)?;
-            let (grade, cipher_list) = bld.apply_policy(
-                &mut b,
-                &format!("{prefix}_{protocols}"),
-                &format!("{prefix}_{grade}"),
-                &exclusions,
-            )?;
+            let profile_params = [
+                format!("{prefix}_{protocols}"),
+                format!("{prefix}_{grade}"),
+                format!(
+                    "{prefix}_{}",
+                    if policy == Policy::Opportunistic {
+                        "tls_exclude_ciphers"
+                    } else {
+                        "tls_mandatory_exclude_ciphers"
+                    }
+                ),
+            ];
+            let (grade, cipher_list, protocols) =
+                bld.apply_policy(&mut b, &profile_params[0], &profile_params[1], &exclusions)?;
             match &ctx.profiles.first() {
                 None => {
-                    ctx.groups = groups::configure_groups(&mut b, params, &mut bld.diag)?;
+                    (ctx.groups, ctx.group_entries) =
+                        groups::configure_groups(&mut b, params, &mut bld.diag)?;
                     certs::load_trust(&mut b, &ca_file, &ca_path, append_default)?;
                 }
                 Some(_) => {
@@ -711,9 +757,16 @@ impl Context {
                 ssl,
                 grade,
                 cipher_list,
+                protocols,
+                params: profile_params,
             });
         }
         Ok(ctx)
+    }
+
+    /// Every profile (cipher policy) of the context.
+    pub fn profiles(&self) -> &[Profile] {
+        &self.profiles
     }
 
     /// The profile a session at `level` uses.

@@ -89,6 +89,15 @@ const PROTOCOLS: &[(&str, u16)] = &[
     ("TLSv1.3", 0x0304),
 ];
 
+/// The name of a wire protocol version (`TLSv1.2`).
+pub fn protocol_name(version: u16) -> &'static str {
+    PROTOCOLS
+        .iter()
+        .find(|(_, v)| *v == version)
+        .map(|(n, _)| *n)
+        .unwrap_or("unknown")
+}
+
 /// A parsed protocol list: excluded versions and optional bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ProtocolRange {

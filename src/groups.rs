@@ -20,30 +20,51 @@ pub enum GroupChoice {
     OpenSslDefault,
 }
 
+/// What became of one configured group name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// The name as configured.
+    pub name: String,
+    /// `used` (as OpenSSL's short name), `unknown`, `unsupported` or `duplicate`.
+    pub status: String,
+}
+
 /// Resolve the names of `list`, keeping those this OpenSSL can use as a
 /// key-exchange group (short names, in order, duplicates dropped).
-fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, usize) {
+fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, Vec<GroupEntry>) {
     let mut probe = SslContext::builder(SslMethod::tls()).ok();
     let mut names = Vec::new();
-    let mut tokens = 0;
+    let mut entries = Vec::new();
     for name in split_list(list) {
-        tokens += 1;
+        let mut entry = |status: String| {
+            entries.push(GroupEntry {
+                name: name.to_string(),
+                status,
+            })
+        };
         let Some(nid) = crate::ossl::group_name_to_nid(name) else {
             diag.warn(format!("ignoring unknown key exchange group \"{name}\""));
+            entry("unknown to this OpenSSL".into());
             continue;
         };
         let Some(short) = crate::ossl::nid_short_name(nid) else {
+            entry("unsupported as a key exchange group".into());
             continue;
         };
         let usable = probe
             .as_mut()
             .is_some_and(|b| b.set_groups_list(&short).is_ok());
         drain_openssl_errors();
-        if usable && !names.contains(&short) {
+        if !usable {
+            entry("unsupported as a key exchange group".into());
+        } else if names.contains(&short) {
+            entry("duplicate".into());
+        } else {
+            entry(format!("used as {short}"));
             names.push(short);
         }
     }
-    (names, tokens)
+    (names, entries)
 }
 
 /// Configure the group list on `b` exactly as Postfix 3.8 does, logging its
@@ -52,6 +73,17 @@ pub fn configure_groups(
     b: &mut SslContextBuilder,
     params: &Params,
     diag: &mut Diag,
+) -> crate::Result<(GroupChoice, Vec<GroupEntry>)> {
+    let mut report = Vec::new();
+    let choice = configure_groups_inner(b, params, diag, &mut report)?;
+    Ok((choice, report))
+}
+
+fn configure_groups_inner(
+    b: &mut SslContextBuilder,
+    params: &Params,
+    diag: &mut Diag,
+    report: &mut Vec<GroupEntry>,
 ) -> crate::Result<GroupChoice> {
     let eecdh = params.get("tls_eecdh_auto_curves")?;
     let ffdhe = params.get("tls_ffdhe_auto_groups")?;
@@ -72,9 +104,12 @@ pub fn configure_groups(
         ));
     }
     for (i, (origin, list)) in attempts.iter().enumerate() {
-        let (names, tokens) = usable_groups(list, diag);
+        let (names, entries) = usable_groups(list, diag);
+        if i == 0 {
+            *report = entries.clone();
+        }
         if names.is_empty() {
-            if tokens == 0 {
+            if entries.is_empty() {
                 diag.warn(format!(
                     "no {origin} key exchange group - OpenSSL requires at least one"
                 ));
@@ -185,7 +220,7 @@ mod tests {
         }));
         let mut diag = Diag::new(&logger, false);
         let mut b = SslContext::builder(SslMethod::tls()).unwrap();
-        let choice = configure_groups(&mut b, &p, &mut diag).unwrap();
+        let (choice, _) = configure_groups(&mut b, &p, &mut diag).unwrap();
         let out = lines.lock().unwrap().clone();
         (choice, out)
     }

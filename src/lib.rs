@@ -17,6 +17,8 @@ pub mod exdata;
 pub mod facts;
 pub mod ffi;
 /// cbindgen:ignore
+pub mod fsreport;
+/// cbindgen:ignore
 pub mod grades;
 /// cbindgen:ignore
 pub mod groups;

@@ -25,6 +25,7 @@ extern "C" {
     pub fn SSL_want(ssl: *const SSL) -> c_int;
     pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
     pub fn ERR_peek_error() -> c_ulong;
+    pub fn SSL_CTX_get_ciphers(ctx: *const SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
     pub fn CONF_modules_load_file(
         filename: *const c_char,
         appname: *const c_char,
@@ -155,6 +156,8 @@ pub const NID_KX_DHE: c_int = 1039;
 pub const NID_KX_ECDHE_PSK: c_int = 1040;
 /// `NID_kx_dhe_psk`.
 pub const NID_KX_DHE_PSK: c_int = 1041;
+/// `NID_kx_any`: TLS 1.3 suites (key exchange chosen separately).
+pub const NID_KX_ANY: c_int = 1063;
 
 /// `SSL_ST_CONNECT`: the info callback runs inside SSL_connect.
 pub const SSL_ST_CONNECT: c_int = 0x1000;

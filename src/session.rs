@@ -649,6 +649,22 @@ impl Session {
                 facts.peer_pkey_fprint
             ));
         }
+        if self.log_mask & mask::VERBOSE != 0 {
+            let kex = if facts.kex_name.is_empty() {
+                "none (static key exchange)".to_string()
+            } else if !facts.kex_curve.is_empty() {
+                format!("{} ({})", facts.kex_name, facts.kex_curve)
+            } else if facts.kex_bits > 0 {
+                format!("{} ({} bits)", facts.kex_name, facts.kex_bits)
+            } else {
+                facts.kex_name.clone()
+            };
+            self.logger().info(&format!(
+                "{}: forward secrecy: {}, key-exchange {kex}",
+                self.label_lower,
+                if facts.forward_secret { "yes" } else { "no" }
+            ));
+        }
         if let Some(line) = &decision.late_line {
             self.logger().info(line);
         }

@@ -134,3 +134,34 @@ pub extern "C" fn mtatls_ctx_set_ticket_key(
         }
     })
 }
+
+/// Write the forward-secrecy report of `ctx` into `buf` snprintf-style and
+/// return its full length (0 for NULL): for each cipher policy (the server's
+/// one; the client's for `may`, for `encrypt`, and for the authenticated
+/// levels) the protocol range, the TLS 1.2-and-older suites in preference
+/// order marked forward-secret or not (as `openssl ciphers -v` describes
+/// them), the TLS 1.3 suites, the key-exchange groups and what became of
+/// each configured name, the DH parameters, every problem with the
+/// parameter to change, and a verdict. `json`: false for text, true for
+/// one JSON object with the same content.
+#[no_mangle]
+pub extern "C" fn mtatls_ctx_fs_report(
+    ctx: *const mtatls_ctx,
+    json: bool,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    ffi_guard!(0, {
+        // SAFETY: ctx is NULL or valid; buf is NULL or writable for len.
+        unsafe {
+            match ctx.as_ref() {
+                Some(c) => {
+                    let r = crate::fsreport::report(&c.inner);
+                    let text = if json { r.to_json() } else { r.to_text() };
+                    super::copy_out(&text, buf, len)
+                }
+                None => super::copy_out("", buf, len),
+            }
+        }
+    })
+}

@@ -1,0 +1,222 @@
+//! The forward-secrecy report: suites checked against the real
+//! `openssl ciphers -v` for the same cipher string, verdicts for the
+//! defaults, for kRSA let in and excluded, for missing EC groups, unknown
+//! group names and a weak DH file; the JSON parses and agrees with the text.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use mtatls::fsreport::{report, FsReport};
+use mtatls::log::Logger;
+use mtatls::{Context, Params};
+
+fn build(role: &str, settings: &[(&str, &str)]) -> FsReport {
+    let mut p = Params::new();
+    p.set_logger(Logger::with_sink(Arc::new(|_, _: &str| {})));
+    let chain = common::keys().join("rsa.pem").display().to_string();
+    p.set("smtpd_tls_security_level", "may").unwrap();
+    p.set("smtpd_tls_chain_files", &chain).unwrap();
+    p.set("smtp_tls_security_level", "may").unwrap();
+    for (n, v) in settings {
+        p.set(n, v).unwrap();
+    }
+    report(&Context::new(&p, role).unwrap())
+}
+
+/// `openssl ciphers -v` names for a cipher string at security level 0
+/// (as mtatls sets), TLS 1.2 and older only.
+fn openssl_ciphers(list: &str) -> Vec<String> {
+    let out = Command::new("openssl")
+        .args(["ciphers", "-v", &format!("{list}:@SECLEVEL=0")])
+        .output()
+        .expect("openssl ciphers");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) != Some("TLSv1.3"))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn suites_match_openssl_ciphers_and_defaults_let_krsa_in() {
+    let r = build("smtpd", &[]);
+    let p = &r.policies[0];
+    let ours: Vec<String> = p.legacy.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(ours, openssl_ciphers(&p.cipher_list));
+    let tls13: Vec<&str> = p.tls13.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        tls13,
+        [
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256",
+            "TLS_AES_128_GCM_SHA256"
+        ]
+    );
+    assert!(p.tls13.iter().all(|s| s.forward_secret));
+    // Postfix's default medium grade lets static-RSA key exchange in.
+    assert!(!r.all_forward_secret());
+    let problem = &r.problems[0];
+    assert!(problem.starts_with(
+        "server: cipher suites without forward secrecy can be negotiated: AES256-GCM-SHA384 "
+    ));
+    assert!(
+        problem.contains("exclude them with smtpd_tls_exclude_ciphers = kRSA"),
+        "{problem}"
+    );
+    // Every suite flagged forward-secret uses ECDHE or DHE, the others not.
+    for s in &p.legacy {
+        assert_eq!(s.forward_secret, s.kx.contains("DH"), "{s:?}");
+    }
+    // ECDSA suites cannot be negotiated with only an RSA key.
+    let ecdsa = p
+        .legacy
+        .iter()
+        .find(|s| s.name == "ECDHE-ECDSA-AES256-GCM-SHA384")
+        .unwrap();
+    assert_eq!(ecdsa.unusable, "no ECDSA server key");
+}
+
+#[test]
+fn excluding_krsa_makes_every_session_forward_secret() {
+    let r = build("smtpd", &[("smtpd_tls_exclude_ciphers", "kRSA")]);
+    assert!(r.all_forward_secret(), "{:#?}", r.problems);
+    assert_eq!(
+        r.verdict(),
+        "smtpd: every negotiable session is forward-secret"
+    );
+    let r = build("smtpd", &[("smtpd_tls_protocols", ">=TLSv1.3")]);
+    assert!(r.all_forward_secret(), "{:#?}", r.problems);
+    // Client: the level classes each report, naming their own parameter.
+    let r = build("smtp", &[("smtp_tls_mandatory_exclude_ciphers", "kRSA")]);
+    assert_eq!(r.policies.len(), 3);
+    assert!(
+        r.problems.len() == 1 && r.problems[0].starts_with("may: "),
+        "{:#?}",
+        r.problems
+    );
+    assert!(r.problems[0].contains("smtp_tls_exclude_ciphers = kRSA"));
+}
+
+#[test]
+fn groups_and_dh_problems() {
+    let r = build(
+        "smtpd",
+        &[
+            ("tls_eecdh_auto_curves", ""),
+            ("smtpd_tls_exclude_ciphers", "kRSA"),
+        ],
+    );
+    assert_eq!(r.groups, ["ffdhe2048", "ffdhe3072"]);
+    assert!(r
+        .problems
+        .iter()
+        .any(|p| p.starts_with("no elliptic-curve group is configured")));
+    let ecdhe = r.policies[0]
+        .legacy
+        .iter()
+        .find(|s| s.name == "ECDHE-RSA-AES256-GCM-SHA384")
+        .unwrap();
+    assert_eq!(ecdhe.unusable, "no elliptic-curve group configured");
+    let r = build("smtp", &[("tls_eecdh_auto_curves", "bogus P-256 sha256")]);
+    assert_eq!(
+        r.group_config,
+        [
+            ("bogus".to_string(), "unknown to this OpenSSL".to_string()),
+            ("P-256".to_string(), "used as prime256v1".to_string()),
+            (
+                "sha256".to_string(),
+                "unsupported as a key exchange group".to_string()
+            ),
+            ("ffdhe2048".to_string(), "used as ffdhe2048".to_string()),
+            ("ffdhe3072".to_string(), "used as ffdhe3072".to_string()),
+        ]
+    );
+    // A weak (1024-bit) DH parameter file is named.
+    let dh = common::scratch_dir("fsreport").join("dh1024.pem");
+    let st = Command::new("openssl")
+        .args(["dhparam", "-dsaparam", "-out"])
+        .arg(&dh)
+        .arg("1024")
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let dh = dh.display().to_string();
+    let r = build("smtpd", &[("smtpd_tls_dh1024_param_file", dh.as_str())]);
+    assert_eq!(r.dh, Some((dh.clone(), 1024)));
+    assert!(r
+        .problems
+        .iter()
+        .any(|p| p.starts_with(&format!("DH parameters in {dh} have 1024 bits (weak)"))));
+}
+
+#[test]
+fn json_parses_and_agrees_with_the_text() {
+    let r = build("smtpd", &[("tls_eecdh_auto_curves", "X25519 \"odd\\name")]);
+    let json = r.to_json();
+    let text = r.to_text();
+    let script = "import json,sys\nd=json.load(sys.stdin)\nprint(d['verdict'])\nprint(len(d['policies'][0]['legacy_suites']))\nprint(' '.join(s['name'] for s in d['policies'][0]['legacy_suites']))\nprint(d['group_config'][1]['name'])";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(json.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "JSON did not parse: {json}");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(text.contains(&format!("verdict: {}", lines[0])));
+    assert_eq!(
+        lines[1].parse::<usize>().unwrap(),
+        r.policies[0].legacy.len()
+    );
+    for name in lines[2].split(' ') {
+        assert!(text.contains(name), "{name} missing from the text report");
+    }
+    assert_eq!(lines[3], "\"odd\\name");
+}
+
+/// Loglevel 2 adds one line with the session's forward secrecy and key
+/// exchange, also for TLS 1.2 (whose Postfix summary has no key-exchange).
+#[test]
+fn loglevel_2_states_forward_secrecy() {
+    let pki = common::pki::pki();
+    let server = common::pair::settings(&[
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_chain_files", &pki.path("rsa.pem")),
+        ("smtpd_tls_protocols", "<=TLSv1.2"),
+    ]);
+    for (exclude, want) in [
+        ("aNULL", "forward secrecy: yes, key-exchange X25519"),
+        (
+            "aNULL, kECDHE, kDHE",
+            "forward secrecy: no, key-exchange none (static key exchange)",
+        ),
+    ] {
+        let client = common::pair::settings(&[
+            ("smtp_tls_security_level", "may"),
+            ("smtp_tls_loglevel", "2"),
+            ("smtp_tls_exclude_ciphers", exclude),
+        ]);
+        let (_, c) = common::pair::run(server.clone(), client, |_| Ok(()));
+        let line = format!("{}: {want}", common::pair::CLIENT_LABEL);
+        assert!(c.logged(&line), "no \"{line}\" in {:#?}", c.log);
+        assert!(c.summary.unwrap().contains("TLSv1.2 with cipher"));
+    }
+}
