@@ -179,6 +179,23 @@ static void ctx_and_session_misuse(const char *dir)
     unlink(path);
 }
 
+/* A panic inside the library is an error code, and poisons the object. */
+static void forced_panic(void)
+{
+    mtatls_params *p = NULL;
+
+    if (mtatls_params_new(&p) != MTATLS_RESULT_OK)
+        return;
+    expect_int("unknown without the switch", R(mtatls_params_set(p, "mtatls_test_panic", "1")),
+               MTATLS_RESULT_UNKNOWN_PARAMETER);
+    setenv("MTATLS_TEST_PANIC", "1", 1);
+    expect_int("forced panic", R(mtatls_params_set(p, "mtatls_test_panic", "1")), MTATLS_RESULT_PANIC);
+    unsetenv("MTATLS_TEST_PANIC");
+    expect_contains("poisoned text", mtatls_params_error(p), "internal error (panic)");
+    expect_int("poisoned afterwards", R(mtatls_params_set(p, "smtpd_tls_loglevel", "1")), MTATLS_RESULT_PANIC);
+    mtatls_params_free(p);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/mtatls-misuse-XXXXXX";
@@ -189,6 +206,7 @@ int main(void)
     }
     params_misuse();
     ctx_and_session_misuse(dir);
+    forced_panic();
     expect_str("result_name", mtatls_result_name(MTATLS_RESULT_HANDSHAKE), "MTATLS_RESULT_HANDSHAKE");
     expect_str("result_name(unknown)", mtatls_result_name(9999), "MTATLS_RESULT_UNKNOWN");
     expect_contains("version", mtatls_version(), "mtatls " MTATLS_VERSION_STRING " (OpenSSL 3.");

@@ -251,6 +251,18 @@ impl Builder<'_> {
     fn credentials(&mut self, role: Role) -> Result<Vec<KeyChain>> {
         let chain_files = self.get("tls_chain_files")?;
         if !chain_files.trim().is_empty() {
+            for legacy in ["tls_cert_file", "tls_eccert_file", "tls_dcert_file"] {
+                let value = self.get(legacy)?;
+                if !value.is_empty() && !(role == Role::Server && value == "none") {
+                    let (chain, legacy) = (
+                        format!("{}_tls_chain_files", self.prefix),
+                        format!("{}_{legacy}", self.prefix),
+                    );
+                    self.diag.warn(format!(
+                        "both {chain} and {legacy} are set: using only {chain}"
+                    ));
+                }
+            }
             let files: Vec<&str> = split_list(&chain_files).collect();
             return certs::load_chain_files(&files, &chain_files, &mut |w| self.diag.warn(w)).map_err(|e| {
                 Error::new(

@@ -92,3 +92,43 @@ fn c_sessions_under_valgrind() {
         run_harness("sessions", true, VALGRIND);
     }
 }
+
+#[test]
+fn c_threads_sharing_contexts() {
+    let bin = c_binaries().join("threads");
+    let out = run_bounded(
+        Command::new(&bin).arg(keys()).args(["4", "50"]),
+        Duration::from_secs(300),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The threaded harness under valgrind's race detectors (helgrind, drd):
+/// no data race in the library with contexts shared by threads.
+#[test]
+fn c_threads_under_helgrind_and_drd() {
+    if !valgrind_available() {
+        return;
+    }
+    for tool in ["--tool=helgrind", "--tool=drd"] {
+        let bin = c_binaries().join("threads");
+        let out = run_bounded(
+            Command::new("valgrind")
+                .args(["-q", "--error-exitcode=99", tool])
+                .arg(&bin)
+                .arg(keys())
+                .args(["2", "3"]),
+            Duration::from_secs(600),
+        );
+        assert!(
+            out.status.success(),
+            "{tool} found problems:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -14,7 +14,10 @@ fn python_binding_pytest_suite() {
         .status()
         .is_ok_and(|s| s.success());
     if !have_pytest {
-        assert!(!common::required("MTATLS_REQUIRE_PYTHON"), "pytest is required but missing");
+        assert!(
+            !common::required("MTATLS_REQUIRE_PYTHON"),
+            "pytest is required but missing"
+        );
         eprintln!("SKIPPED: pytest not installed (pip install pytest)");
         return;
     }
@@ -22,7 +25,14 @@ fn python_binding_pytest_suite() {
     let lib = common::profile_dir().join("libmtatls.so");
     let out = common::run_bounded(
         Command::new("python3")
-            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "examples/python"])
+            .args([
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "examples/python",
+            ])
             .current_dir(common::root())
             .env("MTATLS_LIB", &lib),
         Duration::from_secs(300),

@@ -38,6 +38,18 @@ impl Poison for *mut mtatls_params {
 pub type mtatls_log_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, line: *const c_char)>;
 
+/// Tests prove that a panic inside the library becomes
+/// `MTATLS_RESULT_PANIC` at the C boundary: with the environment variable
+/// `MTATLS_TEST_PANIC=1`, setting the (otherwise unknown) parameter
+/// `mtatls_test_panic` panics.
+fn test_panic_hook(name: &str) {
+    if name == "mtatls_test_panic"
+        && std::env::var_os("MTATLS_TEST_PANIC").is_some_and(|v| v == "1")
+    {
+        panic!("mtatls_test_panic: forced panic for tests");
+    }
+}
+
 /// Run `f` on a live, unpoisoned params handle, keeping its error text.
 ///
 /// # Safety
@@ -113,6 +125,7 @@ pub extern "C" fn mtatls_params_set(
             with_params(params, |p| {
                 let name = arg_str(name, "parameter name")?;
                 let value = arg_str(value, &format!("value of {name}"))?;
+                test_panic_hook(name);
                 p.inner.set(name, value)
             })
         }

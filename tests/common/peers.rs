@@ -1,15 +1,27 @@
-//! Real peers from the workplace's `peers/` scripts (Postfix smtpd,
-//! posttls-finger, ...). Interop tests skip with a message when the peers
-//! are not installed, and fail instead when MTATLS_REQUIRE_PEERS=1 (CI).
+//! Real peers from the workplace's `peers/` scripts (Postfix smtpd and smtp
+//! client, posttls-finger, openssl s_server, swaks) and our own example
+//! programs (mtatls-smtpd, mtatls-finger) as processes of a test.
+//!
+//! Interop tests skip with a message when the peers are not installed, and
+//! fail instead when MTATLS_REQUIRE_PEERS=1 (CI). Every process a helper
+//! starts is stopped by pid when its guard drops (also when the test
+//! panics), and every wait is bounded.
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use super::run_bounded;
+use super::{c_binaries, have, required, run_bounded, wait_bounded};
+
+/// How long a test waits for a peer's log line, a delivery, a listener.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// The peers script directory: $MTATLS_PEERS_DIR, else `../shared/peers`
 /// next to the checkout, else `/work/shared/peers`.
@@ -46,13 +58,30 @@ pub fn available() -> Option<PathBuf> {
         None => peers_dir(),
         Some(why) => {
             assert!(
-                !super::required("MTATLS_REQUIRE_PEERS"),
+                !required("MTATLS_REQUIRE_PEERS"),
                 "peers required but unavailable: {why}"
             );
             eprintln!("SKIPPED (real peers): {why}");
             None
         }
     }
+}
+
+/// `available()`, and also the given programs on PATH (swaks, openssl).
+pub fn available_with(programs: &[&str]) -> Option<PathBuf> {
+    let peers = available()?;
+    for p in programs {
+        if !have(p) {
+            assert!(
+                !required("MTATLS_REQUIRE_PEERS"),
+                "peers required but {p} is not installed (run {}/install-peers.sh)",
+                peers.display()
+            );
+            eprintln!("SKIPPED (real peers): {p} is not installed");
+            return None;
+        }
+    }
+    Some(peers)
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -62,6 +91,189 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// A name no other helper of this process uses (for directories).
+fn unique(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "mtatls-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Poll `f` every 50 ms until it gives `Some`, for at most `limit`.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Fail loudly, with both lines, when ours differs from the real peer's.
+#[track_caller]
+pub fn assert_same(what: &str, ours: &str, theirs: &str) {
+    assert!(
+        ours == theirs,
+        "{what}: mtatls differs from the real peer\n  ours:   {ours}\n  theirs: {theirs}"
+    );
+}
+
+/// As `assert_same`, for lists of lines (compared in order).
+#[track_caller]
+pub fn assert_same_lines(what: &str, ours: &[String], theirs: &[String]) {
+    assert!(
+        ours == theirs,
+        "{what}: mtatls differs from the real peer\n  ours:\n{}\n  theirs:\n{}",
+        indent(ours),
+        indent(theirs)
+    );
+}
+
+/// Fail loudly, with both lines, when `got` is not `want`.
+#[track_caller]
+pub fn assert_line(what: &str, got: &str, want: &str) {
+    assert!(
+        got == want,
+        "{what}: unexpected line\n  got:      {got}\n  expected: {want}"
+    );
+}
+
+/// Lines indented for a failure message.
+pub fn indent(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return "    (none)".to_string();
+    }
+    lines
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn lines_of(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A directory removed when the guard drops.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system temp dir, mode 755 (Postfix
+    /// daemons and `nobody` must traverse what is below it).
+    pub fn new(what: &str) -> TempDir {
+        let d = std::env::temp_dir().join(unique(what));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        TempDir(d)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copy the regular files of `from` into `to` (created).
+pub fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("dir entry");
+        if e.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+/// The peers' certificates (made once per test process by the peers'
+/// own `pf_gen_certs`): `server-rsa`, `server-ecdsa`, `client-rsa` as
+/// `.key .crt .pem .sha256 .spki-sha256`, `server-cas.pem`,
+/// `client-ca.pem`. Returns the `tls` directory.
+pub fn peer_certs(peers: &Path) -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = super::scratch_dir("peer-certs");
+        let tls = base.join("tls");
+        std::fs::create_dir_all(&tls).expect("mkdir tls");
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(". \"$1/lib-postfix.sh\" && pf_gen_certs \"$2\"")
+            .arg("peer-certs")
+            .arg(peers)
+            .arg(&base);
+        let out = run_bounded(&mut cmd, Duration::from_secs(60));
+        assert!(
+            out.status.success() && tls.join("server-cas.pem").exists(),
+            "pf_gen_certs failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tls
+    })
+}
+
+/// Contents of a file, trimmed (fingerprint files).
+pub fn read_text(path: &Path) -> String {
+    super::read_trimmed(path)
+}
+
+/// Path as a string.
+pub fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The text after "...: " of a syslog-style maillog line written by
+/// `postfix/PROGRAM[PID]`, or None for other lines.
+fn postfix_text<'a>(line: &'a str, program: &str) -> Option<&'a str> {
+    let tag = format!(" postfix/{program}[");
+    let at = line.find(&tag)?;
+    let rest = &line[at + tag.len()..];
+    let close = rest.find("]: ")?;
+    Some(&rest[close + 3..])
+}
+
+/// The first `Received:` header (first line and continuation lines) of
+/// a message text.
+pub fn first_received(message: &str) -> Option<Vec<String>> {
+    let mut lines = message.lines().skip_while(|l| !l.starts_with("Received:"));
+    let first = lines.next()?;
+    let mut out = vec![first.to_string()];
+    out.extend(
+        lines
+            .take_while(|l| l.starts_with('\t') || l.starts_with(' '))
+            .map(str::to_string),
+    );
+    Some(out)
+}
+
+/// The TLS comment lines of a Received: header: the continuation lines
+/// between the first line and the `\tby ...` line.
+pub fn tls_comment(received: &[String]) -> Vec<String> {
+    received
+        .iter()
+        .skip(1)
+        .take_while(|l| !l.starts_with("\tby "))
+        .cloned()
+        .collect()
+}
+
+// ---------------------------------------------------------------------
+// Postfix smtpd
 
 /// A running private Postfix smtpd instance; stopped (and its directory
 /// removed) on drop, also when the test fails.
@@ -74,8 +286,19 @@ pub struct PostfixSmtpd {
 impl PostfixSmtpd {
     /// Start `postfix-smtpd.sh PORT DIR params...` on a free port.
     pub fn start(peers: &std::path::Path, params: &[&str]) -> PostfixSmtpd {
+        PostfixSmtpd::start_with_certs(peers, None, params)
+    }
+
+    /// As `start`, with the instance's `tls/` copied from `certs` first
+    /// (the scripts keep certificates they find), so that several peers
+    /// share one set of keys.
+    pub fn start_with_certs(peers: &Path, certs: Option<&Path>, params: &[&str]) -> PostfixSmtpd {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("mtatls-pf-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(certs) = certs {
+            copy_files(certs, &dir.join("tls"));
+        }
         let mut cmd = Command::new("bash");
         cmd.arg(peers.join("postfix-smtpd.sh"))
             .arg(port.to_string())
@@ -96,6 +319,21 @@ impl PostfixSmtpd {
         server
     }
 
+    /// The instance's `tls/NAME`.
+    pub fn tls(&self, name: &str) -> String {
+        p(&self.dir.join("tls").join(name))
+    }
+
+    /// The instance's `tls/` directory.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
+
+    /// Contents of `tls/NAME` (fingerprint files), trimmed.
+    pub fn tls_text(&self, name: &str) -> String {
+        read_text(&self.dir.join("tls").join(name))
+    }
+
     /// The instance's maillog so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
@@ -104,16 +342,86 @@ impl PostfixSmtpd {
     /// Wait (bounded) until the maillog has a line containing `needle`;
     /// return that line.
     pub fn wait_log_line(&self, needle: &str, limit: Duration) -> Option<String> {
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(l) = self.log().lines().find(|l| l.contains(needle)) {
-                return Some(l.to_string());
+        wait_for(limit, || {
+            self.log()
+                .lines()
+                .find(|l| l.contains(needle))
+                .map(str::to_string)
+        })
+    }
+
+    /// What smtpd logged (the text after `postfix/smtpd[PID]: `).
+    pub fn smtpd_lines(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| postfix_text(l, "smtpd"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// smtpd's per-connection TLS outcome lines: summaries and
+    /// `SSL_accept error from` lines, in order.
+    pub fn tls_lines(&self) -> Vec<String> {
+        self.smtpd_lines()
+            .into_iter()
+            .filter(|l| {
+                l.contains("TLS connection established from") || l.starts_with("SSL_accept error")
+            })
+            .collect()
+    }
+
+    /// Wait (bounded) until smtpd logged at least `n` TLS outcome lines.
+    #[track_caller]
+    pub fn wait_tls_lines(&self, n: usize) -> Vec<String> {
+        wait_for(WAIT, || Some(self.tls_lines()).filter(|l| l.len() >= n)).unwrap_or_else(|| {
+            panic!(
+                "real smtpd logged fewer than {n} TLS lines within {WAIT:?}; its log:\n{}",
+                self.log()
+            )
+        })
+    }
+
+    /// The smtpd lines (all of them) after the `n`th TLS outcome line
+    /// until the next "disconnect from".
+    pub fn lines_after_tls(&self, n: usize) -> Vec<String> {
+        let mut seen = 0;
+        let mut out = vec![];
+        for l in self.smtpd_lines() {
+            if seen == n {
+                if l.starts_with("disconnect from") {
+                    break;
+                }
+                out.push(l.clone());
             }
-            if start.elapsed() > limit {
-                return None;
+            if l.contains("TLS connection established from") || l.starts_with("SSL_accept error") {
+                seen += 1;
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
+        out
+    }
+
+    /// The first Received: header of the delivered message whose
+    /// Subject is `subject`, waiting (bounded) for the delivery.
+    #[track_caller]
+    pub fn wait_received(&self, subject: &str) -> Vec<String> {
+        let maildir = self.dir.join("mail/Maildir/new");
+        let want = format!("\nSubject: {subject}\n");
+        wait_for(WAIT, || {
+            std::fs::read_dir(&maildir).ok()?.find_map(|e| {
+                let text = std::fs::read_to_string(e.ok()?.path()).ok()?;
+                if text.contains(&want) {
+                    first_received(&text)
+                } else {
+                    None
+                }
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "real smtpd delivered no message \"{subject}\" within {WAIT:?}; its log:\n{}",
+                self.log()
+            )
+        })
     }
 }
 
@@ -127,6 +435,80 @@ impl Drop for PostfixSmtpd {
     }
 }
 
+// ---------------------------------------------------------------------
+// Postfix smtp client
+
+/// A running private Postfix smtp client instance (relayhost
+/// `[127.0.0.1]:SERVER_PORT`); stopped and removed on drop.
+pub struct PostfixClient {
+    pub dir: PathBuf,
+    peers: PathBuf,
+}
+
+impl PostfixClient {
+    /// `postfix-client.sh SERVER_PORT DIR params...`, with the instance's
+    /// `tls/` copied from `certs` (so that its CAfile holds the servers'
+    /// certificates and its client certificate is the one the servers'
+    /// CAfile trusts).
+    pub fn start(peers: &Path, server_port: u16, certs: &Path, params: &[String]) -> PostfixClient {
+        let dir = std::env::temp_dir().join(unique("pfc"));
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_files(certs, &dir.join("tls"));
+        let mut cmd = Command::new("bash");
+        cmd.arg(peers.join("postfix-client.sh"))
+            .arg(server_port.to_string())
+            .arg(&dir)
+            .args(params);
+        let out = run_bounded(&mut cmd, Duration::from_secs(60));
+        let client = PostfixClient {
+            dir,
+            peers: peers.to_path_buf(),
+        };
+        assert!(
+            out.status.success(),
+            "postfix-client.sh failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        client
+    }
+
+    /// Send one message with Subject `tag` to `rcpt` (postfix-send.sh);
+    /// whether it was delivered (status=sent), and what the client
+    /// logged meanwhile (the text after `postfix/PROGRAM[PID]: `).
+    pub fn send(&self, rcpt: &str, tag: &str) -> (bool, Vec<String>) {
+        let mut cmd = Command::new("bash");
+        cmd.arg(self.peers.join("postfix-send.sh"))
+            .arg(&self.dir)
+            .arg(rcpt)
+            .arg("30")
+            .env("PEERS_TAG", tag);
+        let out = run_bounded(&mut cmd, Duration::from_secs(60));
+        let lines = lines_of(&out.stdout)
+            .into_iter()
+            .chain(lines_of(&out.stderr))
+            .map(|l| match postfix_text(&l, "smtp") {
+                Some(t) => t.to_string(),
+                None => l,
+            })
+            .collect();
+        (out.status.success(), lines)
+    }
+}
+
+impl Drop for PostfixClient {
+    fn drop(&mut self) {
+        let mut cmd = Command::new("bash");
+        cmd.arg(self.peers.join("postfix-stop.sh"))
+            .arg(&self.dir)
+            .arg("--rm");
+        let _ = run_bounded(&mut cmd, Duration::from_secs(60));
+    }
+}
+
+// ---------------------------------------------------------------------
+// posttls-finger and mtatls-finger
+
 /// Run `posttls-finger.sh PORT args...`; returns its output lines.
 pub fn posttls_finger(peers: &std::path::Path, port: u16, args: &[&str]) -> Vec<String> {
     let mut cmd = Command::new("bash");
@@ -134,11 +516,78 @@ pub fn posttls_finger(peers: &std::path::Path, port: u16, args: &[&str]) -> Vec<
         .arg(port.to_string())
         .args(args);
     let out = run_bounded(&mut cmd, Duration::from_secs(90));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .map(str::to_string)
+    lines_of(&out.stdout)
+        .into_iter()
+        .chain(lines_of(&out.stderr))
         .collect()
+}
+
+/// The throwaway main.cf posttls-finger needs (what posttls-finger.sh
+/// writes), made once per process and dated an hour back: Postfix waits
+/// about two seconds before reading a main.cf modified "too recently",
+/// which the script's fresh file costs on every call.
+fn finger_config() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = super::scratch_dir("posttls-finger-config");
+        let cf = d.join("main.cf");
+        std::fs::write(
+            &cf,
+            "compatibility_level = 3.6\ninet_protocols = ipv4\nsmtp_tls_fingerprint_digest = sha256\n",
+        )
+        .expect("write main.cf");
+        let past = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&cf)
+            .and_then(|f| f.set_modified(past))
+            .expect("date main.cf back");
+        d
+    })
+}
+
+/// Postfix's posttls-finger against 127.0.0.1:PORT, invoked as
+/// posttls-finger.sh does (`-a ipv4 -t 10 -T 10 ARGS [127.0.0.1]:PORT
+/// MATCH...`, "--" separating the match arguments), with the
+/// "posttls-finger: " prefix removed from its lines.
+pub fn posttls_finger_lines(peers: &Path, port: u16, args: &[&str]) -> Vec<String> {
+    let _ = peers;
+    let (opts, matches) = match args.iter().position(|a| *a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let mut cmd = Command::new("/usr/sbin/posttls-finger");
+    cmd.env("MAIL_CONFIG", finger_config())
+        .args(["-a", "ipv4", "-t", "10", "-T", "10"])
+        .args(opts)
+        .arg(format!("[127.0.0.1]:{port}"))
+        .args(matches)
+        .stdin(Stdio::null());
+    let out = run_bounded(&mut cmd, Duration::from_secs(60));
+    lines_of(&out.stdout)
+        .into_iter()
+        .chain(lines_of(&out.stderr))
+        .map(|l| match l.strip_prefix("posttls-finger: ") {
+            Some(t) => t.to_string(),
+            None => l,
+        })
+        .collect()
+}
+
+/// Run our `mtatls-finger args...`: whether it exited 0, and its stderr
+/// lines with the "mtatls-finger: " prefix removed.
+pub fn mtatls_finger(args: &[String]) -> (bool, Vec<String>) {
+    let mut cmd = Command::new(c_binaries().join("mtatls-finger"));
+    cmd.args(args).stdin(Stdio::null());
+    let out = run_bounded(&mut cmd, Duration::from_secs(60));
+    let lines = lines_of(&out.stderr)
+        .into_iter()
+        .map(|l| match l.strip_prefix("mtatls-finger: ") {
+            Some(t) => t.to_string(),
+            None => l,
+        })
+        .collect();
+    (out.status.success(), lines)
 }
 
 /// The text after `prefix` of the first line that has it and contains
@@ -148,4 +597,626 @@ pub fn summary_after(lines: &[String], prefix: &str) -> Option<String> {
         .iter()
         .filter(|l| l.contains("TLS connection established"))
         .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+}
+
+/// The first summary line ("... TLS connection established ...").
+pub fn summary(lines: &[String]) -> Option<String> {
+    lines
+        .iter()
+        .find(|l| l.contains("TLS connection established"))
+        .cloned()
+}
+
+/// The lines the Postfix TLS library logs on a client for the
+/// connection to `label` (prefixes already removed): the summary, the
+/// `LABEL: ...` lines (matched peername, Matched fingerprint, subject_CN),
+/// verification failures and `SSL_connect error`, in order. These are
+/// what posttls-finger and mtatls-finger must print alike (mtatls-finger's
+/// own "Server certificate not verified: ..." line is not one of them).
+pub fn client_tls_lines(lines: &[String], label: &str) -> Vec<String> {
+    let own = format!("{label}: ");
+    let summary = format!("TLS connection established to {label}: ");
+    let failed = format!("verification failed for {label}: ");
+    let error = format!("SSL_connect error to {label}: ");
+    lines
+        .iter()
+        .filter(|l| {
+            l.starts_with(&own)
+                || l.contains(&summary)
+                || (l.contains(&failed) && !l.starts_with("Server certificate not verified: "))
+                || l.starts_with(&error)
+        })
+        .cloned()
+        .collect()
+}
+
+// ---------------------------------------------------------------------
+// posttls-finger and mtatls-finger against one server
+
+/// How smtpd and mtatls-smtpd name a client on 127.0.0.1.
+pub const SMTPD_LABEL: &str = "localhost[127.0.0.1]";
+
+/// A server whose per-connection TLS outcome lines a test can read.
+pub trait TlsLog {
+    /// For messages: "real smtpd", "mtatls-smtpd".
+    fn who(&self) -> &'static str;
+    /// Summary and `SSL_accept error` lines so far, in order.
+    fn tls_lines(&self) -> Vec<String>;
+    /// Wait (bounded) until there are at least `n`; panic otherwise.
+    fn wait_tls_lines(&self, n: usize) -> Vec<String>;
+}
+
+impl TlsLog for PostfixSmtpd {
+    fn who(&self) -> &'static str {
+        "real smtpd"
+    }
+    fn tls_lines(&self) -> Vec<String> {
+        PostfixSmtpd::tls_lines(self)
+    }
+    fn wait_tls_lines(&self, n: usize) -> Vec<String> {
+        PostfixSmtpd::wait_tls_lines(self, n)
+    }
+}
+
+impl TlsLog for MtatlsSmtpd {
+    fn who(&self) -> &'static str {
+        "mtatls-smtpd"
+    }
+    fn tls_lines(&self) -> Vec<String> {
+        MtatlsSmtpd::tls_lines(self)
+    }
+    fn wait_tls_lines(&self, n: usize) -> Vec<String> {
+        MtatlsSmtpd::wait_tls_lines(self, n)
+    }
+}
+
+/// One probe of a server by posttls-finger and then by mtatls-finger,
+/// with the same level, options and match arguments.
+pub struct FingerCase {
+    pub name: &'static str,
+    pub level: &'static str,
+    /// Options given to both fingers (letters they share: -w -p -F -H -o).
+    pub opts: Vec<String>,
+    /// Options only for posttls-finger / only for mtatls-finger.
+    pub theirs: Vec<String>,
+    pub ours: Vec<String>,
+    /// Match arguments (fingerprints or names).
+    pub matches: Vec<String>,
+    /// Expected client summary, "LABEL" standing for 127.0.0.1[127.0.0.1]:PORT.
+    pub client: String,
+    /// Expected server summary line for each connection.
+    pub server: String,
+    /// Expected mtatls-finger exit status 0.
+    pub ok: bool,
+}
+
+impl FingerCase {
+    pub fn new(name: &'static str, level: &'static str) -> FingerCase {
+        FingerCase {
+            name,
+            level,
+            opts: vec![],
+            theirs: vec![],
+            ours: vec![],
+            matches: vec![],
+            client: String::new(),
+            server: String::new(),
+            ok: true,
+        }
+    }
+
+    pub fn opts(mut self, o: &[&str]) -> FingerCase {
+        self.opts.extend(o.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn theirs(mut self, o: &[&str]) -> FingerCase {
+        self.theirs.extend(o.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn ours(mut self, o: &[&str]) -> FingerCase {
+        self.ours.extend(o.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn matches(mut self, m: &[String]) -> FingerCase {
+        self.matches.extend(m.iter().cloned());
+        self
+    }
+
+    /// Client status and the summary's tail (after "LABEL: ").
+    pub fn client(mut self, status: &str, tail: &str) -> FingerCase {
+        self.client = format!("{status} TLS connection established to LABEL: {tail}");
+        self
+    }
+
+    /// Server status and the summary's tail (after "localhost[127.0.0.1]: ").
+    pub fn server(mut self, status: &str, tail: &str) -> FingerCase {
+        self.server = format!("{status} TLS connection established from {SMTPD_LABEL}: {tail}");
+        self
+    }
+
+    /// Client and server see the same tail (no client certificate), the
+    /// server an anonymous client.
+    pub fn both(self, client_status: &str, tail: &str) -> FingerCase {
+        self.client(client_status, tail).server("Anonymous", tail)
+    }
+
+    pub fn fails(mut self) -> FingerCase {
+        self.ok = false;
+        self
+    }
+}
+
+/// Probe 127.0.0.1:`port` (served by `server`) with posttls-finger, then
+/// with mtatls-finger (see `FingerCase`), and require:
+/// - the TLS lines both print (summary, `matched peername`, `Matched
+///   fingerprint`, peer certificate, verification failures) to be EQUAL;
+/// - posttls-finger's summary to be the expected one (so that a wrong
+///   setup cannot pass by making both fail alike);
+/// - the server's line for our connection to be the expected one and the
+///   same as for posttls-finger's connection;
+/// - mtatls-finger's exit status to be the expected one.
+#[track_caller]
+pub fn compare_fingers(peers: &Path, port: u16, server: &dyn TlsLog, case: &FingerCase) {
+    let name = case.name;
+    let who = server.who();
+    let label = format!("127.0.0.1[127.0.0.1]:{port}");
+    let n = server.tls_lines().len();
+
+    let mut targs: Vec<&str> = vec!["-c", "-l", case.level];
+    targs.extend(case.opts.iter().chain(&case.theirs).map(String::as_str));
+    targs.push("--");
+    targs.extend(case.matches.iter().map(String::as_str));
+    let theirs = posttls_finger_lines(peers, port, &targs);
+    let their_server_line = server.wait_tls_lines(n + 1)[n].clone();
+
+    let mut oargs: Vec<String> = vec!["-l".into(), case.level.into()];
+    oargs.extend(case.opts.iter().chain(&case.ours).cloned());
+    oargs.push(format!("127.0.0.1:{port}"));
+    oargs.extend(case.matches.iter().cloned());
+    let (ok, ours) = mtatls_finger(&oargs);
+    let our_server_line = server.wait_tls_lines(n + 2)[n + 1].clone();
+
+    let their_summary = summary(&theirs).unwrap_or_else(|| {
+        panic!(
+            "{name}: posttls-finger {targs:?} printed no summary:\n{}",
+            indent(&theirs)
+        )
+    });
+    let our_summary = summary(&ours).unwrap_or_else(|| {
+        panic!(
+            "{name}: mtatls-finger {oargs:?} printed no summary:\n{}",
+            indent(&ours)
+        )
+    });
+    assert_same(
+        &format!("{name}: summary line"),
+        &our_summary,
+        &their_summary,
+    );
+    assert_same_lines(
+        &format!("{name}: TLS lines (summary, certificate match, peer certificate)"),
+        &client_tls_lines(&ours, &label),
+        &client_tls_lines(&theirs, &label),
+    );
+    assert_line(
+        &format!("{name}: posttls-finger's summary"),
+        &their_summary,
+        &case.client.replace("LABEL", &label),
+    );
+    assert_line(
+        &format!("{name}: {who}'s line for mtatls-finger's connection"),
+        &our_server_line,
+        &case.server,
+    );
+    assert_same(
+        &format!("{name}: {who}'s line for mtatls-finger's connection vs for posttls-finger's"),
+        &our_server_line,
+        &their_server_line,
+    );
+    assert!(
+        ok == case.ok,
+        "{name}: mtatls-finger exit status {} (expected {}):\n{}",
+        if ok { "0" } else { "non-zero" },
+        if case.ok { "0" } else { "non-zero" },
+        indent(&ours)
+    );
+}
+
+// ---------------------------------------------------------------------
+// mtatls-smtpd
+
+/// Our example server `mtatls-smtpd` on 127.0.0.1 (a free port chosen by
+/// the kernel, read from its "listening on" line); its stdout (received
+/// messages) and stderr are collected as they come. Stopped (SIGTERM,
+/// then SIGKILL, by pid) on drop.
+pub struct MtatlsSmtpd {
+    pub port: u16,
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl MtatlsSmtpd {
+    /// `mtatls-smtpd OPTIONS... 127.0.0.1:0`.
+    #[track_caller]
+    pub fn start(options: &[String]) -> MtatlsSmtpd {
+        let mut cmd = Command::new(c_binaries().join("mtatls-smtpd"));
+        cmd.args(options)
+            .arg("127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn mtatls-smtpd");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = vec![];
+        {
+            let mut pipe = child.stdout.take().expect("stdout");
+            let sink = Arc::clone(&stdout);
+            readers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }));
+        }
+        {
+            let pipe = child.stderr.take().expect("stderr");
+            let sink = Arc::clone(&stderr);
+            readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let line = match line.strip_prefix("mtatls-smtpd: ") {
+                        Some(t) => t.to_string(),
+                        None => line,
+                    };
+                    sink.lock().unwrap().push(line);
+                }
+            }));
+        }
+        let mut server = MtatlsSmtpd {
+            port: 0,
+            child,
+            stdout,
+            stderr,
+            readers,
+        };
+        let port = wait_for(WAIT, || {
+            server
+                .stderr()
+                .iter()
+                .find_map(|l| l.strip_prefix("listening on 127.0.0.1:")?.parse().ok())
+        });
+        match port {
+            Some(port) => server.port = port,
+            None => panic!(
+                "mtatls-smtpd {options:?} did not start listening:\n{}",
+                indent(&server.stderr())
+            ),
+        }
+        server
+    }
+
+    /// Its stderr lines so far ("mtatls-smtpd: " removed).
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Its stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Its per-connection TLS outcome lines (summaries and
+    /// `SSL_accept error from` lines), in order.
+    pub fn tls_lines(&self) -> Vec<String> {
+        self.stderr()
+            .into_iter()
+            .filter(|l| {
+                l.contains("TLS connection established from") || l.starts_with("SSL_accept error")
+            })
+            .collect()
+    }
+
+    /// Wait (bounded) until it logged at least `n` TLS outcome lines.
+    #[track_caller]
+    pub fn wait_tls_lines(&self, n: usize) -> Vec<String> {
+        wait_for(WAIT, || Some(self.tls_lines()).filter(|l| l.len() >= n)).unwrap_or_else(|| {
+            panic!(
+                "mtatls-smtpd logged fewer than {n} TLS lines within {WAIT:?}:\n{}",
+                indent(&self.stderr())
+            )
+        })
+    }
+
+    /// Its lines after the `n`th TLS outcome line until "disconnect from".
+    pub fn lines_after_tls(&self, n: usize) -> Vec<String> {
+        let mut seen = 0;
+        let mut out = vec![];
+        for l in self.stderr() {
+            if seen == n {
+                if l.starts_with("disconnect from") {
+                    break;
+                }
+                out.push(l.clone());
+            }
+            if l.contains("TLS connection established from") || l.starts_with("SSL_accept error") {
+                seen += 1;
+            }
+        }
+        out
+    }
+
+    /// The messages written to stdout, each starting with our Received:
+    /// line.
+    pub fn messages(&self) -> Vec<String> {
+        let out = self.stdout();
+        let mut msgs: Vec<String> = vec![];
+        let lines: Vec<&str> = out.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let ours = l.starts_with("Received: from ")
+                && lines[i + 1..]
+                    .iter()
+                    .take_while(|c| c.starts_with('\t') || c.starts_with(' '))
+                    .any(|c| c.starts_with("\tby ") && c.contains("(mtatls-smtpd)"));
+            if ours {
+                msgs.push(String::new());
+            }
+            if let Some(m) = msgs.last_mut() {
+                m.push_str(l);
+                m.push('\n');
+            }
+        }
+        msgs
+    }
+
+    /// Our Received: header of the message whose Subject is `subject`,
+    /// waiting (bounded) for it.
+    #[track_caller]
+    pub fn wait_received(&self, subject: &str) -> Vec<String> {
+        let want = format!("\nSubject: {subject}\n");
+        wait_for(WAIT, || {
+            self.messages()
+                .iter()
+                .find(|m| m.contains(&want))
+                .and_then(|m| first_received(m))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "mtatls-smtpd wrote no message \"{subject}\" within {WAIT:?}; stdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                indent(&self.stderr())
+            )
+        })
+    }
+}
+
+impl Drop for MtatlsSmtpd {
+    fn drop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let start = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// openssl s_server in wrapper mode
+
+/// Whether process `pid` exists.
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// The parent pid of `pid`, from /proc.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every descendant of `root` (children before grandchildren).
+fn descendants(root: i32) -> Vec<i32> {
+    let pids: Vec<(i32, i32)> = all_pids()
+        .into_iter()
+        .filter_map(|p| Some((p, parent_of(p)?)))
+        .collect();
+    let mut out = vec![];
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(p, pp) in &pids {
+            if pp == parent && !out.contains(&p) {
+                out.push(p);
+                frontier.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Processes with a file descriptor open on `path` (also once deleted).
+fn holders_of(path: &Path) -> Vec<i32> {
+    let want = p(path);
+    let deleted = format!("{want} (deleted)");
+    all_pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .any(|t| {
+                        let t = t.display().to_string();
+                        t == want || t == deleted
+                    })
+            })
+        })
+        .collect()
+}
+
+/// `openssl-smtps-server.sh PORT DIR s_server-options...`: a one-shot
+/// `openssl s_server` in TLS wrapper mode with a canned SMTP dialogue.
+/// On drop, it and its helpers (the script's supervising subshell, its
+/// `timeout`, the reply feeder) are stopped by pid.
+pub struct OpensslSmtps {
+    pub port: u16,
+    pub dir: PathBuf,
+    supervisor: i32,
+}
+
+impl OpensslSmtps {
+    /// Start it on a free port with the certificates of `certs` (the
+    /// script's default is `-cert DIR/tls/server-rsa.crt`).
+    #[track_caller]
+    pub fn start(peers: &Path, dir: &Path, certs: &Path, options: &[&str]) -> OpensslSmtps {
+        OpensslSmtps::start_on(peers, free_port(), dir, certs, options)
+    }
+
+    /// As `start`, on a given port.
+    #[track_caller]
+    pub fn start_on(
+        peers: &Path,
+        port: u16,
+        dir: &Path,
+        certs: &Path,
+        options: &[&str],
+    ) -> OpensslSmtps {
+        copy_files(certs, &dir.join("tls"));
+        let mut cmd = Command::new("bash");
+        cmd.arg(peers.join("openssl-smtps-server.sh"))
+            .arg(port.to_string())
+            .arg(dir)
+            .args(options)
+            .env("LIFETIME", "30");
+        let out = run_bounded(&mut cmd, Duration::from_secs(30));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let supervisor = text
+            .lines()
+            .find_map(|l| l.strip_prefix("PEER_PID=")?.trim().parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "openssl-smtps-server.sh failed:\n{text}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        OpensslSmtps {
+            port,
+            dir: dir.to_path_buf(),
+            supervisor,
+        }
+    }
+
+    /// Wait (bounded) until the one-shot server has served its connection
+    /// and exited; its log.
+    #[track_caller]
+    pub fn wait_done(&self) -> String {
+        let done = wait_for(WAIT, || (!alive(self.supervisor)).then_some(()));
+        let log = std::fs::read_to_string(self.dir.join("s_server.log")).unwrap_or_default();
+        assert!(
+            done.is_some(),
+            "openssl s_server did not finish within {WAIT:?}; its log:\n{log}"
+        );
+        log
+    }
+
+    fn stop(&self) {
+        let fifo = self.dir.join("s_server.in");
+        let mut pids = descendants(self.supervisor);
+        for h in holders_of(&fifo) {
+            if !pids.contains(&h) && h != self.supervisor {
+                pids.push(h);
+            }
+        }
+        // `timeout` passes SIGTERM to s_server; the subshell then stops
+        // the feeder itself. Whatever is left after 3 s gets SIGKILL.
+        for &pid in &pids {
+            // SAFETY: signalling processes this guard's script started.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let mut all = pids.clone();
+        all.push(self.supervisor);
+        let _ = wait_for(Duration::from_secs(3), || {
+            (!all.iter().any(|&p| alive(p))).then_some(())
+        });
+        for &pid in &all {
+            if alive(pid) {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+impl Drop for OpensslSmtps {
+    fn drop(&mut self) {
+        if alive(self.supervisor) {
+            self.stop();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Other real clients
+
+/// Run a program with `input` written to its stdin in steps (text, then
+/// a pause), killing it after `limit`: a scripted SMTP dialogue for
+/// `openssl s_client`. Returns (exit ok, stdout+stderr lines).
+pub fn run_scripted(
+    cmd: &mut Command,
+    steps: &[(&str, u64)],
+    limit: Duration,
+) -> (bool, Vec<String>) {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let steps: Vec<(String, u64)> = steps.iter().map(|(t, ms)| (t.to_string(), *ms)).collect();
+    let writer = std::thread::spawn(move || {
+        for (text, ms) in steps {
+            if stdin.write_all(text.as_bytes()).is_err() {
+                break;
+            }
+            let _ = stdin.flush();
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        // stdin closes here
+    });
+    let out = wait_bounded(child, limit);
+    let _ = writer.join();
+    let lines = lines_of(&out.stdout)
+        .into_iter()
+        .chain(lines_of(&out.stderr))
+        .collect();
+    (out.status.success(), lines)
 }
