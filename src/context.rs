@@ -253,7 +253,8 @@ impl Builder<'_> {
         if !chain_files.trim().is_empty() {
             for legacy in ["tls_cert_file", "tls_eccert_file", "tls_dcert_file"] {
                 let value = self.get(legacy)?;
-                if !value.is_empty() && !(role == Role::Server && value == "none") {
+                let unset = value.is_empty() || (role == Role::Server && value == "none");
+                if !unset {
                     let (chain, legacy) = (
                         format!("{}_tls_chain_files", self.prefix),
                         format!("{}_{legacy}", self.prefix),
