@@ -67,7 +67,10 @@ fn server_against(
 #[test]
 fn silent_peer_times_out_on_time() {
     let (e, took) = server_against(
-        |b| std::thread::sleep(Duration::from_millis(2500)).then_drop(b),
+        |b| {
+            std::thread::sleep(Duration::from_millis(2500));
+            drop(b);
+        },
         2,
     );
     assert_eq!(e.kind(), ErrorKind::Timeout);
@@ -361,15 +364,5 @@ fn mandatory_policies_never_allow_null_anonymous_or_lower_protocols() {
                 assert_eq!(policy.protocols, ["TLSv1.2", "TLSv1.3"]);
             }
         }
-    }
-}
-
-trait ThenDrop {
-    fn then_drop<T>(self, t: T);
-}
-
-impl ThenDrop for () {
-    fn then_drop<T>(self, t: T) {
-        drop(t);
     }
 }
