@@ -57,25 +57,29 @@ fn finger_vs_postfix_rsa_and_ecdsa() {
         Case::new("may", "may").both("Untrusted", &t13_ec),
         Case::new("encrypt", "encrypt").both("Untrusted", &t13_ec),
         Case::new("fingerprint (certificate)", "fingerprint")
-            .matches(&[fp_ec.clone()])
+            .matches(&[&fp_ec])
+            .matched_fingerprint(&fp_ec)
             .both("Verified", &t13_ec),
         Case::new("fingerprint (public key)", "fingerprint")
-            .matches(&[spki_ec])
+            .matches(&[&spki_ec])
+            .matched_fingerprint(&spki_ec)
             .both("Verified", &t13_ec),
         Case::new("fingerprint (one of two)", "fingerprint")
-            .matches(&[fp_rsa.clone(), fp_ec.clone()])
+            .matches(&[&fp_rsa, &fp_ec])
+            .matched_fingerprint(&fp_ec)
             .both("Verified", &t13_ec),
         Case::new("secure", "secure")
             .opts(&["-F", &cas])
-            .matches(&[s("localhost")])
+            .matches(&["localhost"])
+            .shows("matched peername: localhost")
             .both("Verified", &t13_ec),
         Case::new("secure, wrong name", "secure")
             .opts(&["-F", &cas])
-            .matches(&[s("mx.example.com")])
+            .matches(&["mx.example.com"])
             .both("Untrusted", &t13_ec)
             .fails(),
         Case::new("fingerprint, wrong digest", "fingerprint")
-            .matches(&[fp_rsa])
+            .matches(&[&fp_rsa])
             .both("Untrusted", &t13_ec)
             .fails(),
         Case::new("TLS 1.2 forced by the client, may", "may")
@@ -83,7 +87,8 @@ fn finger_vs_postfix_rsa_and_ecdsa() {
             .both("Anonymous", ADH12),
         Case::new("TLS 1.2 forced by the client, fingerprint", "fingerprint")
             .opts(&["-p", "<=TLSv1.2"])
-            .matches(&[fp_ec])
+            .matches(&[&fp_ec])
+            .matched_fingerprint(&fp_ec)
             .both(
                 "Verified",
                 "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)",
@@ -108,18 +113,22 @@ fn finger_vs_postfix_rsa_only() {
     let cases = [
         Case::new("may", "may").both("Untrusted", &t13),
         Case::new("fingerprint (certificate)", "fingerprint")
-            .matches(&[fp.clone()])
+            .matches(&[&fp])
+            .matched_fingerprint(&fp)
             .both("Verified", &t13),
         Case::new("fingerprint (public key)", "fingerprint")
-            .matches(&[spki])
+            .matches(&[&spki])
+            .matched_fingerprint(&spki)
             .both("Verified", &t13),
         Case::new("secure", "secure")
             .opts(&["-F", &cas])
-            .matches(&[s("localhost")])
+            .matches(&["localhost"])
+            .shows("matched peername: localhost")
             .both("Verified", &t13),
         Case::new("TLS 1.2 forced by the client, secure", "secure")
             .opts(&["-F", &cas, "-p", "<=TLSv1.2"])
-            .matches(&[s("localhost")])
+            .matches(&["localhost"])
+            .shows("matched peername: localhost")
             .both(
                 "Verified",
                 "TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)",
@@ -144,14 +153,17 @@ fn finger_vs_postfix_ecdsa_only() {
         Case::new("may", "may").both("Untrusted", &t13),
         Case::new("encrypt", "encrypt").both("Untrusted", &t13),
         Case::new("fingerprint (certificate)", "fingerprint")
-            .matches(&[fp])
+            .matches(&[&fp])
+            .matched_fingerprint(&fp)
             .both("Verified", &t13),
         Case::new("fingerprint (public key)", "fingerprint")
-            .matches(&[spki])
+            .matches(&[&spki])
+            .matched_fingerprint(&spki)
             .both("Verified", &t13),
         Case::new("secure", "secure")
             .opts(&["-F", &cas])
-            .matches(&[s("localhost")])
+            .matches(&["localhost"])
+            .shows("matched peername: localhost")
             .both("Verified", &t13),
     ];
     for case in &cases {
@@ -181,14 +193,17 @@ fn finger_vs_postfix_tls12_server() {
         Case::new("may", "may").both("Anonymous", ADH12),
         Case::new("encrypt", "encrypt").both("Anonymous", ADH12),
         Case::new("fingerprint (certificate)", "fingerprint")
-            .matches(&[fp])
+            .matches(&[&fp])
+            .matched_fingerprint(&fp)
             .both("Verified", ecdhe),
         Case::new("fingerprint (public key)", "fingerprint")
-            .matches(&[spki])
+            .matches(&[&spki])
+            .matched_fingerprint(&spki)
             .both("Verified", ecdhe),
         Case::new("secure", "secure")
             .opts(&["-F", &cas])
-            .matches(&[s("localhost")])
+            .matches(&["localhost"])
+            .shows("matched peername: localhost")
             .both("Verified", ecdhe),
     ];
     for case in &cases {
@@ -219,6 +234,9 @@ fn finger_vs_postfix_client_certificate() {
             .opts(&["-H", &chain, "-p", "<=TLSv1.2"])
             .client("Untrusted", ecdsa12)
             .server("Trusted", ecdsa12),
+        Case::new("no client certificate, TLS 1.2 forced by the client", "may")
+            .opts(&["-p", "<=TLSv1.2"])
+            .both("Untrusted", ecdsa12),
     ];
     for case in &cases {
         check(&peers, &smtpd, case);

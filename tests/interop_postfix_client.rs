@@ -19,8 +19,8 @@
 mod common;
 
 use common::peers::{
-    self, assert_line, assert_same, assert_same_lines, indent, MtatlsSmtpd, PostfixClient,
-    PostfixSmtpd,
+    self, assert_line, assert_lines, assert_same, assert_same_lines, indent, MtatlsSmtpd,
+    PostfixClient, PostfixSmtpd,
 };
 
 const SMTPD_LABEL: &str = "localhost[127.0.0.1]";
@@ -108,6 +108,8 @@ fn check(peers: &std::path::Path, s: &Servers, case: &ClientCase) {
     let (tag_real, tag_ours) = (format!("{tag}-real"), format!("{tag}-ours"));
     let n_real = s.real.tls_lines().len();
     let n_ours = s.ours.tls_lines().len();
+    let k_real = peers::sessions(&s.real.smtpd_lines()).len();
+    let k_ours = peers::sessions(&s.ours.stderr()).len();
 
     let (sent_real, log_real) = client.send("test@peers.test", &tag_real);
     assert!(
@@ -177,6 +179,35 @@ fn check(peers: &std::path::Path, s: &Servers, case: &ClientCase) {
         ),
     );
 
+    // All the TLS lines of the two server sessions.
+    let real_session = peers::wait_for(peers::WAIT, || {
+        peers::sessions(&s.real.smtpd_lines())
+            .into_iter()
+            .skip(k_real)
+            .find(|x| x.iter().any(|l| l == &real_line))
+    });
+    let our_session = peers::wait_for(peers::WAIT, || {
+        peers::sessions(&s.ours.stderr())
+            .into_iter()
+            .skip(k_ours)
+            .find(|x| x.iter().any(|l| l == &our_line))
+    });
+    assert_same_lines(
+        &format!("{name}: server TLS lines of the session"),
+        &peers::tls_session_lines(&our_session.unwrap_or_else(|| {
+            panic!(
+                "{name}: mtatls-smtpd's session did not end:\n{}",
+                indent(&s.ours.stderr())
+            )
+        })),
+        &peers::tls_session_lines(&real_session.unwrap_or_else(|| {
+            panic!(
+                "{name}: the real smtpd's session did not end:\n{}",
+                s.real.log()
+            )
+        })),
+    );
+
     // The Received: headers.
     let real_rcv = s.real.wait_received(&tag_real);
     let our_rcv = s.ours.wait_received(&tag_ours);
@@ -190,7 +221,7 @@ fn check(peers: &std::path::Path, s: &Servers, case: &ClientCase) {
         &peers::tls_comment(&our_rcv),
         &peers::tls_comment(&real_rcv),
     );
-    assert_same_lines(
+    assert_lines(
         &format!("{name}: Received: TLS comment (expected)"),
         &peers::tls_comment(&our_rcv),
         &case.comment,

@@ -42,7 +42,9 @@ pub fn available() -> Option<PathBuf> {
     let why = match peers_dir() {
         None => Some("the peers scripts were not found (set MTATLS_PEERS_DIR)".to_string()),
         Some(d) => {
-            if !std::path::Path::new("/usr/sbin/posttls-finger").exists() {
+            if !d.join("postfix-smtpd.sh").exists() {
+                Some(format!("no peers scripts in {}", d.display()))
+            } else if !std::path::Path::new("/usr/sbin/posttls-finger").exists() {
                 Some(format!(
                     "Postfix is not installed (run {}/install-peers.sh)",
                     d.display()
@@ -142,6 +144,18 @@ pub fn assert_line(what: &str, got: &str, want: &str) {
     assert!(
         got == want,
         "{what}: unexpected line\n  got:      {got}\n  expected: {want}"
+    );
+}
+
+/// Fail loudly, with both lists, when `got` is not `want` (an expected
+/// literal rather than a real peer's output).
+#[track_caller]
+pub fn assert_lines(what: &str, got: &[String], want: &[String]) {
+    assert!(
+        got == want,
+        "{what}: unexpected lines\n  got:\n{}\n  expected:\n{}",
+        indent(got),
+        indent(want)
     );
 }
 
@@ -272,6 +286,41 @@ pub fn tls_comment(received: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// A server's log split into client sessions: the lines between "connect
+/// from" and "disconnect from" (both left out), without the sessions of
+/// bare port probes ("lost connection after CONNECT").
+pub fn sessions(lines: &[String]) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = vec![];
+    let mut current: Option<Vec<String>> = None;
+    for l in lines {
+        if l.starts_with("connect from ") {
+            current = Some(vec![]);
+        } else if l.starts_with("disconnect from ") {
+            if let Some(s) = current.take() {
+                if !s
+                    .iter()
+                    .all(|l| l.starts_with("lost connection after CONNECT"))
+                {
+                    out.push(s);
+                }
+            }
+        } else if let Some(s) = current.as_mut() {
+            s.push(l.clone());
+        }
+    }
+    out
+}
+
+/// The TLS lines of a session (see `sessions`): summaries, certificate
+/// verification, `SSL_accept` errors, TLS library problems, TLS aborts.
+pub fn tls_session_lines(session: &[String]) -> Vec<String> {
+    session
+        .iter()
+        .filter(|l| l.contains("TLS") || l.contains("certificate") || l.starts_with("SSL_"))
+        .cloned()
+        .collect()
+}
+
 // ---------------------------------------------------------------------
 // Postfix smtpd
 
@@ -364,9 +413,7 @@ impl PostfixSmtpd {
     pub fn tls_lines(&self) -> Vec<String> {
         self.smtpd_lines()
             .into_iter()
-            .filter(|l| {
-                l.contains("TLS connection established from") || l.starts_with("SSL_accept error")
-            })
+            .filter(|l| is_server_outcome(l))
             .collect()
     }
 
@@ -393,7 +440,7 @@ impl PostfixSmtpd {
                 }
                 out.push(l.clone());
             }
-            if l.contains("TLS connection established from") || l.starts_with("SSL_accept error") {
+            if is_server_outcome(&l) {
                 seen += 1;
             }
         }
@@ -599,12 +646,22 @@ pub fn summary_after(lines: &[String], prefix: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
 }
 
-/// The first summary line ("... TLS connection established ...").
+/// Whether a line looks like a summary: "... TLS connection established
+/// ...", or (so that a damaged summary is still compared, and shown,
+/// rather than reported missing) any line naming a cipher.
+pub fn is_summary(line: &str) -> bool {
+    line.contains("TLS connection established") || line.contains(" with cipher ")
+}
+
+/// Whether a server line is a per-connection TLS outcome: a summary
+/// ("... from ...") or an `SSL_accept error`.
+pub fn is_server_outcome(line: &str) -> bool {
+    (is_summary(line) && line.contains(" from ")) || line.starts_with("SSL_accept error")
+}
+
+/// The first summary line (see `is_summary`).
 pub fn summary(lines: &[String]) -> Option<String> {
-    lines
-        .iter()
-        .find(|l| l.contains("TLS connection established"))
-        .cloned()
+    lines.iter().find(|l| is_summary(l)).cloned()
 }
 
 /// The lines the Postfix TLS library logs on a client for the
@@ -615,14 +672,14 @@ pub fn summary(lines: &[String]) -> Option<String> {
 /// own "Server certificate not verified: ..." line is not one of them).
 pub fn client_tls_lines(lines: &[String], label: &str) -> Vec<String> {
     let own = format!("{label}: ");
-    let summary = format!("TLS connection established to {label}: ");
+    let summary = format!(" {label}: ");
     let failed = format!("verification failed for {label}: ");
     let error = format!("SSL_connect error to {label}: ");
     lines
         .iter()
         .filter(|l| {
             l.starts_with(&own)
-                || l.contains(&summary)
+                || (l.contains(&summary) && is_summary(l))
                 || (l.contains(&failed) && !l.starts_with("Server certificate not verified: "))
                 || l.starts_with(&error)
         })
@@ -686,6 +743,9 @@ pub struct FingerCase {
     pub client: String,
     /// Expected server summary line for each connection.
     pub server: String,
+    /// Certificate-match lines both must print, "LABEL: " left out
+    /// (e.g. "matched peername: localhost").
+    pub shows: Vec<String>,
     /// Expected mtatls-finger exit status 0.
     pub ok: bool,
 }
@@ -701,6 +761,7 @@ impl FingerCase {
             matches: vec![],
             client: String::new(),
             server: String::new(),
+            shows: vec![],
             ok: true,
         }
     }
@@ -720,8 +781,8 @@ impl FingerCase {
         self
     }
 
-    pub fn matches(mut self, m: &[String]) -> FingerCase {
-        self.matches.extend(m.iter().cloned());
+    pub fn matches(mut self, m: &[&str]) -> FingerCase {
+        self.matches.extend(m.iter().map(|s| s.to_string()));
         self
     }
 
@@ -743,6 +804,18 @@ impl FingerCase {
         self.client(client_status, tail).server("Anonymous", tail)
     }
 
+    /// A line both fingers must print after "LABEL: ".
+    pub fn shows(mut self, line: &str) -> FingerCase {
+        self.shows.push(line.to_string());
+        self
+    }
+
+    /// Fingerprint level: "Matched fingerprint: HEX" (colons removed).
+    pub fn matched_fingerprint(self, fp: &str) -> FingerCase {
+        let hex = fp.replace(':', "");
+        self.shows(&format!("Matched fingerprint: {hex}"))
+    }
+
     pub fn fails(mut self) -> FingerCase {
         self.ok = false;
         self
@@ -753,8 +826,9 @@ impl FingerCase {
 /// with mtatls-finger (see `FingerCase`), and require:
 /// - the TLS lines both print (summary, `matched peername`, `Matched
 ///   fingerprint`, peer certificate, verification failures) to be EQUAL;
-/// - posttls-finger's summary to be the expected one (so that a wrong
-///   setup cannot pass by making both fail alike);
+/// - posttls-finger's summary, and the certificate-match lines the case
+///   names, to be the expected ones (so that a wrong setup cannot pass by
+///   making both fail alike);
 /// - the server's line for our connection to be the expected one and the
 ///   same as for posttls-finger's connection;
 /// - mtatls-finger's exit status to be the expected one.
@@ -801,6 +875,15 @@ pub fn compare_fingers(peers: &Path, port: u16, server: &dyn TlsLog, case: &Fing
         &client_tls_lines(&ours, &label),
         &client_tls_lines(&theirs, &label),
     );
+    for line in &case.shows {
+        let want = format!("{label}: {line}");
+        assert!(
+            theirs.contains(&want) && ours.contains(&want),
+            "{name}: \"{want}\" missing\n  ours:\n{}\n  theirs:\n{}",
+            indent(&ours),
+            indent(&theirs)
+        );
+    }
     assert_line(
         &format!("{name}: posttls-finger's summary"),
         &their_summary,
@@ -921,9 +1004,7 @@ impl MtatlsSmtpd {
     pub fn tls_lines(&self) -> Vec<String> {
         self.stderr()
             .into_iter()
-            .filter(|l| {
-                l.contains("TLS connection established from") || l.starts_with("SSL_accept error")
-            })
+            .filter(|l| is_server_outcome(l))
             .collect()
     }
 
@@ -949,7 +1030,7 @@ impl MtatlsSmtpd {
                 }
                 out.push(l.clone());
             }
-            if l.contains("TLS connection established from") || l.starts_with("SSL_accept error") {
+            if is_server_outcome(&l) {
                 seen += 1;
             }
         }
@@ -1111,21 +1192,35 @@ impl OpensslSmtps {
         options: &[&str],
     ) -> OpensslSmtps {
         copy_files(certs, &dir.join("tls"));
+        // The script's background subshells inherit its stdout: a pipe
+        // would not see EOF before they end, so the output goes to files.
+        let (out_file, err_file) = (dir.join("script.out"), dir.join("script.err"));
         let mut cmd = Command::new("bash");
         cmd.arg(peers.join("openssl-smtps-server.sh"))
             .arg(port.to_string())
             .arg(dir)
             .args(options)
-            .env("LIFETIME", "30");
-        let out = run_bounded(&mut cmd, Duration::from_secs(30));
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
+            .env("LIFETIME", "30")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_file).expect("script.out"))
+            .stderr(std::fs::File::create(&err_file).expect("script.err"));
+        let mut child = cmd.spawn().expect("spawn openssl-smtps-server.sh");
+        let start = Instant::now();
+        while matches!(child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
         let supervisor = text
             .lines()
             .find_map(|l| l.strip_prefix("PEER_PID=")?.trim().parse().ok())
             .unwrap_or_else(|| {
                 panic!(
                     "openssl-smtps-server.sh failed:\n{text}\n{}",
-                    String::from_utf8_lossy(&out.stderr)
+                    std::fs::read_to_string(&err_file).unwrap_or_default()
                 )
             });
         OpensslSmtps {
