@@ -1,0 +1,336 @@
+//! `tls_client_init` / `tls_client_start` for smtp(8)/lmtp(8) and
+//! posttls-finger(1).
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::Arc;
+
+use mtatls::level::Level;
+use mtatls::summary::status;
+use mtatls::trust::Tlsa;
+use mtatls::{Context, Params, Session};
+
+use crate::abi::{level, ClientInitProps, ClientStartProps, Dane};
+use crate::pf::{self, str_or_empty};
+use crate::sess::{self, AppState, Handshake, Live};
+
+/// `int tls_mgr_policy(const char *, int *cachable, int *timeout)` as the
+/// process defines it (posttls-finger has its own in-memory one).
+fn mgr_policy(cache_type: &str) -> Option<c_int> {
+    static SYM: pf::Sym = pf::Sym::new(c"tls_mgr_policy");
+    let f = SYM.get()?;
+    let ct = std::ffi::CString::new(cache_type).ok()?;
+    let (mut cachable, mut timeout) = (0, 0);
+    // SAFETY: the process's tls_mgr_policy with Postfix's signature.
+    let st = unsafe {
+        let f: unsafe extern "C" fn(*const c_char, *mut c_int, *mut c_int) -> c_int = std::mem::transmute(f);
+        f(ct.as_ptr(), &mut cachable, &mut timeout)
+    };
+    (st == 0 && cachable != 0 && timeout > 0).then_some(timeout)
+}
+
+unsafe fn client_params(p: &ClientInitProps, prefix: &str, mask: c_int) -> Result<Params, String> {
+    let mut params = Params::new();
+    params.set_logger(pf::logger());
+    crate::globals::apply(&mut params, false)?;
+    let cache_type = str_or_empty(p.cache_type);
+    // Session caching: Debian's smtp caches in tlsmgr(8) only with a
+    // cache database; this library keeps sessions in the process.
+    let cache_timeout = if cache_type == "memory" {
+        mgr_policy(&cache_type).unwrap_or(0).to_string()
+    } else if pf::conf_lookup(&format!("{prefix}_tls_session_cache_database"))
+        .is_some_and(|v| !v.trim().is_empty())
+    {
+        pf::conf_lookup(&format!("{prefix}_tls_session_cache_timeout")).unwrap_or_else(|| "3600s".into())
+    } else {
+        "0".into()
+    };
+    let settings: Vec<(String, String)> = vec![
+        ("tls_loglevel".into(), sess::mask_words(crate::misc::to_mtatls_mask(mask))),
+        ("tls_security_level".into(), "may".into()),
+        ("tls_scert_verifydepth".into(), p.verifydepth.max(0).to_string()),
+        ("tls_chain_files".into(), str_or_empty(p.chain_files)),
+        ("tls_cert_file".into(), str_or_empty(p.cert_file)),
+        ("tls_key_file".into(), str_or_empty(p.key_file)),
+        ("tls_dcert_file".into(), str_or_empty(p.dcert_file)),
+        ("tls_dkey_file".into(), str_or_empty(p.dkey_file)),
+        ("tls_eccert_file".into(), str_or_empty(p.eccert_file)),
+        ("tls_eckey_file".into(), str_or_empty(p.eckey_file)),
+        ("tls_CAfile".into(), str_or_empty(p.CAfile)),
+        ("tls_CApath".into(), str_or_empty(p.CApath)),
+        ("tls_fingerprint_digest".into(), str_or_empty(p.mdalg)),
+        ("tls_session_cache_timeout".into(), cache_timeout),
+        ("tls_servername".into(), String::new()),
+    ];
+    for (suffix, value) in settings {
+        let name = format!("{prefix}_{suffix}");
+        params
+            .set(&name, &value)
+            .map_err(|e| format!("{}: disabling TLS support", e.message()))?;
+    }
+    Ok(params)
+}
+
+/// `TLS_APPL_STATE *tls_client_init(const TLS_CLIENT_INIT_PROPS *)`:
+/// called before chroot; client key and CA files are read now.
+#[no_mangle]
+pub unsafe extern "C" fn tls_client_init(props: *const ClientInitProps) -> *mut c_void {
+    #[cfg(feature = "preload")]
+    if crate::preload::foreign_process() {
+        return crate::preload::forward_client_init(props);
+    }
+    crate::guard("tls_client_init", std::ptr::null_mut(), || {
+        if crate::tlsproxy_process() {
+            pf::warn("tls_client_init: tlsproxy(8) drives OpenSSL's SSL object directly, which this TLS library (mtatls) does not expose: TLS proxy client role disabled");
+            return std::ptr::null_mut();
+        }
+        let Some(p) = props.as_ref() else {
+            return std::ptr::null_mut();
+        };
+        let log_param = str_or_empty(p.log_param);
+        let cache_type = str_or_empty(p.cache_type);
+        let prefix = if cache_type == "lmtp" || log_param.starts_with("lmtp_") {
+            "lmtp"
+        } else {
+            "smtp"
+        };
+        let mask = crate::misc::log_mask(&log_param, &str_or_empty(p.log_level));
+        let params = match client_params(p, prefix, mask) {
+            Ok(params) => params,
+            Err(why) => {
+                pf::warn(&why);
+                return std::ptr::null_mut();
+            }
+        };
+        match Context::new(&params, prefix) {
+            Ok(ctx) => AppState::new(false, ctx, mask).cast(),
+            Err(e) => {
+                pf::warn(e.message());
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// The TLSA records of a `TLS_DANE`, in list order.
+unsafe fn tlsa_records(dane: *const Dane) -> Vec<Tlsa> {
+    let mut out = vec![];
+    let Some(d) = dane.as_ref() else {
+        return out;
+    };
+    let mut t = d.tlsa;
+    let mut guard = 0;
+    while let Some(r) = t.as_ref() {
+        let data = if r.data.is_null() {
+            vec![]
+        } else {
+            std::slice::from_raw_parts(r.data, r.length as usize).to_vec()
+        };
+        out.push(Tlsa {
+            usage: r.usage,
+            selector: r.selector,
+            mtype: r.mtype,
+            data,
+        });
+        t = r.next;
+        guard += 1;
+        if guard > 100_000 {
+            break;
+        }
+    }
+    out
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn mtatls_level(l: c_int) -> Option<Level> {
+    Some(match l {
+        level::MAY => Level::May,
+        level::ENCRYPT => Level::Encrypt,
+        level::FPRINT => Level::Fingerprint,
+        level::HALF_DANE | level::DANE => Level::Dane,
+        level::DANE_ONLY => Level::DaneOnly,
+        level::VERIFY => Level::Verify,
+        level::SECURE => Level::Secure,
+        _ => return None,
+    })
+}
+
+/// The words of an `ARGV`.
+unsafe fn argv_words(a: *const crate::abi::Argv) -> Vec<String> {
+    let mut out = vec![];
+    if let Some(a) = a.as_ref() {
+        if !a.argv.is_null() {
+            for i in 0..a.argc.max(0) as usize {
+                let w = *a.argv.add(i);
+                if w.is_null() {
+                    break;
+                }
+                out.push(CStr::from_ptr(w).to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
+/// `TLS_SESS_STATE *tls_client_start(const TLS_CLIENT_START_PROPS *)`:
+/// the client handshake; returns a context even when the server is not
+/// authenticated (smtp judges `peer_status`/`level`), NULL only when no
+/// TLS session was established.
+#[no_mangle]
+pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mut c_void {
+    #[cfg(feature = "preload")]
+    if crate::preload::foreign_process() {
+        return crate::preload::forward_client_start(props);
+    }
+    crate::guard("tls_client_start", std::ptr::null_mut(), || {
+        let Some(p) = props.as_ref() else {
+            return std::ptr::null_mut();
+        };
+        let Some(app) = AppState::from_ptr(p.ctx, "tls_client_start") else {
+            return std::ptr::null_mut();
+        };
+        let namaddr = str_or_empty(p.namaddr);
+        let fd = if p.fd >= 0 {
+            p.fd
+        } else if !p.stream.is_null() {
+            crate::abi::stream_fd(p.stream)
+        } else {
+            pf::warn(&format!("{namaddr}: tls_client_start: no stream and no file descriptor"));
+            return std::ptr::null_mut();
+        };
+        let Some(lev) = mtatls_level(p.tls_level) else {
+            pf::warn(&format!("{namaddr}: tls_client_start: invalid TLS security level {}", p.tls_level));
+            return std::ptr::null_mut();
+        };
+        let protocols = str_or_empty(p.protocols);
+        if mtatls::grades::parse_protocols(&protocols).is_err() {
+            pf::warn(&format!("{namaddr}: Invalid TLS protocol list \"{protocols}\": aborting TLS session"));
+            return std::ptr::null_mut();
+        }
+        let ciphers = match crate::globals::cipher_string(
+            "TLS",
+            &str_or_empty(p.cipher_grade),
+            &str_or_empty(p.cipher_exclusions),
+        ) {
+            Ok(c) => c,
+            Err(w) => {
+                pf::warn(&w);
+                return std::ptr::null_mut();
+            }
+        };
+        if let Err(w) = app.apply_policy(lev, &ciphers, Some(&protocols)) {
+            pf::warn(&format!("{namaddr}: {w}: aborting TLS session"));
+            return std::ptr::null_mut();
+        }
+        let records = tlsa_records(p.dane);
+        // Trust anchors (smtp_tls_trust_anchor_file, policy "tafile"):
+        // DANE-TA(2) records with full data, at the PKIX levels.
+        if matches!(lev, Level::Verify | Level::Secure) {
+            let anchors: Vec<(u8, Vec<u8>)> = records
+                .iter()
+                .filter(|r| r.usage == 2 && r.mtype == 0)
+                .map(|r| (r.selector, r.data.clone()))
+                .collect();
+            if app.ctx.trust_anchors != anchors {
+                match Arc::get_mut(&mut app.ctx) {
+                    Some(ctx) => ctx.trust_anchors = anchors,
+                    None => {
+                        pf::warn(&format!("{namaddr}: cannot change trust anchors while another TLS session is active: aborting TLS session"));
+                        return std::ptr::null_mut();
+                    }
+                }
+            }
+        }
+        let mut session = match Session::new(app.ctx.clone(), fd, &namaddr) {
+            Ok(s) => s,
+            Err(e) => {
+                pf::warn(e.message());
+                return std::ptr::null_mut();
+            }
+        };
+        let host = str_or_empty(p.host);
+        let nexthop = str_or_empty(p.nexthop);
+        let setup = (|| -> mtatls::Result<()> {
+            session.set_level(lev.name())?;
+            session.set_peer_names(&host, &nexthop)?;
+            session.set_servername(&str_or_empty(p.sni))?;
+            match lev {
+                Level::Fingerprint => {
+                    // smtp prepends each digest twice (SPKI, cert):
+                    // recover the configured order without duplicates.
+                    let mut fps: Vec<Vec<u8>> = vec![];
+                    for r in records.iter().filter(|r| r.mtype == 255) {
+                        if !fps.contains(&r.data) {
+                            fps.push(r.data.clone());
+                        }
+                    }
+                    fps.reverse();
+                    let list: Vec<String> = fps.iter().map(|d| hex(d)).collect();
+                    session.set_match(&list.join(" "))?;
+                }
+                Level::Verify | Level::Secure => {
+                    let words = argv_words(p.matchargv);
+                    if !words.is_empty() {
+                        session.set_match(&words.join(" "))?;
+                    }
+                }
+                Level::Dane | Level::DaneOnly => {
+                    for r in records.iter().filter(|r| r.mtype != 255 && (r.usage == 2 || r.usage == 3)) {
+                        session.add_tlsa(r.clone())?;
+                    }
+                    if let Some(d) = p.dane.as_ref() {
+                        if let Some(base) = pf::opt_str(d.base_domain) {
+                            session.set_tlsa_base(&base)?;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if app.ctx.cache.is_some() {
+                session.set_serverid(&str_or_empty(p.serverid))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = setup {
+            pf::warn(&format!("{namaddr}: {}", e.message()));
+            return std::ptr::null_mut();
+        }
+        match sess::handshake(&mut session, fd, p.timeout, false, &namaddr) {
+            Handshake::Failed => return std::ptr::null_mut(),
+            Handshake::Done(_) => {}
+        }
+        let Some(mut facts) = session.facts().cloned() else {
+            return std::ptr::null_mut();
+        };
+        if p.tls_level == level::HALF_DANE {
+            // Half-DANE: matched, but never "secured".
+            facts.peer_status &= !status::SECURED;
+        }
+        let out_level = if (level::HALF_DANE..=level::DANE_ONLY).contains(&p.tls_level)
+            && session.level() < Level::Dane
+        {
+            level::ENCRYPT
+        } else {
+            p.tls_level
+        };
+        let live = Live {
+            session,
+            stream: p.stream,
+            fd,
+        };
+        let state = sess::new_state(
+            &facts,
+            out_level,
+            facts.peer_status,
+            false,
+            live,
+            &str_or_empty(p.mdalg),
+            p.dane,
+        );
+        sess::hook(p.stream, state);
+        sess::log_summary(&facts, app.log_mask);
+        state
+    })
+}
