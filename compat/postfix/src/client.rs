@@ -93,6 +93,7 @@ pub unsafe extern "C" fn tls_client_init(props: *const ClientInitProps) -> *mut 
         } else {
             "smtp"
         };
+        pf::trace(|| format!("tls_client_init in {}", pf::procname()));
         let mask = crate::misc::log_mask(&log_param, &str_or_empty(p.log_level));
         let params = match client_params(p, prefix, mask) {
             Ok(params) => params,
@@ -192,6 +193,7 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
             return std::ptr::null_mut();
         };
         let namaddr = str_or_empty(p.namaddr);
+        pf::trace(|| format!("tls_client_start {namaddr}"));
         let fd = if p.fd >= 0 {
             p.fd
         } else if !p.stream.is_null() {

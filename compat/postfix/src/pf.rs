@@ -89,6 +89,16 @@ pub fn warn(line: &str) {
     msg(&MSG_WARN, "warning: ", line);
 }
 
+/// With `MTATLS_POSTFIX_TRACE` in the environment (master(8) passes it on
+/// when main.cf's `import_environment` names it), one info line
+/// `mtatls-postfix: WHAT` per entry point: proof of which library ran.
+pub fn trace(what: impl FnOnce() -> String) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("MTATLS_POSTFIX_TRACE").is_some()) {
+        info(&format!("mtatls-postfix: {}", what()));
+    }
+}
+
 /// Postfix `msg_panic`: logs and aborts.
 pub fn panic(line: &str) -> ! {
     msg(&MSG_PANIC, "panic: ", line);

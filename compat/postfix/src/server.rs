@@ -103,6 +103,7 @@ pub unsafe extern "C" fn tls_server_init(props: *const ServerInitProps) -> *mut 
         let Some(p) = props.as_ref() else {
             return std::ptr::null_mut();
         };
+        pf::trace(|| format!("tls_server_init in {}", pf::procname()));
         let mask = crate::misc::log_mask(&str_or_empty(p.log_param), &str_or_empty(p.log_level));
         let params = match server_params(p, mask) {
             Ok(params) => params,
@@ -143,6 +144,7 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
         }
         let fd = if p.fd >= 0 { p.fd } else { crate::abi::stream_fd(p.stream) };
         let namaddr = str_or_empty(p.namaddr);
+        pf::trace(|| format!("tls_server_start {namaddr}"));
         let ciphers = match crate::globals::cipher_string(
             "TLS",
             &str_or_empty(p.cipher_grade),

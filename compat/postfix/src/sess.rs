@@ -493,6 +493,7 @@ pub unsafe fn session_stop(stream: *mut c_void, timeout: c_int, failure: c_int, 
         unhook(stream);
         return;
     }
+    pf::trace(|| format!("tls_session_stop failure={failure}"));
     if let Some(live) = live_of(sess) {
         if failure == 0 {
             let t = if timeout > 0 {
