@@ -14,7 +14,8 @@ use crate::pf::{self, str_or_empty};
 use crate::sess::{self, AppState, Handshake, Live};
 
 /// `int tls_mgr_policy(const char *, int *cachable, int *timeout)` as the
-/// process defines it (posttls-finger has its own in-memory one).
+/// process defines it: Debian's library in LD_PRELOAD mode (tlsmgr(8)),
+/// posttls-finger's own in-memory one, or this library's (no caching).
 fn mgr_policy(cache_type: &str) -> Option<c_int> {
     static SYM: pf::Sym = pf::Sym::new(c"tls_mgr_policy");
     let f = SYM.get()?;
@@ -28,21 +29,79 @@ fn mgr_policy(cache_type: &str) -> Option<c_int> {
     (st == 0 && cachable != 0 && timeout > 0).then_some(timeout)
 }
 
-unsafe fn client_params(p: &ClientInitProps, prefix: &str, mask: c_int) -> Result<Params, String> {
+/// Client sessions kept through the process's `tls_mgr_lookup/update/
+/// delete` (tlsmgr(8) with Debian's library under LD_PRELOAD;
+/// posttls-finger's in-memory cache), keyed as mtatls keys them.
+struct MgrStore {
+    cache_type: std::ffi::CString,
+}
+
+static MGR_LOOKUP: pf::Sym = pf::Sym::new(c"tls_mgr_lookup");
+static MGR_UPDATE: pf::Sym = pf::Sym::new(c"tls_mgr_update");
+static MGR_DELETE: pf::Sym = pf::Sym::new(c"tls_mgr_delete");
+static VSTRING_ALLOC: pf::Sym = pf::Sym::new(c"vstring_alloc");
+static VSTRING_FREE: pf::Sym = pf::Sym::new(c"vstring_free");
+
+impl mtatls::resume::SessionStore for MgrStore {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let (f, va, vf) = (MGR_LOOKUP.get()?, VSTRING_ALLOC.get()?, VSTRING_FREE.get()?);
+        let id = std::ffi::CString::new(key).ok()?;
+        // SAFETY: Postfix's tls_mgr_lookup(type, id, VSTRING *) and the
+        // VSTRING functions of libpostfix-util; a VSTRING's data pointer
+        // is at offset 8 and its write position at offset 32.
+        unsafe {
+            let va: unsafe extern "C" fn(isize) -> *mut c_void = std::mem::transmute(va);
+            let vf: unsafe extern "C" fn(*mut c_void) -> *mut c_void = std::mem::transmute(vf);
+            let f: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void) -> c_int = std::mem::transmute(f);
+            let buf = va(1024);
+            let st = f(self.cache_type.as_ptr(), id.as_ptr(), buf);
+            let data = *(buf.cast::<u8>().add(8).cast::<*const u8>());
+            let ptr = *(buf.cast::<u8>().add(32).cast::<*const u8>());
+            let out = (st == 0 && !data.is_null() && ptr > data)
+                .then(|| std::slice::from_raw_parts(data, ptr.offset_from(data) as usize).to_vec());
+            vf(buf);
+            out
+        }
+    }
+
+    fn put(&self, key: &str, der: &[u8], _expires: u64) {
+        let (Some(f), Ok(id)) = (MGR_UPDATE.get(), std::ffi::CString::new(key)) else {
+            return;
+        };
+        // SAFETY: Postfix's tls_mgr_update(type, id, data, len).
+        unsafe {
+            let f: unsafe extern "C" fn(*const c_char, *const c_char, *const c_char, isize) -> c_int = std::mem::transmute(f);
+            f(self.cache_type.as_ptr(), id.as_ptr(), der.as_ptr().cast(), der.len() as isize);
+        }
+    }
+
+    fn remove(&self, key: &str) {
+        let (Some(f), Ok(id)) = (MGR_DELETE.get(), std::ffi::CString::new(key)) else {
+            return;
+        };
+        // SAFETY: Postfix's tls_mgr_delete(type, id).
+        unsafe {
+            let f: unsafe extern "C" fn(*const c_char, *const c_char) -> c_int = std::mem::transmute(f);
+            f(self.cache_type.as_ptr(), id.as_ptr());
+        }
+    }
+}
+
+unsafe fn client_params(p: &ClientInitProps, prefix: &str, mask: c_int, cache_timeout: Option<c_int>) -> Result<Params, String> {
     let mut params = Params::new();
     params.set_logger(pf::logger());
     crate::globals::apply(&mut params, false)?;
-    let cache_type = str_or_empty(p.cache_type);
-    // Session caching: Debian's smtp caches in tlsmgr(8) only with a
-    // cache database; this library keeps sessions in the process.
-    let cache_timeout = if cache_type == "memory" {
-        mgr_policy(&cache_type).unwrap_or(0).to_string()
-    } else if pf::conf_lookup(&format!("{prefix}_tls_session_cache_database"))
-        .is_some_and(|v| !v.trim().is_empty())
-    {
-        pf::conf_lookup(&format!("{prefix}_tls_session_cache_timeout")).unwrap_or_else(|| "3600s".into())
-    } else {
-        "0".into()
+    // Session caching as the process's tls_mgr_policy says (tlsmgr(8) or
+    // posttls-finger); without that, with a cache database configured, in
+    // this process's memory; else none (as Debian's smtp without one).
+    let cache_timeout = match cache_timeout {
+        Some(t) => t.to_string(),
+        None if pf::conf_lookup(&format!("{prefix}_tls_session_cache_database"))
+            .is_some_and(|v| !v.trim().is_empty()) =>
+        {
+            pf::conf_lookup(&format!("{prefix}_tls_session_cache_timeout")).unwrap_or_else(|| "3600s".into())
+        }
+        None => "0".into(),
     };
     let settings: Vec<(String, String)> = vec![
         ("tls_loglevel".into(), sess::mask_words(crate::misc::to_mtatls_mask(mask))),
@@ -95,7 +154,8 @@ pub unsafe extern "C" fn tls_client_init(props: *const ClientInitProps) -> *mut 
         };
         pf::trace(|| format!("tls_client_init in {}", pf::procname()));
         let mask = crate::misc::log_mask(&log_param, &str_or_empty(p.log_level));
-        let params = match client_params(p, prefix, mask) {
+        let policy = mgr_policy(&cache_type);
+        let params = match client_params(p, prefix, mask, policy) {
             Ok(params) => params,
             Err(why) => {
                 pf::warn(&why);
@@ -103,7 +163,16 @@ pub unsafe extern "C" fn tls_client_init(props: *const ClientInitProps) -> *mut 
             }
         };
         match Context::new(&params, prefix) {
-            Ok(ctx) => AppState::new(false, ctx, mask).cast(),
+            Ok(mut ctx) => {
+                if let (Some(t), Ok(ct)) = (policy, std::ffi::CString::new(cache_type.clone())) {
+                    ctx.cache = Some(Arc::new(mtatls::resume::ClientCache {
+                        name: cache_type,
+                        timeout: t as u64,
+                        store: Arc::new(MgrStore { cache_type: ct }),
+                    }));
+                }
+                AppState::new(false, ctx, mask).cast()
+            }
             Err(e) => {
                 pf::warn(e.message());
                 std::ptr::null_mut()
@@ -245,6 +314,7 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
                 }
             }
         }
+        app.sync_log_mask();
         let mut session = match Session::new(app.ctx.clone(), fd, &namaddr) {
             Ok(s) => s,
             Err(e) => {
@@ -299,11 +369,13 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
             pf::warn(&format!("{namaddr}: {}", e.message()));
             return std::ptr::null_mut();
         }
+        sess::clear_ssl();
         match sess::handshake(&mut session, fd, p.timeout, false, &namaddr) {
             Handshake::Failed => return std::ptr::null_mut(),
             Handshake::Done(_) => {}
         }
-        let Some(mut facts) = session.facts().cloned() else {
+        let con = sess::last_ssl();
+        let Some(mut facts) = sess::postfix_facts(&mut session, con) else {
             return std::ptr::null_mut();
         };
         if p.tls_level == level::HALF_DANE {
@@ -330,6 +402,7 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
             live,
             &str_or_empty(p.mdalg),
             p.dane,
+            con,
         );
         sess::hook(p.stream, state);
         sess::log_summary(&facts, app.log_mask);

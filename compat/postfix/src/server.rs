@@ -161,6 +161,7 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
             pf::warn(&format!("{namaddr}: {w}"));
             return std::ptr::null_mut();
         }
+        app.sync_log_mask();
         let mut session = match Session::new(app.ctx.clone(), fd, &namaddr) {
             Ok(s) => s,
             Err(e) => {
@@ -168,11 +169,13 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
                 return std::ptr::null_mut();
             }
         };
+        sess::clear_ssl();
         match sess::handshake(&mut session, fd, p.timeout, true, &namaddr) {
             Handshake::Failed => return std::ptr::null_mut(),
             Handshake::Done(_) => {}
         }
-        let Some(facts) = session.facts().cloned() else {
+        let con = sess::last_ssl();
+        let Some(facts) = sess::postfix_facts(&mut session, con) else {
             return std::ptr::null_mut();
         };
         let live = Live {
@@ -182,12 +185,13 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
         };
         let state = sess::new_state(
             &facts,
-            level as c_int,
+            0,
             facts.peer_status,
             true,
             live,
             &str_or_empty(p.mdalg),
             std::ptr::null(),
+            con,
         );
         sess::hook(p.stream, state);
         sess::log_summary(&facts, app.log_mask);

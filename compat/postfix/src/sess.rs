@@ -35,10 +35,76 @@ pub struct AppState {
     pub applied: Vec<(usize, String, String)>,
 }
 
+// The `SSL *` of the handshake running on this thread, recorded by a
+// message callback on every OpenSSL context of this library (mtatls
+// keeps its `SSL` private): Postfix gets it in `TLS_SESS_STATE.con`
+// (posttls-finger -P prints the chain from it), and this library reads
+// what mtatls does not report on resumed sessions.
+thread_local!(static LAST_SSL: std::cell::Cell<*mut openssl_sys::SSL> = const { std::cell::Cell::new(std::ptr::null_mut()) });
+
+extern "C" {
+    fn SSL_CTX_set_msg_callback(
+        ctx: *mut openssl_sys::SSL_CTX,
+        cb: Option<unsafe extern "C" fn(c_int, c_int, c_int, *const c_void, usize, *mut openssl_sys::SSL, *mut c_void)>,
+    );
+    fn SSL_get_certificate(ssl: *const openssl_sys::SSL) -> *mut openssl_sys::X509;
+}
+
+unsafe extern "C" fn record_ssl(_w: c_int, _v: c_int, _t: c_int, _b: *const c_void, _l: usize, ssl: *mut openssl_sys::SSL, _a: *mut c_void) {
+    LAST_SSL.with(|c| c.set(ssl));
+}
+
+/// Forget the recorded `SSL *` (before a handshake).
+pub fn clear_ssl() {
+    LAST_SSL.with(|c| c.set(std::ptr::null_mut()));
+}
+
+/// The `SSL *` of the last handshake on this thread.
+pub fn last_ssl() -> *mut openssl_sys::SSL {
+    LAST_SSL.with(|c| c.get())
+}
+
+/// Server, resumed TLS 1.3 session: Debian's library names the signature
+/// of the server's own certificate without a digest (none is negotiated).
+///
+/// # Safety
+/// `ssl` is NULL or the live SSL of the session.
+pub unsafe fn own_cert_signature(ssl: *mut openssl_sys::SSL) -> Option<mtatls::summary::Signature> {
+    if ssl.is_null() {
+        return None;
+    }
+    let cert = SSL_get_certificate(ssl);
+    if cert.is_null() {
+        return None;
+    }
+    let key = <openssl::x509::X509Ref as foreign_types::ForeignTypeRef>::from_ptr(cert).public_key().ok()?;
+    use openssl::pkey::Id;
+    let (name, curve, bits) = match key.id() {
+        Id::RSA => ("RSA-PSS".to_string(), String::new(), key.bits() as i32),
+        Id::EC => {
+            let curve = key
+                .ec_key()
+                .ok()
+                .and_then(|ec| ec.group().curve_name())
+                .and_then(|n| n.short_name().ok().map(str::to_string))
+                .unwrap_or_default();
+            ("ECDSA".to_string(), curve, key.bits() as i32)
+        }
+        Id::ED25519 => ("ED25519".to_string(), String::new(), 0),
+        Id::ED448 => ("ED448".to_string(), String::new(), 0),
+        _ => return None,
+    };
+    Some(mtatls::summary::Signature { name, curve, bits, digest: String::new() })
+}
+
 impl AppState {
     pub fn new(server: bool, ctx: Context, log_mask: c_int) -> *mut AppState {
         let mut ctx = ctx;
         ctx.log_mask &= !mtatls::log::mask::SUMMARY;
+        for p in ctx.profiles() {
+            // SAFETY: a live SSL_CTX of this context, not yet shared.
+            unsafe { SSL_CTX_set_msg_callback(p.ssl.as_ptr(), Some(record_ssl)) };
+        }
         Box::into_raw(Box::new(AppState {
             magic: APP_MAGIC,
             server,
@@ -64,12 +130,26 @@ impl AppState {
         Some(&mut *app)
     }
 
-    /// Put the caller's Postfix log mask into the mtatls context (when no
-    /// session holds it).
+    /// Record the caller's Postfix log mask (`tls_update_app_logmask`);
+    /// sessions started from now on use it.
     pub fn set_log_mask(&mut self, mask: c_int) {
         self.log_mask = mask;
-        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
-            ctx.log_mask = crate::misc::to_mtatls_mask(mask) & !mtatls::log::mask::SUMMARY;
+    }
+
+    /// Before a session: give the mtatls context the current log mask
+    /// (without SUMMARY: this library logs the summary itself). False when
+    /// another session still holds the context.
+    pub fn sync_log_mask(&mut self) -> bool {
+        let want = crate::misc::to_mtatls_mask(self.log_mask) & !mtatls::log::mask::SUMMARY;
+        if self.ctx.log_mask == want {
+            return true;
+        }
+        match Arc::get_mut(&mut self.ctx) {
+            Some(ctx) => {
+                ctx.log_mask = want;
+                true
+            }
+            None => false,
         }
     }
 
@@ -194,7 +274,7 @@ fn opt_dup(text: &str) -> *const c_char {
 /// A `TLS_SESS_STATE` for an established session, filled as Debian's
 /// library fills it (strings in Postfix memory; TLS 1.3-only fields NULL
 /// for older protocols).
-pub fn new_state(facts: &Facts, level: c_int, peer_status: u32, am_server: bool, live: Live, mdalg: &str, dane: *const abi::Dane) -> *mut c_void {
+pub fn new_state(facts: &Facts, level: c_int, peer_status: u32, am_server: bool, live: Live, mdalg: &str, dane: *const abi::Dane, con: *mut openssl_sys::SSL) -> *mut c_void {
     let b = pf::alloc_zeroed(std::mem::size_of::<Block>()).cast::<Block>();
     // SAFETY: b is zeroed memory of Block's size; every field is a
     // pointer or an integer, for which zero is valid.
@@ -227,13 +307,12 @@ pub fn new_state(facts: &Facts, level: c_int, peer_status: u32, am_server: bool,
                     opt_dup(&sig.digest),
                 )
             };
-            if !facts.reused {
-                (s.clnt_sig_name, s.clnt_sig_curve, s.clnt_sig_bits, s.clnt_sig_dgst) =
-                    sig(&facts.client_sig);
-                (s.srvr_sig_name, s.srvr_sig_curve, s.srvr_sig_bits, s.srvr_sig_dgst) =
-                    sig(&facts.server_sig);
-            }
+            (s.clnt_sig_name, s.clnt_sig_curve, s.clnt_sig_bits, s.clnt_sig_dgst) =
+                sig(&facts.client_sig);
+            (s.srvr_sig_name, s.srvr_sig_curve, s.srvr_sig_bits, s.srvr_sig_dgst) =
+                sig(&facts.server_sig);
         }
+        s.con = con.cast();
         s.namaddr = pf::strdup(&facts.peer_label);
         s.session_reused = facts.reused as c_int;
         s.am_server = am_server as c_int;
@@ -536,9 +615,25 @@ pub fn mask_words(bits: u32) -> String {
     }
 }
 
-/// Log a Postfix summary line for `facts` if the mask asks for one.
+/// Log a Postfix summary line for `facts` if the mask asks for one
+/// (resumed sessions as Postfix 3.7 logs them: with the signature
+/// algorithms that are known).
 pub fn log_summary(facts: &Facts, log_mask: c_int) {
     if log_mask & abi::logbits::SUMMARY != 0 {
-        pf::info(&mtatls::summary::summary_line(facts));
+        let mut f = facts.clone();
+        f.reused = false;
+        pf::info(&mtatls::summary::summary_line(&f));
     }
+}
+
+/// The facts of an established session as Debian's library reports them.
+pub fn postfix_facts(session: &mut Session, ssl: *mut openssl_sys::SSL) -> Option<Facts> {
+    let mut facts = session.facts()?.clone();
+    if facts.reused && facts.am_server && facts.protocol == "TLSv1.3" && facts.server_sig.name.is_empty() {
+        // SAFETY: ssl is NULL or the session's live SSL.
+        if let Some(sig) = unsafe { own_cert_signature(ssl) } {
+            facts.server_sig = sig;
+        }
+    }
+    Some(facts)
 }
