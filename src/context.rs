@@ -201,10 +201,12 @@ impl Builder<'_> {
         let all = SslOptions::ALL.bits();
         b.clear_options(SslOptions::from_bits_retain(all & !bits));
         b.set_options(SslOptions::from_bits_retain(bits) | SslOptions::NO_RENEGOTIATION);
-        ossl::ctx_set_mode(
-            &mut b,
-            ossl::SSL_MODE_RELEASE_BUFFERS | ossl::SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER,
-        );
+        let release = if self.params.get_bool("mtatls_release_buffers")? {
+            ossl::SSL_MODE_RELEASE_BUFFERS
+        } else {
+            0
+        };
+        ossl::ctx_set_mode(&mut b, release | ossl::SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         Ok(b)
     }
 
@@ -557,6 +559,9 @@ impl Context {
                 b.set_session_cache_mode(SslSessionCacheMode::OFF);
             }
         }
+        // One TLS 1.3 ticket per handshake, as Postfix (OpenSSL sends two).
+        // SAFETY: b wraps a live SSL_CTX.
+        unsafe { openssl_sys::SSL_CTX_set_num_tickets(b.as_ptr(), 1) };
         ctx.require_client_cert = req_ccert && ctx.mandatory && ask_ccert;
         if ask_ccert {
             b.set_verify_callback(

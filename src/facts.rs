@@ -32,11 +32,7 @@ fn key_exchange(ssl: &SslRef) -> (String, String, i32) {
 }
 
 fn ec_curve(key: &PKeyRef<Public>) -> String {
-    key.ec_key()
-        .ok()
-        .and_then(|ec| ec.group().curve_name())
-        .and_then(|nid| ossl::nid_short_name(nid.as_raw()))
-        .unwrap_or_default()
+    ossl::pkey_group_name(key)
 }
 
 /// Describe a handshake signature made with `cert`'s key.
@@ -166,9 +162,21 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         }
         facts.peer_cn = verify::peer_cn(cert, peer_label, &ctx.logger);
         facts.issuer_cn = verify::issuer_cn(cert, peer_label, &ctx.logger);
+    }
+    facts
+}
+
+/// Fill the peer fingerprints (kept out of [`collect`]: computed only when
+/// logged or asked for).
+pub fn fill_fingerprints(facts: &mut Facts, ssl: &SslRef, ctx: &Context) {
+    // SAFETY: ssl is live; get0 returns a borrowed pointer or NULL.
+    let peer = unsafe {
+        let p = ossl::SSL_get0_peer_certificate(ssl.as_ptr());
+        (!p.is_null()).then(|| X509Ref::from_ptr(p))
+    };
+    if let Some(cert) = peer {
         facts.peer_cert_fprint = verify::cert_fingerprint(cert, ctx.digest);
         facts.peer_pkey_fprint =
             verify::pkey_fingerprint(cert, ctx.digest, ctx.legacy_pkey_fingerprints);
     }
-    facts
 }

@@ -41,6 +41,8 @@ pub mod sni;
 /// cbindgen:ignore
 pub mod summary;
 /// cbindgen:ignore
+pub mod sync;
+/// cbindgen:ignore
 pub mod trust;
 /// cbindgen:ignore
 pub mod verify;

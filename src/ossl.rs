@@ -25,6 +25,12 @@ extern "C" {
     pub fn SSL_want(ssl: *const SSL) -> c_int;
     pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
     pub fn ERR_peek_error() -> c_ulong;
+    pub fn EVP_PKEY_get_group_name(
+        pkey: *const EVP_PKEY,
+        name: *mut c_char,
+        name_sz: size_t,
+        gname_len: *mut size_t,
+    ) -> c_int;
     pub fn SSL_CTX_get_ciphers(ctx: *const SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
     pub fn CONF_modules_load_file(
         filename: *const c_char,
@@ -275,6 +281,20 @@ pub fn name_oneline(name: &openssl::x509::X509NameRef) -> String {
     }
 }
 
+/// The group (curve) name of an EC or FFDHE key, e.g. `prime256v1`, read
+/// without converting the key to a legacy object.
+pub fn pkey_group_name<T>(pkey: &openssl::pkey::PKeyRef<T>) -> String {
+    let mut buf = [0 as c_char; 64];
+    let mut len: size_t = 0;
+    // SAFETY: buf is writable for its size; OpenSSL NUL-terminates.
+    unsafe {
+        if EVP_PKEY_get_group_name(pkey.as_ptr(), buf.as_mut_ptr(), buf.len(), &mut len) != 1 {
+            return String::new();
+        }
+        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
 /// The provider's type name of a key (`EVP_PKEY_get0_type_name`).
 pub fn pkey_type_name<T>(pkey: &openssl::pkey::PKeyRef<T>) -> String {
     // SAFETY: pkey is live; the result is static or NULL.
@@ -287,10 +307,13 @@ pub fn pkey_type_name<T>(pkey: &openssl::pkey::PKeyRef<T>) -> String {
 }
 
 /// The runtime OpenSSL version text, e.g. `OpenSSL 3.0.19 27 Jan 2026`.
-pub fn runtime_version() -> String {
-    // SAFETY: OpenSSL_version(OPENSSL_VERSION=0) returns a static string.
-    let p = unsafe { OpenSSL_version(0) };
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+pub fn runtime_version() -> &'static str {
+    static VERSION: once_cell::sync::Lazy<String> = once_cell::sync::Lazy::new(|| {
+        // SAFETY: OpenSSL_version(OPENSSL_VERSION=0) returns a static string.
+        let p = unsafe { OpenSSL_version(0) };
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    });
+    &VERSION
 }
 
 /// A read-only memory BIO over a byte slice, freed on drop.

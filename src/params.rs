@@ -158,6 +158,7 @@ pub static PARAMS: &[ParamDef] = &[
     // --- others ---
     p("stress", "", Text, "Set by Postfix's master under stress; used in timeout defaults."),
     p("mtatls_strict", "no", Bool, "Turn every warn-and-continue case into an error (mtatls only)."),
+    p("mtatls_release_buffers", "yes", Bool, "Free a session's read and write buffers while it is idle (OpenSSL's SSL_MODE_RELEASE_BUFFERS; mtatls only)."),
 ];
 
 /// The known parameter `name` (including the `lmtp_` twins of client
@@ -262,6 +263,12 @@ pub fn parse_time(name: &str, value: &str) -> Result<u64> {
 /// Check `value` against the kind of parameter `name`. Only errors (what
 /// Postfix refuses) are reported here; warnings come when a context is built.
 pub fn validate(name: &str, kind: Kind, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::new(
+            ErrorKind::InvalidValue,
+            format!("{name}: value contains a NUL character"),
+        ));
+    }
     match kind {
         Text => Ok(()),
         NonEmpty => {
@@ -321,6 +328,19 @@ pub fn validate(name: &str, kind: Kind, value: &str) -> Result<()> {
 
 /// Most nested `$name` references followed before giving up (loops).
 const MAX_EXPANSION_DEPTH: usize = 100;
+
+/// Longest value `$name` expansion may produce.
+const MAX_EXPANDED_LEN: usize = 1 << 20;
+
+/// Expansions already made during one `get`.
+type Memo = HashMap<String, String>;
+
+fn too_long(name: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidValue,
+        format!("{name}: expanded value longer than {MAX_EXPANDED_LEN} bytes"),
+    )
+}
 
 /// A set of Postfix parameter values (explicit ones; defaults come from
 /// [`PARAMS`]) and the log destination contexts built from it inherit.
@@ -470,7 +490,7 @@ impl Params {
             )
         })?;
         let raw = self.raw(name).unwrap_or("");
-        let value = self.expand(name, raw, 0)?;
+        let value = self.expand(name, raw, 0, &mut HashMap::new())?;
         validate(name, def.kind, &value)?;
         Ok(value)
     }
@@ -520,7 +540,7 @@ impl Params {
 
     /// Expand `$name`, `${name}`, `$(name)`, `${name?text}`,
     /// `${name:text}`, `${name?{text}:{text}}` and `$$` in `value`.
-    fn expand(&self, owner: &str, value: &str, depth: usize) -> Result<String> {
+    fn expand(&self, owner: &str, value: &str, depth: usize, memo: &mut Memo) -> Result<String> {
         if depth > MAX_EXPANSION_DEPTH {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
@@ -553,7 +573,7 @@ impl Params {
                     if len == 0 {
                         return Err(bad("'$' not followed by a parameter name"));
                     }
-                    out.push_str(&self.lookup_expanded(&after[..len], depth)?);
+                    out.push_str(&self.lookup_expanded(&after[..len], depth, memo)?);
                     rest = &after[len..];
                     continue;
                 }
@@ -569,7 +589,7 @@ impl Params {
                 return Err(bad("missing parameter name in '${...}'"));
             }
             let (name, op) = body.split_at(name_len);
-            let current = self.lookup_expanded(name, depth)?;
+            let current = self.lookup_expanded(name, depth, memo)?;
             let chosen = match op.chars().next() {
                 None => {
                     out.push_str(&current);
@@ -598,17 +618,30 @@ impl Params {
                 }
                 Some(_) => return Err(bad("unsupported operator in '${...}'")),
             };
-            out.push_str(&self.expand(owner, chosen, depth + 1)?);
+            out.push_str(&self.expand(owner, chosen, depth + 1, memo)?);
+            if out.len() > MAX_EXPANDED_LEN {
+                return Err(too_long(owner));
+            }
         }
         out.push_str(rest);
+        if out.len() > MAX_EXPANDED_LEN {
+            return Err(too_long(owner));
+        }
         Ok(out)
     }
 
-    fn lookup_expanded(&self, name: &str, depth: usize) -> Result<String> {
-        match self.raw(name) {
-            Some(raw) => self.expand(name, raw, depth + 1),
-            None => Ok(String::new()),
+    /// The expansion of parameter `name`, computed once per top-level
+    /// `get` (a chain of `$a$a` references stays linear, not exponential).
+    fn lookup_expanded(&self, name: &str, depth: usize, memo: &mut Memo) -> Result<String> {
+        if let Some(v) = memo.get(name) {
+            return Ok(v.clone());
         }
+        let v = match self.raw(name) {
+            Some(raw) => self.expand(name, raw, depth + 1, memo)?,
+            None => String::new(),
+        };
+        memo.insert(name.to_string(), v.clone());
+        Ok(v)
     }
 }
 
@@ -710,6 +743,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.get("smtpd_tls_eccert_file").unwrap(), "a b");
+    }
+
+    #[test]
+    fn expansion_stays_linear_and_bounded() {
+        let mut p = Params::new();
+        let mut text = String::new();
+        for i in 0..40 {
+            text.push_str(&format!("v{i} = $v{}$v{}\n", i + 1, i + 1));
+        }
+        text.push_str("v40 = x\nsmtpd_tls_CAfile = $v30\nsmtpd_tls_CApath = $v0\n");
+        p.load_str(&text, "t").unwrap();
+        let start = std::time::Instant::now();
+        assert_eq!(p.get("smtpd_tls_CAfile").unwrap().len(), 1024);
+        let e = p.get("smtpd_tls_CApath").unwrap_err();
+        assert!(e.message().contains("expanded value longer than"), "{e}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        let mut p = Params::new();
+        let e = p.set("smtp_tls_exclude_ciphers", "RC4\0aNULL").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "smtp_tls_exclude_ciphers: value contains a NUL character"
+        );
+        assert!(p.load_str("tls_high_cipherlist = HIGH\0\n", "t").is_err());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sync::PMutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use foreign_types::ForeignTypeRef;
@@ -93,7 +95,7 @@ struct KeyRing {
 pub struct TicketKeys {
     cipher: CString,
     lifetime: u64,
-    ring: Mutex<KeyRing>,
+    ring: PMutex<KeyRing>,
 }
 
 impl TicketKeys {
@@ -102,7 +104,7 @@ impl TicketKeys {
         Some(TicketKeys {
             cipher: CString::new(cipher).ok()?,
             lifetime: lifetime.max(1),
-            ring: Mutex::new(KeyRing {
+            ring: PMutex::new(KeyRing {
                 keys: Vec::new(),
                 external: false,
             }),
@@ -112,17 +114,16 @@ impl TicketKeys {
     /// Install a key from the host (it becomes the current key; automatic
     /// rotation stops: the host rotates from now on).
     pub fn install(&self, key: TicketKey) {
-        if let Ok(mut ring) = self.ring.lock() {
-            ring.external = true;
-            ring.keys.retain(|k| k.name != key.name);
-            ring.keys.insert(0, key);
-            ring.keys.truncate(2);
-        }
+        let mut ring = self.ring.lock();
+        ring.external = true;
+        ring.keys.retain(|k| k.name != key.name);
+        ring.keys.insert(0, key);
+        ring.keys.truncate(2);
     }
 
     /// The key to encrypt a new ticket with, rotating an expired one.
     fn current(&self, now: u64) -> Option<TicketKey> {
-        let mut ring = self.ring.lock().ok()?;
+        let mut ring = self.ring.lock();
         let expired = ring.keys.first().is_none_or(|k| k.expires <= now);
         if expired && !ring.external {
             let key = TicketKey::random(now + self.lifetime)?;
@@ -135,7 +136,7 @@ impl TicketKeys {
     /// The key named `name` if it may still decrypt, and whether it is the
     /// current one.
     fn find(&self, name: &[u8], now: u64) -> Option<(TicketKey, bool)> {
-        let ring = self.ring.lock().ok()?;
+        let ring = self.ring.lock();
         ring.keys
             .iter()
             .enumerate()
@@ -285,14 +286,21 @@ pub trait SessionStore: Send + Sync {
 const MEMORY_CACHE_MAX: usize = 1000;
 
 /// An in-process session store with expiry.
-#[derive(Default)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<String, (Vec<u8>, u64)>>,
+    entries: PMutex<HashMap<String, (Vec<u8>, u64)>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            entries: PMutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl SessionStore for MemoryStore {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let mut map = self.entries.lock().ok()?;
+        let mut map = self.entries.lock();
         match map.get(key) {
             Some((der, expires)) if *expires > now() => Some(der.clone()),
             Some(_) => {
@@ -304,7 +312,8 @@ impl SessionStore for MemoryStore {
     }
 
     fn put(&self, key: &str, der: &[u8], expires: u64) {
-        if let Ok(mut map) = self.entries.lock() {
+        {
+            let mut map = self.entries.lock();
             if map.len() >= MEMORY_CACHE_MAX {
                 let t = now();
                 map.retain(|_, (_, e)| *e > t);
@@ -323,9 +332,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn remove(&self, key: &str) {
-        if let Ok(mut map) = self.entries.lock() {
-            map.remove(key);
-        }
+        self.entries.lock().remove(key);
     }
 }
 
@@ -439,7 +446,7 @@ mod tests {
         for i in 0..(MEMORY_CACHE_MAX + 10) {
             store.put(&format!("k{i}"), b"z", now() + 100 + i as u64);
         }
-        assert!(store.entries.lock().unwrap().len() <= MEMORY_CACHE_MAX);
+        assert!(store.entries.lock().len() <= MEMORY_CACHE_MAX);
         store.remove("a");
         assert_eq!(store.get("a"), None);
     }

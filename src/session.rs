@@ -57,6 +57,8 @@ pub struct Session {
     shared: Option<Arc<SessionShared>>,
     state: State,
     facts: Option<Facts>,
+    /// The fingerprints in `facts` are filled (they are computed lazily).
+    fingerprints_filled: bool,
     peer_closed: bool,
     truncated: bool,
     flags_restored: bool,
@@ -163,6 +165,7 @@ impl Session {
             shared: None,
             state: State::New,
             facts: None,
+            fingerprints_filled: false,
             peer_closed: false,
             truncated: false,
             flags_restored: false,
@@ -184,8 +187,15 @@ impl Session {
         self.level
     }
 
-    /// The facts, once the handshake is done.
-    pub fn facts(&self) -> Option<&Facts> {
+    /// The facts, once the handshake is done (the peer fingerprints are
+    /// computed on the first call).
+    pub fn facts(&mut self) -> Option<&Facts> {
+        if !self.fingerprints_filled {
+            if let (Some(facts), Some(ssl)) = (self.facts.as_mut(), self.ssl.as_ref()) {
+                crate::facts::fill_fingerprints(facts, ssl, &self.ctx);
+                self.fingerprints_filled = true;
+            }
+        }
         self.facts.as_ref()
     }
 
@@ -389,8 +399,7 @@ impl Session {
             text.push_str(&tlsa.join("\0"));
         }
         let digest = openssl::sha::sha256(text.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02X}")).collect();
-        format!("{serverid}&{hex}")
+        format!("{serverid}&{}", crate::verify::hex(&digest))
     }
 
     /// Create the OpenSSL session for the level in effect and apply the
@@ -625,6 +634,10 @@ impl Session {
         );
         let peer_lines = self.log_mask & (mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE) != 0
             && facts.peer_status & summary::status::PRESENT != 0;
+        if peer_lines {
+            crate::facts::fill_fingerprints(&mut facts, ssl, &self.ctx);
+            self.fingerprints_filled = true;
+        }
         if peer_lines && am_server {
             // The server also shows the client certificate's names in full.
             if let Some(cert) = ssl.peer_certificate() {

@@ -81,6 +81,9 @@ fn match_tokens(list: &str) -> impl Iterator<Item = &str> {
 /// Parse a fingerprint (hex, either case, optionally colon-separated byte
 /// pairs); `None` if malformed.
 pub fn parse_fingerprint(value: &str) -> Option<Vec<u8>> {
+    if !value.is_ascii() {
+        return None;
+    }
     let hex: String = if value.contains(':') {
         let pairs: Vec<&str> = value.split(':').collect();
         if pairs.iter().any(|p| p.len() != 2) {
@@ -437,15 +440,7 @@ fn on_verify(mut ok: bool, store: &mut X509StoreContextRef) {
         return;
     };
     let depth = store.error_depth() as i32;
-    let (subject, issuer) = store
-        .current_cert()
-        .map(|c| {
-            (
-                ossl::name_oneline(c.subject_name()),
-                ossl::name_oneline(c.issuer_name()),
-            )
-        })
-        .unwrap_or_default();
+    let verbose = shared.log_mask & mask::VERBOSE != 0;
     let Ok(mut record) = shared.verify.lock() else {
         return;
     };
@@ -458,14 +453,27 @@ fn on_verify(mut ok: bool, store: &mut X509StoreContextRef) {
         }
         ok = false;
     }
-    if !ok && record.depth.is_none_or(|d| depth < d) {
+    let record_it = !ok && record.depth.is_none_or(|d| depth < d);
+    // Names are formatted only when they are recorded or logged.
+    let subject = if record_it || verbose {
+        store
+            .current_cert()
+            .map(|c| ossl::name_oneline(c.subject_name()))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    if record_it {
         record.depth = Some(depth);
         record.code = code;
         record.subject = subject.clone();
-        record.issuer = issuer;
+        record.issuer = store
+            .current_cert()
+            .map(|c| ossl::name_oneline(c.issuer_name()))
+            .unwrap_or_default();
     }
     drop(record);
-    if shared.log_mask & mask::VERBOSE != 0 {
+    if verbose {
         shared.logger.info(&format!(
             "{}: depth={depth} verify={} subject={subject}",
             shared.label, ok as i32
@@ -518,7 +526,7 @@ pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) ->
 }
 
 fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02X}")).collect()
+    crate::verify::hex(data)
 }
 
 /// The `Matched ...` line of a DANE-based success (fingerprints, TLSA,
@@ -682,7 +690,9 @@ mod tests {
     fn fingerprints_parse_as_postfix_accepts_them() {
         assert_eq!(parse_fingerprint("2E:9c:04"), Some(vec![0x2e, 0x9c, 0x04]));
         assert_eq!(parse_fingerprint("2e9C04"), Some(vec![0x2e, 0x9c, 0x04]));
-        for bad in ["", ":2E", "2E:", "2E::9C", "2E9", "2G", "2E:9C4"] {
+        for bad in [
+            "", ":2E", "2E:", "2E::9C", "2E9", "2G", "2E:9C4", "aéb", "éé",
+        ] {
             assert_eq!(parse_fingerprint(bad), None, "{bad}");
         }
     }

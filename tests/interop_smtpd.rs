@@ -641,7 +641,6 @@ fn resumption_vs_postfix() {
 /// session ... to memory cache" twice against mtatls-smtpd and once
 /// against the real smtpd.
 #[test]
-#[ignore = "mtatls issues two TLS 1.3 session tickets per handshake, Postfix one"]
 fn resumption_one_ticket_like_postfix() {
     let Some(peers) = peers::available() else {
         return;

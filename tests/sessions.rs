@@ -130,7 +130,8 @@ fn tls13_tickets_resume_and_log_as_postfix() {
         .iter()
         .filter(|l| l.starts_with("localhost[127.0.0.1]: Issuing session ticket, key expiration: "))
         .count();
-    assert!(issuing >= 2, "{slog:#?}");
+    // One ticket per full handshake, as Postfix issues.
+    assert!(issuing >= 1, "{slog:#?}");
     assert!(slog.iter().any(
         |l| l.starts_with("localhost[127.0.0.1]: Decrypting session ticket, key expiration: ")
     ));

@@ -494,7 +494,7 @@ pub extern "C" fn mtatls_session_get_facts(
         if handle.poisoned {
             return std::ptr::null();
         }
-        let Some(facts) = handle.inner.as_ref().and_then(|s| s.facts()) else {
+        let Some(facts) = handle.inner.as_mut().and_then(|s| s.facts()) else {
             return std::ptr::null();
         };
         let c = handle.facts.get_or_insert_with(|| Box::new(CFacts::new(facts)));
