@@ -11,8 +11,7 @@
 //! /dev/zero): their values are lists of fixture names, `@rsa` `@rsa-key`
 //! `@rsa-cert` `@ec` `@ec-key` `@ec-cert` `@ca` `@ta` `@dh` `@junk`
 //! `@empty` `@missing` `@capath`, plus `none` and `auto`; other tokens are
-//! dropped, and so is any `$` expansion in them. NUL bytes are dropped from
-//! other values (a known bug, see below).
+//! dropped, and so is any `$` expansion in them.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -90,12 +89,10 @@ fuzz_target!(|data: &[u8]| {
         let value = if is_file_param(&name) {
             sanitize_files(value)
         } else {
-            // Known bug (fuzz/artifacts-found/param_values-nul-in-cipher-list):
-            // a NUL byte in a cipher list or exclusion list makes
-            // Context::new panic in the openssl crate's set_cipher_list.
-            // Dropped here until src/ refuses such values, so that the
-            // fuzzer can look past it.
-            value.replace('\0', "")
+            // Fixed bug (fuzz/artifacts-found/param_values-nul-in-cipher-list):
+            // a NUL byte in a cipher list made Context::new panic; values
+            // with NUL are now refused by Params::set, and fuzzed as they are.
+            value.to_string()
         };
         if let Err(e) = p.set(&name, &value) {
             assert!(!e.message().is_empty());
