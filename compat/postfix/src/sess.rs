@@ -50,6 +50,8 @@ extern "C" {
     fn SSL_get_certificate(ssl: *const openssl_sys::SSL) -> *mut openssl_sys::X509;
 }
 
+const SSL_OP_IGNORE_UNEXPECTED_EOF: u64 = 1 << 7;
+
 unsafe extern "C" fn record_ssl(_w: c_int, _v: c_int, _t: c_int, _b: *const c_void, _l: usize, ssl: *mut openssl_sys::SSL, _a: *mut c_void) {
     LAST_SSL.with(|c| c.set(ssl));
 }
@@ -103,7 +105,12 @@ impl AppState {
         ctx.log_mask &= !mtatls::log::mask::SUMMARY;
         for p in ctx.profiles() {
             // SAFETY: a live SSL_CTX of this context, not yet shared.
-            unsafe { SSL_CTX_set_msg_callback(p.ssl.as_ptr(), Some(record_ssl)) };
+            unsafe {
+                SSL_CTX_set_msg_callback(p.ssl.as_ptr(), Some(record_ssl));
+                // As Debian's library: a peer that closes without
+                // close_notify is a lost connection, not an OpenSSL error.
+                openssl_sys::SSL_CTX_set_options(p.ssl.as_ptr(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+            }
         }
         Box::into_raw(Box::new(AppState {
             magic: APP_MAGIC,
