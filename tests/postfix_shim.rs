@@ -1220,6 +1220,162 @@ fn posttls_finger_tlsmgr_tlsproxy_on_our_library() {
     assert!(deliver(&c, &ours).sent);
 }
 
+/// A TLS client (Python's ssl over a plain socket) that completes
+/// STARTTLS, then sends one TLS record ("EHLO drip.test") one byte every
+/// DELAY seconds, and prints the first reply line or EOF.
+const DRIP_PY: &str = r#"import socket, ssl, sys, time
+port, delay = int(sys.argv[1]), float(sys.argv[2])
+s = socket.create_connection(('127.0.0.1', port)); s.settimeout(30)
+f = s.makefile('rb')
+def reply():
+    while True:
+        l = f.readline()
+        if not l or l[3:4] == b' ': return l
+reply(); s.sendall(b'EHLO drip.test\r\n'); reply()
+s.sendall(b'STARTTLS\r\n'); reply()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+t = ctx.wrap_bio(inc, out)
+while True:
+    try:
+        t.do_handshake(); break
+    except ssl.SSLWantReadError:
+        d = out.read()
+        if d: s.sendall(d)
+        inc.write(s.recv(65536))
+d = out.read()
+if d: s.sendall(d)
+t.write(b'EHLO drip.test\r\n')
+rec = out.read()
+start = time.time()
+for i, b in enumerate(rec):
+    try:
+        s.sendall(bytes([b]))
+    except OSError:
+        break
+    time.sleep(delay)
+# the answer, or EOF
+try:
+    data = s.recv(65536)
+    while data:
+        inc.write(data)
+        try:
+            print(t.read().decode(errors='replace').splitlines()[0]); break
+        except ssl.SSLWantReadError:
+            data = s.recv(65536)
+    else:
+        print('EOF')
+except (OSError, ssl.SSLError) as e:
+    print('error', e)
+print('elapsed %.1f' % (time.time() - start))
+s.close()
+"#;
+
+/// What smtpd logs for one raw client connection (normalised).
+fn raw_session(server: &Instance, client: impl FnOnce(u16)) -> Vec<String> {
+    let from = server.log_len();
+    client(server.port);
+    wait_for(Duration::from_secs(20), || {
+        let l = server.lines("smtpd", from);
+        l.iter().any(|l| l.starts_with("disconnect from")).then_some(l)
+    })
+    .unwrap_or_else(|| panic!("no disconnect logged; log:\n{}", server.log()))
+    .iter()
+    .filter(|l| !l.starts_with("mtatls-postfix: "))
+    .map(|l| normalize(l))
+    .collect()
+}
+
+/// Plain SMTP up to "220 Ready to start TLS"; returns the socket.
+fn starttls(port: u16) -> std::net::TcpStream {
+    use std::io::{BufRead, BufReader};
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let mut reply = || loop {
+        let mut l = String::new();
+        r.read_line(&mut l).expect("read");
+        if l.len() < 4 || &l[3..4] == " " {
+            break;
+        }
+    };
+    reply();
+    (&s).write_all(b"EHLO raw.test\r\n").expect("write");
+    reply();
+    (&s).write_all(b"STARTTLS\r\n").expect("write");
+    reply();
+    s
+}
+
+/// The VSTREAM contract of POSTFIX-ABI §6 seen from outside, compared with
+/// Debian's library: handshake timeout, garbage, a client that hangs up,
+/// the read timeout after the handshake (ETIMEDOUT: "timeout after", not
+/// "lost connection"), and a client dripping one TLS record byte by byte:
+/// with `smtpd_per_record_deadline = yes` the timeout is a budget for the
+/// whole read (timeout), without it a limit per wait (served).
+#[test]
+fn smtpd_timeouts_and_errors_like_debians() {
+    let Some(peers) = peers() else { return };
+    shim();
+    let certs = certs(&peers);
+    let base = ["smtpd_starttls_timeout=2s", "smtpd_timeout=3s"];
+    let deadline = ["smtpd_starttls_timeout=2s", "smtpd_timeout=3s", "smtpd_per_record_deadline=yes"];
+    let pairs = [
+        ("per-wait timeouts", server(&peers, Lib::Ours, &certs, &base), server(&peers, Lib::Debian, &certs, &base)),
+        ("deadlines", server(&peers, Lib::Ours, &certs, &deadline), server(&peers, Lib::Debian, &certs, &deadline)),
+    ];
+    let py = unique("drip.py");
+    fs::write(&py, DRIP_PY).expect("write drip.py");
+    let drip = |port: u16| {
+        let o = run_bounded(
+            Command::new("python3").arg(&py).arg(port.to_string()).arg("0.25"),
+            Duration::from_secs(60),
+        );
+        text(&o)
+    };
+    type Case<'a> = (&'a str, Box<dyn Fn(u16) + 'a>);
+    let cases: Vec<Case> = vec![
+        ("silence after STARTTLS", Box::new(|p| {
+            let s = starttls(p);
+            std::thread::sleep(Duration::from_secs(4));
+            drop(s);
+        })),
+        ("garbage after STARTTLS", Box::new(|p| {
+            let s = starttls(p);
+            let _ = (&s).write_all(b"GARBAGE GARBAGE\r\n");
+            std::thread::sleep(Duration::from_secs(1));
+        })),
+        ("hang-up after STARTTLS", Box::new(|p| drop(starttls(p)))),
+        ("silence after the handshake", Box::new(|p| {
+            let o = run_bounded(
+                Command::new("bash").arg("-c").arg(format!(
+                    "sleep 6 | timeout 10 openssl s_client -starttls smtp -connect 127.0.0.1:{p} -quiet"
+                )),
+                Duration::from_secs(20),
+            );
+            let _ = o;
+        })),
+    ];
+    for (what, ours, theirs) in &pairs {
+        for (name, case) in &cases {
+            let o = raw_session(ours, |p| case(p));
+            let t = raw_session(theirs, |p| case(p));
+            same(&format!("{what}: {name}: smtpd lines"), &o, &t);
+            eprintln!("ok: {what}: {name}: {}", o.iter().find(|l| l.contains("TLS") || l.contains("timeout")).map_or("", String::as_str));
+        }
+        let mut outs = vec![];
+        let o = raw_session(ours, |p| outs.push(drip(p)));
+        let t = raw_session(theirs, |p| outs.push(drip(p)));
+        same(&format!("{what}: dripping client: smtpd lines"), &o, &t);
+        let first = |x: &str| x.lines().next().unwrap_or("").to_string();
+        assert_eq!(first(&outs[0]), first(&outs[1]), "{what}: dripping client saw: {outs:?}");
+        let timed_out = o.iter().any(|l| l.starts_with("timeout after STARTTLS"));
+        assert_eq!(timed_out, *what == "deadlines", "{what}: {o:?}");
+        eprintln!("ok: {what}: dripping client: {}", first(&outs[0]));
+    }
+    let _ = fs::remove_file(&py);
+}
+
 /// A known difference, kept visible: with a self-signed server certificate
 /// listed in `smtp_tls_trust_anchor_file`, Debian's library matches it as
 /// DANE-EE(3) as well as DANE-TA(2) and delivers; mtatls only adds
