@@ -245,38 +245,157 @@ macro_rules! check {
     };
 }
 
-check!(ServerInitProps, 160, log_param = 0, log_level = 8, verifydepth = 16,
-    cache_type = 24, set_sessid = 32, chain_files = 40, cert_file = 48, key_file = 56,
-    dcert_file = 64, dkey_file = 72, eccert_file = 80, eckey_file = 88, CAfile = 96,
-    CApath = 104, protocols = 112, eecdh_grade = 120, dh1024_param_file = 128,
-    dh512_param_file = 136, ask_ccert = 144, mdalg = 152);
-check!(ServerStartProps, 72, ctx = 0, stream = 8, fd = 16, timeout = 20,
-    requirecert = 24, serverid = 32, namaddr = 40, cipher_grade = 48,
-    cipher_exclusions = 56, mdalg = 64);
-check!(ClientInitProps, 112, log_param = 0, log_level = 8, verifydepth = 16,
-    cache_type = 24, chain_files = 32, cert_file = 40, key_file = 48, dcert_file = 56,
-    dkey_file = 64, eccert_file = 72, eckey_file = 80, CAfile = 88, CApath = 96,
-    mdalg = 104);
-check!(ClientStartProps, 128, ctx = 0, stream = 8, fd = 16, timeout = 20,
-    tls_level = 24, nexthop = 32, host = 40, namaddr = 48, sni = 56, serverid = 64,
-    helo = 72, protocols = 80, cipher_grade = 88, cipher_exclusions = 96,
-    matchargv = 104, mdalg = 112, dane = 120);
+check!(
+    ServerInitProps,
+    160,
+    log_param = 0,
+    log_level = 8,
+    verifydepth = 16,
+    cache_type = 24,
+    set_sessid = 32,
+    chain_files = 40,
+    cert_file = 48,
+    key_file = 56,
+    dcert_file = 64,
+    dkey_file = 72,
+    eccert_file = 80,
+    eckey_file = 88,
+    CAfile = 96,
+    CApath = 104,
+    protocols = 112,
+    eecdh_grade = 120,
+    dh1024_param_file = 128,
+    dh512_param_file = 136,
+    ask_ccert = 144,
+    mdalg = 152
+);
+check!(
+    ServerStartProps,
+    72,
+    ctx = 0,
+    stream = 8,
+    fd = 16,
+    timeout = 20,
+    requirecert = 24,
+    serverid = 32,
+    namaddr = 40,
+    cipher_grade = 48,
+    cipher_exclusions = 56,
+    mdalg = 64
+);
+check!(
+    ClientInitProps,
+    112,
+    log_param = 0,
+    log_level = 8,
+    verifydepth = 16,
+    cache_type = 24,
+    chain_files = 32,
+    cert_file = 40,
+    key_file = 48,
+    dcert_file = 56,
+    dkey_file = 64,
+    eccert_file = 72,
+    eckey_file = 80,
+    CAfile = 88,
+    CApath = 96,
+    mdalg = 104
+);
+check!(
+    ClientStartProps,
+    128,
+    ctx = 0,
+    stream = 8,
+    fd = 16,
+    timeout = 20,
+    tls_level = 24,
+    nexthop = 32,
+    host = 40,
+    namaddr = 48,
+    sni = 56,
+    serverid = 64,
+    helo = 72,
+    protocols = 80,
+    cipher_grade = 88,
+    cipher_exclusions = 96,
+    matchargv = 104,
+    mdalg = 112,
+    dane = 120
+);
 check!(Argv, 24, len = 0, argc = 8, argv = 16);
-check!(SessState, 264, peer_CN = 0, issuer_CN = 8, peer_sni = 16,
-    peer_cert_fprint = 24, peer_pkey_fprint = 32, level = 40, peer_status = 44,
-    protocol = 48, cipher_name = 56, cipher_usebits = 64, cipher_algbits = 68,
-    kex_name = 72, kex_curve = 80, kex_bits = 88, clnt_sig_name = 96,
-    clnt_sig_curve = 104, clnt_sig_bits = 112, clnt_sig_dgst = 120,
-    srvr_sig_name = 128, srvr_sig_curve = 136, srvr_sig_bits = 144,
-    srvr_sig_dgst = 152, con = 160, cache_type = 168, ticketed = 176, serverid = 184,
-    namaddr = 192, log_mask = 200, session_reused = 204, am_server = 208, mdalg = 216,
-    stream = 224, dane = 232, errorcert = 240, errordepth = 248, errorcode = 252,
-    must_fail = 256);
-check!(Tlsa, 24, usage = 0, selector = 1, mtype = 2, length = 4, data = 8, next = 16);
-check!(Dane, 40, tlsa = 0, base_domain = 8, flags = 16, expires = 24, refs = 32);
-check!(ClientParams, 144, cnf_file = 0, cnf_name = 8, high_clist = 16,
-    tkt_cipher = 112, daemon_rand_bytes = 120, append_def_CA = 124,
-    bc_pkey_fprint = 128, preempt_clist = 132, multi_wildcard = 136);
+check!(
+    SessState,
+    264,
+    peer_CN = 0,
+    issuer_CN = 8,
+    peer_sni = 16,
+    peer_cert_fprint = 24,
+    peer_pkey_fprint = 32,
+    level = 40,
+    peer_status = 44,
+    protocol = 48,
+    cipher_name = 56,
+    cipher_usebits = 64,
+    cipher_algbits = 68,
+    kex_name = 72,
+    kex_curve = 80,
+    kex_bits = 88,
+    clnt_sig_name = 96,
+    clnt_sig_curve = 104,
+    clnt_sig_bits = 112,
+    clnt_sig_dgst = 120,
+    srvr_sig_name = 128,
+    srvr_sig_curve = 136,
+    srvr_sig_bits = 144,
+    srvr_sig_dgst = 152,
+    con = 160,
+    cache_type = 168,
+    ticketed = 176,
+    serverid = 184,
+    namaddr = 192,
+    log_mask = 200,
+    session_reused = 204,
+    am_server = 208,
+    mdalg = 216,
+    stream = 224,
+    dane = 232,
+    errorcert = 240,
+    errordepth = 248,
+    errorcode = 252,
+    must_fail = 256
+);
+check!(
+    Tlsa,
+    24,
+    usage = 0,
+    selector = 1,
+    mtype = 2,
+    length = 4,
+    data = 8,
+    next = 16
+);
+check!(
+    Dane,
+    40,
+    tlsa = 0,
+    base_domain = 8,
+    flags = 16,
+    expires = 24,
+    refs = 32
+);
+check!(
+    ClientParams,
+    144,
+    cnf_file = 0,
+    cnf_name = 8,
+    high_clist = 16,
+    tkt_cipher = 112,
+    daemon_rand_bytes = 120,
+    append_def_CA = 124,
+    bc_pkey_fprint = 128,
+    preempt_clist = 132,
+    multi_wildcard = 136
+);
 
 /// The descriptor of a VSTREAM (`vstream_fileno`).
 ///

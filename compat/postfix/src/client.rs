@@ -23,7 +23,8 @@ fn mgr_policy(cache_type: &str) -> Option<c_int> {
     let (mut cachable, mut timeout) = (0, 0);
     // SAFETY: the process's tls_mgr_policy with Postfix's signature.
     let st = unsafe {
-        let f: unsafe extern "C" fn(*const c_char, *mut c_int, *mut c_int) -> c_int = std::mem::transmute(f);
+        let f: unsafe extern "C" fn(*const c_char, *mut c_int, *mut c_int) -> c_int =
+            std::mem::transmute(f);
         f(ct.as_ptr(), &mut cachable, &mut timeout)
     };
     (st == 0 && cachable != 0 && timeout > 0).then_some(timeout)
@@ -52,7 +53,8 @@ impl mtatls::resume::SessionStore for MgrStore {
         unsafe {
             let va: unsafe extern "C" fn(isize) -> *mut c_void = std::mem::transmute(va);
             let vf: unsafe extern "C" fn(*mut c_void) -> *mut c_void = std::mem::transmute(vf);
-            let f: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void) -> c_int = std::mem::transmute(f);
+            let f: unsafe extern "C" fn(*const c_char, *const c_char, *mut c_void) -> c_int =
+                std::mem::transmute(f);
             let buf = va(1024);
             let st = f(self.cache_type.as_ptr(), id.as_ptr(), buf);
             let data = *(buf.cast::<u8>().add(8).cast::<*const u8>());
@@ -70,8 +72,18 @@ impl mtatls::resume::SessionStore for MgrStore {
         };
         // SAFETY: Postfix's tls_mgr_update(type, id, data, len).
         unsafe {
-            let f: unsafe extern "C" fn(*const c_char, *const c_char, *const c_char, isize) -> c_int = std::mem::transmute(f);
-            f(self.cache_type.as_ptr(), id.as_ptr(), der.as_ptr().cast(), der.len() as isize);
+            let f: unsafe extern "C" fn(
+                *const c_char,
+                *const c_char,
+                *const c_char,
+                isize,
+            ) -> c_int = std::mem::transmute(f);
+            f(
+                self.cache_type.as_ptr(),
+                id.as_ptr(),
+                der.as_ptr().cast(),
+                der.len() as isize,
+            );
         }
     }
 
@@ -81,13 +93,19 @@ impl mtatls::resume::SessionStore for MgrStore {
         };
         // SAFETY: Postfix's tls_mgr_delete(type, id).
         unsafe {
-            let f: unsafe extern "C" fn(*const c_char, *const c_char) -> c_int = std::mem::transmute(f);
+            let f: unsafe extern "C" fn(*const c_char, *const c_char) -> c_int =
+                std::mem::transmute(f);
             f(self.cache_type.as_ptr(), id.as_ptr());
         }
     }
 }
 
-unsafe fn client_params(p: &ClientInitProps, prefix: &str, mask: c_int, cache_timeout: Option<c_int>) -> Result<Params, String> {
+unsafe fn client_params(
+    p: &ClientInitProps,
+    prefix: &str,
+    mask: c_int,
+    cache_timeout: Option<c_int>,
+) -> Result<Params, String> {
     let mut params = Params::new();
     params.set_logger(pf::logger());
     crate::globals::apply(&mut params, false)?;
@@ -99,14 +117,21 @@ unsafe fn client_params(p: &ClientInitProps, prefix: &str, mask: c_int, cache_ti
         None if pf::conf_lookup(&format!("{prefix}_tls_session_cache_database"))
             .is_some_and(|v| !v.trim().is_empty()) =>
         {
-            pf::conf_lookup(&format!("{prefix}_tls_session_cache_timeout")).unwrap_or_else(|| "3600s".into())
+            pf::conf_lookup(&format!("{prefix}_tls_session_cache_timeout"))
+                .unwrap_or_else(|| "3600s".into())
         }
         None => "0".into(),
     };
     let settings: Vec<(String, String)> = vec![
-        ("tls_loglevel".into(), sess::mask_words(crate::misc::to_mtatls_mask(mask))),
+        (
+            "tls_loglevel".into(),
+            sess::mask_words(crate::misc::to_mtatls_mask(mask)),
+        ),
         ("tls_security_level".into(), "may".into()),
-        ("tls_scert_verifydepth".into(), p.verifydepth.max(0).to_string()),
+        (
+            "tls_scert_verifydepth".into(),
+            p.verifydepth.max(0).to_string(),
+        ),
         ("tls_chain_files".into(), str_or_empty(p.chain_files)),
         ("tls_cert_file".into(), str_or_empty(p.cert_file)),
         ("tls_key_file".into(), str_or_empty(p.key_file)),
@@ -268,16 +293,23 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
         } else if !p.stream.is_null() {
             crate::abi::stream_fd(p.stream)
         } else {
-            pf::warn(&format!("{namaddr}: tls_client_start: no stream and no file descriptor"));
+            pf::warn(&format!(
+                "{namaddr}: tls_client_start: no stream and no file descriptor"
+            ));
             return std::ptr::null_mut();
         };
         let Some(lev) = mtatls_level(p.tls_level) else {
-            pf::warn(&format!("{namaddr}: tls_client_start: invalid TLS security level {}", p.tls_level));
+            pf::warn(&format!(
+                "{namaddr}: tls_client_start: invalid TLS security level {}",
+                p.tls_level
+            ));
             return std::ptr::null_mut();
         };
         let protocols = str_or_empty(p.protocols);
         if mtatls::grades::parse_protocols(&protocols).is_err() {
-            pf::warn(&format!("{namaddr}: Invalid TLS protocol list \"{protocols}\": aborting TLS session"));
+            pf::warn(&format!(
+                "{namaddr}: Invalid TLS protocol list \"{protocols}\": aborting TLS session"
+            ));
             return std::ptr::null_mut();
         }
         let ciphers = match crate::globals::cipher_string(
@@ -349,7 +381,10 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
                     }
                 }
                 Level::Dane | Level::DaneOnly => {
-                    for r in records.iter().filter(|r| r.mtype != 255 && (r.usage == 2 || r.usage == 3)) {
+                    for r in records
+                        .iter()
+                        .filter(|r| r.mtype != 255 && (r.usage == 2 || r.usage == 3))
+                    {
                         session.add_tlsa(r.clone())?;
                     }
                     if let Some(d) = p.dane.as_ref() {

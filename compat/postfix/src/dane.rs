@@ -19,7 +19,13 @@ static DANE_LOG_MASK: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI3
 ///
 /// # Safety
 /// `head` is NULL or a list of this module's nodes.
-pub unsafe fn prepend(head: *mut Tlsa, usage: u8, selector: u8, mtype: u8, data: &[u8]) -> *mut Tlsa {
+pub unsafe fn prepend(
+    head: *mut Tlsa,
+    usage: u8,
+    selector: u8,
+    mtype: u8,
+    data: &[u8],
+) -> *mut Tlsa {
     let node = pf::alloc_zeroed(std::mem::size_of::<Tlsa>()).cast::<Tlsa>();
     let len = data.len().min(u16::MAX as usize);
     let copy = pf::alloc_zeroed(len).cast::<u8>();
@@ -108,7 +114,12 @@ pub unsafe extern "C" fn tls_dane_free(dane: *mut Dane) {
 pub extern "C" fn tls_dane_flush() {}
 
 #[no_mangle]
-pub unsafe extern "C" fn tls_dane_add_fpt_digests(dane: *mut Dane, digests: *const c_char, delim: *const c_char, smtp_mode: c_int) {
+pub unsafe extern "C" fn tls_dane_add_fpt_digests(
+    dane: *mut Dane,
+    digests: *const c_char,
+    delim: *const c_char,
+    smtp_mode: c_int,
+) {
     let Some(d) = dane.as_mut() else {
         return;
     };
@@ -128,7 +139,10 @@ pub unsafe extern "C" fn tls_dane_add_fpt_digests(dane: *mut Dane, digests: *con
     }
     let text = pf::str_or_empty(digests);
     let delim = pf::str_or_empty(delim);
-    for token in text.split(|c: char| delim.contains(c)).filter(|t| !t.is_empty()) {
+    for token in text
+        .split(|c: char| delim.contains(c))
+        .filter(|t| !t.is_empty())
+    {
         if token.len() > 3 * 64 {
             let head: String = token.chars().take(100).collect();
             pf::warn(&format!("malformed fingerprint value: {head}..."));
@@ -169,11 +183,20 @@ pub unsafe extern "C" fn tls_dane_load_trustfile(dane: *mut Dane, tafile: *const
     let mut rest = text.as_ref();
     while let Some(start) = rest.find("-----BEGIN ") {
         let after = &rest[start + 11..];
-        let Some(dash) = after.find("-----") else { break };
+        let Some(dash) = after.find("-----") else {
+            break;
+        };
         let label = after[..dash].to_string();
         let end_marker = format!("-----END {label}-----");
         let Some(end) = after.find(&end_marker) else {
-            pf::warn(&format!("error reading: {file}: malformed trust-anchor {}", if label.contains("KEY") { "pkey" } else { "cert" }));
+            pf::warn(&format!(
+                "error reading: {file}: malformed trust-anchor {}",
+                if label.contains("KEY") {
+                    "pkey"
+                } else {
+                    "cert"
+                }
+            ));
             return 0;
         };
         let block = &rest[start..start + 11 + end + end_marker.len()];
@@ -186,7 +209,8 @@ pub unsafe extern "C" fn tls_dane_load_trustfile(dane: *mut Dane, tafile: *const
         let der = if selector == 0 {
             openssl::x509::X509::from_pem(block.as_bytes()).and_then(|c| c.to_der())
         } else {
-            openssl::pkey::PKey::public_key_from_pem(block.as_bytes()).and_then(|k| k.public_key_to_der())
+            openssl::pkey::PKey::public_key_from_pem(block.as_bytes())
+                .and_then(|k| k.public_key_to_der())
         };
         let der = match der {
             Ok(der) => der,
@@ -242,7 +266,16 @@ unsafe fn lookup(name: &str, rtype: c_uint) -> Result<*mut c_void, String> {
     let (Some(f), Some(va)) = (DNS_LOOKUP_X.get(), VSTRING_ALLOC.get()) else {
         return Err("libpostfix-dns is not loaded in this process".into());
     };
-    type LookupFn = unsafe extern "C" fn(*const c_char, c_uint, c_uint, *mut *mut c_void, *mut c_void, *mut c_void, *mut c_int, c_uint) -> c_int;
+    type LookupFn = unsafe extern "C" fn(
+        *const c_char,
+        c_uint,
+        c_uint,
+        *mut *mut c_void,
+        *mut c_void,
+        *mut c_void,
+        *mut c_int,
+        c_uint,
+    ) -> c_int;
     let f: LookupFn = std::mem::transmute(f);
     let va: unsafe extern "C" fn(isize) -> *mut c_void = std::mem::transmute(va);
     thread_local!(static WHY: std::cell::Cell<*mut c_void> = const { std::cell::Cell::new(std::ptr::null_mut()) });
@@ -254,7 +287,16 @@ unsafe fn lookup(name: &str, rtype: c_uint) -> Result<*mut c_void, String> {
     });
     let c = std::ffi::CString::new(name).map_err(|_| "bad name".to_string())?;
     let mut rrs: *mut c_void = std::ptr::null_mut();
-    match f(c.as_ptr(), rtype, RES_USE_DNSSEC, &mut rrs, std::ptr::null_mut(), why, std::ptr::null_mut(), 0) {
+    match f(
+        c.as_ptr(),
+        rtype,
+        RES_USE_DNSSEC,
+        &mut rrs,
+        std::ptr::null_mut(),
+        why,
+        std::ptr::null_mut(),
+        0,
+    ) {
         DNS_OK => Ok(rrs),
         DNS_NOTFOUND => Ok(std::ptr::null_mut()),
         _ => {
@@ -313,7 +355,8 @@ unsafe fn resolve_host(host: &str, proto: &str, port: u16) -> *mut Dane {
                         } else if mtype == 255 {
                             pf::warn(&format!("{rname}: reserved private-use matching type: {usage} {selector} {mtype} ..."));
                         } else {
-                            (*dane).tlsa = prepend((*dane).tlsa, usage, selector, mtype, &data[3..]);
+                            (*dane).tlsa =
+                                prepend((*dane).tlsa, usage, selector, mtype, &data[3..]);
                             n += 1;
                         }
                     }
@@ -341,7 +384,12 @@ unsafe fn resolve_host(host: &str, proto: &str, port: u16) -> *mut Dane {
 /// `TLS_DANE *tls_dane_resolve(unsigned port, const char *proto, DNS_RR
 /// *hostrr, int forcetlsa)`: as Debian's, without its cache.
 #[no_mangle]
-pub unsafe extern "C" fn tls_dane_resolve(port: c_uint, proto: *const c_char, hostrr: *const c_void, forcetlsa: c_int) -> *mut Dane {
+pub unsafe extern "C" fn tls_dane_resolve(
+    port: c_uint,
+    proto: *const c_char,
+    hostrr: *const c_void,
+    forcetlsa: c_int,
+) -> *mut Dane {
     crate::guard("tls_dane_resolve", std::ptr::null_mut(), || {
         if hostrr.is_null() {
             return std::ptr::null_mut();
@@ -362,7 +410,9 @@ pub unsafe extern "C" fn tls_dane_resolve(port: c_uint, proto: *const c_char, ho
                         rr_free(rrs);
                     }
                     Ok(_) => {
-                        pf::warn(&format!("DNSSEC status lookup error for {qname}: no longer a CNAME"));
+                        pf::warn(&format!(
+                            "DNSSEC status lookup error for {qname}: no longer a CNAME"
+                        ));
                         return std::ptr::null_mut();
                     }
                     Err(why) => {
@@ -412,7 +462,12 @@ mod tests {
             let mut seen = vec![];
             let mut t = (*d).tlsa;
             while let Some(r) = t.as_ref() {
-                seen.push((r.usage, r.selector, r.mtype, std::slice::from_raw_parts(r.data, r.length as usize).to_vec()));
+                seen.push((
+                    r.usage,
+                    r.selector,
+                    r.mtype,
+                    std::slice::from_raw_parts(r.data, r.length as usize).to_vec(),
+                ));
                 t = r.next;
             }
             assert_eq!(

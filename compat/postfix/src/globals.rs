@@ -4,9 +4,9 @@
 //! `tls_param_init()` does; and the `var_tls_*` data symbols `postconf`
 //! imports from libpostfix-tls.so.
 
-use std::ffi::c_int;
 #[cfg(not(feature = "preload"))]
 use std::ffi::c_char;
+use std::ffi::c_int;
 use std::sync::OnceLock;
 
 use crate::pf;
@@ -47,8 +47,16 @@ pub fn get() -> &'static Globals {
         let s = |name: &str, def: &str, min: c_int| pf::conf_str(name, def, min, 0);
         let g = Globals {
             high_clist: s("tls_high_cipherlist", "aNULL:-aNULL:HIGH:@STRENGTH", 1),
-            medium_clist: s("tls_medium_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH", 1),
-            low_clist: s("tls_low_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:LOW:+RC4:@STRENGTH", 1),
+            medium_clist: s(
+                "tls_medium_cipherlist",
+                "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH",
+                1,
+            ),
+            low_clist: s(
+                "tls_low_cipherlist",
+                "aNULL:-aNULL:HIGH:MEDIUM:LOW:+RC4:@STRENGTH",
+                1,
+            ),
             export_clist: s(
                 "tls_export_cipherlist",
                 "aNULL:-aNULL:HIGH:MEDIUM:LOW:EXPORT:+RC4:@STRENGTH",
@@ -173,15 +181,31 @@ pub mod exports {
         ($($n:ident),*) => { $( #[no_mangle] pub static mut $n: c_int = 0; )* };
     }
     strvars!(
-        var_tls_cnf_file, var_tls_cnf_name, var_tls_high_clist, var_tls_medium_clist,
-        var_tls_low_clist, var_tls_export_clist, var_tls_null_clist, var_tls_eecdh_auto,
-        var_tls_eecdh_strong, var_tls_eecdh_ultra, var_tls_bug_tweaks, var_tls_ssl_options,
-        var_tls_dane_digests, var_tls_mgr_service, var_tls_tkt_cipher, var_openssl_path,
+        var_tls_cnf_file,
+        var_tls_cnf_name,
+        var_tls_high_clist,
+        var_tls_medium_clist,
+        var_tls_low_clist,
+        var_tls_export_clist,
+        var_tls_null_clist,
+        var_tls_eecdh_auto,
+        var_tls_eecdh_strong,
+        var_tls_eecdh_ultra,
+        var_tls_bug_tweaks,
+        var_tls_ssl_options,
+        var_tls_dane_digests,
+        var_tls_mgr_service,
+        var_tls_tkt_cipher,
+        var_openssl_path,
         var_tls_server_sni_maps
     );
     intvars!(
-        var_tls_daemon_rand_bytes, var_tls_append_def_CA, var_tls_bc_pkey_fprint,
-        var_tls_preempt_clist, var_tls_multi_wildcard, var_tls_fast_shutdown
+        var_tls_daemon_rand_bytes,
+        var_tls_append_def_CA,
+        var_tls_bc_pkey_fprint,
+        var_tls_preempt_clist,
+        var_tls_multi_wildcard,
+        var_tls_fast_shutdown
     );
 
     /// `int TLScontext_index = -1` (an OpenSSL ex_data index in Debian's
@@ -202,13 +226,34 @@ pub mod exports {
     unsafe impl Sync for GradeTable {}
     #[no_mangle]
     pub static tls_cipher_grade_table: GradeTable = GradeTable([
-        NameCode { name: c"high".as_ptr(), code: 5 },
-        NameCode { name: c"medium".as_ptr(), code: 4 },
-        NameCode { name: c"low".as_ptr(), code: 3 },
-        NameCode { name: c"export".as_ptr(), code: 2 },
-        NameCode { name: c"null".as_ptr(), code: 1 },
-        NameCode { name: c"invalid".as_ptr(), code: 0 },
-        NameCode { name: std::ptr::null(), code: 0 },
+        NameCode {
+            name: c"high".as_ptr(),
+            code: 5,
+        },
+        NameCode {
+            name: c"medium".as_ptr(),
+            code: 4,
+        },
+        NameCode {
+            name: c"low".as_ptr(),
+            code: 3,
+        },
+        NameCode {
+            name: c"export".as_ptr(),
+            code: 2,
+        },
+        NameCode {
+            name: c"null".as_ptr(),
+            code: 1,
+        },
+        NameCode {
+            name: c"invalid".as_ptr(),
+            code: 0,
+        },
+        NameCode {
+            name: std::ptr::null(),
+            code: 0,
+        },
     ]);
 
     /// Store the loaded values in the data symbols, as Debian's

@@ -13,6 +13,11 @@
 //! Postfix's own util/global/dns functions are found at run time
 //! ([`pf`]); nothing here references a Postfix symbol at link time.
 
+// The `extern "C"` entry points are Postfix's functions: their safety
+// contract is Postfix's ABI (POSTFIX-ABI-3.7.11.md), not repeated per
+// function.
+#![allow(clippy::missing_safety_doc)]
+
 pub mod abi;
 pub mod client;
 #[cfg(not(feature = "preload"))]
@@ -51,13 +56,21 @@ pub fn tlsproxy_process() -> bool {
 /// failure, TLS_SESS_STATE *)`: close_notify unless `failure`, free the
 /// context, give the stream back Postfix's dummy read/write functions.
 #[no_mangle]
-pub unsafe extern "C" fn tls_session_stop(app: *mut c_void, stream: *mut c_void, timeout: c_int, failure: c_int, sess: *mut c_void) {
+pub unsafe extern "C" fn tls_session_stop(
+    app: *mut c_void,
+    stream: *mut c_void,
+    timeout: c_int,
+    failure: c_int,
+    sess: *mut c_void,
+) {
     #[cfg(feature = "preload")]
     if !sess.is_null() && !sess::is_ours(sess) {
         return preload::forward_session_stop(app, stream, timeout, failure, sess);
     }
     let _ = app;
-    guard("tls_session_stop", (), || sess::session_stop(stream, timeout, failure, sess))
+    guard("tls_session_stop", (), || {
+        sess::session_stop(stream, timeout, failure, sess)
+    })
 }
 
 /// `void tls_free_app_context(TLS_APPL_STATE *)`.

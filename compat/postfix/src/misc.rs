@@ -140,8 +140,14 @@ mod tests {
             to_mtatls_mask(log_mask("x", "2")),
             mtatls::log::parse_log_mask("x", "2").unwrap()
         );
-        assert_eq!(unsafe { tls_level_lookup(c"Secure".as_ptr()) }, level::SECURE);
-        assert_eq!(unsafe { tls_level_lookup(c"halfdane".as_ptr()) }, level::INVALID);
+        assert_eq!(
+            unsafe { tls_level_lookup(c"Secure".as_ptr()) },
+            level::SECURE
+        );
+        assert_eq!(
+            unsafe { tls_level_lookup(c"halfdane".as_ptr()) },
+            level::INVALID
+        );
         assert_eq!(unsafe { CStr::from_ptr(str_tls_level(4)) }, c"halfdane");
         assert!(str_tls_level(42).is_null());
     }

@@ -17,7 +17,8 @@ fn yn(b: bool) -> &'static str {
 }
 
 fn conf_bool(name: &str) -> bool {
-    pf::conf_lookup(name).is_some_and(|v| v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("true"))
+    pf::conf_lookup(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("true"))
 }
 
 /// Whether smtpd enforces TLS (level encrypt, obsolete smtpd_enforce_tls,
@@ -42,17 +43,40 @@ unsafe fn server_params(p: &ServerInitProps, mask: c_int) -> Result<Params, Stri
     let eccert = str_or_empty(p.eccert_file);
     // smtpd passes "" for `smtpd_tls_cert_file = none`; with no key at
     // all, that is the only way smtpd calls us.
-    let certless = chain.trim().is_empty() && cert.is_empty() && dcert.is_empty() && eccert.is_empty();
+    let certless =
+        chain.trim().is_empty() && cert.is_empty() && dcert.is_empty() && eccert.is_empty();
     let enforce = enforced();
     let protocols = str_or_empty(p.protocols);
     let mut settings: Vec<(&str, String)> = vec![
-        ("smtpd_tls_loglevel", sess::mask_words(crate::misc::to_mtatls_mask(mask))),
-        ("smtpd_tls_security_level", (if enforce { "encrypt" } else { "may" }).into()),
-        ("smtpd_tls_ccert_verifydepth", p.verifydepth.max(0).to_string()),
-        ("smtpd_tls_always_issue_session_ids", yn(p.set_sessid != 0).into()),
+        (
+            "smtpd_tls_loglevel",
+            sess::mask_words(crate::misc::to_mtatls_mask(mask)),
+        ),
+        (
+            "smtpd_tls_security_level",
+            (if enforce { "encrypt" } else { "may" }).into(),
+        ),
+        (
+            "smtpd_tls_ccert_verifydepth",
+            p.verifydepth.max(0).to_string(),
+        ),
+        (
+            "smtpd_tls_always_issue_session_ids",
+            yn(p.set_sessid != 0).into(),
+        ),
         ("smtpd_tls_chain_files", chain.clone()),
-        ("smtpd_tls_cert_file", if certless { "none".into() } else { cert }),
-        ("smtpd_tls_key_file", if certless { String::new() } else { str_or_empty(p.key_file) }),
+        (
+            "smtpd_tls_cert_file",
+            if certless { "none".into() } else { cert },
+        ),
+        (
+            "smtpd_tls_key_file",
+            if certless {
+                String::new()
+            } else {
+                str_or_empty(p.key_file)
+            },
+        ),
         ("smtpd_tls_dcert_file", dcert),
         ("smtpd_tls_dkey_file", str_or_empty(p.dkey_file)),
         ("smtpd_tls_eccert_file", eccert),
@@ -62,12 +86,21 @@ unsafe fn server_params(p: &ServerInitProps, mask: c_int) -> Result<Params, Stri
         ("smtpd_tls_protocols", protocols.clone()),
         ("smtpd_tls_mandatory_protocols", protocols),
         ("smtpd_tls_eecdh_grade", str_or_empty(p.eecdh_grade)),
-        ("smtpd_tls_dh1024_param_file", str_or_empty(p.dh1024_param_file)),
-        ("smtpd_tls_dh512_param_file", str_or_empty(p.dh512_param_file)),
+        (
+            "smtpd_tls_dh1024_param_file",
+            str_or_empty(p.dh1024_param_file),
+        ),
+        (
+            "smtpd_tls_dh512_param_file",
+            str_or_empty(p.dh512_param_file),
+        ),
         ("smtpd_tls_ask_ccert", yn(p.ask_ccert != 0).into()),
         // Required client certificates: only with enforced TLS (smtpd
         // warns about the other case itself).
-        ("smtpd_tls_req_ccert", yn(enforce && conf_bool("smtpd_tls_req_ccert")).into()),
+        (
+            "smtpd_tls_req_ccert",
+            yn(enforce && conf_bool("smtpd_tls_req_ccert")).into(),
+        ),
         ("smtpd_tls_fingerprint_digest", str_or_empty(p.mdalg)),
     ];
     for name in ["smtpd_tls_session_cache_timeout", "stress"] {
@@ -75,7 +108,10 @@ unsafe fn server_params(p: &ServerInitProps, mask: c_int) -> Result<Params, Stri
             settings.push((name, v));
         }
     }
-    if settings.iter().any(|(n, v)| *n == "smtpd_tls_eecdh_grade" && v.is_empty()) {
+    if settings
+        .iter()
+        .any(|(n, v)| *n == "smtpd_tls_eecdh_grade" && v.is_empty())
+    {
         settings.retain(|(n, _)| *n != "smtpd_tls_eecdh_grade");
     }
     for (name, value) in settings {
@@ -142,7 +178,11 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
             pf::warn("tls_server_start: no VSTREAM: the event-driven mode of tlsproxy(8) needs OpenSSL's SSL object, which this TLS library (mtatls) does not expose");
             return std::ptr::null_mut();
         }
-        let fd = if p.fd >= 0 { p.fd } else { crate::abi::stream_fd(p.stream) };
+        let fd = if p.fd >= 0 {
+            p.fd
+        } else {
+            crate::abi::stream_fd(p.stream)
+        };
         let namaddr = str_or_empty(p.namaddr);
         pf::trace(|| format!("tls_server_start {namaddr}"));
         let ciphers = match crate::globals::cipher_string(

@@ -45,14 +45,32 @@ thread_local!(static LAST_SSL: std::cell::Cell<*mut openssl_sys::SSL> = const { 
 extern "C" {
     fn SSL_CTX_set_msg_callback(
         ctx: *mut openssl_sys::SSL_CTX,
-        cb: Option<unsafe extern "C" fn(c_int, c_int, c_int, *const c_void, usize, *mut openssl_sys::SSL, *mut c_void)>,
+        cb: Option<
+            unsafe extern "C" fn(
+                c_int,
+                c_int,
+                c_int,
+                *const c_void,
+                usize,
+                *mut openssl_sys::SSL,
+                *mut c_void,
+            ),
+        >,
     );
     fn SSL_get_certificate(ssl: *const openssl_sys::SSL) -> *mut openssl_sys::X509;
 }
 
 const SSL_OP_IGNORE_UNEXPECTED_EOF: u64 = 1 << 7;
 
-unsafe extern "C" fn record_ssl(_w: c_int, _v: c_int, _t: c_int, _b: *const c_void, _l: usize, ssl: *mut openssl_sys::SSL, _a: *mut c_void) {
+unsafe extern "C" fn record_ssl(
+    _w: c_int,
+    _v: c_int,
+    _t: c_int,
+    _b: *const c_void,
+    _l: usize,
+    ssl: *mut openssl_sys::SSL,
+    _a: *mut c_void,
+) {
     LAST_SSL.with(|c| c.set(ssl));
 }
 
@@ -79,7 +97,9 @@ pub unsafe fn own_cert_signature(ssl: *mut openssl_sys::SSL) -> Option<mtatls::s
     if cert.is_null() {
         return None;
     }
-    let key = <openssl::x509::X509Ref as foreign_types::ForeignTypeRef>::from_ptr(cert).public_key().ok()?;
+    let key = <openssl::x509::X509Ref as foreign_types::ForeignTypeRef>::from_ptr(cert)
+        .public_key()
+        .ok()?;
     use openssl::pkey::Id;
     let (name, curve, bits) = match key.id() {
         Id::RSA => ("RSA-PSS".to_string(), String::new(), key.bits() as i32),
@@ -96,7 +116,12 @@ pub unsafe fn own_cert_signature(ssl: *mut openssl_sys::SSL) -> Option<mtatls::s
         Id::ED448 => ("ED448".to_string(), String::new(), 0),
         _ => return None,
     };
-    Some(mtatls::summary::Signature { name, curve, bits, digest: String::new() })
+    Some(mtatls::summary::Signature {
+        name,
+        curve,
+        bits,
+        digest: String::new(),
+    })
 }
 
 impl AppState {
@@ -183,16 +208,15 @@ impl AppState {
         unsafe {
             if openssl_sys::SSL_CTX_set_cipher_list(ssl_ctx, c.as_ptr()) == 0 {
                 let why = mtatls::log::openssl_reasons();
-                return Err(format!(
-                    "error setting cipher list \"{ciphers}\": {why}"
-                ));
+                return Err(format!("error setting cipher list \"{ciphers}\": {why}"));
             }
             if let Some(p) = protocols {
-                let range = mtatls::grades::parse_protocols(p)
-                    .map_err(|e| format!("{e}"))?;
+                let range = mtatls::grades::parse_protocols(p).map_err(|e| e.to_string())?;
                 let allowed = range.allowed();
                 let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
-                    return Err(format!("Invalid TLS protocol list \"{p}\": no protocol left"));
+                    return Err(format!(
+                        "Invalid TLS protocol list \"{p}\": no protocol left"
+                    ));
                 };
                 openssl_sys::SSL_CTX_set_min_proto_version(ssl_ctx, lo as c_int);
                 openssl_sys::SSL_CTX_set_max_proto_version(ssl_ctx, hi as c_int);
@@ -211,7 +235,8 @@ impl AppState {
             }
         }
         self.applied.retain(|e| e.0 != key);
-        self.applied.push((key, ciphers.to_string(), protocols_text));
+        self.applied
+            .push((key, ciphers.to_string(), protocols_text));
         Ok(())
     }
 }
@@ -281,7 +306,17 @@ fn opt_dup(text: &str) -> *const c_char {
 /// A `TLS_SESS_STATE` for an established session, filled as Debian's
 /// library fills it (strings in Postfix memory; TLS 1.3-only fields NULL
 /// for older protocols).
-pub fn new_state(facts: &Facts, level: c_int, peer_status: u32, am_server: bool, live: Live, mdalg: &str, dane: *const abi::Dane, con: *mut openssl_sys::SSL) -> *mut c_void {
+#[allow(clippy::too_many_arguments)]
+pub fn new_state(
+    facts: &Facts,
+    level: c_int,
+    peer_status: u32,
+    am_server: bool,
+    live: Live,
+    mdalg: &str,
+    dane: *const abi::Dane,
+    con: *mut openssl_sys::SSL,
+) -> *mut c_void {
     let b = pf::alloc_zeroed(std::mem::size_of::<Block>()).cast::<Block>();
     // SAFETY: b is zeroed memory of Block's size; every field is a
     // pointer or an integer, for which zero is valid.
@@ -314,10 +349,18 @@ pub fn new_state(facts: &Facts, level: c_int, peer_status: u32, am_server: bool,
                     opt_dup(&sig.digest),
                 )
             };
-            (s.clnt_sig_name, s.clnt_sig_curve, s.clnt_sig_bits, s.clnt_sig_dgst) =
-                sig(&facts.client_sig);
-            (s.srvr_sig_name, s.srvr_sig_curve, s.srvr_sig_bits, s.srvr_sig_dgst) =
-                sig(&facts.server_sig);
+            (
+                s.clnt_sig_name,
+                s.clnt_sig_curve,
+                s.clnt_sig_bits,
+                s.clnt_sig_dgst,
+            ) = sig(&facts.client_sig);
+            (
+                s.srvr_sig_name,
+                s.srvr_sig_curve,
+                s.srvr_sig_bits,
+                s.srvr_sig_dgst,
+            ) = sig(&facts.server_sig);
         }
         s.con = con.cast();
         s.namaddr = pf::strdup(&facts.peer_label);
@@ -386,7 +429,11 @@ fn poll_fd(fd: c_int, events: libc::c_short, ms: Option<u128>) -> Result<(), i32
                 (ms - spent).min(i32::MAX as u128) as c_int
             }
         };
-        let mut p = libc::pollfd { fd, events, revents: 0 };
+        let mut p = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut p, 1, left) };
         if n > 0 {
@@ -395,7 +442,9 @@ fn poll_fd(fd: c_int, events: libc::c_short, ms: Option<u128>) -> Result<(), i32
         if n == 0 {
             return Err(libc::ETIMEDOUT);
         }
-        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        let e = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
         if e != libc::EINTR {
             return Err(e);
         }
@@ -428,7 +477,13 @@ pub enum Handshake {
 /// Run the handshake in non-blocking steps, waiting up to `timeout`
 /// seconds for each readiness event as Debian's library does (≤0: no
 /// limit). Timeouts and poll errors are logged as Postfix logs them.
-pub fn handshake(session: &mut Session, fd: c_int, timeout: c_int, server: bool, label: &str) -> Handshake {
+pub fn handshake(
+    session: &mut Session,
+    fd: c_int,
+    timeout: c_int,
+    server: bool,
+    label: &str,
+) -> Handshake {
     loop {
         let events = match session.handshake(Some(Timeout::NonBlocking)) {
             Ok(()) => return Handshake::Done(None),
@@ -442,8 +497,16 @@ pub fn handshake(session: &mut Session, fd: c_int, timeout: c_int, server: bool,
         };
         let ms = (timeout > 0).then(|| timeout as u128 * 1000);
         if let Err(errno) = poll_fd(fd, events, ms) {
-            let op = if server { "SSL_accept error from" } else { "SSL_connect error to" };
-            pf::info(&format!("{op} {}: {}", label.to_lowercase(), strerror(errno)));
+            let op = if server {
+                "SSL_accept error from"
+            } else {
+                "SSL_connect error to"
+            };
+            pf::info(&format!(
+                "{op} {}: {}",
+                label.to_lowercase(),
+                strerror(errno)
+            ));
             return Handshake::Failed;
         }
     }
@@ -452,10 +515,15 @@ pub fn handshake(session: &mut Session, fd: c_int, timeout: c_int, server: bool,
 /// Read/write on a live session with VSTREAM's timeout rules: exactly -1
 /// and errno on error, ETIMEDOUT on timeout; with the stream's deadline
 /// flag the timeout is a budget for the whole call, else for each wait.
-fn io_loop(live: &mut Live, timeout: c_int, mut op: impl FnMut(&mut Session) -> mtatls::Result<usize>) -> isize {
+fn io_loop(
+    live: &mut Live,
+    timeout: c_int,
+    mut op: impl FnMut(&mut Session) -> mtatls::Result<usize>,
+) -> isize {
     // SAFETY: the stream is the live VSTREAM this session is hooked to.
     let deadline = !live.stream.is_null() && unsafe { abi::stream_has_deadline(live.stream) };
-    let budget_end = (timeout > 0 && deadline).then(|| Instant::now() + Duration::from_secs(timeout as u64));
+    let budget_end =
+        (timeout > 0 && deadline).then(|| Instant::now() + Duration::from_secs(timeout as u64));
     loop {
         let events = match op(&mut live.session) {
             Ok(n) => return n as isize,
@@ -497,7 +565,13 @@ fn io_loop(live: &mut Live, timeout: c_int, mut op: impl FnMut(&mut Session) -> 
 }
 
 /// The VSTREAM read function hooked onto a TLS stream.
-pub unsafe extern "C" fn vstream_read(_fd: c_int, buf: *mut c_void, len: usize, timeout: c_int, context: *mut c_void) -> isize {
+pub unsafe extern "C" fn vstream_read(
+    _fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    timeout: c_int,
+    context: *mut c_void,
+) -> isize {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let Some(live) = live_of(context) else {
             set_errno(libc::EBADF);
@@ -516,7 +590,13 @@ pub unsafe extern "C" fn vstream_read(_fd: c_int, buf: *mut c_void, len: usize, 
 }
 
 /// The VSTREAM write function hooked onto a TLS stream.
-pub unsafe extern "C" fn vstream_write(_fd: c_int, buf: *mut c_void, len: usize, timeout: c_int, context: *mut c_void) -> isize {
+pub unsafe extern "C" fn vstream_write(
+    _fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    timeout: c_int,
+    context: *mut c_void,
+) -> isize {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let Some(live) = live_of(context) else {
             set_errno(libc::EBADF);
@@ -526,7 +606,9 @@ pub unsafe extern "C" fn vstream_write(_fd: c_int, buf: *mut c_void, len: usize,
             return 0;
         }
         let slice = std::slice::from_raw_parts(buf.cast::<u8>().cast_const(), len);
-        io_loop(live, timeout, |s| s.write(slice, Some(Timeout::NonBlocking)))
+        io_loop(live, timeout, |s| {
+            s.write(slice, Some(Timeout::NonBlocking))
+        })
     }));
     r.unwrap_or_else(|_| {
         set_errno(libc::EIO);
@@ -634,11 +716,17 @@ pub fn log_summary(facts: &Facts, log_mask: c_int) {
 }
 
 /// The facts of an established session as Debian's library reports them.
-pub fn postfix_facts(session: &mut Session, ssl: *mut openssl_sys::SSL) -> Option<Facts> {
+///
+/// # Safety
+/// `ssl` is NULL or the session's live SSL.
+pub unsafe fn postfix_facts(session: &mut Session, ssl: *mut openssl_sys::SSL) -> Option<Facts> {
     let mut facts = session.facts()?.clone();
-    if facts.reused && facts.am_server && facts.protocol == "TLSv1.3" && facts.server_sig.name.is_empty() {
-        // SAFETY: ssl is NULL or the session's live SSL.
-        if let Some(sig) = unsafe { own_cert_signature(ssl) } {
+    if facts.reused
+        && facts.am_server
+        && facts.protocol == "TLSv1.3"
+        && facts.server_sig.name.is_empty()
+    {
+        if let Some(sig) = own_cert_signature(ssl) {
             facts.server_sig = sig;
         }
     }

@@ -69,7 +69,9 @@ pub extern "C" fn tls_check_version() {}
 
 #[no_mangle]
 pub extern "C" fn tls_compile_version() -> *const c_char {
-    concat!(env!("POSTFIX_TLS_OPENSSL_TEXT"), "\0").as_ptr().cast()
+    concat!(env!("POSTFIX_TLS_OPENSSL_TEXT"), "\0")
+        .as_ptr()
+        .cast()
 }
 
 #[no_mangle]
@@ -81,7 +83,12 @@ pub extern "C" fn tls_run_version() -> *const c_char {
 struct PtrArray([*const c_char; 4]);
 // SAFETY: immutable static data.
 unsafe impl Sync for PtrArray {}
-static PKEY_ALGORITHMS: PtrArray = PtrArray([c"dsa".as_ptr(), c"ecdsa".as_ptr(), c"rsa".as_ptr(), std::ptr::null()]);
+static PKEY_ALGORITHMS: PtrArray = PtrArray([
+    c"dsa".as_ptr(),
+    c"ecdsa".as_ptr(),
+    c"rsa".as_ptr(),
+    std::ptr::null(),
+]);
 
 #[no_mangle]
 pub extern "C" fn tls_pkey_algorithms() -> *const *const c_char {
@@ -116,7 +123,11 @@ pub unsafe extern "C" fn tls_log_summary(role: c_int, usage: c_int, ctx: *const 
         let facts = mtatls::summary::Facts {
             am_server: role == 1,
             peer_label: str_or_empty(s.namaddr),
-            peer_sni: if role == 1 { str_or_empty(s.peer_sni) } else { String::new() },
+            peer_sni: if role == 1 {
+                str_or_empty(s.peer_sni)
+            } else {
+                String::new()
+            },
             protocol: str_or_empty(s.protocol),
             cipher_name: str_or_empty(s.cipher_name),
             cipher_usebits: s.cipher_usebits,
@@ -124,8 +135,18 @@ pub unsafe extern "C" fn tls_log_summary(role: c_int, usage: c_int, ctx: *const 
             kex_name: str_or_empty(s.kex_name),
             kex_curve: str_or_empty(s.kex_curve),
             kex_bits: s.kex_bits,
-            client_sig: sig(s.clnt_sig_name, s.clnt_sig_curve, s.clnt_sig_bits, s.clnt_sig_dgst),
-            server_sig: sig(s.srvr_sig_name, s.srvr_sig_curve, s.srvr_sig_bits, s.srvr_sig_dgst),
+            client_sig: sig(
+                s.clnt_sig_name,
+                s.clnt_sig_curve,
+                s.clnt_sig_bits,
+                s.clnt_sig_dgst,
+            ),
+            server_sig: sig(
+                s.srvr_sig_name,
+                s.srvr_sig_curve,
+                s.srvr_sig_bits,
+                s.srvr_sig_dgst,
+            ),
             peer_status: s.peer_status as u32,
             ..Default::default()
         };
@@ -145,7 +166,9 @@ pub unsafe extern "C" fn tls_free_context(ctx: *mut c_void) {
     if sess::is_ours(ctx) {
         crate::guard("tls_free_context", (), || sess::free_state(ctx));
     } else {
-        pf::warn("tls_free_context: the TLS session context does not come from this library; not freed");
+        pf::warn(
+            "tls_free_context: the TLS session context does not come from this library; not freed",
+        );
     }
 }
 
@@ -218,11 +241,17 @@ pub unsafe extern "C" fn tls_digest_encode(buf: *const u8, len: c_int) -> *mut c
     if buf.is_null() || len < 0 {
         return pf::strdup("");
     }
-    pf::strdup(&mtatls::verify::colon_hex(std::slice::from_raw_parts(buf, len as usize)))
+    pf::strdup(&mtatls::verify::colon_hex(std::slice::from_raw_parts(
+        buf,
+        len as usize,
+    )))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn tls_digest_byname(name: *const c_char, ctxp: *mut *mut c_void) -> *const c_void {
+pub unsafe extern "C" fn tls_digest_byname(
+    name: *const c_char,
+    ctxp: *mut *mut c_void,
+) -> *const c_void {
     if name.is_null() {
         return std::ptr::null();
     }
@@ -250,8 +279,15 @@ pub unsafe extern "C" fn tls_peer_CN(cert: *mut c_void, ctx: *const SessState) -
     if cert.is_null() {
         return pf::strdup("");
     }
-    let label = ctx.as_ref().map(|s| str_or_empty(s.namaddr)).unwrap_or_default();
-    pf::strdup(&mtatls::verify::peer_cn(X509Ref::from_ptr(cert.cast()), &label, &pf::logger()))
+    let label = ctx
+        .as_ref()
+        .map(|s| str_or_empty(s.namaddr))
+        .unwrap_or_default();
+    pf::strdup(&mtatls::verify::peer_cn(
+        X509Ref::from_ptr(cert.cast()),
+        &label,
+        &pf::logger(),
+    ))
 }
 
 #[no_mangle]
@@ -259,12 +295,23 @@ pub unsafe extern "C" fn tls_issuer_CN(cert: *mut c_void, ctx: *const SessState)
     if cert.is_null() {
         return pf::strdup("");
     }
-    let label = ctx.as_ref().map(|s| str_or_empty(s.namaddr)).unwrap_or_default();
-    pf::strdup(&mtatls::verify::issuer_cn(X509Ref::from_ptr(cert.cast()), &label, &pf::logger()))
+    let label = ctx
+        .as_ref()
+        .map(|s| str_or_empty(s.namaddr))
+        .unwrap_or_default();
+    pf::strdup(&mtatls::verify::issuer_cn(
+        X509Ref::from_ptr(cert.cast()),
+        &label,
+        &pf::logger(),
+    ))
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn tls_proto_mask_lims(plist: *const c_char, floor: *mut c_int, ceiling: *mut c_int) -> c_int {
+pub unsafe extern "C" fn tls_proto_mask_lims(
+    plist: *const c_char,
+    floor: *mut c_int,
+    ceiling: *mut c_int,
+) -> c_int {
     let text = str_or_empty(plist);
     match mtatls::grades::parse_protocols(&text) {
         Ok(r) => {
@@ -283,8 +330,19 @@ pub unsafe extern "C" fn tls_proto_mask_lims(plist: *const c_char, floor: *mut c
 // --- DANE internals ------------------------------------------------------
 
 #[no_mangle]
-pub unsafe extern "C" fn tlsa_prepend(head: *mut abi::Tlsa, usage: u8, selector: u8, mtype: u8, data: *const u8, len: u16) -> *mut abi::Tlsa {
-    let data = if data.is_null() { &[][..] } else { std::slice::from_raw_parts(data, len as usize) };
+pub unsafe extern "C" fn tlsa_prepend(
+    head: *mut abi::Tlsa,
+    usage: u8,
+    selector: u8,
+    mtype: u8,
+    data: *const u8,
+    len: u16,
+) -> *mut abi::Tlsa {
+    let data = if data.is_null() {
+        &[][..]
+    } else {
+        std::slice::from_raw_parts(data, len as usize)
+    };
     crate::dane::prepend(head, usage, selector, mtype, data)
 }
 
@@ -315,14 +373,32 @@ pub extern "C" fn tls_auto_eecdh_curves(_ctx: *mut c_void, _origin: *const c_cha
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn tls_bio(_fd: c_int, _timeout: c_int, _ctx: *mut c_void, _hs: *mut c_void, _r: *mut c_void, _w: *mut c_void, _buf: *mut c_void, _num: c_int) -> c_int {
+pub unsafe extern "C" fn tls_bio(
+    _fd: c_int,
+    _timeout: c_int,
+    _ctx: *mut c_void,
+    _hs: *mut c_void,
+    _r: *mut c_void,
+    _w: *mut c_void,
+    _buf: *mut c_void,
+    _num: c_int,
+) -> c_int {
     internal!("tls_bio");
     *libc::__errno_location() = libc::ENOTSUP;
     -1
 }
 
 #[no_mangle]
-pub extern "C" fn tls_bio_dump_cb(_bio: *mut c_void, _cmd: c_int, _argp: *const c_char, _len: usize, _argi: c_int, _argl: c_long, ret: c_int, _processed: *mut usize) -> c_long {
+pub extern "C" fn tls_bio_dump_cb(
+    _bio: *mut c_void,
+    _cmd: c_int,
+    _argp: *const c_char,
+    _len: usize,
+    _argi: c_int,
+    _argl: c_long,
+    ret: c_int,
+    _processed: *mut usize,
+) -> c_long {
     ret as c_long
 }
 
@@ -341,7 +417,11 @@ pub extern "C" fn tls_get_signature_params(_ctx: *mut c_void) {}
 pub extern "C" fn tls_info_callback(_ssl: *const c_void, _where: c_int, _ret: c_int) {}
 
 #[no_mangle]
-pub extern "C" fn tls_load_pem_chain(_ssl: *mut c_void, _pem: *const c_char, _origin: *const c_char) -> c_int {
+pub extern "C" fn tls_load_pem_chain(
+    _ssl: *mut c_void,
+    _pem: *const c_char,
+    _origin: *const c_char,
+) -> c_int {
     internal!("tls_load_pem_chain");
     -1
 }
@@ -350,7 +430,11 @@ pub extern "C" fn tls_load_pem_chain(_ssl: *mut c_void, _pem: *const c_char, _or
 pub extern "C" fn tls_log_verify_error(_ctx: *mut c_void) {}
 
 #[no_mangle]
-pub extern "C" fn tls_serverid_digest(_ctx: *mut c_void, _props: *const c_void, _ciphers: *const c_char) -> *mut c_char {
+pub extern "C" fn tls_serverid_digest(
+    _ctx: *mut c_void,
+    _props: *const c_void,
+    _ciphers: *const c_char,
+) -> *mut c_char {
     internal!("tls_serverid_digest");
     std::ptr::null_mut()
 }
@@ -366,13 +450,22 @@ pub extern "C" fn tls_session_passivate(_session: *mut c_void) -> *mut c_void {
 }
 
 #[no_mangle]
-pub extern "C" fn tls_set_ca_certificate_info(_ctx: *mut c_void, _file: *const c_char, _path: *const c_char) -> c_int {
+pub extern "C" fn tls_set_ca_certificate_info(
+    _ctx: *mut c_void,
+    _file: *const c_char,
+    _path: *const c_char,
+) -> c_int {
     internal!("tls_set_ca_certificate_info");
     -1
 }
 
 #[no_mangle]
-pub extern "C" fn tls_set_ciphers(_app: *mut c_void, _context: *const c_char, _grade: *const c_char, _excl: *const c_char) -> *const c_char {
+pub extern "C" fn tls_set_ciphers(
+    _app: *mut c_void,
+    _context: *const c_char,
+    _grade: *const c_char,
+    _excl: *const c_char,
+) -> *const c_char {
     internal!("tls_set_ciphers");
     std::ptr::null()
 }
@@ -417,7 +510,11 @@ pub extern "C" fn tls_mgr_seed(_buf: *mut c_void, _len: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn tls_mgr_policy(_cache_type: *const c_char, cachable: *mut c_int, timeout: *mut c_int) -> c_int {
+pub unsafe extern "C" fn tls_mgr_policy(
+    _cache_type: *const c_char,
+    cachable: *mut c_int,
+    timeout: *mut c_int,
+) -> c_int {
     if let Some(c) = cachable.as_mut() {
         *c = 0;
     }
@@ -428,12 +525,21 @@ pub unsafe extern "C" fn tls_mgr_policy(_cache_type: *const c_char, cachable: *m
 }
 
 #[no_mangle]
-pub extern "C" fn tls_mgr_lookup(_type: *const c_char, _id: *const c_char, _out: *mut c_void) -> c_int {
+pub extern "C" fn tls_mgr_lookup(
+    _type: *const c_char,
+    _id: *const c_char,
+    _out: *mut c_void,
+) -> c_int {
     MGR_FAIL
 }
 
 #[no_mangle]
-pub extern "C" fn tls_mgr_update(_type: *const c_char, _id: *const c_char, _data: *const c_char, _len: isize) -> c_int {
+pub extern "C" fn tls_mgr_update(
+    _type: *const c_char,
+    _id: *const c_char,
+    _data: *const c_char,
+    _len: isize,
+) -> c_int {
     MGR_FAIL
 }
 
@@ -486,8 +592,16 @@ unsafe fn prng_read(s: *mut PrngSrc, len: usize) -> isize {
     let Some(src) = s.as_ref() else { return -1 };
     let mut buf = [0u8; 255];
     let want = len.min(buf.len());
-    let mut p = libc::pollfd { fd: src.fd, events: libc::POLLIN, revents: 0 };
-    let ms = if src.timeout > 0 { src.timeout * 1000 } else { -1 };
+    let mut p = libc::pollfd {
+        fd: src.fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = if src.timeout > 0 {
+        src.timeout * 1000
+    } else {
+        -1
+    };
     if libc::poll(&mut p, 1, ms) <= 0 {
         *libc::__errno_location() = libc::ETIMEDOUT;
         return -1;
@@ -573,7 +687,11 @@ pub unsafe extern "C" fn tls_prng_exch_update(s: *mut PrngSrc) {
     let Some(src) = s.as_ref() else { return };
     const EXCH: usize = 1024;
     if libc::flock(src.fd, libc::LOCK_EX) != 0 {
-        pf::warn(&format!("cannot lock PRNG exchange file {}: {}", str_or_empty(src.name), std::io::Error::last_os_error()));
+        pf::warn(&format!(
+            "cannot lock PRNG exchange file {}: {}",
+            str_or_empty(src.name),
+            std::io::Error::last_os_error()
+        ));
         return;
     }
     let mut buf = [0u8; EXCH];
@@ -585,7 +703,11 @@ pub unsafe extern "C" fn tls_prng_exch_update(s: *mut PrngSrc) {
     if openssl_sys::RAND_bytes(buf.as_mut_ptr(), EXCH as c_int) == 1 {
         libc::lseek(src.fd, 0, libc::SEEK_SET);
         if libc::write(src.fd, buf.as_ptr().cast(), EXCH) != EXCH as isize {
-            pf::warn(&format!("cannot write PRNG exchange file {}: {}", str_or_empty(src.name), std::io::Error::last_os_error()));
+            pf::warn(&format!(
+                "cannot write PRNG exchange file {}: {}",
+                str_or_empty(src.name),
+                std::io::Error::last_os_error()
+            ));
         }
     }
     libc::flock(src.fd, libc::LOCK_UN);
@@ -599,7 +721,12 @@ pub unsafe extern "C" fn tls_prng_exch_close(s: *mut PrngSrc) {
 // --- tlsmgr(8) session cache: not provided; tickets keys are -------------
 
 #[no_mangle]
-pub unsafe extern "C" fn tls_scache_open(dbname: *const c_char, label: *const c_char, _verbose: c_int, _timeout: c_int) -> *mut c_void {
+pub unsafe extern "C" fn tls_scache_open(
+    dbname: *const c_char,
+    label: *const c_char,
+    _verbose: c_int,
+    _timeout: c_int,
+) -> *mut c_void {
     pf::warn(&format!(
         "TLS {} session cache {}: not supported by this TLS library (mtatls): cache disabled",
         str_or_empty(label),
@@ -612,12 +739,21 @@ pub unsafe extern "C" fn tls_scache_open(dbname: *const c_char, label: *const c_
 pub extern "C" fn tls_scache_close(_cache: *mut c_void) {}
 
 #[no_mangle]
-pub extern "C" fn tls_scache_lookup(_cache: *mut c_void, _id: *const c_char, _out: *mut c_void) -> c_int {
+pub extern "C" fn tls_scache_lookup(
+    _cache: *mut c_void,
+    _id: *const c_char,
+    _out: *mut c_void,
+) -> c_int {
     0
 }
 
 #[no_mangle]
-pub extern "C" fn tls_scache_update(_cache: *mut c_void, _id: *const c_char, _data: *const c_char, _len: isize) -> c_int {
+pub extern "C" fn tls_scache_update(
+    _cache: *mut c_void,
+    _id: *const c_char,
+    _data: *const c_char,
+    _len: isize,
+) -> c_int {
     0
 }
 
@@ -627,7 +763,11 @@ pub extern "C" fn tls_scache_delete(_cache: *mut c_void, _id: *const c_char) -> 
 }
 
 #[no_mangle]
-pub extern "C" fn tls_scache_sequence(_cache: *mut c_void, _first_next: c_int, _out: *mut *mut c_char) -> c_int {
+pub extern "C" fn tls_scache_sequence(
+    _cache: *mut c_void,
+    _first_next: c_int,
+    _out: *mut *mut c_char,
+) -> c_int {
     0
 }
 
@@ -645,13 +785,24 @@ const _: () = assert!(std::mem::size_of::<TicketKey>() == 88);
 
 /// Current and previous ticket keys, as tlsmgr's cache keeps them.
 static KEYS: Mutex<[Option<TicketKey>; 2]> = Mutex::new([None, None]);
-static mut KEY_OUT: TicketKey = TicketKey { name: [0; 16], bits: [0; 32], hmac: [0; 32], tout: 0 };
+static mut KEY_OUT: TicketKey = TicketKey {
+    name: [0; 16],
+    bits: [0; 32],
+    hmac: [0; 32],
+    tout: 0,
+};
 
 /// `TLS_TICKET_KEY *tls_scache_key(unsigned char *name, time_t now, int
 /// timeout)`: the current key (name NULL), or the one named.
 #[no_mangle]
-pub unsafe extern "C" fn tls_scache_key(name: *const u8, now: libc::time_t, timeout: c_int) -> *mut TicketKey {
-    let Ok(keys) = KEYS.lock() else { return std::ptr::null_mut() };
+pub unsafe extern "C" fn tls_scache_key(
+    name: *const u8,
+    now: libc::time_t,
+    timeout: c_int,
+) -> *mut TicketKey {
+    let Ok(keys) = KEYS.lock() else {
+        return std::ptr::null_mut();
+    };
     let found = keys.iter().flatten().find(|k| {
         if name.is_null() {
             k.tout > now
@@ -671,7 +822,9 @@ pub unsafe extern "C" fn tls_scache_key(name: *const u8, now: libc::time_t, time
 /// `TLS_TICKET_KEY *tls_scache_key_rotate(TLS_TICKET_KEY *newkey)`.
 #[no_mangle]
 pub unsafe extern "C" fn tls_scache_key_rotate(newkey: *const TicketKey) -> *mut TicketKey {
-    let Some(k) = newkey.as_ref() else { return std::ptr::null_mut() };
+    let Some(k) = newkey.as_ref() else {
+        return std::ptr::null_mut();
+    };
     if let Ok(mut keys) = KEYS.lock() {
         keys[1] = keys[0];
         keys[0] = Some(*k);
@@ -683,7 +836,8 @@ pub unsafe extern "C" fn tls_scache_key_rotate(newkey: *const TicketKey) -> *mut
 // --- tlsproxy(8) and connection reuse -----------------------------------
 
 #[no_mangle]
-pub extern "C" fn tls_proxy_open(
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tls_proxy_open(
     _service: *const c_char,
     _flags: c_int,
     _peer: *mut c_void,
@@ -696,8 +850,7 @@ pub extern "C" fn tls_proxy_open(
     _init_props: *mut c_void,
     _start_props: *mut c_void,
 ) -> *mut c_void {
-    // SAFETY: NULL or C strings from the caller.
-    let (addr, port) = unsafe { (str_or_empty(peer_addr), str_or_empty(peer_port)) };
+    let (addr, port) = (str_or_empty(peer_addr), str_or_empty(peer_port));
     pf::warn(&format!(
         "tls_proxy_open: {addr}:{port}: TLS connection reuse (smtp_tls_connection_reuse = yes, posttls-finger -X) goes through tlsproxy(8), which {NO_SSL}; set smtp_tls_connection_reuse = no"
     ));
@@ -728,12 +881,18 @@ macro_rules! proxy_io {
     )*};
 }
 proxy_io!(
-    tls_proxy_context_print, tls_proxy_context_scan,
-    tls_proxy_client_init_print, tls_proxy_client_init_scan,
-    tls_proxy_client_param_print, tls_proxy_client_param_scan,
-    tls_proxy_client_start_print, tls_proxy_client_start_scan,
-    tls_proxy_server_init_print, tls_proxy_server_init_scan,
-    tls_proxy_server_start_print, tls_proxy_server_start_scan
+    tls_proxy_context_print,
+    tls_proxy_context_scan,
+    tls_proxy_client_init_print,
+    tls_proxy_client_init_scan,
+    tls_proxy_client_param_print,
+    tls_proxy_client_param_scan,
+    tls_proxy_client_start_print,
+    tls_proxy_client_start_scan,
+    tls_proxy_server_init_print,
+    tls_proxy_server_init_scan,
+    tls_proxy_server_start_print,
+    tls_proxy_server_start_scan
 );
 
 macro_rules! proxy_free {
@@ -744,24 +903,37 @@ macro_rules! proxy_free {
     )*};
 }
 proxy_free!(
-    tls_proxy_client_init_free, tls_proxy_client_param_free, tls_proxy_client_start_free,
-    tls_proxy_server_init_free, tls_proxy_server_start_free
+    tls_proxy_client_init_free,
+    tls_proxy_client_param_free,
+    tls_proxy_client_start_free,
+    tls_proxy_server_init_free,
+    tls_proxy_server_start_free
 );
 
 #[no_mangle]
-pub extern "C" fn tls_proxy_client_init_serialize(_fn: *mut c_void, _buf: *mut c_void, _props: *const c_void) -> *mut c_char {
+pub extern "C" fn tls_proxy_client_init_serialize(
+    _fn: *mut c_void,
+    _buf: *mut c_void,
+    _props: *const c_void,
+) -> *mut c_char {
     std::ptr::null_mut()
 }
 
 #[no_mangle]
-pub extern "C" fn tls_proxy_client_param_serialize(_fn: *mut c_void, _buf: *mut c_void, _params: *const c_void) -> *mut c_char {
+pub extern "C" fn tls_proxy_client_param_serialize(
+    _fn: *mut c_void,
+    _buf: *mut c_void,
+    _params: *const c_void,
+) -> *mut c_char {
     std::ptr::null_mut()
 }
 
 /// `TLS_CLIENT_PARAMS *tls_proxy_client_param_from_config(TLS_CLIENT_PARAMS *)`:
 /// the `tls_*` values in effect (pointers to this library's copies).
 #[no_mangle]
-pub unsafe extern "C" fn tls_proxy_client_param_from_config(p: *mut ClientParams) -> *mut ClientParams {
+pub unsafe extern "C" fn tls_proxy_client_param_from_config(
+    p: *mut ClientParams,
+) -> *mut ClientParams {
     use crate::globals::exports::*;
     crate::globals::get();
     if let Some(p) = p.as_mut() {
