@@ -18,7 +18,11 @@ fn key_exchange(ssl: &SslRef) -> (String, String, i32) {
     // SAFETY: ssl is live; on success we own one reference to the key.
     let ok = unsafe { openssl_sys::SSL_get_peer_tmp_key(ssl.as_ptr(), &mut raw) };
     if ok <= 0 || raw.is_null() {
-        return (String::new(), String::new(), 0);
+        crate::log::drain_openssl_errors();
+        // Provider-only groups (OpenSSL 3.5 hybrids such as
+        // X25519MLKEM768) have no key to describe: their name, as Postfix
+        // 3.10 logs it. TLS 1.2 static key exchange has none at all.
+        return (ossl::negotiated_group_name(ssl), String::new(), 0);
     }
     // SAFETY: raw is a live key we own.
     let key: PKey<Public> = unsafe { PKey::from_ptr(raw) };

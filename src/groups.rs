@@ -43,8 +43,21 @@ fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, Vec<GroupEntry>) 
             })
         };
         let Some(nid) = crate::ossl::group_name_to_nid(name) else {
-            diag.warn(format!("ignoring unknown key exchange group \"{name}\""));
-            entry("unknown to this OpenSSL".into());
+            // Provider-only groups (e.g. X25519MLKEM768 in OpenSSL 3.5)
+            // have no NID: ask OpenSSL whether it knows the name itself.
+            let known = probe
+                .as_mut()
+                .is_some_and(|b| b.set_groups_list(name).is_ok());
+            drain_openssl_errors();
+            if known && !names.iter().any(|n| n == name) {
+                entry(format!("used as {name}"));
+                names.push(name.to_string());
+            } else if known {
+                entry("duplicate".into());
+            } else {
+                diag.warn(format!("ignoring unknown key exchange group \"{name}\""));
+                entry("unknown to this OpenSSL".into());
+            }
             continue;
         };
         let Some(short) = crate::ossl::nid_short_name(nid) else {

@@ -25,6 +25,7 @@ extern "C" {
     pub fn SSL_want(ssl: *const SSL) -> c_int;
     pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
     pub fn ERR_peek_error() -> c_ulong;
+    pub fn SSL_group_to_name(s: *mut SSL, id: c_int) -> *const c_char;
     pub fn EVP_PKEY_get_group_name(
         pkey: *const EVP_PKEY,
         name: *mut c_char,
@@ -233,6 +234,32 @@ pub fn own_signature_digest_nid(ssl: &openssl::ssl::SslRef) -> Option<c_int> {
         )
     };
     (ok > 0 && nid != 0).then_some(nid)
+}
+
+/// `SSL_CTRL_GET_NEGOTIATED_GROUP`.
+const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;
+
+/// The provider's name of the negotiated key-exchange group (e.g.
+/// `X25519MLKEM768`), for groups that have no ephemeral key to describe.
+pub fn negotiated_group_name(ssl: &openssl::ssl::SslRef) -> String {
+    // SAFETY: ssl is live; the name is a static string or NULL.
+    unsafe {
+        let id = openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_GET_NEGOTIATED_GROUP,
+            0,
+            std::ptr::null_mut(),
+        );
+        if id <= 0 {
+            return String::new();
+        }
+        let p = SSL_group_to_name(ssl.as_ptr(), id as c_int);
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
 }
 
 /// Set `SSL_MODE_*` bits on a context.
