@@ -270,6 +270,17 @@ typedef void (*mtatls_cache_remove_callback)(void *userdata,
                                              const char *key);
 
 /**
+ * SNI selector callback: `servername` is the name the client asked for
+ * (already checked to be a valid host name). Write the key of the
+ * `tls_server_sni_maps` entry to use into `key` (`len` bytes, NUL-terminated)
+ * and return true; return false to keep the default chain.
+ */
+typedef bool (*mtatls_sni_callback)(void *userdata,
+                                    const char *servername,
+                                    char *key,
+                                    size_t len);
+
+/**
  * Facts of an established session. Strings are never NULL ("" when not
  * applicable) and are borrowed from the session: valid until it is freed.
  * Key-exchange and signature fields are filled for TLS 1.2 as well, but
@@ -554,6 +565,19 @@ mtatls_result mtatls_params_set_session_cache(struct mtatls_params *params,
                                               mtatls_cache_put_callback put,
                                               mtatls_cache_remove_callback remove,
                                               void *userdata);
+
+/**
+ * Server: let the host pick the `tls_server_sni_maps` entry for each SNI
+ * name instead of Postfix's lookup (the name, then its parent domains),
+ * for contexts made from now on. The chains themselves still come from
+ * `tls_server_sni_maps` and are all loaded when the context is built.
+ * NULL `callback`: back to Postfix's lookup. The callback runs on the
+ * threads doing handshakes and must be thread-safe; `userdata` must stay
+ * valid while such contexts exist.
+ */
+mtatls_result mtatls_params_set_sni_callback(struct mtatls_params *params,
+                                             mtatls_sni_callback callback,
+                                             void *userdata);
 
 /**
  * The constant's name for a result value (`"MTATLS_RESULT_TIMEOUT"`), or

@@ -579,7 +579,11 @@ impl Context {
         }
         let sni_maps = params.get("tls_server_sni_maps")?;
         if !sni_maps.trim().is_empty() {
-            let table = crate::sni::load_table(sni_maps.trim(), &mut |w| bld.diag.warn(w))?;
+            let table = crate::sni::load_table(
+                sni_maps.trim(),
+                params.sni_selector().cloned(),
+                &mut |w| bld.diag.warn(w),
+            )?;
             ctx.sni_names = table.len();
             crate::sni::enable(&mut b, std::sync::Arc::new(table))?;
         }

@@ -349,6 +349,7 @@ pub struct Params {
     values: HashMap<String, String>,
     logger: Logger,
     session_store: Option<std::sync::Arc<dyn crate::resume::SessionStore>>,
+    sni_selector: Option<std::sync::Arc<crate::sni::SniSelector>>,
 }
 
 impl std::fmt::Debug for Params {
@@ -528,6 +529,16 @@ impl Params {
     /// The host's client session store (`None`: in memory).
     pub fn session_store(&self) -> Option<&std::sync::Arc<dyn crate::resume::SessionStore>> {
         self.session_store.as_ref()
+    }
+
+    /// The host's SNI selector (`None`: Postfix's table lookup).
+    pub fn sni_selector(&self) -> Option<&std::sync::Arc<crate::sni::SniSelector>> {
+        self.sni_selector.as_ref()
+    }
+
+    /// Let the host pick the `tls_server_sni_maps` entry for a name.
+    pub fn set_sni_selector(&mut self, selector: Option<std::sync::Arc<crate::sni::SniSelector>>) {
+        self.sni_selector = selector;
     }
 
     /// Keep client sessions in the host's store instead of memory.

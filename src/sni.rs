@@ -37,15 +37,29 @@ pub fn valid_hostname(name: &str) -> bool {
     labels.iter().all(label_ok) && !labels.iter().all(|l| l.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The server's SNI table: lower-case keys to key chains.
+/// A host's own SNI lookup: given the requested server name, the key of
+/// the `tls_server_sni_maps` entry to use, or `None` for the default chain.
+pub type SniSelector = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// The server's SNI table: lower-case keys to key chains, and optionally
+/// the host's selector that picks an entry instead of Postfix's lookup.
 pub struct SniTable {
     entries: HashMap<String, Vec<KeyChain>>,
+    selector: Option<Arc<SniSelector>>,
 }
 
 impl SniTable {
-    /// The chains for `name`: the name itself, then each parent domain
-    /// with a leading dot (`a.b.example` → `.b.example` → `.example`).
+    /// The chains for `name`: with a host selector, the entry it names;
+    /// otherwise the name itself, then each parent domain with a leading
+    /// dot (`a.b.example` → `.b.example` → `.example`).
     pub fn lookup(&self, name: &str) -> Option<&[KeyChain]> {
+        if let Some(select) = &self.selector {
+            let key = select(name)?;
+            return self
+                .entries
+                .get(&key.to_ascii_lowercase())
+                .map(Vec::as_slice);
+        }
         let name = name.to_ascii_lowercase();
         if let Some(c) = self.entries.get(&name) {
             return Some(c);
@@ -153,7 +167,11 @@ fn split_inline(text: &str) -> Vec<&str> {
 }
 
 /// Load `tls_server_sni_maps`: every name's chain files, now.
-pub fn load_table(spec: &str, warn: &mut dyn FnMut(String)) -> Result<SniTable> {
+pub fn load_table(
+    spec: &str,
+    selector: Option<Arc<SniSelector>>,
+    warn: &mut dyn FnMut(String),
+) -> Result<SniTable> {
     let mut entries = HashMap::new();
     for (name, files) in table_entries(spec)? {
         let list: Vec<&str> = crate::params::split_list(&files).collect();
@@ -165,7 +183,7 @@ pub fn load_table(spec: &str, warn: &mut dyn FnMut(String)) -> Result<SniTable> 
         })?;
         entries.insert(name.to_ascii_lowercase(), chains);
     }
-    Ok(SniTable { entries })
+    Ok(SniTable { entries, selector })
 }
 
 static SNI_INDEX: Lazy<Option<Index<SslContext, Arc<SniTable>>>> =
@@ -295,7 +313,10 @@ mod tests {
         let mut entries = HashMap::new();
         entries.insert("mail.example.com".to_string(), Vec::new());
         entries.insert(".example.org".to_string(), Vec::new());
-        let t = SniTable { entries };
+        let t = SniTable {
+            entries,
+            selector: None,
+        };
         assert!(t.lookup("MAIL.example.com").is_some());
         assert!(t.lookup("a.b.example.org").is_some());
         assert!(t.lookup("example.org").is_none());

@@ -375,3 +375,35 @@ fn sni_selects_the_chain() {
         "\"smtp_tls_servername = bad_name!\" specifies an invalid hostname"
     );
 }
+
+/// A host's own SNI lookup picks the table entry (here: every name under
+/// `.customer.test` gets the ECDSA chain of the `mail.example.test` entry).
+#[test]
+fn host_sni_selector_picks_the_entry() {
+    let pki = pki();
+    let table = format!("inline:{{ mail.example.test = {} }}", pki.path("ecdsa.pem"));
+    let log = Log::default();
+    let mut p = Params::new();
+    p.set_logger(Logger::with_sink(Arc::new(|_, _: &str| {})));
+    for (n, v) in [
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_chain_files", pki.path("rsa.pem").as_str()),
+        ("tls_server_sni_maps", table.as_str()),
+    ] {
+        p.set(n, v).unwrap();
+    }
+    p.set_sni_selector(Some(Arc::new(|name: &str| {
+        name.ends_with(".customer.test")
+            .then(|| "mail.example.test".to_string())
+    })));
+    let server = Arc::new(Context::new(&p, "smtpd").unwrap());
+    for (name, want) in [
+        ("a.customer.test", "ECDSA"),
+        ("mail.example.test", "RSA-PSS"),
+    ] {
+        let client = client_ctx(&[("smtp_tls_servername", name)], &log, None);
+        let (s, c, _) = connect(&server, &client);
+        assert_eq!(c.server_sig.name, want, "{name}");
+        assert_eq!(s.peer_sni, if want == "ECDSA" { name } else { "" });
+    }
+}

@@ -403,3 +403,51 @@ pub extern "C" fn mtatls_params_set_session_cache(
         }
     })
 }
+
+/// SNI selector callback: `servername` is the name the client asked for
+/// (already checked to be a valid host name). Write the key of the
+/// `tls_server_sni_maps` entry to use into `key` (`len` bytes, NUL-terminated)
+/// and return true; return false to keep the default chain.
+pub type mtatls_sni_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        servername: *const c_char,
+        key: *mut c_char,
+        len: usize,
+    ) -> bool,
+>;
+
+/// Server: let the host pick the `tls_server_sni_maps` entry for each SNI
+/// name instead of Postfix's lookup (the name, then its parent domains),
+/// for contexts made from now on. The chains themselves still come from
+/// `tls_server_sni_maps` and are all loaded when the context is built.
+/// NULL `callback`: back to Postfix's lookup. The callback runs on the
+/// threads doing handshakes and must be thread-safe; `userdata` must stay
+/// valid while such contexts exist.
+#[no_mangle]
+pub extern "C" fn mtatls_params_set_sni_callback(
+    params: *mut mtatls_params,
+    callback: mtatls_sni_callback,
+    userdata: *mut c_void,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: params is NULL or valid per the contract.
+        unsafe {
+            with_params(params, |p| {
+                let selector: Option<Arc<crate::sni::SniSelector>> = callback.map(|f| {
+                    let userdata = userdata as usize;
+                    Arc::new(move |name: &str| {
+                        let c = to_cstring(name);
+                        let mut buf = [0 as c_char; 256];
+                        // SAFETY: the host promised f and userdata stay valid.
+                        let ok = f(userdata as *mut c_void, c.as_ptr(), buf.as_mut_ptr(), buf.len());
+                        buf[buf.len() - 1] = 0;
+                        ok.then(|| std::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned())
+                    }) as Arc<crate::sni::SniSelector>
+                });
+                p.inner.set_sni_selector(selector);
+                Ok(())
+            })
+        }
+    })
+}
