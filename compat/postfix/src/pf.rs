@@ -106,9 +106,16 @@ pub fn panic(line: &str) -> ! {
 }
 
 /// The mtatls logger that sends every line to Postfix's msg_info/msg_warn.
+/// Lines mtatls logs that Debian's Postfix 3.7.11 library does not: its
+/// loglevel-2 "HOST: forward secrecy: yes, key-exchange X25519" line.
+fn not_in_postfix(line: &str) -> bool {
+    line.contains(": forward secrecy: ")
+}
+
 pub fn logger() -> mtatls::log::Logger {
     mtatls::log::Logger::with_sink(std::sync::Arc::new(|sev, line: &str| match sev {
         mtatls::log::Severity::Warning => warn(line),
+        mtatls::log::Severity::Info if not_in_postfix(line) => {}
         mtatls::log::Severity::Info => info(line),
     }))
 }
