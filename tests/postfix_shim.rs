@@ -150,9 +150,25 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A test's certificate directory, removed on drop.
+struct Certs(PathBuf);
+
+impl std::ops::Deref for Certs {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// One set of keys and certificates for every instance of a test (made by
 /// the peers library, as postfix-smtpd.sh would).
-fn certs(peers: &Path) -> PathBuf {
+fn certs(peers: &Path) -> Certs {
     let d = unique("certs");
     let script = format!(
         ". '{}/lib-postfix.sh'; pf_mkdir '{}' >/dev/null && pf_gen_certs '{}'",
@@ -193,7 +209,7 @@ fn certs(peers: &Path) -> PathBuf {
         Duration::from_secs(60),
     );
     assert!(o.status.success(), "making the CA failed: {}", text(&o));
-    d
+    Certs(d)
 }
 
 /// Which libpostfix-tls a Postfix instance runs with.
