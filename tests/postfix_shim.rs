@@ -1817,6 +1817,44 @@ fn chrooted_daemons_like_debians() {
     assert_ran_ours(&c_ours, "smtp", "tls_client_start");
 }
 
+/// smtpd with `smtpd_tls_req_ccert = yes` at level encrypt: a trusted
+/// client certificate is accepted; none, or one the CA file does not
+/// trust, is refused, as with Debian's library.
+#[test]
+fn smtpd_requires_client_certificates_like_debians() {
+    let Some(peers) = peers() else { return };
+    shim();
+    let certs = certs(&peers);
+    let sp = [
+        "smtpd_tls_security_level=encrypt",
+        "smtpd_tls_req_ccert=yes",
+    ];
+    let ours = server(&peers, Lib::Ours, &certs, &sp);
+    let theirs = server(&peers, Lib::Debian, &certs, &sp);
+    let servers = [&ours, &theirs];
+    for (name, params, sent) in [
+        (
+            "trusted client certificate",
+            vec!["smtp_tls_chain_files=DIR/tls/client-rsa.pem"],
+            true,
+        ),
+        ("no client certificate", vec![], false),
+        (
+            "untrusted client certificate",
+            vec!["smtp_tls_chain_files=DIR/tls/server-rsa.pem"],
+            false,
+        ),
+    ] {
+        let c = client(&peers, Lib::Debian, &certs, &servers, &params);
+        compare(
+            &format!("smtpd requires client certificates, {name}"),
+            (&c, &ours),
+            (&c, &theirs),
+            sent,
+        );
+    }
+}
+
 /// A known difference, kept visible: with a self-signed server certificate
 /// listed in `smtp_tls_trust_anchor_file`, Debian's library matches it as
 /// DANE-EE(3) as well as DANE-TA(2) and delivers; mtatls only adds
