@@ -671,7 +671,15 @@ fn compare(
                 .any(|l| l.contains(" TLS connection established ")),
         "{who}: no TLS summary line: {o:#?}"
     );
-    eprintln!("ok: {who}: {}", o.client.first().map_or("", String::as_str));
+    eprintln!("ok: {who}:");
+    for l in o
+        .client
+        .iter()
+        .map(|l| ("smtp", l))
+        .chain(o.server.iter().map(|l| ("smtpd", l)))
+    {
+        eprintln!("    {}: {}", l.0, l.1);
+    }
     o
 }
 
