@@ -38,14 +38,16 @@ fn required() -> bool {
 
 /// The peers scripts, or None (printed) when this test must skip.
 fn peers() -> Option<PathBuf> {
-    let dir = std::env::var("MTATLS_PEERS_DIR")
-        .map(PathBuf::from)
-        .ok()
-        .into_iter()
-        .chain([
+    // $MTATLS_PEERS_DIR when set, else ../shared/peers or /work/shared/peers.
+    let candidates = match std::env::var("MTATLS_PEERS_DIR") {
+        Ok(d) => vec![PathBuf::from(d)],
+        Err(_) => vec![
             root().join("../shared/peers"),
             PathBuf::from("/work/shared/peers"),
-        ])
+        ],
+    };
+    let dir = candidates
+        .into_iter()
         .find(|d| d.join("postfix-smtpd.sh").exists());
     let why = match &dir {
         None => Some("the peers scripts were not found (set MTATLS_PEERS_DIR)".to_string()),
