@@ -198,10 +198,13 @@ pub mod mask {
     pub const ALLPKTS: u32 = 1 << 8;
     /// DANE lines.
     pub const DANE: u32 = 1 << 10;
+    /// mtatls's own per-session forward-secrecy line (not in Postfix; from
+    /// loglevel 3 on, or the `forward-secrecy` keyword).
+    pub const FORWARD_SECRECY: u32 = 1 << 11;
 }
 
 const LEVEL2: u32 = mask::SUMMARY | mask::VERBOSE | mask::CACHE | mask::DEBUG;
-const LEVEL3: u32 = LEVEL2 | mask::TLSPKTS;
+const LEVEL3: u32 = LEVEL2 | mask::TLSPKTS | mask::FORWARD_SECRECY;
 const LEVEL4: u32 = LEVEL3 | mask::ALLPKTS;
 
 const LOG_KEYWORDS: &[(&str, u32)] = &[
@@ -227,6 +230,7 @@ const LOG_KEYWORDS: &[(&str, u32)] = &[
     ("verbose", mask::VERBOSE),
     ("cache", mask::CACHE),
     ("dane", mask::DANE),
+    ("forward-secrecy", mask::FORWARD_SECRECY),
     ("ssl-debug", mask::DEBUG),
     ("ssl-handshake-packet-dump", mask::TLSPKTS),
     ("ssl-session-packet-dump", mask::TLSPKTS | mask::ALLPKTS),

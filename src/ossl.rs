@@ -25,6 +25,8 @@ extern "C" {
     pub fn SSL_want(ssl: *const SSL) -> c_int;
     pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
     pub fn ERR_peek_error() -> c_ulong;
+    pub fn SSL_set_options(s: *mut SSL, op: u64) -> u64;
+    pub fn SSL_clear_options(s: *mut SSL, op: u64) -> u64;
     pub fn SSL_group_to_name(s: *mut SSL, id: c_int) -> *const c_char;
     pub fn EVP_PKEY_get_group_name(
         pkey: *const EVP_PKEY,

@@ -172,6 +172,12 @@ impl Session {
         })
     }
 
+    /// The OpenSSL session, once the handshake has started (for hosts that
+    /// need OpenSSL calls of their own, such as a Postfix ABI shim).
+    pub fn ssl(&self) -> Option<&openssl::ssl::SslRef> {
+        self.ssl.as_deref()
+    }
+
     /// The context this session was made from.
     pub fn context(&self) -> &Context {
         &self.ctx
@@ -480,6 +486,11 @@ impl Session {
             Role::Server => ssl.set_accept_state(),
             Role::Client => ssl.set_connect_state(),
         }
+        // As Postfix: a peer hanging up during the handshake is "lost
+        // connection", not an OpenSSL error. (Cleared once established, so
+        // that a close without close_notify is seen as truncation.)
+        // SAFETY: ssl is live.
+        unsafe { ossl::SSL_set_options(ssl.as_ptr(), openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF) };
         if self.log_mask & mask::VERBOSE != 0 {
             self.logger().info(&format!(
                 "setting up TLS connection {} {}",
@@ -591,6 +602,8 @@ impl Session {
     /// caller must act on if authentication failed.
     fn established(&mut self) -> Option<Error> {
         let ssl = self.ssl.as_ref()?;
+        // SAFETY: ssl is live.
+        unsafe { ossl::SSL_clear_options(ssl.as_ptr(), openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF) };
         let am_server = self.ctx.role == Role::Server;
         let mut facts = crate::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);
         facts.peer_sni = if am_server {
@@ -662,7 +675,7 @@ impl Session {
                 facts.peer_pkey_fprint
             ));
         }
-        if self.log_mask & mask::VERBOSE != 0 {
+        if self.log_mask & mask::FORWARD_SECRECY != 0 {
             let kex = if facts.kex_name.is_empty() {
                 "none (static key exchange)".to_string()
             } else if !facts.kex_curve.is_empty() {

@@ -404,9 +404,14 @@ pub fn prepare_client(
                     "trust anchor",
                 )?;
                 let mut usable = 0;
+                no_dane_ee_namechecks(ssl);
+                // Each anchor also as DANE-EE(3), as Postfix's trust-anchor
+                // file does: a self-signed server certificate may be listed.
                 for (selector, der) in &ctx.trust_anchors {
-                    if tlsa_add(ssl, (2, *selector, 0, der), label, log) {
-                        usable += 1;
+                    for usage in [2, 3] {
+                        if tlsa_add(ssl, (usage, *selector, 0, der), label, log) {
+                            usable += 1;
+                        }
                     }
                 }
                 if usable == 0 {

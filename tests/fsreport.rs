@@ -192,10 +192,10 @@ fn json_parses_and_agrees_with_the_text() {
     assert_eq!(lines[3], "\"odd\\name");
 }
 
-/// Loglevel 2 adds one line with the session's forward secrecy and key
+/// Loglevel 3 (not 2, which stays exactly Postfix's) adds one line with the session's forward secrecy and key
 /// exchange, also for TLS 1.2 (whose Postfix summary has no key-exchange).
 #[test]
-fn loglevel_2_states_forward_secrecy() {
+fn loglevel_3_states_forward_secrecy() {
     let pki = common::pki::pki();
     let server = common::pair::settings(&[
         ("smtpd_tls_security_level", "may"),
@@ -211,12 +211,22 @@ fn loglevel_2_states_forward_secrecy() {
     ] {
         let client = common::pair::settings(&[
             ("smtp_tls_security_level", "may"),
-            ("smtp_tls_loglevel", "2"),
+            ("smtp_tls_loglevel", "3"),
             ("smtp_tls_exclude_ciphers", exclude),
         ]);
         let (_, c) = common::pair::run(server.clone(), client, |_| Ok(()));
         let line = format!("{}: {want}", common::pair::CLIENT_LABEL);
         assert!(c.logged(&line), "no \"{line}\" in {:#?}", c.log);
         assert!(c.summary.unwrap().contains("TLSv1.2 with cipher"));
+    }
+    // Level 2 keeps to Postfix's lines; the keyword adds the line to any level.
+    for (level, logged) in [("2", false), ("1, forward-secrecy", true)] {
+        let client = common::pair::settings(&[
+            ("smtp_tls_security_level", "may"),
+            ("smtp_tls_loglevel", level),
+        ]);
+        let (_, c) = common::pair::run(server.clone(), client, |_| Ok(()));
+        let has = c.log.iter().any(|l| l.contains(": forward secrecy: "));
+        assert_eq!(has, logged, "loglevel {level}: {:#?}", c.log);
     }
 }

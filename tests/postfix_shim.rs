@@ -1865,14 +1865,10 @@ fn smtpd_requires_client_certificates_like_debians() {
     }
 }
 
-/// A known difference, kept visible: with a self-signed server certificate
-/// listed in `smtp_tls_trust_anchor_file`, Debian's library matches it as
-/// DANE-EE(3) as well as DANE-TA(2) and delivers; mtatls only adds
-/// DANE-TA(2) associations for trust anchors (OpenSSL never matches those
-/// against the leaf), so ours defers with "Server certificate not
-/// verified". Needs the mtatls change described in compat/postfix/README.md.
+/// A self-signed server certificate listed in `smtp_tls_trust_anchor_file`:
+/// Debian's library matches it as DANE-EE(3) as well as DANE-TA(2) and
+/// delivers; so does mtatls (trust anchors are added as both).
 #[test]
-#[ignore = "needs mtatls to add trust anchors as DANE-EE(3) too"]
 fn smtp_secure_with_self_signed_trust_anchor() {
     let Some(peers) = peers() else { return };
     shim();
