@@ -25,7 +25,7 @@ DESTDIR ?=
 INSTALL_LIB = $(DESTDIR)$(PREFIX)/lib
 INSTALL_INC = $(DESTDIR)$(PREFIX)/include
 
-.PHONY: all c-build lib demo test install clean
+.PHONY: all c-build lib demo test install clean prereqs
 all: lib c-build
 
 lib:
@@ -48,12 +48,17 @@ $(OUT)/mtatls-%: examples/mtatls-%.c examples/smtp_io.c examples/smtp_io.h inclu
 
 # The README's main command: build, then a loopback STARTTLS session between
 # the example server and client, printing both sides' lines.
-demo:
+# A C compiler, pkg-config and libssl-dev: checked, and installed with
+# apt-get when missing and run as root.
+prereqs:
+	@sh scripts/prereqs.sh
+
+demo: prereqs
 	cargo build --release
 	$(MAKE) --no-print-directory c-build PROFILE=release
 	sh examples/demo.sh $(TARGET_DIR)/release/c
 
-test:
+test: prereqs
 	cargo test
 
 # Install the release build: shared library (with SONAME links), static
