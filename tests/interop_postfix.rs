@@ -78,6 +78,16 @@ fn finger_vs_postfix_rsa_and_ecdsa() {
             .matches(&["mx.example.com"])
             .both("Untrusted", &t13_ec)
             .fails(),
+        Case::new("verify", "verify")
+            .opts(&["-F", &cas])
+            .matches(&["localhost"])
+            .shows("matched peername: localhost")
+            .both("Verified", &t13_ec),
+        Case::new("verify, wrong name", "verify")
+            .opts(&["-F", &cas])
+            .matches(&["mx.example.com"])
+            .both("Untrusted", &t13_ec)
+            .fails(),
         Case::new("fingerprint, wrong digest", "fingerprint")
             .matches(&[&fp_rsa])
             .both("Untrusted", &t13_ec)
