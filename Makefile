@@ -18,7 +18,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SONAME := libmtatls.so.$(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 
 HARNESSES = $(OUT)/handshake_cases $(OUT)/api_misuse $(OUT)/sessions $(OUT)/threads
-EXAMPLES = $(OUT)/mtatls-smtpd $(OUT)/mtatls-finger $(OUT)/mtatls-fsreport
+EXAMPLES = $(OUT)/mtatls-smtpd $(OUT)/mtatls-finger $(OUT)/mtatls-fsreport $(OUT)/quickstart
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -42,6 +42,9 @@ $(LIBDIR)/$(SONAME): $(LIBDIR)/libmtatls.so
 
 $(OUT)/%: c-tests/%.c c-tests/harness.c c-tests/harness.h include/mtatls.h $(LIBDIR)/$(SONAME) | $(OUT)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< c-tests/harness.c $(LIBS)
+
+$(OUT)/quickstart: examples/quickstart.c include/mtatls.h $(LIBDIR)/$(SONAME) | $(OUT)
+	$(CC) $(CFLAGS) -Iinclude -o $@ $< $(LIBS)
 
 $(OUT)/mtatls-%: examples/mtatls-%.c examples/smtp_io.c examples/smtp_io.h include/mtatls.h $(LIBDIR)/$(SONAME) | $(OUT)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< examples/smtp_io.c $(LIBS)

@@ -376,6 +376,8 @@ static void run_case(const char *keydir, const struct tcase *c)
         expect_line(what, &client.log, c->client_summary);
         snprintf(what, sizeof(what), "%s Received: comment", c->name);
         expect_str(what, server.received, c->received);
+        snprintf(what, sizeof(what), "%s Received: comment (client: none)", c->name);
+        expect_str(what, client.received, "");
         check_facts("server", c, &server, keydir, 0);
         check_facts("client", c, &client, keydir, 1);
         snprintf(what, sizeof(what), "%s SMTP through TLS (server)", c->name);

@@ -304,7 +304,10 @@ typedef struct mtatls_session_facts {
    */
   int cipher_algbits;
   /**
-   * `X25519`, `X448`, `ECDHE`, `DHE` or a provider's group name.
+   * `X25519`, `X448`, `ECDHE`, `DHE` or a provider's group name, from
+   * the peer's ephemeral key; empty when there is none to see: a
+   * resumed TLS 1.2 session, and a TLS 1.2 server (OpenSSL keeps no
+   * client key there; Postfix logs no key exchange for TLS 1.2).
    */
   const char *kex_name;
   /**
@@ -744,7 +747,8 @@ size_t mtatls_session_summary(const struct mtatls_session *session,
 
 /**
  * Write the Received: header TLS comment into `buf` snprintf-style and
- * return its full length; 0 before the handshake. The text is the
+ * return its full length; 0 before the handshake and for a client
+ * session (only a server writes Received: headers). The text is the
  * continuation lines that follow `Received: from HELO (NAME [ADDR])`,
  * each starting with a TAB, separated by `\n`, without a final newline.
  */

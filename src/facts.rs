@@ -13,15 +13,20 @@ use crate::summary::{status, Facts, Signature};
 use crate::verify;
 
 /// Key-exchange description of the peer's ephemeral key.
-fn key_exchange(ssl: &SslRef) -> (String, String, i32) {
+fn key_exchange(ssl: &SslRef, tls13: bool) -> (String, String, i32) {
     let mut raw: *mut openssl_sys::EVP_PKEY = std::ptr::null_mut();
     // SAFETY: ssl is live; on success we own one reference to the key.
     let ok = unsafe { openssl_sys::SSL_get_peer_tmp_key(ssl.as_ptr(), &mut raw) };
     if ok <= 0 || raw.is_null() {
         crate::log::drain_openssl_errors();
         // Provider-only groups (OpenSSL 3.5 hybrids such as
-        // X25519MLKEM768) have no key to describe: their name, as Postfix
-        // 3.10 logs it. TLS 1.2 static key exchange has none at all.
+        // X25519MLKEM768, TLS 1.3 only) have no key to describe: their
+        // name, as Postfix 3.10 logs it. TLS 1.2 without an ephemeral key
+        // (a resumed session, static key exchange) has no key exchange at
+        // all, whatever group the hello messages named.
+        if !tls13 {
+            return Default::default();
+        }
         return (ossl::negotiated_group_name(ssl), String::new(), 0);
     }
     // SAFETY: raw is a live key we own.
@@ -112,7 +117,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         }
         None => (String::new(), 0, 0),
     };
-    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl);
+    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, tls13);
     // SAFETY: ssl is live; get0 returns a borrowed pointer or NULL.
     let peer_cert = unsafe {
         let p = ossl::SSL_get0_peer_certificate(ssl.as_ptr());

@@ -220,8 +220,12 @@ impl Session {
         self.facts.as_ref().map(summary::summary_line)
     }
 
-    /// The Received: header TLS comment (spec §4), once established.
+    /// The Received: header TLS comment (spec §4), once established; a
+    /// server's only (a client writes no Received: header).
     pub fn received_comment(&self) -> Option<String> {
+        if self.ctx.role != Role::Server {
+            return None;
+        }
         self.facts
             .as_ref()
             .map(|f| summary::received_comment(f, self.ctx.ask_ccert))

@@ -140,6 +140,35 @@ fn installed_tree_builds_with_pkg_config_only() {
         text.contains("smtpd_tls_ciphers = bogus: invalid cipher grade: \"bogus\""),
         "{text}"
     );
+    // The README's complete example, as a new user builds it.
+    std::fs::copy(
+        root().join("examples/quickstart.c"),
+        dir.join("quickstart.c"),
+    )
+    .unwrap();
+    let quick = sh(&format!(
+        "cd {d} && cc -std=c99 -Wall -Wextra -pedantic -Werror quickstart.c -o quickstart $(PKG_CONFIG_PATH={pc} pkg-config --cflags --libs mtatls) \
+         && LD_LIBRARY_PATH={lib} ./quickstart",
+        d = dir.display(),
+        pc = pc.display(),
+        lib = prefix.join("lib").display()
+    ));
+    let text = String::from_utf8_lossy(&quick.stdout).to_string();
+    assert!(
+        quick.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&quick.stderr)
+    );
+    const TAIL: &str = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256";
+    for want in [
+        format!("server: Anonymous TLS connection established from localhost[127.0.0.1]: {TAIL}\n"),
+        format!("client: Untrusted TLS connection established to localhost[127.0.0.1]:25: {TAIL}\n"),
+        "server: Received: header comment:\n\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)\n\t(No client certificate requested)\n".to_string(),
+        "server: read through TLS: 250 client says hello\n".to_string(),
+        "client: read through TLS: 220 server says hello\n".to_string(),
+    ] {
+        assert!(text.contains(&want), "quickstart: missing {want:?} in:\n{text}");
+    }
     // Static: a tree with only the archive; pkg-config --static brings the rest.
     for so in ["libmtatls.so", &soname, &format!("libmtatls.so.{version}")] {
         std::fs::remove_file(prefix.join("lib").join(so)).unwrap();

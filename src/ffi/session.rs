@@ -48,7 +48,10 @@ pub struct mtatls_session_facts {
     pub cipher_usebits: c_int,
     /// Cipher algorithm key bits.
     pub cipher_algbits: c_int,
-    /// `X25519`, `X448`, `ECDHE`, `DHE` or a provider's group name.
+    /// `X25519`, `X448`, `ECDHE`, `DHE` or a provider's group name, from
+    /// the peer's ephemeral key; empty when there is none to see: a
+    /// resumed TLS 1.2 session, and a TLS 1.2 server (OpenSSL keeps no
+    /// client key there; Postfix logs no key exchange for TLS 1.2).
     pub kex_name: *const c_char,
     /// ECDHE curve (`prime256v1`), else "".
     pub kex_curve: *const c_char,
@@ -530,7 +533,8 @@ pub extern "C" fn mtatls_session_summary(
 }
 
 /// Write the Received: header TLS comment into `buf` snprintf-style and
-/// return its full length; 0 before the handshake. The text is the
+/// return its full length; 0 before the handshake and for a client
+/// session (only a server writes Received: headers). The text is the
 /// continuation lines that follow `Received: from HELO (NAME [ADDR])`,
 /// each starting with a TAB, separated by `\n`, without a final newline.
 #[no_mangle]
