@@ -112,7 +112,7 @@ fn tls13_tickets_resume_and_log_as_postfix() {
     let (slog, clog) = (Log::default(), Log::default());
     let server = server_ctx(&[], &slog);
     let client = client_ctx(&[], &clog, None);
-    let (s1, c1, _) = connect(&server, &client);
+    let (_, c1, _) = connect(&server, &client);
     assert!(!s1.reused && !c1.reused);
     let (s2, c2, summary) = connect(&server, &client);
     assert!(
@@ -163,7 +163,7 @@ fn tls12_tickets_resume() {
     let (slog, clog) = (Log::default(), Log::default());
     let server = server_ctx(&[("smtpd_tls_protocols", "<=TLSv1.2")], &slog);
     let client = client_ctx(&[("smtp_tls_exclude_ciphers", "aNULL")], &clog, None);
-    let (s1, c1, _) = connect(&server, &client);
+    let (_, c1, _) = connect(&server, &client);
     assert_eq!(c1.kex_name, "X25519", "{c1:?}");
     let (s2, c2, summary) = connect(&server, &client);
     assert!(s2.reused && c2.reused);
