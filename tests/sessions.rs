@@ -112,7 +112,7 @@ fn tls13_tickets_resume_and_log_as_postfix() {
     let (slog, clog) = (Log::default(), Log::default());
     let server = server_ctx(&[], &slog);
     let client = client_ctx(&[], &clog, None);
-    let (_, c1, _) = connect(&server, &client);
+    let (s1, c1, _) = connect(&server, &client);
     assert!(!s1.reused && !c1.reused);
     let (s2, c2, summary) = connect(&server, &client);
     assert!(
