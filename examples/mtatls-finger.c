@@ -30,6 +30,10 @@
  *   -t u:s:m:hex   a TLSA record for levels dane/dane-only (repeatable;
  *                  posttls-finger gets these from DNS)
  *   -b domain      TLSA base domain (default: the destination host)
+ *   -Z file        keep TLS sessions in this file (the library's external
+ *                  session cache callbacks), so that a later run resumes
+ *                  them; posttls-finger has no such option (its -r
+ *                  reconnects within one process)
  * The match arguments (joined with ", ") replace the level's match list:
  * fingerprints at level fingerprint, else names and strategies. The
  * destination host (without brackets) is both the host name and the
@@ -51,6 +55,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "smtp_io.h"
@@ -84,6 +89,7 @@ struct finger_opts {
     const char *level;   /* -l, or NULL for smtp_tls_security_level */
     const char *servername;   /* -s, or NULL */
     const char *tlsa_base;    /* -b, or NULL */
+    const char *cache_file;   /* -Z, or NULL */
     struct tlsa_arg tlsa[TLSA_MAX];   /* -t */
     size_t ntlsa;
     char *match;         /* the match arguments joined with ", ", or NULL */
@@ -114,7 +120,7 @@ static void usage(void)
                    "usage: %s [-w] [-h helo] [-c main.cf] [-o name=value] [-l level]\n"
                    "\t[-F CAfile] [-P CApath] [-A trust-anchor-file] [-d digest] [-L logopts]\n"
                    "\t[-p protocols] [-g grade] [-H chain-files] [-s servername]\n"
-                   "\t[-t usage:selector:mtype:hexdata] [-b tlsa-base-domain]\n"
+                   "\t[-t usage:selector:mtype:hexdata] [-b tlsa-base-domain] [-Z cache-file]\n"
                    "\thost[:port] [match ...]\n",
                    PROG);
 }
@@ -295,7 +301,7 @@ static int parse_letters(int argc, char **argv, struct finger_opts *opts, struct
 {
     int ch;
 
-    while ((ch = getopt(argc, argv, "A:b:c:d:F:g:h:H:l:L:o:p:P:s:t:w")) != -1) {
+    while ((ch = getopt(argc, argv, "A:b:c:d:F:g:h:H:l:L:o:p:P:s:t:wZ:")) != -1) {
         switch (ch) {
         case 'c':
         case 'o':
@@ -348,6 +354,9 @@ static int parse_letters(int argc, char **argv, struct finger_opts *opts, struct
             break;
         case 'b':
             opts->tlsa_base = optarg;
+            break;
+        case 'Z':
+            opts->cache_file = optarg;
             break;
         case 't':
             if (opts->ntlsa >= TLSA_MAX) {
@@ -526,6 +535,16 @@ static int configure_session(struct finger *f)
         msg_info(PROG, "%s", mtatls_session_error(f->tls));
         return -1;
     }
+    if (o->cache_file != NULL) {
+        /* The session cache key, as Postfix's serverid: [host]:port. */
+        char serverid[LABEL_HOST_MAX + 40];
+
+        snprintf(serverid, sizeof(serverid), "[%s]:%s", o->host, o->port);
+        if (mtatls_session_set_serverid(f->tls, serverid) != MTATLS_RESULT_OK) {
+            msg_info(PROG, "%s", mtatls_session_error(f->tls));
+            return -1;
+        }
+    }
     for (i = 0; i < o->ntlsa; i++) {
         const struct tlsa_arg *t = &o->tlsa[i];
         if (mtatls_session_add_tlsa(f->tls, t->usage, t->selector, t->mtype, t->data, t->len)
@@ -674,6 +693,103 @@ static int set_servername(mtatls_params *params, const char *name)
     return 0;
 }
 
+/*
+ * -Z: an external session cache in a file, through the library's
+ * callbacks. One entry per line, "EXPIRES HEX-DER KEY" (KEY to the end of
+ * the line); put and remove rewrite the file through a temporary one and
+ * rename(2). Enough for one probe at a time; errors only lose the cache.
+ */
+#define CACHE_LINE_MAX 65536
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Copy the file's lines to `out` except those for `key` and expired ones. */
+static void cache_copy_others(FILE *in, FILE *out, const char *key)
+{
+    char line[CACHE_LINE_MAX];
+    unsigned long long expires;
+    int n;
+
+    while (in != NULL && fgets(line, sizeof(line), in) != NULL) {
+        char *sp = strchr(line, ' ');
+        char *k = sp ? strchr(sp + 1, ' ') : NULL;
+
+        line[strcspn(line, "\n")] = 0;
+        if (k == NULL || sscanf(line, "%llu%n", &expires, &n) != 1
+            || expires <= (unsigned long long) time(NULL) || strcmp(k + 1, key) == 0)
+            continue;
+        fprintf(out, "%s\n", line);
+    }
+}
+
+/* Replace the file by its other entries plus, unless `der` is NULL, a new one. */
+static void cache_rewrite(const char *path, const char *key, const uint8_t *der, size_t len,
+                          uint64_t expires)
+{
+    char tmp[4096];
+    FILE *in, *out;
+    size_t i;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp)
+        || (out = fopen(tmp, "w")) == NULL)
+        return;
+    in = fopen(path, "r");
+    cache_copy_others(in, out, key);
+    if (in != NULL)
+        fclose(in);
+    if (der != NULL && 2 * len + 64 + strlen(key) < CACHE_LINE_MAX && strchr(key, '\n') == NULL) {
+        fprintf(out, "%llu ", (unsigned long long) expires);
+        for (i = 0; i < len; i++)
+            fprintf(out, "%02x", der[i]);
+        fprintf(out, " %s\n", key);
+    }
+    if (fclose(out) != 0 || rename(tmp, path) != 0)
+        msg_info(PROG, "warning: session cache %s not updated: %s", path, strerror(errno));
+}
+
+static size_t cache_get(void *userdata, const char *key, uint8_t *buf, size_t len)
+{
+    char line[CACHE_LINE_MAX];
+    FILE *in = fopen((const char *) userdata, "r");
+    size_t found = 0;
+
+    while (in != NULL && found == 0 && fgets(line, sizeof(line), in) != NULL) {
+        char *hex = strchr(line, ' '), *k = hex ? strchr(hex + 1, ' ') : NULL;
+        size_t i, n;
+
+        line[strcspn(line, "\n")] = 0;
+        if (k == NULL || strcmp(k + 1, key) != 0
+            || strtoull(line, NULL, 10) <= (unsigned long long) time(NULL))
+            continue;
+        n = (size_t) (k - hex - 1) / 2;
+        for (i = 0; i < n && i < len; i++) {
+            int hi = hexval(hex[1 + 2 * i]), lo = hexval(hex[2 + 2 * i]);
+
+            if (hi < 0 || lo < 0)
+                break;
+            buf[i] = (uint8_t) (hi << 4 | lo);
+        }
+        found = i == n || i == len ? n : 0;
+    }
+    if (in != NULL)
+        fclose(in);
+    return found;
+}
+
+static void cache_put(void *userdata, const char *key, const uint8_t *der, size_t len,
+                      uint64_t expires)
+{
+    cache_rewrite((const char *) userdata, key, der, len, expires);
+}
+
+static void cache_remove(void *userdata, const char *key)
+{
+    cache_rewrite((const char *) userdata, key, NULL, 0, 0);
+}
+
 /* Whether the session level will be "none": -l none, or no -l and
  * smtp_tls_security_level = none. */
 static int level_is_none(mtatls_params *params, const char *level)
@@ -707,6 +823,12 @@ int main(int argc, char **argv)
     }
     if (ignore_sigpipe() < 0) {
         msg_info(PROG, "sigaction: %s", strerror(errno));
+        goto out;
+    }
+    if (opts.cache_file != NULL
+        && mtatls_params_set_session_cache(params, cache_get, cache_put, cache_remove,
+                                           (void *) opts.cache_file) != MTATLS_RESULT_OK) {
+        msg_info(PROG, "%s", mtatls_params_error(params));
         goto out;
     }
     if ((r = mtatls_ctx_new(params, "smtp", &f.ctx)) != MTATLS_RESULT_OK) {

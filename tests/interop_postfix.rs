@@ -366,3 +366,65 @@ fn ffdhe_only_fails(smtpd: &PostfixSmtpd) {
         indent(&smtpd.lines_after_tls(n + 1))
     );
 }
+
+/// Issue 5: a second mtatls-finger process resumes, with a real Postfix
+/// smtpd, the session the first one left in its external cache (`-Z FILE`:
+/// the library's get/put/remove callbacks, a file as the store); the
+/// smtpd (loglevel 2) says it reused the session.
+#[test]
+fn finger_resumes_from_an_external_cache_at_postfix() {
+    let Some(peers) = peers::available() else {
+        return;
+    };
+    let smtpd = PostfixSmtpd::start(&peers, &["smtpd_tls_loglevel=2"]);
+    let dir = peers::TempDir::new("finger-cache");
+    let cache = dir.path().join("sessions").display().to_string();
+    let label = format!("127.0.0.1[127.0.0.1]:{}", smtpd.port);
+    let serverid = format!("[127.0.0.1]:{}&", smtpd.port);
+    let args: Vec<String> = ["-Z", &cache, "-L", "routine,certmatch,cache"]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("127.0.0.1:{}", smtpd.port)])
+        .collect();
+    let has = |lines: &[String], needle: &str| lines.iter().any(|l| l.contains(needle));
+
+    let (ok, first) = peers::mtatls_finger(&args);
+    assert!(ok, "first run failed:\n{}", indent(&first));
+    assert!(
+        has(&first, &format!("save session {serverid}")) && !has(&first, "Reusing old session"),
+        "first run: no session saved, or a session reused:\n{}",
+        indent(&first)
+    );
+    assert!(
+        std::fs::metadata(&cache).is_ok_and(|m| m.len() > 0),
+        "no cache file {cache}"
+    );
+    let (ok, second) = peers::mtatls_finger(&args);
+    assert!(ok, "second run failed:\n{}", indent(&second));
+    for want in [
+        format!("reloaded session {serverid}"),
+        format!("{label}: Reusing old session"),
+    ] {
+        assert!(
+            has(&second, &want),
+            "second run: \"{want}\" missing:\n{}",
+            indent(&second)
+        );
+    }
+    // Resumed TLS 1.3: the 3.8.8+ summary form, key exchange only.
+    assert_line(
+        "second run's summary",
+        &peers::summary(&second).expect("a summary"),
+        &format!("Untrusted TLS connection established to {label}: {T13}"),
+    );
+    assert!(
+        smtpd
+            .wait_log_line(
+                "Reusing old session (RFC 5077 session ticket)",
+                std::time::Duration::from_secs(10)
+            )
+            .is_some(),
+        "the smtpd did not log a resumed session:\n{}",
+        smtpd.log()
+    );
+}

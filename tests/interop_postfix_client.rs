@@ -378,3 +378,72 @@ fn postfix_client_certificate_not_verified() {
     };
     check(&peers, &s, &case);
 }
+
+/// Issue 5: the real Postfix smtp client, with its session cache
+/// (`smtp_tls_session_cache_database`, through tlsmgr) and loglevel 2,
+/// sends two messages to mtatls-smtpd: the second delivery resumes the
+/// session of the first (a TLS 1.3 ticket from our server), and both
+/// sides log it.
+#[test]
+fn postfix_client_resumes_with_mtatls_smtpd() {
+    let Some(peers) = peers::available() else {
+        return;
+    };
+    let ours = MtatlsSmtpd::start(&["-o".to_string(), "smtpd_tls_loglevel=2".to_string()]);
+    let certs = peers::peer_certs(&peers);
+    let client = PostfixClient::start(
+        &peers,
+        ours.port,
+        certs,
+        &[
+            "smtp_tls_loglevel=2".to_string(),
+            "smtp_tls_session_cache_database=btree:${data_directory}/smtp_scache".to_string(),
+        ],
+    );
+    let label = format!("127.0.0.1[127.0.0.1]:{}", ours.port);
+    let has = |lines: &[String], needle: &str| lines.iter().any(|l| l.contains(needle));
+    let tag = format!("resume-{}", std::process::id());
+
+    let (sent, first) = client.send(&format!("test@{OUR_DOMAIN}"), &format!("{tag}-1"));
+    assert!(sent, "first message not delivered:\n{}", indent(&first));
+    assert!(
+        has(&first, "save session ") && !has(&first, "Reusing old session"),
+        "first delivery: no session saved, or one reused:\n{}",
+        indent(&first)
+    );
+    let (sent, second) = client.send(&format!("test@{OUR_DOMAIN}"), &format!("{tag}-2"));
+    assert!(sent, "second message not delivered:\n{}", indent(&second));
+    for want in [
+        "reloaded session ",
+        &format!("{label}: Reusing old session"),
+    ] {
+        assert!(
+            has(&second, want),
+            "second delivery: \"{want}\" missing from the Postfix client's log:\n{}",
+            indent(&second)
+        );
+    }
+    let server = ours.stderr();
+    let reused: Vec<&String> = server
+        .iter()
+        .filter(|l| {
+            l.ends_with("localhost[127.0.0.1]: Reusing old session (RFC 5077 session ticket)")
+        })
+        .collect();
+    assert!(
+        reused.len() == 1,
+        "mtatls-smtpd should log one resumed session:\n{}",
+        indent(&server)
+    );
+    // The client's summary for the resumed session: Postfix 3.7 keeps the
+    // signature items on a resumed TLS 1.3 session (spec §7).
+    let summaries: Vec<&String> = second
+        .iter()
+        .filter(|l| l.contains(&format!("TLS connection established to {label}: ")))
+        .collect();
+    assert!(
+        summaries.len() == 1 && summaries[0].contains(T13),
+        "second delivery's summary:\n{}",
+        indent(&second)
+    );
+}

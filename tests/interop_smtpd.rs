@@ -634,12 +634,9 @@ fn resumption_vs_postfix() {
     );
 }
 
-/// LIBRARY DIFFERENCE (ignored until fixed in src/): Postfix's
-/// tls_server_init() issues ONE TLS 1.3 session ticket per full handshake
-/// (`SSL_CTX_set_num_tickets(server_ctx, 1)` when tickets are enabled);
-/// mtatls leaves OpenSSL's default of two, so posttls-finger logs "save
-/// session ... to memory cache" twice against mtatls-smtpd and once
-/// against the real smtpd.
+/// Postfix's smtpd issues ONE TLS 1.3 session ticket per full handshake
+/// (OpenSSL's default is two), so posttls-finger logs "save session ...
+/// to memory cache" once; it must log it as often against mtatls-smtpd.
 #[test]
 fn resumption_one_ticket_like_postfix() {
     let Some(peers) = peers::available() else {
