@@ -230,3 +230,99 @@ fn loglevel_3_states_forward_secrecy() {
         assert_eq!(has, logged, "loglevel {level}: {:#?}", c.log);
     }
 }
+
+/// Issue 9: `mtatls-fsreport` reads the main.cf of a real Postfix smtpd
+/// instance from ../shared/peers as it is (Postfix's other parameters
+/// included) and reports that server: its RSA and ECDSA keys from
+/// `smtpd_tls_chain_files` (ECDSA suites negotiable), the TLS <= 1.2 suites
+/// exactly as `openssl ciphers -v` lists them for the same cipher string,
+/// the static-RSA suites Postfix's default medium grade lets in, named
+/// with the parameter to change; the JSON form parses and agrees.
+#[test]
+fn report_on_a_real_postfix_instance_main_cf() {
+    let Some(peers) = common::peers::available() else {
+        return;
+    };
+    let smtpd = common::peers::PostfixSmtpd::start(&peers, &[]);
+    let main_cf = smtpd.dir.join("etc/main.cf").display().to_string();
+    let run = |json: bool| -> String {
+        let mut cmd = Command::new(common::c_binaries().join("mtatls-fsreport"));
+        cmd.args(["-c", &main_cf]);
+        if json {
+            cmd.arg("-j");
+        }
+        let out = cmd.arg("smtpd").output().expect("mtatls-fsreport");
+        // Exit status 1: some session can be made without forward secrecy.
+        assert!(
+            out.status.code() == Some(1),
+            "mtatls-fsreport -c {main_cf}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = run(false);
+    let cipher_list = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cipher list: "))
+        .unwrap_or_else(|| panic!("no cipher list in:\n{text}"))
+        .to_string();
+    // The suite names of the text report, in order.
+    let suites: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            match w.next() {
+                Some("FS") | Some("NO-FS") => w.next().map(str::to_string),
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(suites, openssl_ciphers(&cipher_list), "{text}");
+    for name in [
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        assert!(
+            line.trim_start().starts_with("FS ") && !line.contains("not negotiable"),
+            "{line}"
+        );
+    }
+    assert!(
+        text.contains("NO-FS AES256-GCM-SHA384")
+            && text.contains("exclude them with smtpd_tls_exclude_ciphers = kRSA")
+            && text.contains(
+                "verdict: smtpd: some sessions can be negotiated without forward secrecy"
+            ),
+        "{text}"
+    );
+    let script = "import json,sys\nd=json.load(sys.stdin)\nprint(d['verdict'])\nprint(' '.join(s['name'] for s in d['policies'][0]['legacy_suites']))";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(run(true).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the JSON report did not parse");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        text.contains(&format!("verdict: {}", lines[0])),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], suites.join(" "));
+}
