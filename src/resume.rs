@@ -111,6 +111,11 @@ impl TicketKeys {
         })
     }
 
+    /// How long a key encrypts new tickets (`smtpd_tls_session_cache_timeout`).
+    pub fn lifetime(&self) -> u64 {
+        self.lifetime
+    }
+
     /// Install a key from the host (it becomes the current key; automatic
     /// rotation stops: the host rotates from now on).
     pub fn install(&self, key: TicketKey) {

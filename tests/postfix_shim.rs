@@ -1889,3 +1889,65 @@ fn smtp_secure_with_self_signed_trust_anchor() {
         true,
     );
 }
+
+/// Session tickets across smtpd processes: with `max_use = 1` each
+/// connection gets a new smtpd process, so posttls-finger's reconnection
+/// (`-r 1`, its own session cache) resumes only when the processes share
+/// tlsmgr(8)'s ticket key. Debian's library and the LD_PRELOAD shim (whose
+/// smtpd gets the key from Debian's `tls_mgr_key` and installs it with
+/// mtatls's ticket-key API) resume, with the same lines; the full
+/// replacement, whose tlsmgr client is a stub, keeps per-process keys and
+/// does not (a documented difference).
+#[test]
+fn smtpd_ticket_keys_from_tlsmgr_like_debians() {
+    let Some(peers) = peers() else { return };
+    shim();
+    let certs = certs(&peers);
+    let sp = ["max_use=1", "smtpd_tls_loglevel=2"];
+    let finger = |port: u16| -> Vec<String> {
+        let mut cmd = Command::new("bash");
+        cmd.arg(peers.join("posttls-finger.sh"))
+            .arg(port.to_string())
+            .args(["-c", "-r", "1", "-l", "may", "-L", "summary,cache"]);
+        let o = run_bounded(&mut cmd, Duration::from_secs(90));
+        text(&o)
+            .lines()
+            .filter(|l| l.starts_with("posttls-finger: "))
+            .map(normalize)
+            .collect()
+    };
+    let reused = |lines: &[String]| lines.iter().any(|l| l.ends_with(": Reusing old session"));
+    let mut outputs = vec![];
+    for lib in [Lib::Debian, Lib::Preload, Lib::Ours] {
+        let inst = server(&peers, lib, &certs, &sp);
+        let out = finger(inst.port);
+        let smtpd = wait_for(Duration::from_secs(10), || {
+            let l = inst.lines("smtpd", 0);
+            (l.iter().filter(|l| l.starts_with("disconnect from")).count() >= 2).then_some(l)
+        })
+        .unwrap_or_else(|| inst.lines("smtpd", 0));
+        let ticketed = smtpd
+            .iter()
+            .any(|l| l.ends_with("Reusing old session (RFC 5077 session ticket)"));
+        eprintln!("{lib:?}: client reused: {}, smtpd: {ticketed}", reused(&out));
+        assert_eq!(
+            (reused(&out), ticketed),
+            (lib != Lib::Ours, lib != Lib::Ours),
+            "{lib:?}: resumption across smtpd processes\n  posttls-finger:\n    {}\n  smtpd:\n    {}",
+            out.join("\n    "),
+            smtpd.join("\n    ")
+        );
+        if lib == Lib::Preload {
+            assert!(
+                inst.log().contains("mtatls-postfix: session ticket key from tlsmgr installed"),
+                "the preload shim did not take tlsmgr's key"
+            );
+        }
+        outputs.push((lib, out));
+    }
+    same(
+        "posttls-finger -r at smtpd, preload shim vs Debian",
+        &outputs[1].1,
+        &outputs[0].1,
+    );
+}

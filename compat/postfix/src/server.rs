@@ -158,6 +158,52 @@ pub unsafe extern "C" fn tls_server_init(props: *const ServerInitProps) -> *mut 
     })
 }
 
+/// Postfix's `TLS_TICKET_KEY`: a 16-byte name, 32 bytes of cipher key and
+/// 32 of HMAC key (mtatls's 80-byte ticket key, in the same order), and
+/// the time after which the key no longer encrypts new tickets.
+#[repr(C)]
+struct PostfixTicketKey {
+    bytes: [u8; mtatls::resume::TICKET_KEY_LEN],
+    tout: libc::time_t,
+}
+
+/// `TLS_TICKET_KEY *tls_mgr_key(unsigned char *name, int timeout)`.
+static MGR_KEY: pf::Sym = pf::Sym::new(c"tls_mgr_key");
+
+/// Encrypt session tickets with tlsmgr(8)'s current key, as Debian's smtpd
+/// does, so that every smtpd process of the instance resumes every other's
+/// tickets (tlsmgr rotates the key; the previous one still decrypts). Only
+/// where the process has a working tlsmgr client: Debian's library under
+/// the LD_PRELOAD shim. The full replacement's `tls_mgr_key` answers NULL,
+/// and so does an unreachable tlsmgr: mtatls's per-process keys stay.
+unsafe fn use_tlsmgr_ticket_key(app: &mut AppState) {
+    let Some(keys) = app.ctx.tickets.clone() else {
+        return;
+    };
+    let Some(addr) = MGR_KEY.get() else {
+        return;
+    };
+    // SAFETY: the process's tls_mgr_key, with Postfix's signature.
+    let mgr_key: unsafe extern "C" fn(*mut u8, c_int) -> *const PostfixTicketKey =
+        std::mem::transmute(addr);
+    let timeout = keys.lifetime().min(c_int::MAX as u64) as c_int;
+    // SAFETY: NULL name asks for the current key; the result is NULL or
+    // tls_mgr's cached key, valid until its next call.
+    let Some(k) = mgr_key(std::ptr::null_mut(), timeout).as_ref() else {
+        return;
+    };
+    let mut name = [0u8; 16];
+    name.copy_from_slice(&k.bytes[..16]);
+    if app.ticket_key_name == Some(name) {
+        return;
+    }
+    if let Some(key) = mtatls::resume::TicketKey::from_bytes(&k.bytes, k.tout.max(0) as u64) {
+        keys.install(key);
+        app.ticket_key_name = Some(name);
+        pf::trace(|| "session ticket key from tlsmgr installed".to_string());
+    }
+}
+
 /// `TLS_SESS_STATE *tls_server_start(const TLS_SERVER_START_PROPS *)`:
 /// the server handshake on the client stream; on success the stream is
 /// hooked and a filled context returned, else NULL (smtpd hangs up).
@@ -202,6 +248,7 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
             return std::ptr::null_mut();
         }
         app.sync_log_mask();
+        use_tlsmgr_ticket_key(app);
         let mut session = match Session::new(app.ctx.clone(), fd, &namaddr) {
             Ok(s) => s,
             Err(e) => {

@@ -33,6 +33,8 @@ pub struct AppState {
     /// Cipher list and protocol range last applied to each OpenSSL
     /// context (Postfix's tls_set_ciphers keeps the same memo).
     pub applied: Vec<(usize, String, String)>,
+    /// Server: the name of the tlsmgr(8) ticket key last installed.
+    pub ticket_key_name: Option<[u8; 16]>,
 }
 
 // The `SSL *` of the handshake running on this thread, recorded by a
@@ -143,6 +145,7 @@ impl AppState {
             ctx: Arc::new(ctx),
             log_mask,
             applied: Vec::new(),
+            ticket_key_name: None,
         }))
     }
 
