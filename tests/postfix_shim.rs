@@ -1923,13 +1923,20 @@ fn smtpd_ticket_keys_from_tlsmgr_like_debians() {
         let out = finger(inst.port);
         let smtpd = wait_for(Duration::from_secs(10), || {
             let l = inst.lines("smtpd", 0);
-            (l.iter().filter(|l| l.starts_with("disconnect from")).count() >= 2).then_some(l)
+            (l.iter()
+                .filter(|l| l.starts_with("disconnect from"))
+                .count()
+                >= 2)
+                .then_some(l)
         })
         .unwrap_or_else(|| inst.lines("smtpd", 0));
         let ticketed = smtpd
             .iter()
             .any(|l| l.ends_with("Reusing old session (RFC 5077 session ticket)"));
-        eprintln!("{lib:?}: client reused: {}, smtpd: {ticketed}", reused(&out));
+        eprintln!(
+            "{lib:?}: client reused: {}, smtpd: {ticketed}",
+            reused(&out)
+        );
         assert_eq!(
             (reused(&out), ticketed),
             (lib != Lib::Ours, lib != Lib::Ours),
@@ -1939,7 +1946,8 @@ fn smtpd_ticket_keys_from_tlsmgr_like_debians() {
         );
         if lib == Lib::Preload {
             assert!(
-                inst.log().contains("mtatls-postfix: session ticket key from tlsmgr installed"),
+                inst.log()
+                    .contains("mtatls-postfix: session ticket key from tlsmgr installed"),
                 "the preload shim did not take tlsmgr's key"
             );
         }
