@@ -44,6 +44,34 @@ fn openssl_ciphers(list: &str) -> Vec<String> {
         .collect()
 }
 
+/// Parse a JSON report with Python's json module (an independent parser)
+/// and print: the verdict, the first policy's TLS <= 1.2 suite names
+/// (space-separated), then what `more` prints (Python, `d` = the document).
+fn json_facts(json: &str, more: &str) -> Vec<String> {
+    let script = format!(
+        "import json,sys\nd=json.load(sys.stdin)\nprint(d['verdict'])\nprint(' '.join(s['name'] for s in d['policies'][0]['legacy_suites']))\n{more}"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(json.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "JSON did not parse: {json}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn suites_match_openssl_ciphers_and_defaults_let_krsa_in() {
     let r = build("smtpd", &[]);
@@ -161,34 +189,18 @@ fn json_parses_and_agrees_with_the_text() {
     let r = build("smtpd", &[("tls_eecdh_auto_curves", "X25519 \"odd\\name")]);
     let json = r.to_json();
     let text = r.to_text();
-    let script = "import json,sys\nd=json.load(sys.stdin)\nprint(d['verdict'])\nprint(len(d['policies'][0]['legacy_suites']))\nprint(' '.join(s['name'] for s in d['policies'][0]['legacy_suites']))\nprint(d['group_config'][1]['name'])";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(json.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "JSON did not parse: {json}");
-    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert!(text.contains(&format!("verdict: {}", lines[0])));
-    assert_eq!(
-        lines[1].parse::<usize>().unwrap(),
-        r.policies[0].legacy.len()
+    let lines = json_facts(
+        &json,
+        "print(len(d['policies'][0]['legacy_suites']))\nprint(d['group_config'][1]['name'])",
     );
-    for name in lines[2].split(' ') {
+    assert!(text.contains(&format!("verdict: {}", lines[0])));
+    for name in lines[1].split(' ') {
         assert!(text.contains(name), "{name} missing from the text report");
     }
+    assert_eq!(
+        lines[2].parse::<usize>().unwrap(),
+        r.policies[0].legacy.len()
+    );
     assert_eq!(lines[3], "\"odd\\name");
 }
 
@@ -300,26 +312,7 @@ fn report_on_a_real_postfix_instance_main_cf() {
             ),
         "{text}"
     );
-    let script = "import json,sys\nd=json.load(sys.stdin)\nprint(d['verdict'])\nprint(' '.join(s['name'] for s in d['policies'][0]['legacy_suites']))";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(run(true).as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the JSON report did not parse");
-    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lines = json_facts(&run(true), "");
     assert!(
         text.contains(&format!("verdict: {}", lines[0])),
         "{lines:?}"

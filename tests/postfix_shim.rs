@@ -919,18 +919,7 @@ fn smtpd_on_our_library_receives_like_debians() {
     assert_ran_ours(ours_both, "smtpd", "tls_server_start");
 
     // posttls-finger (Debian's library) at both servers.
-    let finger = |port: u16, args: &[&str]| -> Vec<String> {
-        let mut cmd = Command::new("bash");
-        cmd.arg(peers.join("posttls-finger.sh"))
-            .arg(port.to_string())
-            .args(args);
-        let o = run_bounded(&mut cmd, Duration::from_secs(90));
-        text(&o)
-            .lines()
-            .filter(|l| l.starts_with("posttls-finger: "))
-            .map(normalize)
-            .collect()
-    };
+    let finger = |port: u16, args: &[&str]| posttls_finger(&peers, port, args);
     let client_pem = certs.join("tls/client-rsa.pem").display().to_string();
     let fp_rsa = tls_text(&certs, "server-rsa.sha256");
     let finger_cases: Vec<(usize, Vec<&str>)> = vec![
@@ -985,6 +974,21 @@ fn smtpd_on_our_library_receives_like_debians() {
         );
         eprintln!("ok: {case}");
     }
+}
+
+/// posttls-finger (on Debian's library) at 127.0.0.1:`port` with `args`:
+/// its lines, normalised.
+fn posttls_finger(peers: &Path, port: u16, args: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(peers.join("posttls-finger.sh"))
+        .arg(port.to_string())
+        .args(args);
+    let o = run_bounded(&mut cmd, Duration::from_secs(90));
+    text(&o)
+        .lines()
+        .filter(|l| l.starts_with("posttls-finger: "))
+        .map(normalize)
+        .collect()
 }
 
 /// The Debian smtpd instances the client cases of one test deliver to.
@@ -1904,17 +1908,12 @@ fn smtpd_ticket_keys_from_tlsmgr_like_debians() {
     shim();
     let certs = certs(&peers);
     let sp = ["max_use=1", "smtpd_tls_loglevel=2"];
-    let finger = |port: u16| -> Vec<String> {
-        let mut cmd = Command::new("bash");
-        cmd.arg(peers.join("posttls-finger.sh"))
-            .arg(port.to_string())
-            .args(["-c", "-r", "1", "-l", "may", "-L", "summary,cache"]);
-        let o = run_bounded(&mut cmd, Duration::from_secs(90));
-        text(&o)
-            .lines()
-            .filter(|l| l.starts_with("posttls-finger: "))
-            .map(normalize)
-            .collect()
+    let finger = |port: u16| {
+        posttls_finger(
+            &peers,
+            port,
+            &["-c", "-r", "1", "-l", "may", "-L", "summary,cache"],
+        )
     };
     let reused = |lines: &[String]| lines.iter().any(|l| l.ends_with(": Reusing old session"));
     let mut outputs = vec![];
