@@ -85,7 +85,7 @@ static void *a_ctx_new(const struct bcfg *cfg, int server)
             set(p, "smtp_tls_exclude_ciphers", cfg->client_exclude);
     }
     if (cfg->no_release_buffers)
-        die("A: SSL_MODE_RELEASE_BUFFERS cannot be turned off through the API");
+        set(p, "mtatls_release_buffers", "no");
     if (mtatls_ctx_new(p, server ? "smtpd" : "smtp", &ctx) != MTATLS_RESULT_OK)
         die("A: mtatls_ctx_new: %s", mtatls_params_error(p));
     mtatls_params_free(p);
