@@ -191,3 +191,75 @@ fn installed_tree_builds_with_pkg_config_only() {
     );
     assert!(text.contains("libssl.so.3"), "{text}");
 }
+
+/// `cargo cinstall` (cargo-c) installs the same tree as `make install`: the
+/// committed header byte for byte, the archive, the shared library with
+/// its SONAME links and a pkg-config file from which a program builds and
+/// runs. Only where cargo-c is installed (it takes minutes to build, so
+/// CI does not); skipped otherwise.
+#[test]
+fn cargo_cinstall_installs_the_same_tree() {
+    let have = Command::new("cargo")
+        .args(["cinstall", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("SKIPPED: cargo-c (cargo cinstall) not installed");
+        return;
+    }
+    let dir = scratch_dir("cinstall");
+    let out = run_bounded(
+        Command::new("cargo")
+            .current_dir(root())
+            .args(["cinstall", "--release", "--libdir=lib", "--prefix"])
+            .arg(dir.join("prefix"))
+            .arg("--target-dir")
+            .arg(dir.join("target")),
+        Duration::from_secs(900),
+    );
+    assert!(
+        out.status.success(),
+        "cargo cinstall: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = dir.join("prefix");
+    let soname = format!("libmtatls.so.0.{}", env!("CARGO_PKG_VERSION_MINOR"));
+    for f in [
+        "include/mtatls.h".to_string(),
+        "lib/libmtatls.a".to_string(),
+        "lib/libmtatls.so".to_string(),
+        format!("lib/{soname}"),
+        format!("lib/libmtatls.so.{}", env!("CARGO_PKG_VERSION")),
+        "lib/pkgconfig/mtatls.pc".to_string(),
+    ] {
+        assert!(
+            prefix.join(&f).exists(),
+            "cargo cinstall did not install {f}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(prefix.join("include/mtatls.h")).unwrap(),
+        std::fs::read(root().join("include/mtatls.h")).unwrap(),
+        "cargo cinstall's header differs from the committed one"
+    );
+    std::fs::copy(
+        root().join("examples/quickstart.c"),
+        dir.join("quickstart.c"),
+    )
+    .unwrap();
+    let quick = sh(&format!(
+        "cd {d} && cc -std=c99 quickstart.c -o quickstart $(PKG_CONFIG_PATH={pc} pkg-config --cflags --libs mtatls) \
+         && LD_LIBRARY_PATH={lib} ./quickstart && readelf -d {lib}/{soname} | grep SONAME",
+        d = dir.display(),
+        pc = prefix.join("lib/pkgconfig").display(),
+        lib = prefix.join("lib").display()
+    ));
+    let text = String::from_utf8_lossy(&quick.stdout).to_string();
+    assert!(
+        quick.status.success()
+            && text.contains("client: Untrusted TLS connection established to ")
+            && text.contains(&format!("Library soname: [{soname}]")),
+        "{text}{}",
+        String::from_utf8_lossy(&quick.stderr)
+    );
+}
