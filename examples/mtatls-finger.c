@@ -710,16 +710,14 @@ static int hexval(int c)
 static void cache_copy_others(FILE *in, FILE *out, const char *key)
 {
     char line[CACHE_LINE_MAX];
-    unsigned long long expires;
-    int n;
 
     while (in != NULL && fgets(line, sizeof(line), in) != NULL) {
         char *sp = strchr(line, ' ');
         char *k = sp ? strchr(sp + 1, ' ') : NULL;
 
         line[strcspn(line, "\n")] = 0;
-        if (k == NULL || sscanf(line, "%llu%n", &expires, &n) != 1
-            || expires <= (unsigned long long) time(NULL) || strcmp(k + 1, key) == 0)
+        if (k == NULL || strtoull(line, NULL, 10) <= (unsigned long long) time(NULL)
+            || strcmp(k + 1, key) == 0)
             continue;
         fprintf(out, "%s\n", line);
     }
