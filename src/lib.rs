@@ -30,6 +30,7 @@ pub mod log;
 pub mod ossl;
 /// cbindgen:ignore
 pub mod params;
+pub mod pktdump;
 /// cbindgen:ignore
 pub mod resume;
 /// cbindgen:ignore

@@ -16,7 +16,22 @@ pub enum X509_PUBKEY {}
 /// Info callback type of `SSL_set_info_callback`.
 pub type InfoCallback = unsafe extern "C" fn(ssl: *const SSL, where_: c_int, ret: c_int);
 
+/// `BIO_callback_fn_ex` of `BIO_set_callback_ex`.
+pub type BioCallbackEx = unsafe extern "C" fn(
+    b: *mut BIO,
+    oper: c_int,
+    argp: *const c_char,
+    len: size_t,
+    argi: c_int,
+    argl: c_long,
+    ret: c_int,
+    processed: *mut size_t,
+) -> c_long;
+
 extern "C" {
+    pub fn BIO_set_callback_ex(b: *mut BIO, cb: Option<BioCallbackEx>);
+    pub fn BIO_set_callback_arg(b: *mut BIO, arg: *mut c_char);
+    pub fn BIO_get_callback_arg(b: *const BIO) -> *mut c_char;
     pub fn ERR_error_string_n(e: c_ulong, buf: *mut c_char, len: size_t);
     pub fn SSL_set_fd(ssl: *mut SSL, fd: c_int) -> c_int;
     pub fn SSL_set_info_callback(ssl: *mut SSL, cb: Option<InfoCallback>);

@@ -486,6 +486,11 @@ impl Session {
             )
             .with_detail(&crate::log::openssl_reasons()));
         }
+        if self.log_mask & (mask::TLSPKTS | mask::ALLPKTS) != 0 {
+            if let Some(shared) = &self.shared {
+                crate::pktdump::start(&ssl, shared);
+            }
+        }
         match self.ctx.role {
             Role::Server => ssl.set_accept_state(),
             Role::Client => ssl.set_connect_state(),
@@ -606,6 +611,9 @@ impl Session {
     /// caller must act on if authentication failed.
     fn established(&mut self) -> Option<Error> {
         let ssl = self.ssl.as_ref()?;
+        if self.log_mask & mask::TLSPKTS != 0 && self.log_mask & mask::ALLPKTS == 0 {
+            crate::pktdump::stop(ssl);
+        }
         // SAFETY: ssl is live.
         unsafe { ossl::SSL_clear_options(ssl.as_ptr(), openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF) };
         let am_server = self.ctx.role == Role::Server;
