@@ -5,13 +5,16 @@
  *    with its own event loop (Postfix's tlsproxy) would;
  *  - resumption: client session cache keyed by server id, kept in a store
  *    of the host's own (get/put/remove callbacks), TLS 1.3 tickets;
- *  - ticket keys installed by the host and shared by two server contexts.
+ *  - ticket keys installed by the host and shared by two server contexts;
+ *  - SNI: the host's own lookup (mtatls_params_set_sni_callback) picks the
+ *    tls_server_sni_maps entry whose chain the server presents.
  *
  * usage: sessions KEYDIR
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +90,41 @@ static mtatls_ctx *make_ctx(const char *role, const char *keydir, struct store *
     return ctx;
 }
 
+/* ---- the host's SNI lookup: every name under .customer.test gets the
+   chain of the table's mail.example.test entry; it counts its calls ---- */
+static bool sni_select(void *userdata, const char *servername, char *key, size_t len)
+{
+    const char *suffix = ".customer.test";
+    size_t n = strlen(servername), k = strlen(suffix);
+
+    ++*(int *) userdata;
+    if (n <= k || strcmp(servername + n - k, suffix) != 0)
+        return false;
+    snprintf(key, len, "%s", "mail.example.test");
+    return true;
+}
+
+static mtatls_ctx *make_sni_server(const char *keydir, int *calls)
+{
+    mtatls_params *p = NULL;
+    mtatls_ctx *ctx = NULL;
+    char chain[1024], table[1200];
+
+    if (mtatls_params_new(&p) != MTATLS_RESULT_OK)
+        return NULL;
+    mtatls_params_set_log_callback(p, quiet, NULL);
+    snprintf(chain, sizeof(chain), "%s/rsa.pem", keydir);
+    snprintf(table, sizeof(table), "inline:{ mail.example.test = %s/ecdsa.pem }", keydir);
+    mtatls_params_set(p, "smtpd_tls_security_level", "may");
+    mtatls_params_set(p, "smtpd_tls_chain_files", chain);
+    mtatls_params_set(p, "tls_server_sni_maps", table);
+    expect_int("sni callback set", mtatls_params_set_sni_callback(p, sni_select, calls), MTATLS_RESULT_OK);
+    if (mtatls_ctx_new(p, "smtpd", &ctx) != MTATLS_RESULT_OK)
+        printf("ctx smtpd (sni): %s\n", mtatls_params_error(p));
+    mtatls_params_free(p);
+    return ctx;
+}
+
 /* One step of a non-blocking call: 1 done, 0 wants I/O (events set), -1 failed. */
 static int step(mtatls_result r, short *events)
 {
@@ -104,12 +142,25 @@ static int step(mtatls_result r, short *events)
 }
 
 /*
- * One connection driven by one thread: both handshakes, then the server
+ * One connection driven by one thread: both handshakes (the client asks
+ * for `servername` when not NULL), then the server
  * sends a line the client reads (this also delivers TLS 1.3 tickets), then
  * both stop. Every call is non-blocking; poll() waits for whichever side
- * needs the socket. Returns 0 and fills *reused on success.
+ * needs the socket. Returns 0 and fills *reused on success, and, when not
+ * NULL, the server signature the client saw and the SNI name the server
+ * matched (32 and 256 bytes).
  */
+static int sni_connection(mtatls_ctx *server, mtatls_ctx *client, const char *servername, int *client_reused,
+                          int *server_reused, char *srvr_sig, char *sni);
+
+/* The event loop with no SNI name and only the reuse facts. */
 static int event_loop_connection(mtatls_ctx *server, mtatls_ctx *client, int *client_reused, int *server_reused)
+{
+    return sni_connection(server, client, NULL, client_reused, server_reused, NULL, NULL);
+}
+
+static int sni_connection(mtatls_ctx *server, mtatls_ctx *client, const char *servername, int *client_reused,
+                          int *server_reused, char *srvr_sig, char *sni)
 {
     int sv[2], rounds;
     mtatls_session *s = NULL, *c = NULL;
@@ -123,7 +174,8 @@ static int event_loop_connection(mtatls_ctx *server, mtatls_ctx *client, int *cl
         return -1;
     if (mtatls_session_new(server, sv[0], "localhost[127.0.0.1]", &s) != MTATLS_RESULT_OK
         || mtatls_session_new(client, sv[1], "localhost[127.0.0.1]:25", &c) != MTATLS_RESULT_OK
-        || mtatls_session_set_serverid(c, "[localhost]:25") != MTATLS_RESULT_OK)
+        || mtatls_session_set_serverid(c, "[localhost]:25") != MTATLS_RESULT_OK
+        || (servername && mtatls_session_set_servername(c, servername) != MTATLS_RESULT_OK))
         goto out;
     /* Phases: 0 handshake, 1 data, 2 stop, 3 done. Bounded: no busy loop. */
     for (rounds = 0; rounds < 1000 && (s_phase < 3 || c_phase < 3); rounds++) {
@@ -168,6 +220,10 @@ static int event_loop_connection(mtatls_ctx *server, mtatls_ctx *client, int *cl
     if (s_phase == 3 && c_phase == 3) {
         *client_reused = mtatls_session_get_facts(c)->reused;
         *server_reused = mtatls_session_get_facts(s)->reused;
+        if (srvr_sig)
+            snprintf(srvr_sig, 32, "%s", mtatls_session_get_facts(c)->srvr_sig_name);
+        if (sni)
+            snprintf(sni, 256, "%s", mtatls_session_get_facts(s)->peer_sni);
         rc = 0;
     }
 out:
@@ -220,6 +276,32 @@ int main(int argc, char **argv)
                event_loop_connection(other, client, &creused, &sreused), 0);
     expect_int("fourth: full handshake", sreused, 0);
     expect_int("store was read", st.gets >= 4, 1);
+
+    /* SNI through the host's callback. */
+    {
+        int calls = 0;
+        char sig[32], sni[256];
+        mtatls_ctx *sni_server = make_sni_server(argv[1], &calls);
+        mtatls_ctx *sni_client = make_ctx("smtp", argv[1], NULL);
+        const char *names[] = { "a.customer.test", "mail.example.test" };
+        const char *want_sig[] = { "ECDSA", "RSA-PSS" };
+        const char *want_sni[] = { "a.customer.test", "" };
+
+        expect_int("sni contexts", sni_server != NULL && sni_client != NULL, 1);
+        for (i = 0; sni_server && sni_client && i < 2; i++) {
+            char what[128];
+
+            snprintf(what, sizeof(what), "sni %s: connection", names[i]);
+            expect_int(what, sni_connection(sni_server, sni_client, names[i], &creused, &sreused, sig, sni), 0);
+            snprintf(what, sizeof(what), "sni %s: server signature", names[i]);
+            expect_str(what, sig, want_sig[i]);
+            snprintf(what, sizeof(what), "sni %s: server's matched name", names[i]);
+            expect_str(what, sni, want_sni[i]);
+        }
+        expect_int("sni callback called for each name", calls, 2);
+        mtatls_ctx_free(sni_server);
+        mtatls_ctx_free(sni_client);
+    }
 
     mtatls_ctx_free(server);
     mtatls_ctx_free(server2);
