@@ -16,6 +16,8 @@
 //! when MTATLS_REQUIRE_PEERS=1. The shim is built with
 //! `make -C compat/postfix`.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -28,12 +30,11 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(30);
 const TLS12: &str = ">=TLSv1.2,<=TLSv1.2";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::peers::wait_for;
+use common::root;
 
 fn required() -> bool {
-    std::env::var("MTATLS_REQUIRE_PEERS").is_ok_and(|v| v == "1" || v == "yes")
+    common::required("MTATLS_REQUIRE_PEERS")
 }
 
 /// The peers scripts, or None (printed) when this test must skip.
@@ -72,33 +73,10 @@ fn peers() -> Option<PathBuf> {
     dir
 }
 
+/// `common::run_bounded` with no standard input (Postfix's tools must not
+/// wait for a terminal).
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("wait")
-}
-
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::run_bounded(cmd.stdin(Stdio::null()), limit)
 }
 
 fn text(o: &Output) -> String {
