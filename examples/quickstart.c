@@ -16,7 +16,6 @@
 
 #include <mtatls.h>
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +69,6 @@ int main(void)
     int fds[2], status = 1, cert_fd;
     pid_t child;
 
-    /* Like OpenSSL, the library writes with write(2): a peer that has gone
-       raises SIGPIPE, which a daemon ignores (as Postfix does). */
-    signal(SIGPIPE, SIG_IGN);
     printf("%s\n", mtatls_version());
     check(mtatls_params_new(&p), "params", NULL);
     /* Any main.cf can be read as it is: mtatls_params_load_file(p, path). */

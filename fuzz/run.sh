@@ -22,7 +22,7 @@ case "$secs" in
     exit 2
     ;;
 esac
-all_targets=(main_cf param_values fingerprint_and_match server_handshake client_handshake)
+all_targets=(main_cf param_values fingerprint_and_match server_handshake client_handshake api_state)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -56,6 +56,7 @@ mkdir -p "$work/tmp"
 max_len() {
     case "$1" in
     server_handshake | client_handshake) echo 8192 ;;
+    api_state) echo 1024 ;;
     fingerprint_and_match) echo 2048 ;;
     *) echo 4096 ;;
     esac

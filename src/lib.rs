@@ -40,6 +40,8 @@ pub mod session;
 /// cbindgen:ignore
 pub mod sni;
 /// cbindgen:ignore
+pub mod sockbio;
+/// cbindgen:ignore
 pub mod summary;
 /// cbindgen:ignore
 pub mod sync;

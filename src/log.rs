@@ -23,7 +23,8 @@ pub enum Severity {
 pub type SinkFn = dyn Fn(Severity, &str) + Send + Sync;
 
 /// A cheap, cloneable handle on the log destination. Without a sink, lines
-/// go to stderr, warnings prefixed with `warning: `.
+/// go to stderr (errors writing them are ignored), warnings prefixed
+/// with `warning: `.
 #[derive(Clone, Default)]
 pub struct Logger {
     sink: Option<Arc<SinkFn>>,
@@ -45,8 +46,11 @@ impl Logger {
         Logger { sink: Some(sink) }
     }
 
-    /// Log one line at `severity`.
+    /// Log one line at `severity`. The thread's errno is kept as it was:
+    /// a line logged from inside an OpenSSL call must not change how the
+    /// call's failure is read afterwards.
     pub fn log(&self, severity: Severity, line: &str) {
+        let saved = crate::wait::errno();
         match &self.sink {
             Some(sink) => sink(severity, line),
             None => {
@@ -55,9 +59,11 @@ impl Logger {
                 } else {
                     ""
                 };
-                eprintln!("{prefix}{line}");
+                let text = format!("{prefix}{line}\n");
+                crate::wait::write_stderr(text.as_bytes());
             }
         }
+        crate::wait::set_errno(saved);
     }
 
     /// Log an informational line.
@@ -81,6 +87,8 @@ impl Logger {
 /// One entry of OpenSSL's error queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpensslError {
+    /// The reason code (`ERR_GET_REASON`).
+    pub reason: libc::c_int,
     /// `error:XXXXXXXX:lib::reason` (`ERR_error_string_n`).
     pub text: String,
     /// Source file that raised it.
@@ -134,6 +142,7 @@ pub fn drain_openssl_errors() -> Vec<OpensslError> {
             break;
         }
         out.push(OpensslError {
+            reason: openssl_sys::ERR_GET_REASON(code),
             text: ossl::error_string(code),
             file: cstr_or_empty(file),
             line,
@@ -150,6 +159,7 @@ pub fn from_error_stack(stack: &openssl::error::ErrorStack) -> Vec<OpensslError>
         .errors()
         .iter()
         .map(|e| OpensslError {
+            reason: openssl_sys::ERR_GET_REASON(e.code() as libc::c_ulong),
             text: ossl::error_string(e.code() as libc::c_ulong),
             file: e.file().to_string(),
             line: e.line() as i32,

@@ -28,12 +28,39 @@ pub type BioCallbackEx = unsafe extern "C" fn(
     processed: *mut size_t,
 ) -> c_long;
 
+/// `BIO_TYPE_DESCRIPTOR`: the BIO has a file descriptor.
+pub const BIO_TYPE_DESCRIPTOR: c_int = 0x0100;
+/// `BIO_TYPE_SOURCE_SINK`: the BIO is at the end of a chain.
+pub const BIO_TYPE_SOURCE_SINK: c_int = 0x0400;
+/// `BIO_C_GET_FD` (`BIO_get_fd`).
+pub const BIO_C_GET_FD: c_int = 105;
+/// `BIO_CTRL_GET_CLOSE`.
+pub const BIO_CTRL_GET_CLOSE: c_int = 8;
+/// `BIO_CTRL_SET_CLOSE`.
+pub const BIO_CTRL_SET_CLOSE: c_int = 9;
+/// `BIO_CTRL_DUP`.
+pub const BIO_CTRL_DUP: c_int = 12;
+
+/// `write` of a `BIO_METHOD`.
+pub type BioWrite = unsafe extern "C" fn(*mut BIO, *const c_char, c_int) -> c_int;
+/// `read` of a `BIO_METHOD`.
+pub type BioRead = unsafe extern "C" fn(*mut BIO, *mut c_char, c_int) -> c_int;
+/// `ctrl` of a `BIO_METHOD`.
+pub type BioCtrl = unsafe extern "C" fn(*mut BIO, c_int, c_long, *mut c_void) -> c_long;
+/// `create` / `destroy` of a `BIO_METHOD`.
+pub type BioLife = unsafe extern "C" fn(*mut BIO) -> c_int;
+
 extern "C" {
+    pub fn BIO_get_new_index() -> c_int;
+    pub fn BIO_meth_set_write(m: *mut openssl_sys::BIO_METHOD, f: Option<BioWrite>) -> c_int;
+    pub fn BIO_meth_set_read(m: *mut openssl_sys::BIO_METHOD, f: Option<BioRead>) -> c_int;
+    pub fn BIO_meth_set_ctrl(m: *mut openssl_sys::BIO_METHOD, f: Option<BioCtrl>) -> c_int;
+    pub fn BIO_meth_set_create(m: *mut openssl_sys::BIO_METHOD, f: Option<BioLife>) -> c_int;
+    pub fn BIO_meth_set_destroy(m: *mut openssl_sys::BIO_METHOD, f: Option<BioLife>) -> c_int;
     pub fn BIO_set_callback_ex(b: *mut BIO, cb: Option<BioCallbackEx>);
     pub fn BIO_set_callback_arg(b: *mut BIO, arg: *mut c_char);
     pub fn BIO_get_callback_arg(b: *const BIO) -> *mut c_char;
     pub fn ERR_error_string_n(e: c_ulong, buf: *mut c_char, len: size_t);
-    pub fn SSL_set_fd(ssl: *mut SSL, fd: c_int) -> c_int;
     pub fn SSL_set_info_callback(ssl: *mut SSL, cb: Option<InfoCallback>);
     pub fn SSL_alert_type_string_long(value: c_int) -> *const c_char;
     pub fn SSL_in_init(ssl: *const SSL) -> c_int;
@@ -199,6 +226,8 @@ pub const SSL_CB_ALERT: c_int = 0x4000;
 pub const SSL_NOTHING: c_int = 1;
 /// `SSL3_AD_CLOSE_NOTIFY`.
 pub const SSL3_AD_CLOSE_NOTIFY: c_int = 0;
+/// `SSL_R_PROTOCOL_IS_SHUTDOWN`: a write after the peer's close_notify.
+pub const SSL_R_PROTOCOL_IS_SHUTDOWN: c_int = 207;
 /// `SSL_R_UNEXPECTED_EOF_WHILE_READING`.
 pub const SSL_R_UNEXPECTED_EOF_WHILE_READING: c_int = 294;
 

@@ -234,7 +234,11 @@ pub fn parse_int(name: &str, value: &str) -> Result<u64> {
     })
 }
 
-/// Parse a Postfix time value into seconds (`300s`, `5m`, `1h`, `2d`, `1w`, `10`).
+/// Largest time value, in seconds (Postfix keeps times in a C `int`).
+pub const MAX_TIME_SECONDS: u64 = i32::MAX as u64;
+
+/// Parse a Postfix time value into seconds (`300s`, `5m`, `1h`, `2d`, `1w`,
+/// `10`); values above [`MAX_TIME_SECONDS`] are refused, as Postfix does.
 pub fn parse_time(name: &str, value: &str) -> Result<u64> {
     let v = value.trim();
     let bad = || {
@@ -248,7 +252,8 @@ pub fn parse_time(name: &str, value: &str) -> Result<u64> {
         return Err(bad());
     }
     let (num, unit) = v.split_at(digits);
-    let n: u64 = num.parse().map_err(|_| bad())?;
+    // Only digits: a parse failure is an overflow.
+    let n: Option<u64> = num.parse().ok();
     let mult = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -257,7 +262,15 @@ pub fn parse_time(name: &str, value: &str) -> Result<u64> {
         "w" => 7 * 86400,
         _ => return Err(bad()),
     };
-    n.checked_mul(mult).ok_or_else(bad)
+    match n.and_then(|n| n.checked_mul(mult)) {
+        Some(secs) if secs <= MAX_TIME_SECONDS => Ok(secs),
+        _ => Err(Error::new(
+            ErrorKind::InvalidValue,
+            format!(
+                "parameter {name}: time value out of range: {value} (at most {MAX_TIME_SECONDS}s)"
+            ),
+        )),
+    }
 }
 
 /// Check `value` against the kind of parameter `name`. Only errors (what
@@ -332,8 +345,37 @@ const MAX_EXPANSION_DEPTH: usize = 100;
 /// Longest value `$name` expansion may produce.
 const MAX_EXPANDED_LEN: usize = 1 << 20;
 
-/// Expansions already made during one `get`.
-type Memo = HashMap<String, String>;
+/// Most bytes one `get` may produce in all, intermediate expansions
+/// included: memory stays bounded whatever the references.
+const MAX_EXPANSION_WORK: usize = 4 * MAX_EXPANDED_LEN;
+
+/// The state of one top-level expansion: what is already expanded (so a
+/// chain of `$a$a` references stays linear, not exponential) and how many
+/// bytes it has produced so far.
+#[derive(Default)]
+struct Expansion {
+    memo: HashMap<String, String>,
+    spent: usize,
+}
+
+impl Expansion {
+    /// Append `piece` to `out` (the value being built for `owner`),
+    /// enforcing both limits before anything is allocated.
+    fn push(&mut self, owner: &str, out: &mut String, piece: &str) -> Result<()> {
+        if out.len() + piece.len() > MAX_EXPANDED_LEN {
+            return Err(too_long(owner));
+        }
+        self.spent += piece.len();
+        if self.spent > MAX_EXPANSION_WORK {
+            return Err(Error::new(
+                ErrorKind::InvalidValue,
+                format!("{owner}: expansion produces more than {MAX_EXPANSION_WORK} bytes in all"),
+            ));
+        }
+        out.push_str(piece);
+        Ok(())
+    }
+}
 
 fn too_long(name: &str) -> Error {
     Error::new(
@@ -491,7 +533,7 @@ impl Params {
             )
         })?;
         let raw = self.raw(name).unwrap_or("");
-        let value = self.expand(name, raw, 0, &mut HashMap::new())?;
+        let value = self.expand(name, raw, 0, &mut Expansion::default())?;
         validate(name, def.kind, &value)?;
         Ok(value)
     }
@@ -551,7 +593,7 @@ impl Params {
 
     /// Expand `$name`, `${name}`, `$(name)`, `${name?text}`,
     /// `${name:text}`, `${name?{text}:{text}}` and `$$` in `value`.
-    fn expand(&self, owner: &str, value: &str, depth: usize, memo: &mut Memo) -> Result<String> {
+    fn expand(&self, owner: &str, value: &str, depth: usize, ex: &mut Expansion) -> Result<String> {
         if depth > MAX_EXPANSION_DEPTH {
             return Err(Error::new(
                 ErrorKind::InvalidValue,
@@ -563,13 +605,13 @@ impl Params {
         }
         let bad =
             |why: &str| Error::new(ErrorKind::InvalidValue, format!("{owner} = {value}: {why}"));
-        let mut out = String::with_capacity(value.len());
+        let mut out = String::with_capacity(value.len().min(MAX_EXPANDED_LEN));
         let mut rest = value;
         while let Some(pos) = rest.find('$') {
-            out.push_str(&rest[..pos]);
+            ex.push(owner, &mut out, &rest[..pos])?;
             let after = &rest[pos + 1..];
             if let Some(tail) = after.strip_prefix('$') {
-                out.push('$');
+                ex.push(owner, &mut out, "$")?;
                 rest = tail;
                 continue;
             }
@@ -584,7 +626,8 @@ impl Params {
                     if len == 0 {
                         return Err(bad("'$' not followed by a parameter name"));
                     }
-                    out.push_str(&self.lookup_expanded(&after[..len], depth, memo)?);
+                    let piece = self.lookup_expanded(&after[..len], depth, ex)?;
+                    ex.push(owner, &mut out, &piece)?;
                     rest = &after[len..];
                     continue;
                 }
@@ -600,10 +643,10 @@ impl Params {
                 return Err(bad("missing parameter name in '${...}'"));
             }
             let (name, op) = body.split_at(name_len);
-            let current = self.lookup_expanded(name, depth, memo)?;
+            let current = self.lookup_expanded(name, depth, ex)?;
             let chosen = match op.chars().next() {
                 None => {
-                    out.push_str(&current);
+                    ex.push(owner, &mut out, &current)?;
                     continue;
                 }
                 Some('?') => {
@@ -629,29 +672,24 @@ impl Params {
                 }
                 Some(_) => return Err(bad("unsupported operator in '${...}'")),
             };
-            out.push_str(&self.expand(owner, chosen, depth + 1, memo)?);
-            if out.len() > MAX_EXPANDED_LEN {
-                return Err(too_long(owner));
-            }
+            let piece = self.expand(owner, chosen, depth + 1, ex)?;
+            ex.push(owner, &mut out, &piece)?;
         }
-        out.push_str(rest);
-        if out.len() > MAX_EXPANDED_LEN {
-            return Err(too_long(owner));
-        }
+        ex.push(owner, &mut out, rest)?;
         Ok(out)
     }
 
     /// The expansion of parameter `name`, computed once per top-level
     /// `get` (a chain of `$a$a` references stays linear, not exponential).
-    fn lookup_expanded(&self, name: &str, depth: usize, memo: &mut Memo) -> Result<String> {
-        if let Some(v) = memo.get(name) {
+    fn lookup_expanded(&self, name: &str, depth: usize, ex: &mut Expansion) -> Result<String> {
+        if let Some(v) = ex.memo.get(name) {
             return Ok(v.clone());
         }
         let v = match self.raw(name) {
-            Some(raw) => self.expand(name, raw, depth + 1, memo)?,
+            Some(raw) => self.expand(name, raw, depth + 1, ex)?,
             None => String::new(),
         };
-        memo.insert(name.to_string(), v.clone());
+        ex.memo.insert(name.to_string(), v.clone());
         Ok(v)
     }
 }
@@ -773,6 +811,31 @@ mod tests {
     }
 
     #[test]
+    fn expansion_cap_is_enforced_while_building() {
+        // 400 references to a 1 MiB value: refused at the second one.
+        let mut p = Params::new();
+        let big = "x".repeat(MAX_EXPANDED_LEN - 10);
+        let refs = "$big ".repeat(400);
+        p.load_str(&format!("big = {big}\nsmtpd_tls_CAfile = {refs}\n"), "t")
+            .unwrap();
+        let e = p.get("smtpd_tls_CAfile").unwrap_err();
+        assert!(e.message().contains("expanded value longer than"), "{e}");
+        // Many distinct names, each expanding to 1 MiB and each used only
+        // as a condition: the total work is bounded too.
+        let mut text = format!("big = {big}\n");
+        let mut top = String::new();
+        for k in 0..3000 {
+            text.push_str(&format!("u{k} = $big\n"));
+            top.push_str(&format!("${{u{k}?y}}"));
+        }
+        text.push_str(&format!("smtpd_tls_CApath = {top}\n"));
+        let mut p = Params::new();
+        p.load_str(&text, "t").unwrap();
+        let e = p.get("smtpd_tls_CApath").unwrap_err();
+        assert!(e.message().contains("more than"), "{e}");
+    }
+
+    #[test]
     fn nul_characters_are_refused() {
         let mut p = Params::new();
         let e = p.set("smtp_tls_exclude_ciphers", "RC4\0aNULL").unwrap_err();
@@ -834,6 +897,15 @@ mod tests {
         assert!(parse_time("t", "").is_err());
         assert!(parse_time("t", "-1").is_err());
         assert!(parse_time("t", "99999999999999999999w").is_err());
+        assert_eq!(parse_time("t", "2147483647").unwrap(), 2147483647);
+        assert_eq!(
+            parse_time("smtp_starttls_timeout", "18446744073709551615s")
+                .unwrap_err()
+                .message(),
+            "parameter smtp_starttls_timeout: time value out of range: 18446744073709551615s (at most 2147483647s)"
+        );
+        assert!(parse_time("t", "2147483648").is_err());
+        assert!(parse_time("t", "3551w").is_err());
         assert!(parse_bool("b", "YES").unwrap());
         assert!(!parse_bool("b", "false").unwrap());
         assert_eq!(

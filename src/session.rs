@@ -62,6 +62,14 @@ pub struct Session {
     peer_closed: bool,
     truncated: bool,
     flags_restored: bool,
+    /// How the handshake ended, once it has: every later handshake call
+    /// returns exactly this (a failure or `NotVerified` never turns into
+    /// success).
+    handshake_outcome: Option<Result<()>>,
+    /// The first failure that ended the session, quoted by later calls.
+    failure: Option<Error>,
+    /// The descriptor's registration (one live session per socket).
+    _claim: wait::FdClaim,
 }
 
 impl std::fmt::Debug for Session {
@@ -150,6 +158,14 @@ impl Session {
                 ),
             )
         })?;
+        let claim = wait::FdClaim::take(fd).ok_or_else(|| {
+            Error::new(
+                ErrorKind::BadState,
+                format!(
+                    "file descriptor {fd} for {label}: its socket already has a live TLS session"
+                ),
+            )
+        })?;
         wait::set_flags(fd, saved_flags | libc::O_NONBLOCK);
         Ok(Session {
             level: ctx.level,
@@ -169,6 +185,9 @@ impl Session {
             peer_closed: false,
             truncated: false,
             flags_restored: false,
+            handshake_outcome: None,
+            failure: None,
+            _claim: claim,
         })
     }
 
@@ -332,10 +351,21 @@ impl Session {
             State::Closed => "is closed",
             State::New | State::Handshaking => "has no completed handshake yet",
         };
-        Err(Error::new(
-            ErrorKind::BadState,
-            format!("{what}: the TLS session with {} {why}", self.label),
-        ))
+        let mut message = format!("{what}: the TLS session with {} {why}", self.label);
+        if let Some(failure) = &self.failure {
+            message.push_str(": ");
+            message.push_str(failure.message());
+        }
+        Err(Error::new(ErrorKind::BadState, message))
+    }
+
+    /// Remember `e` as what ended the session (the first one counts).
+    fn fail(&mut self, e: Error) -> Error {
+        self.state = State::Failed;
+        if self.failure.is_none() {
+            self.failure = Some(e.clone());
+        }
+        e
     }
 
     /// The live SSL (present from the start of the handshake on).
@@ -477,12 +507,12 @@ impl Session {
             // SAFETY: ssl is live; the callback only reads ex_data.
             unsafe { ossl::SSL_set_info_callback(ssl.as_ptr(), Some(info_callback)) };
         }
-        // SAFETY: ssl is live; SSL_set_fd makes a BIO_NOCLOSE socket BIO,
-        // so OpenSSL never closes the caller's descriptor.
-        if unsafe { ossl::SSL_set_fd(ssl.as_ptr(), self.fd) } != 1 {
+        // SAFETY: ssl is live; the BIO never closes the caller's descriptor
+        // and writes with MSG_NOSIGNAL (no SIGPIPE in the host).
+        if !unsafe { crate::sockbio::attach(ssl.as_ptr(), self.fd) } {
             return Err(Error::new(
                 ErrorKind::Context,
-                format!("SSL_set_fd error {} {}", self.dir(), self.label),
+                format!("cannot attach a socket BIO {} {}", self.dir(), self.label),
             )
             .with_detail(&crate::log::openssl_reasons()));
         }
@@ -520,20 +550,40 @@ impl Session {
     /// A handshake that completes but fails the level's authentication
     /// returns a `NotVerified` error; the session is still established.
     pub fn handshake(&mut self, timeout: Option<Timeout>) -> Result<()> {
+        if let Some(outcome) = &self.handshake_outcome {
+            return outcome.clone();
+        }
+        let result = self.handshake_step(timeout);
+        let unfinished = matches!(
+            &result,
+            Err(e) if matches!(
+                e.kind(),
+                ErrorKind::WantRead | ErrorKind::WantWrite | ErrorKind::Interrupted | ErrorKind::BadState
+            )
+        );
+        if !unfinished {
+            self.handshake_outcome = Some(result.clone());
+        }
+        result
+    }
+
+    /// One handshake call; its outcome is made sticky by [`Session::handshake`].
+    fn handshake_step(&mut self, timeout: Option<Timeout>) -> Result<()> {
         match self.state {
-            State::Established => return Ok(()),
-            State::Failed | State::Closed => {
-                return Err(Error::new(
-                    ErrorKind::BadState,
-                    format!("handshake: the TLS session with {} is over", self.label),
-                ))
+            // Only reached without a recorded outcome: stopped mid-way.
+            State::Established | State::Failed | State::Closed => {
+                let mut message = format!("handshake: the TLS session with {} is over", self.label);
+                if let Some(failure) = &self.failure {
+                    message.push_str(": ");
+                    message.push_str(failure.message());
+                }
+                return Err(Error::new(ErrorKind::BadState, message));
             }
             State::New => {
                 drain_openssl_errors();
                 if let Err(e) = self.start() {
-                    self.state = State::Failed;
                     self.logger().warn(e.message());
-                    return Err(e);
+                    return Err(self.fail(e));
                 }
                 self.state = State::Handshaking;
             }
@@ -563,7 +613,6 @@ impl Session {
 
     /// Log and describe a failed handshake as Postfix does (spec §3.2).
     fn handshake_failed(&mut self, ret: libc::c_int, errno: i32) -> Error {
-        self.state = State::Failed;
         if let Some(shared) = &self.shared {
             if let (Some(cache), Some(key)) = (&shared.cache, &shared.cache_key) {
                 cache.remove(key, self.log_mask, &self.ctx.logger);
@@ -604,7 +653,7 @@ impl Session {
             self.logger()
                 .warn(&format!("TLS library problem: {}", e.postfix_format()));
         }
-        Error::new(kind, line).with_detail(&detail)
+        self.fail(Error::new(kind, line).with_detail(&detail))
     }
 
     /// Collect the facts, decide trust, log as Postfix does; the error the
@@ -714,20 +763,39 @@ impl Session {
         decision.error
     }
 
-    /// Describe a failed SSL_read/SSL_write; logs OpenSSL's reasons.
+    /// Describe a failed SSL_read/SSL_write; logs OpenSSL's reasons. A
+    /// peer that has gone (close_notify seen, EPIPE, ECONNRESET) is
+    /// `PeerClosed`.
     fn io_failed(&mut self, what: &str, code: ErrorCode, errno: i32) -> Error {
         let queue = drain_openssl_errors();
-        for e in &queue {
-            self.logger()
-                .warn(&format!("TLS library problem: {}", e.postfix_format()));
+        let shut_down = queue
+            .iter()
+            .any(|e| e.reason == ossl::SSL_R_PROTOCOL_IS_SHUTDOWN);
+        if !shut_down {
+            for e in &queue {
+                self.logger()
+                    .warn(&format!("TLS library problem: {}", e.postfix_format()));
+            }
         }
-        self.state = State::Failed;
         let prefix = format!("TLS {what} error {} {}", self.dir(), self.label);
-        if !queue.is_empty() {
+        let e = if shut_down {
+            self.peer_closed = true;
+            Error::new(
+                ErrorKind::PeerClosed,
+                format!("{prefix}: the peer has closed the TLS session"),
+            )
+        } else if !queue.is_empty() {
             let reasons: Vec<String> = queue.iter().map(|e| e.short()).collect();
             Error::new(
                 ErrorKind::Handshake,
                 format!("{prefix}: {}", reasons.join("; ")),
+            )
+        } else if code == ErrorCode::SYSCALL && (errno == libc::EPIPE || errno == libc::ECONNRESET)
+        {
+            self.peer_closed = true;
+            Error::new(
+                ErrorKind::PeerClosed,
+                format!("{prefix}: {}", wait::strerror(errno)),
             )
         } else if code == ErrorCode::SYSCALL && errno != 0 {
             let kind = if errno == libc::ETIMEDOUT {
@@ -738,7 +806,8 @@ impl Session {
             Error::new(kind, format!("{prefix}: {}", wait::strerror(errno)))
         } else {
             Error::new(ErrorKind::PeerClosed, format!("{prefix}: lost connection"))
-        }
+        };
+        self.fail(e)
     }
 
     /// A wait that did not end in readiness, as the error of call `what`.
@@ -795,6 +864,16 @@ impl Session {
         self.check_usable("write")?;
         if data.is_empty() {
             return Ok(0);
+        }
+        if self.peer_closed {
+            return Err(Error::new(
+                ErrorKind::PeerClosed,
+                format!(
+                    "TLS write error {} {}: the peer has closed the connection",
+                    self.dir(),
+                    self.label
+                ),
+            ));
         }
         let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.io_timeout));
         let mut n: libc::size_t = 0;

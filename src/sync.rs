@@ -35,7 +35,48 @@ impl<T> PMutex<T> {
         // SAFETY: the mutex was initialized and never moves; locking a
         // default (non-error-checking) mutex from an unlocked state is fine.
         unsafe { libc::pthread_mutex_lock(self.lock.get()) };
-        PGuard { mutex: self }
+        PGuard {
+            mutex: self,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+/// A [`PMutex`] for a `static`: statically initialized (no first-use
+/// race that valgrind's race detectors would report), never destroyed.
+pub struct StaticPMutex<T> {
+    lock: UnsafeCell<libc::pthread_mutex_t>,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: access to `value` is serialized by the pthread mutex.
+unsafe impl<T: Send> Send for StaticPMutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for StaticPMutex<T> {}
+
+impl<T> StaticPMutex<T> {
+    /// A new, unlocked mutex.
+    pub const fn new(value: T) -> StaticPMutex<T> {
+        StaticPMutex {
+            lock: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Lock (blocking) and run `f` on the value.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        struct Unlock<'a>(&'a UnsafeCell<libc::pthread_mutex_t>);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                // SAFETY: this thread locked it below.
+                unsafe { libc::pthread_mutex_unlock(self.0.get()) };
+            }
+        }
+        // SAFETY: a statically initialized mutex in a static never moves.
+        unsafe { libc::pthread_mutex_lock(self.lock.get()) };
+        let _unlock = Unlock(&self.lock);
+        // SAFETY: the lock is held until `_unlock` is dropped.
+        f(unsafe { &mut *self.value.get() })
     }
 }
 
@@ -46,9 +87,11 @@ impl<T> Drop for PMutex<T> {
     }
 }
 
-/// Access to the value while the lock is held.
+/// Access to the value while the lock is held. Not `Send`: a pthread
+/// mutex must be unlocked by the thread that locked it.
 pub struct PGuard<'a, T> {
     mutex: &'a PMutex<T>,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl<T> Deref for PGuard<'_, T> {
@@ -77,6 +120,24 @@ impl<T> Drop for PGuard<'_, T> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    /// `IS_SEND` is true only for `Send` types (the inherent constant
+    /// wins over the trait's when its bound holds).
+    struct Probe<T: ?Sized>(std::marker::PhantomData<T>);
+    trait NotSend {
+        const IS_SEND: bool = false;
+    }
+    impl<T: ?Sized> NotSend for Probe<T> {}
+    impl<T: ?Sized + Send> Probe<T> {
+        const IS_SEND: bool = true;
+    }
+
+    // Checked when the tests compile: a guard stays on its thread.
+    const _: () = {
+        assert!(Probe::<u32>::IS_SEND, "the probe itself works");
+        assert!(Probe::<PMutex<u32>>::IS_SEND);
+        assert!(!Probe::<PGuard<'static, u32>>::IS_SEND);
+    };
 
     #[test]
     fn counts_under_contention() {

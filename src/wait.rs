@@ -45,7 +45,10 @@ impl Deadline {
     pub fn start(timeout: Timeout) -> Deadline {
         match timeout {
             Timeout::NonBlocking => Deadline(None),
-            Timeout::After(d) => Deadline(Some(Instant::now() + d)),
+            // A budget past what the clock can represent never ends.
+            Timeout::After(d) => Deadline(Some(
+                Instant::now().checked_add(d).unwrap_or_else(far_future),
+            )),
         }
     }
 
@@ -87,6 +90,49 @@ impl Deadline {
     }
 }
 
+/// An instant no deadline will reach (about 30 years from now).
+fn far_future() -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(1 << 30)).unwrap_or(now)
+}
+
+/// The open sockets (by device and inode, so that `dup`ed descriptors
+/// count as one) that have a live session: two sessions on one socket
+/// would share its file status flags and its bytes.
+static CLAIMED: crate::sync::StaticPMutex<std::collections::BTreeSet<(u64, u64)>> =
+    crate::sync::StaticPMutex::new(std::collections::BTreeSet::new());
+
+/// A descriptor's registration as the socket of one live session.
+#[derive(Debug)]
+pub struct FdClaim(Option<(u64, u64)>);
+
+impl FdClaim {
+    /// Register `fd`; `None` when its socket already has a live session.
+    pub fn take(fd: RawFd) -> Option<FdClaim> {
+        // SAFETY: fstat writes into a zeroed stat buffer we own.
+        let key = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            (libc::fstat(fd, &mut st) == 0).then_some((st.st_dev, st.st_ino))
+        };
+        let Some(key) = key else {
+            // Not a descriptor fstat can describe: nothing to share.
+            return Some(FdClaim(None));
+        };
+        CLAIMED
+            .with(|claimed| claimed.insert(key))
+            // Lazily: a claim made and dropped here would release the key.
+            .then(|| FdClaim(Some(key)))
+    }
+}
+
+impl Drop for FdClaim {
+    fn drop(&mut self) {
+        if let Some(key) = self.0 {
+            CLAIMED.with(|claimed| claimed.remove(&key));
+        }
+    }
+}
+
 /// File status flags of `fd`, or the errno.
 pub fn get_flags(fd: RawFd) -> Result<libc::c_int, i32> {
     // SAFETY: F_GETFL on any integer is harmless.
@@ -122,4 +168,52 @@ pub fn set_errno(value: i32) {
 /// The thread's errno.
 pub fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Write `bytes` to standard error (fd 2) as one piece where the system
+/// allows, ignoring every failure: a log line must never change an
+/// outcome. SIGPIPE is blocked in this thread for the write, and one the
+/// write itself raised (a pipe with no reader) is consumed before it is
+/// unblocked, so the host never receives it.
+pub fn write_stderr(bytes: &[u8]) {
+    // SAFETY: signal-set calls on sets we own; write(2) on fd 2 with a
+    // valid buffer; the old mask is restored before returning.
+    unsafe {
+        let mut pipe_set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe_set);
+        libc::sigaddset(&mut pipe_set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_set, &mut old);
+        libc::sigemptyset(&mut pending);
+        libc::sigpending(&mut pending);
+        let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        let mut rest = bytes;
+        let mut broken_pipe = false;
+        // Bounded: a few partial writes at most, or an error.
+        for _ in 0..64 {
+            if rest.is_empty() {
+                break;
+            }
+            let n = libc::write(2, rest.as_ptr().cast(), rest.len());
+            if n > 0 {
+                rest = &rest[n as usize..];
+                continue;
+            }
+            let e = errno();
+            if n < 0 && e == libc::EINTR {
+                continue;
+            }
+            broken_pipe = n < 0 && e == libc::EPIPE;
+            break;
+        }
+        if broken_pipe && !was_pending {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&pipe_set, std::ptr::null_mut(), &zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
 }

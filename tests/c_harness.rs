@@ -81,6 +81,22 @@ fn c_api_misuse_under_valgrind() {
     }
 }
 
+/// The fail-closed checks (sticky outcomes, logging that cannot fail,
+/// time limits, self-signed file safety, the expansion cap, no SIGPIPE,
+/// re-entry, one session per socket, poisoned sessions), SIGPIPE at its
+/// default disposition.
+#[test]
+fn c_failclosed() {
+    run_harness("failclosed", true, &[]);
+}
+
+#[test]
+fn c_failclosed_under_valgrind() {
+    if valgrind_available() {
+        run_harness("failclosed", true, VALGRIND);
+    }
+}
+
 #[test]
 fn c_sessions_event_loop_and_resumption() {
     run_harness("sessions", true, &[]);

@@ -36,7 +36,7 @@ pub extern "C" fn mtatls_ctx_new(
                 if out.is_null() {
                     return Err(crate::Error::new(crate::ErrorKind::NullParameter, "out is NULL"));
                 }
-                let ctx = Context::new(&p.inner, role)?;
+                let ctx = Context::new(p, role)?;
                 *out = Box::into_raw(Box::new(mtatls_ctx {
                     inner: Arc::new(ctx),
                 }));

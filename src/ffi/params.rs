@@ -1,6 +1,7 @@
 //! `mtatls_params`: Postfix parameters set by name or read from main.cf,
 //! and the log callback contexts and sessions inherit.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void};
 use std::path::Path;
 use std::sync::Arc;
@@ -15,18 +16,22 @@ use mtatls_result::*;
 /// thread at a time. Create with `mtatls_params_new`, free with
 /// `mtatls_params_free`.
 pub struct mtatls_params {
-    pub(crate) inner: Params,
-    pub(crate) error: ErrorText,
-    pub(crate) poisoned: bool,
+    /// Borrowed mutably for the length of each call: a call made from
+    /// inside one of this object's callbacks finds it borrowed and is
+    /// refused with `MTATLS_RESULT_BAD_STATE`.
+    pub(crate) inner: RefCell<Params>,
+    pub(crate) error: RefCell<ErrorText>,
+    pub(crate) poisoned: Cell<bool>,
 }
 
 impl Poison for *mut mtatls_params {
     fn poison(self) {
         // SAFETY: a non-NULL pointer here came from mtatls_params_new.
-        if let Some(p) = unsafe { self.as_mut() } {
-            p.poisoned = true;
-            p.error
-                .set("mtatls: internal error (panic); this object can no longer be used");
+        if let Some(p) = unsafe { self.as_ref() } {
+            p.poisoned.set(true);
+            if let Ok(mut e) = p.error.try_borrow_mut() {
+                e.set("mtatls: internal error (panic); this object can no longer be used");
+            }
         }
     }
 }
@@ -39,10 +44,13 @@ pub type mtatls_log_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, line: *const c_char)>;
 
 /// Tests prove that a panic inside the library becomes
-/// `MTATLS_RESULT_PANIC` at the C boundary: with the environment variable
-/// `MTATLS_TEST_PANIC=1`, setting the (otherwise unknown) parameter
-/// `mtatls_test_panic` panics.
-fn test_panic_hook(name: &str) {
+/// `MTATLS_RESULT_PANIC` at the C boundary: in debug builds only (the
+/// ones the test suite makes; never a release build), with the
+/// environment variable `MTATLS_TEST_PANIC=1`, setting the (otherwise
+/// unknown) parameter `mtatls_test_panic`, or a session's server name to
+/// that word, panics.
+#[cfg(debug_assertions)]
+pub(crate) fn test_panic_hook(name: &str) {
     if name == "mtatls_test_panic"
         && std::env::var_os("MTATLS_TEST_PANIC").is_some_and(|v| v == "1")
     {
@@ -50,26 +58,50 @@ fn test_panic_hook(name: &str) {
     }
 }
 
+/// Release builds carry no test hook.
+#[cfg(not(debug_assertions))]
+pub(crate) fn test_panic_hook(_name: &str) {}
+
+/// The text of a call refused because it came from inside a callback.
+pub(crate) const REENTERED: &str =
+    "called from inside one of this object's own callbacks (log, session cache or SNI): refused";
+
 /// Run `f` on a live, unpoisoned params handle, keeping its error text.
+/// A call from inside one of the object's callbacks (the object is then
+/// busy) is refused with `MTATLS_RESULT_BAD_STATE`.
 ///
 /// # Safety
 /// `p` must be NULL or a pointer from `mtatls_params_new` not yet freed.
 pub(crate) unsafe fn with_params(
     p: *mut mtatls_params,
-    f: impl FnOnce(&mut mtatls_params) -> Result<(), Error>,
+    f: impl FnOnce(&mut Params) -> Result<(), Error>,
 ) -> mtatls_result {
-    // SAFETY: guaranteed by the caller.
-    let Some(params) = (unsafe { p.as_mut() }) else {
+    // SAFETY: guaranteed by the caller; only shared references are made.
+    let Some(handle) = (unsafe { p.as_ref() }) else {
         return MTATLS_RESULT_NULL_PARAMETER;
     };
-    if params.poisoned {
+    if handle.poisoned.get() {
         return MTATLS_RESULT_PANIC;
     }
-    params.error.clear();
-    match f(params) {
-        Ok(()) => MTATLS_RESULT_OK,
+    let Ok(mut params) = handle.inner.try_borrow_mut() else {
+        if let Ok(mut e) = handle.error.try_borrow_mut() {
+            e.set(REENTERED);
+        }
+        return MTATLS_RESULT_BAD_STATE;
+    };
+    if let Ok(mut e) = handle.error.try_borrow_mut() {
+        e.clear();
+    }
+    let result = f(&mut params);
+    drop(params);
+    let mut error = handle.error.borrow_mut();
+    match result {
+        Ok(()) => {
+            error.clear();
+            MTATLS_RESULT_OK
+        }
         Err(e) => {
-            params.error.set(e.message());
+            error.set(e.message());
             e.kind().into()
         }
     }
@@ -86,9 +118,9 @@ pub extern "C" fn mtatls_params_new(out: *mut *mut mtatls_params) -> mtatls_resu
             return MTATLS_RESULT_NULL_PARAMETER;
         }
         let p = Box::new(mtatls_params {
-            inner: Params::new(),
-            error: ErrorText::default(),
-            poisoned: false,
+            inner: RefCell::new(Params::new()),
+            error: RefCell::new(ErrorText::default()),
+            poisoned: Cell::new(false),
         });
         // SAFETY: out is non-NULL and writable per the contract.
         unsafe { *out = Box::into_raw(p) };
@@ -97,11 +129,15 @@ pub extern "C" fn mtatls_params_new(out: *mut *mut mtatls_params) -> mtatls_resu
 }
 
 /// Free a parameter set. NULL is accepted and ignored. Call at most once
-/// per object. Contexts built from it stay valid.
+/// per object. Contexts built from it stay valid. Called from inside one
+/// of the object's own callbacks (during `mtatls_ctx_new`) it does
+/// nothing: the object is in use.
 #[no_mangle]
 pub extern "C" fn mtatls_params_free(params: *mut mtatls_params) {
     ffi_guard!((), {
-        if !params.is_null() {
+        // SAFETY: params is NULL or came from mtatls_params_new.
+        let busy = unsafe { params.as_ref() }.is_some_and(|h| h.inner.try_borrow_mut().is_err());
+        if !params.is_null() && !busy {
             // SAFETY: params came from mtatls_params_new and is freed once.
             drop(unsafe { Box::from_raw(params) });
         }
@@ -126,7 +162,7 @@ pub extern "C" fn mtatls_params_set(
                 let name = arg_str(name, "parameter name")?;
                 let value = arg_str(value, &format!("value of {name}"))?;
                 test_panic_hook(name);
-                p.inner.set(name, value)
+                p.set(name, value)
             })
         }
     })
@@ -147,7 +183,7 @@ pub extern "C" fn mtatls_params_load_file(
         unsafe {
             with_params(params, |p| {
                 let path = arg_str(path, "main.cf path")?;
-                p.inner.load_file(Path::new(path))
+                p.load_file(Path::new(path))
             })
         }
     })
@@ -171,7 +207,7 @@ pub extern "C" fn mtatls_params_load_string(
                 } else {
                     arg_str(origin, "origin")?
                 };
-                p.inner.load_str(text, origin)
+                p.load_str(text, origin)
             })
         }
     })
@@ -197,7 +233,7 @@ pub extern "C" fn mtatls_params_get(
                 if buf.is_null() && len > 0 {
                     return Err(Error::new(crate::ErrorKind::NullParameter, "buf is NULL but len > 0"));
                 }
-                let value = p.inner.get(name)?;
+                let value = p.get(name)?;
                 let n = copy_out(&value, buf, len);
                 if !needed.is_null() {
                     *needed = n;
@@ -215,9 +251,9 @@ pub extern "C" fn mtatls_params_get(
 pub extern "C" fn mtatls_params_error(params: *const mtatls_params) -> *const c_char {
     ffi_guard!(c"".as_ptr(), {
         // SAFETY: params is NULL or valid per the contract.
-        match unsafe { params.as_ref() } {
-            Some(p) => p.error.as_ptr(),
-            None => c"".as_ptr(),
+        match unsafe { params.as_ref() }.map(|p| p.error.try_borrow()) {
+            Some(Ok(e)) => e.as_ptr(),
+            _ => c"".as_ptr(),
         }
     })
 }
@@ -248,7 +284,7 @@ pub extern "C" fn mtatls_params_set_log_callback(
                         }))
                     }
                 };
-                p.inner.set_logger(logger);
+                p.set_logger(logger);
                 Ok(())
             })
         }
@@ -272,7 +308,7 @@ pub extern "C" fn mtatls_params_self_signed(
                 let cn = arg_str(common_name, "common name")?;
                 let path = arg_str(path, "path")?;
                 crate::selfsigned::write_self_signed(cn, Path::new(path))?;
-                p.inner.set("smtpd_tls_chain_files", path)
+                p.set("smtpd_tls_chain_files", path)
             })
         }
     })
@@ -384,8 +420,8 @@ pub extern "C" fn mtatls_params_set_session_cache(
         unsafe {
             with_params(params, |p| {
                 match (get, put, remove) {
-                    (None, None, None) => p.inner.set_session_store(None),
-                    (Some(get), Some(put), Some(remove)) => p.inner.set_session_store(Some(Arc::new(HostStore {
+                    (None, None, None) => p.set_session_store(None),
+                    (Some(get), Some(put), Some(remove)) => p.set_session_store(Some(Arc::new(HostStore {
                         get,
                         put,
                         remove,
@@ -445,7 +481,7 @@ pub extern "C" fn mtatls_params_set_sni_callback(
                         ok.then(|| std::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned())
                     }) as Arc<crate::sni::SniSelector>
                 });
-                p.inner.set_sni_selector(selector);
+                p.set_sni_selector(selector);
                 Ok(())
             })
         }

@@ -1,5 +1,6 @@
 //! `mtatls_session`: one TLS session on a socket the caller owns.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int};
 
 use super::ctx::mtatls_ctx;
@@ -154,24 +155,45 @@ impl CFacts {
 
 /// A TLS session on one connection. Use from one thread at a time.
 pub struct mtatls_session {
-    inner: Option<Session>,
-    error: ErrorText,
-    facts: Option<Box<CFacts>>,
-    poisoned: bool,
+    /// Borrowed mutably for the length of each call: a call made from
+    /// inside one of this session's callbacks (log, session cache, SNI)
+    /// finds it borrowed and is refused with `MTATLS_RESULT_BAD_STATE`.
+    inner: RefCell<Session>,
+    error: RefCell<ErrorText>,
+    /// Made on the first `mtatls_session_get_facts`; boxed, so the
+    /// pointer handed out stays put until the session is freed.
+    facts: RefCell<Option<Box<CFacts>>>,
+    poisoned: Cell<bool>,
 }
 
 impl Poison for *mut mtatls_session {
     fn poison(self) {
         // SAFETY: a non-NULL pointer here came from mtatls_session_new.
-        if let Some(s) = unsafe { self.as_mut() } {
-            s.poisoned = true;
-            s.error
-                .set("mtatls: internal error (panic); this session can no longer be used");
+        if let Some(s) = unsafe { self.as_ref() } {
+            s.poisoned.set(true);
+            if let Ok(mut e) = s.error.try_borrow_mut() {
+                e.set("mtatls: internal error (panic); this session can no longer be used");
+            }
         }
     }
 }
 
-/// Run `f` on a live, unpoisoned session, keeping its error text.
+/// The session behind `s` for reading, unless NULL, poisoned or busy.
+///
+/// # Safety
+/// `s` must be NULL or a pointer from `mtatls_session_new` not yet freed.
+unsafe fn readable<'a>(s: *const mtatls_session) -> Option<std::cell::Ref<'a, Session>> {
+    // SAFETY: guaranteed by the caller; only shared references are made.
+    let handle = unsafe { s.as_ref() }?;
+    if handle.poisoned.get() {
+        return None;
+    }
+    handle.inner.try_borrow().ok()
+}
+
+/// Run `f` on a live, unpoisoned session, keeping its error text. A call
+/// from inside one of the session's callbacks is refused with
+/// `MTATLS_RESULT_BAD_STATE`.
 ///
 /// # Safety
 /// `s` must be NULL or a pointer from `mtatls_session_new` not yet freed.
@@ -179,21 +201,32 @@ unsafe fn with_session(
     s: *mut mtatls_session,
     f: impl FnOnce(&mut Session) -> Result<(), Error>,
 ) -> mtatls_result {
-    // SAFETY: guaranteed by the caller.
-    let Some(handle) = (unsafe { s.as_mut() }) else {
+    // SAFETY: guaranteed by the caller; only shared references are made.
+    let Some(handle) = (unsafe { s.as_ref() }) else {
         return MTATLS_RESULT_NULL_PARAMETER;
     };
-    if handle.poisoned {
+    if handle.poisoned.get() {
         return MTATLS_RESULT_PANIC;
     }
-    let Some(session) = handle.inner.as_mut() else {
+    let Ok(mut session) = handle.inner.try_borrow_mut() else {
+        if let Ok(mut e) = handle.error.try_borrow_mut() {
+            e.set(super::params::REENTERED);
+        }
         return MTATLS_RESULT_BAD_STATE;
     };
-    handle.error.clear();
-    match f(session) {
-        Ok(()) => MTATLS_RESULT_OK,
+    if let Ok(mut e) = handle.error.try_borrow_mut() {
+        e.clear();
+    }
+    let result = f(&mut session);
+    drop(session);
+    let mut error = handle.error.borrow_mut();
+    match result {
+        Ok(()) => {
+            error.clear();
+            MTATLS_RESULT_OK
+        }
         Err(e) => {
-            handle.error.set(e.message());
+            error.set(e.message());
             e.kind().into()
         }
     }
@@ -231,10 +264,10 @@ pub extern "C" fn mtatls_session_new(
         match Session::new(ctx.inner.clone(), fd, label) {
             Ok(session) => {
                 let handle = Box::new(mtatls_session {
-                    inner: Some(session),
-                    error: ErrorText::default(),
-                    facts: None,
-                    poisoned: false,
+                    inner: RefCell::new(session),
+                    error: RefCell::new(ErrorText::default()),
+                    facts: RefCell::new(None),
+                    poisoned: Cell::new(false),
                 });
                 // SAFETY: out is non-NULL and writable.
                 unsafe { *out = Box::into_raw(handle) };
@@ -249,12 +282,16 @@ pub extern "C" fn mtatls_session_new(
 }
 
 /// Free a session (no close_notify is sent: call `mtatls_session_stop`
-/// first for an orderly close). The socket is not closed. NULL is
-/// ignored. Call at most once per object.
+/// first for an orderly close). The socket is not closed; its file status
+/// flags are restored. NULL is ignored. Call at most once per object.
+/// Called from inside one of the session's own callbacks it does nothing:
+/// the session is in use.
 #[no_mangle]
 pub extern "C" fn mtatls_session_free(session: *mut mtatls_session) {
     ffi_guard!((), {
-        if !session.is_null() {
+        // SAFETY: session is NULL or came from mtatls_session_new.
+        let busy = unsafe { session.as_ref() }.is_some_and(|h| h.inner.try_borrow_mut().is_err());
+        if !session.is_null() && !busy {
             // SAFETY: session came from mtatls_session_new and is freed once.
             drop(unsafe { Box::from_raw(session) });
         }
@@ -374,7 +411,13 @@ pub extern "C" fn mtatls_session_set_servername(
 ) -> mtatls_result {
     ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
         // SAFETY: arguments are valid per the contract.
-        unsafe { with_session(session, |s| s.set_servername(arg_str(name, "server name")?)) }
+        unsafe {
+            with_session(session, |s| {
+                let name = arg_str(name, "server name")?;
+                super::params::test_panic_hook(name);
+                s.set_servername(name)
+            })
+        }
     })
 }
 
@@ -491,16 +534,21 @@ pub extern "C" fn mtatls_session_get_facts(
 ) -> *const mtatls_session_facts {
     ffi_guard!(poison: session, std::ptr::null(), {
         // SAFETY: session is NULL or valid per the contract.
-        let Some(handle) = (unsafe { session.as_mut() }) else {
+        let Some(handle) = (unsafe { session.as_ref() }) else {
             return std::ptr::null();
         };
-        if handle.poisoned {
+        if handle.poisoned.get() {
             return std::ptr::null();
         }
-        let Some(facts) = handle.inner.as_mut().and_then(|s| s.facts()) else {
+        let (Ok(mut inner), Ok(mut slot)) =
+            (handle.inner.try_borrow_mut(), handle.facts.try_borrow_mut())
+        else {
             return std::ptr::null();
         };
-        let c = handle.facts.get_or_insert_with(|| Box::new(CFacts::new(facts)));
+        let Some(facts) = inner.facts() else {
+            return std::ptr::null();
+        };
+        let c = slot.get_or_insert_with(|| Box::new(CFacts::new(facts)));
         &c.view as *const mtatls_session_facts
     })
 }
@@ -513,7 +561,7 @@ fn text_out(
 ) -> usize {
     // SAFETY: session is NULL or valid; buf is NULL or writable for len.
     unsafe {
-        match session.as_ref().and_then(|h| h.inner.as_ref()).and_then(f) {
+        match readable(session).and_then(|s| f(&s)) {
             Some(text) => copy_out(&text, buf, len),
             None => copy_out("", buf, len),
         }
@@ -555,9 +603,9 @@ pub extern "C" fn mtatls_session_received_comment(
 pub extern "C" fn mtatls_session_error(session: *const mtatls_session) -> *const c_char {
     ffi_guard!(c"".as_ptr(), {
         // SAFETY: session is NULL or valid per the contract.
-        match unsafe { session.as_ref() } {
-            Some(s) => s.error.as_ptr(),
-            None => c"".as_ptr(),
+        match unsafe { session.as_ref() }.map(|s| s.error.try_borrow()) {
+            Some(Ok(e)) => e.as_ptr(),
+            _ => c"".as_ptr(),
         }
     })
 }
@@ -568,8 +616,6 @@ pub extern "C" fn mtatls_session_error(session: *const mtatls_session) -> *const
 pub extern "C" fn mtatls_session_truncated(session: *const mtatls_session) -> bool {
     ffi_guard!(false, {
         // SAFETY: session is NULL or valid per the contract.
-        unsafe { session.as_ref() }
-            .and_then(|h| h.inner.as_ref())
-            .is_some_and(Session::truncated)
+        unsafe { readable(session) }.is_some_and(|s| s.truncated())
     })
 }

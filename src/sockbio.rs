@@ -1,0 +1,209 @@
+//! The BIO under every session: reads and writes the caller's socket
+//! directly, writing with `send(..., MSG_NOSIGNAL)` so that a peer that
+//! vanished makes a write fail with `EPIPE` instead of raising SIGPIPE in
+//! the host. It behaves like OpenSSL's socket BIO otherwise (retry flags,
+//! end of file, `BIO_get_fd`), and never closes the descriptor.
+
+use std::os::fd::RawFd;
+
+use libc::{c_char, c_int, c_long, c_void};
+use once_cell::sync::Lazy;
+use openssl_sys::{BIO, BIO_METHOD};
+
+use crate::ossl;
+
+/// What the BIO keeps: the descriptor and what reading has seen.
+struct SocketState {
+    fd: RawFd,
+    /// `send(2)` works on it (else `write(2)`: a pipe or a file).
+    is_socket: bool,
+    /// A read returned end of file (`BIO_eof`).
+    eof: bool,
+}
+
+/// The method table, made once and never freed.
+struct Method(*mut BIO_METHOD);
+
+// SAFETY: the method table is immutable once built; OpenSSL only reads it.
+unsafe impl Send for Method {}
+// SAFETY: as above.
+unsafe impl Sync for Method {}
+
+static METHOD: Lazy<Option<Method>> = Lazy::new(|| {
+    // SAFETY: plain OpenSSL calls building a method table; every function
+    // set here has the signature OpenSSL expects.
+    unsafe {
+        let index = ossl::BIO_get_new_index();
+        if index < 0 {
+            return None;
+        }
+        let kind = index | ossl::BIO_TYPE_SOURCE_SINK | ossl::BIO_TYPE_DESCRIPTOR;
+        let m = openssl_sys::BIO_meth_new(kind, c"mtatls socket".as_ptr());
+        if m.is_null() {
+            return None;
+        }
+        let ok = ossl::BIO_meth_set_write(m, Some(bio_write)) == 1
+            && ossl::BIO_meth_set_read(m, Some(bio_read)) == 1
+            && ossl::BIO_meth_set_ctrl(m, Some(bio_ctrl)) == 1
+            && ossl::BIO_meth_set_create(m, Some(bio_create)) == 1
+            && ossl::BIO_meth_set_destroy(m, Some(bio_destroy)) == 1;
+        if !ok {
+            openssl_sys::BIO_meth_free(m);
+            return None;
+        }
+        Some(Method(m))
+    }
+});
+
+/// Whether `fd` is a socket.
+fn is_socket(fd: RawFd) -> bool {
+    // SAFETY: fstat writes into a zeroed stat buffer we own.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    }
+}
+
+/// Attach a new socket BIO on `fd` to `ssl` for both directions. False
+/// when OpenSSL could not allocate it (the error queue says why).
+///
+/// # Safety
+/// `ssl` must be a live `SSL`.
+pub unsafe fn attach(ssl: *mut openssl_sys::SSL, fd: RawFd) -> bool {
+    let Some(method) = METHOD.as_ref() else {
+        return false;
+    };
+    // SAFETY: the method table is valid; a new BIO gets its state below.
+    unsafe {
+        let bio = openssl_sys::BIO_new(method.0);
+        if bio.is_null() {
+            return false;
+        }
+        let state = Box::new(SocketState {
+            fd,
+            is_socket: is_socket(fd),
+            eof: false,
+        });
+        openssl_sys::BIO_set_data(bio, Box::into_raw(state).cast());
+        openssl_sys::BIO_set_init(bio, 1);
+        // The same BIO reads and writes: SSL_set_bio takes one reference.
+        openssl_sys::SSL_set_bio(ssl, bio, bio);
+    }
+    true
+}
+
+/// The state of `bio`, if it has one.
+///
+/// # Safety
+/// `bio` must be a BIO of this method.
+unsafe fn state<'a>(bio: *mut BIO) -> Option<&'a mut SocketState> {
+    // SAFETY: the data is NULL or the Box set in `attach`, owned by the BIO.
+    unsafe { (openssl_sys::BIO_get_data(bio) as *mut SocketState).as_mut() }
+}
+
+/// An errno after which the call may be repeated when the socket is ready.
+fn should_retry(errno: i32) -> bool {
+    errno == libc::EAGAIN || errno == libc::EWOULDBLOCK || errno == libc::EINTR
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+unsafe extern "C" fn bio_write(bio: *mut BIO, buf: *const c_char, len: c_int) -> c_int {
+    // SAFETY: OpenSSL passes its live BIO and a buffer of len bytes.
+    unsafe {
+        openssl_sys::BIO_clear_flags(
+            bio,
+            openssl_sys::BIO_FLAGS_RWS | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
+        );
+        let Some(st) = state(bio) else { return -1 };
+        if buf.is_null() || len <= 0 {
+            return 0;
+        }
+        let n = if st.is_socket {
+            libc::send(st.fd, buf.cast(), len as usize, libc::MSG_NOSIGNAL)
+        } else {
+            libc::write(st.fd, buf.cast(), len as usize)
+        };
+        if n < 0 && should_retry(errno()) {
+            openssl_sys::BIO_set_flags(
+                bio,
+                openssl_sys::BIO_FLAGS_WRITE | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
+            );
+        }
+        n as c_int
+    }
+}
+
+unsafe extern "C" fn bio_read(bio: *mut BIO, buf: *mut c_char, len: c_int) -> c_int {
+    // SAFETY: OpenSSL passes its live BIO and a buffer of len bytes.
+    unsafe {
+        openssl_sys::BIO_clear_flags(
+            bio,
+            openssl_sys::BIO_FLAGS_RWS | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
+        );
+        let Some(st) = state(bio) else { return -1 };
+        if buf.is_null() || len <= 0 {
+            return 0;
+        }
+        let n = libc::read(st.fd, buf.cast(), len as usize);
+        if n == 0 {
+            st.eof = true;
+        } else if n < 0 && should_retry(errno()) {
+            openssl_sys::BIO_set_flags(
+                bio,
+                openssl_sys::BIO_FLAGS_READ | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
+            );
+        }
+        n as c_int
+    }
+}
+
+unsafe extern "C" fn bio_ctrl(
+    bio: *mut BIO,
+    cmd: c_int,
+    _larg: c_long,
+    parg: *mut c_void,
+) -> c_long {
+    // SAFETY: OpenSSL passes its live BIO; parg is what the command takes.
+    unsafe {
+        let Some(st) = state(bio) else { return 0 };
+        match cmd {
+            openssl_sys::BIO_CTRL_EOF => c_long::from(st.eof),
+            ossl::BIO_C_GET_FD => {
+                if !parg.is_null() {
+                    *(parg as *mut c_int) = st.fd;
+                }
+                st.fd as c_long
+            }
+            // Never closes the descriptor, whatever is asked.
+            ossl::BIO_CTRL_GET_CLOSE => 0,
+            ossl::BIO_CTRL_SET_CLOSE => 1,
+            openssl_sys::BIO_CTRL_FLUSH | ossl::BIO_CTRL_DUP => 1,
+            _ => 0,
+        }
+    }
+}
+
+unsafe extern "C" fn bio_create(bio: *mut BIO) -> c_int {
+    // SAFETY: a new BIO of this method; no state yet.
+    unsafe { openssl_sys::BIO_set_data(bio, std::ptr::null_mut()) };
+    1
+}
+
+unsafe extern "C" fn bio_destroy(bio: *mut BIO) -> c_int {
+    if bio.is_null() {
+        return 0;
+    }
+    // SAFETY: the data is NULL or the Box made in `attach`, freed once here.
+    unsafe {
+        let data = openssl_sys::BIO_get_data(bio) as *mut SocketState;
+        if !data.is_null() {
+            drop(Box::from_raw(data));
+            openssl_sys::BIO_set_data(bio, std::ptr::null_mut());
+        }
+        openssl_sys::BIO_set_init(bio, 0);
+    }
+    1
+}
