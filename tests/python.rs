@@ -241,13 +241,11 @@ fn quick_start_runs(python: &Path, venv: &Path, cwd: &Path, lib: &Path, how: &st
         text(&out.stderr)
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    let version = format!(
-        "mtatls {} (OpenSSL ",
-        env!("CARGO_PKG_VERSION")
-    );
+    let version = format!("mtatls {} (OpenSSL ", env!("CARGO_PKG_VERSION"));
     assert!(
-        lines.first().is_some_and(|l| l.starts_with(&version)
-            && l.ends_with(&format!(" from {}", lib.display()))),
+        lines.first().is_some_and(
+            |l| l.starts_with(&version) && l.ends_with(&format!(" from {}", lib.display()))
+        ),
         "{how}: the quick start's first line should name the version and {}:\n{stdout}",
         lib.display()
     );
@@ -343,11 +341,7 @@ fn python_package_installs_in_fresh_venv() {
     ));
     let sdist = dist.join(format!("mtatls-{}.tar.gz", env!("CARGO_PKG_VERSION")));
     for (name, file) in [("wheel", &wheel), ("sdist", &sdist)] {
-        assert!(
-            file.exists(),
-            "python -m build made no {}",
-            file.display()
-        );
+        assert!(file.exists(), "python -m build made no {}", file.display());
         let v = scratch.join(format!("venv-{name}"));
         let py = venv(&v);
         if !venv_step(
@@ -531,6 +525,8 @@ const OUR_DOMAIN: &str = "aiosmtpd.peers.test";
 struct Case {
     name: &'static str,
     params: Vec<&'static str>,
+    /// The servers' summary status ("Anonymous", "Trusted").
+    server: &'static str,
     /// The servers' summary (after "localhost[127.0.0.1]: ").
     server_tail: &'static str,
     /// The client's summary status and tail.
@@ -538,6 +534,177 @@ struct Case {
     /// The Received: TLS comment lines (TAB-led).
     comment: Vec<&'static str>,
 }
+
+/// One message from the real Postfix client (`case.params`) to the real
+/// smtpd and one to the aiosmtpd server: both delivered, the client's
+/// summary for ours the expected one, the servers' summary lines and
+/// session TLS lines equal, the Received: first line and TLS comment
+/// equal (and the expected ones).
+fn deliver_and_compare(peers: &Path, real: &PostfixSmtpd, ours: &PythonSmtpd, case: &Case) {
+    let name = case.name;
+    let mut params: Vec<String> = case.params.iter().map(|p| p.to_string()).collect();
+    params.push(format!(
+        "transport_maps=inline:{{{OUR_DOMAIN}=smtp:[127.0.0.1]:{}}}",
+        ours.port
+    ));
+    let client = PostfixClient::start(peers, real.port, &real.tls_dir(), &params);
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let tag = format!("aiosmtpd-{slug}-{}", std::process::id());
+    let (tag_real, tag_ours) = (format!("{tag}-real"), format!("{tag}-ours"));
+    let n_real = real.tls_lines().len();
+    let n_ours = ours.tls_lines().len();
+    let k_ours = peers::sessions(&ours.stderr()).len();
+    let k_real = peers::sessions(&real.smtpd_lines()).len();
+
+    let (sent, log_real) = client.send("test@peers.test", &tag_real);
+    assert!(
+        sent,
+        "{name}: Postfix did not deliver to the real smtpd:\n{}\n{}",
+        indent(&log_real),
+        real.log()
+    );
+    let (sent, log_ours) = client.send(&format!("test@{OUR_DOMAIN}"), &tag_ours);
+    assert!(
+        sent,
+        "{name}: Postfix did not deliver to the aiosmtpd server:\n{}\nserver:\n{}",
+        indent(&log_ours),
+        indent(&ours.stderr())
+    );
+    let relay = format!("relay=127.0.0.1[127.0.0.1]:{}, ", ours.port);
+    assert!(
+        log_ours
+            .iter()
+            .any(|l| l.contains(&relay) && l.contains("status=sent")),
+        "{name}: no \"{relay}... status=sent\":\n{}",
+        indent(&log_ours)
+    );
+    // The Postfix client's view of the aiosmtpd server.
+    let seen = log_ours
+        .iter()
+        .find(|l| {
+            l.contains(&format!(
+                "TLS connection established to 127.0.0.1[127.0.0.1]:{}: ",
+                ours.port
+            ))
+        })
+        .unwrap_or_else(|| panic!("{name}: no client summary:\n{}", indent(&log_ours)));
+    assert_line(
+        &format!("{name}: the Postfix client's summary for the aiosmtpd server"),
+        seen,
+        &format!(
+            "Trusted TLS connection established to 127.0.0.1[127.0.0.1]:{}: {}",
+            ours.port, case.client
+        ),
+    );
+
+    // The servers' summary lines.
+    let real_line = real.wait_tls_lines(n_real + 1)[n_real].clone();
+    let our_line = ours.wait_tls_lines(n_ours + 1)[n_ours].clone();
+    eprintln!("{name}: aiosmtpd summary:   {our_line}\n{name}: real smtpd summary: {real_line}");
+    assert_same(
+        &format!("{name}: server summary line"),
+        &our_line,
+        &real_line,
+    );
+    assert_line(
+        &format!("{name}: the aiosmtpd server's summary line"),
+        &our_line,
+        &format!(
+            "Anonymous TLS connection established from localhost[127.0.0.1]: {}",
+            case.server_tail
+        ),
+    );
+    // Every TLS line of the two sessions ("connect from" .. "disconnect from").
+    let our_session = peers::wait_for(peers::WAIT, || {
+        peers::sessions(&ours.stderr())
+            .into_iter()
+            .skip(k_ours)
+            .find(|s| s.iter().any(|l| l == &our_line))
+    })
+    .unwrap_or_else(|| panic!("{name}: session did not end:\n{}", indent(&ours.stderr())));
+    let real_session = peers::wait_for(peers::WAIT, || {
+        peers::sessions(&real.smtpd_lines())
+            .into_iter()
+            .skip(k_real)
+            .find(|s| s.iter().any(|l| l == &real_line))
+    })
+    .unwrap_or_else(|| panic!("{name}: real session did not end:\n{}", real.log()));
+    assert_same_lines(
+        &format!("{name}: server TLS lines of the session"),
+        &peers::tls_session_lines(&our_session),
+        &peers::tls_session_lines(&real_session),
+    );
+
+    // The Received: headers.
+    let real_rcv = real.wait_received(&tag_real);
+    let our_rcv = ours.wait_received(&tag_ours);
+    eprintln!(
+        "{name}: aiosmtpd Received:\n{}\n{name}: real smtpd Received:\n{}",
+        indent(&our_rcv),
+        indent(&real_rcv)
+    );
+    assert_same(
+        &format!("{name}: Received: first line"),
+        &our_rcv[0],
+        &real_rcv[0],
+    );
+    assert_same_lines(
+        &format!("{name}: Received: TLS comment"),
+        &peers::tls_comment(&our_rcv),
+        &peers::tls_comment(&real_rcv),
+    );
+    let want: Vec<String> = case.comment.iter().map(|s| s.to_string()).collect();
+    assert_lines(
+        &format!("{name}: Received: TLS comment (expected)"),
+        &peers::tls_comment(&our_rcv),
+        &want,
+    );
+    assert!(
+        our_rcv
+            .iter()
+            .any(|l| l.starts_with("\tby aiosmtpd.peers.test (mtatls-aiosmtpd) with ESMTPS id ")),
+        "{name}: our Received: header's by line:\n{}",
+        indent(&our_rcv)
+    );
+}
+
+/// The real smtpd with `params`, and the aiosmtpd server with its
+/// certificates, `smtpd_tls_loglevel = 1`, `smtpd_tls_received_header =
+/// yes` and `ours_only` ("DIR": the real smtpd's instance directory).
+fn servers(
+    peers: &Path,
+    tmp: &Path,
+    params: &[&str],
+    ours_only: &[&str],
+) -> (PostfixSmtpd, PythonSmtpd) {
+    let real = PostfixSmtpd::start(peers, params);
+    let dir = peers::p(&real.dir);
+    let mut options: Vec<String> = vec![
+        "-o".into(),
+        format!("smtpd_tls_chain_files={dir}/tls/server-rsa.pem, {dir}/tls/server-ecdsa.pem"),
+        "-o".into(),
+        "smtpd_tls_loglevel=1".into(),
+        "-o".into(),
+        "smtpd_tls_received_header=yes".into(),
+    ];
+    for p in params.iter().chain(ours_only) {
+        options.push("-o".into());
+        options.push(p.replace("DIR", &dir));
+    }
+    let ours = PythonSmtpd::start(
+        &library(),
+        &tmp.join(format!("Maildir-{}", real.port)),
+        &options,
+    );
+    (real, ours)
+}
+
+const T13_EC: &str =
+    "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 \
+                      server-signature ECDSA (prime256v1) server-digest SHA256";
 
 #[test]
 fn python_aiosmtpd_receives_from_real_postfix() {
@@ -547,31 +714,16 @@ fn python_aiosmtpd_receives_from_real_postfix() {
     if !python_ready(&["aiosmtpd"]) {
         return;
     }
-    let lib = library();
-    let real = PostfixSmtpd::start(&peers, &[]);
-    let dir = peers::p(&real.dir);
     let tmp = peers::TempDir::new("aiosmtpd");
-    let ours = PythonSmtpd::start(
-        &lib,
-        &tmp.path().join("Maildir"),
-        &[
-            "-o".into(),
-            format!("smtpd_tls_chain_files={dir}/tls/server-rsa.pem, {dir}/tls/server-ecdsa.pem"),
-            "-o".into(),
-            "smtpd_tls_loglevel=1".into(),
-            "-o".into(),
-            "smtpd_tls_received_header=yes".into(),
-        ],
-    );
-    let t13 = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 \
-               server-signature ECDSA (prime256v1) server-digest SHA256";
+    let (real, ours) = servers(&peers, tmp.path(), &[], &[]);
     let ecdsa12 = "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)";
     let cases = [
         Case {
             name: "may",
             params: vec![],
-            server_tail: t13,
-            client: t13,
+            server: "Anonymous",
+            server_tail: T13_EC,
+            client: T13_EC,
             comment: vec![
                 "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
                 "\t key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256)",
@@ -585,6 +737,7 @@ fn python_aiosmtpd_receives_from_real_postfix() {
                 "smtp_tls_mandatory_protocols=>=TLSv1.2,<=TLSv1.2",
                 "smtp_tls_exclude_ciphers=aNULL",
             ],
+            server: "Anonymous",
             server_tail: ecdsa12,
             client: ecdsa12,
             comment: vec![
@@ -594,128 +747,44 @@ fn python_aiosmtpd_receives_from_real_postfix() {
         },
     ];
     for case in &cases {
-        let name = case.name;
-        let mut params: Vec<String> = case.params.iter().map(|p| p.to_string()).collect();
-        params.push(format!(
-            "transport_maps=inline:{{{OUR_DOMAIN}=smtp:[127.0.0.1]:{}}}",
-            ours.port
-        ));
-        let client = PostfixClient::start(&peers, real.port, &real.tls_dir(), &params);
-        let slug: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        let tag = format!("aiosmtpd-{slug}-{}", std::process::id());
-        let (tag_real, tag_ours) = (format!("{tag}-real"), format!("{tag}-ours"));
-        let n_real = real.tls_lines().len();
-        let n_ours = ours.tls_lines().len();
-        let k_ours = peers::sessions(&ours.stderr()).len();
-        let k_real = peers::sessions(&real.smtpd_lines()).len();
-
-        let (sent, log_real) = client.send("test@peers.test", &tag_real);
-        assert!(
-            sent,
-            "{name}: Postfix did not deliver to the real smtpd:\n{}\n{}",
-            indent(&log_real),
-            real.log()
-        );
-        let (sent, log_ours) = client.send(&format!("test@{OUR_DOMAIN}"), &tag_ours);
-        assert!(
-            sent,
-            "{name}: Postfix did not deliver to the aiosmtpd server:\n{}\nserver:\n{}",
-            indent(&log_ours),
-            indent(&ours.stderr())
-        );
-        let relay = format!("relay=127.0.0.1[127.0.0.1]:{}, ", ours.port);
-        assert!(
-            log_ours
-                .iter()
-                .any(|l| l.contains(&relay) && l.contains("status=sent")),
-            "{name}: no \"{relay}... status=sent\":\n{}",
-            indent(&log_ours)
-        );
-        // The Postfix client's view of the aiosmtpd server.
-        let seen = log_ours
-            .iter()
-            .find(|l| l.contains(&format!("TLS connection established to 127.0.0.1[127.0.0.1]:{}: ", ours.port)))
-            .unwrap_or_else(|| panic!("{name}: no client summary:\n{}", indent(&log_ours)));
-        assert_line(
-            &format!("{name}: the Postfix client's summary for the aiosmtpd server"),
-            seen,
-            &format!(
-                "Trusted TLS connection established to 127.0.0.1[127.0.0.1]:{}: {}",
-                ours.port, case.client
-            ),
-        );
-
-        // The servers' summary lines.
-        let real_line = real.wait_tls_lines(n_real + 1)[n_real].clone();
-        let our_line = ours.wait_tls_lines(n_ours + 1)[n_ours].clone();
-        eprintln!("{name}: aiosmtpd summary:   {our_line}\n{name}: real smtpd summary: {real_line}");
-        assert_same(
-            &format!("{name}: server summary line"),
-            &our_line,
-            &real_line,
-        );
-        assert_line(
-            &format!("{name}: the aiosmtpd server's summary line"),
-            &our_line,
-            &format!(
-                "Anonymous TLS connection established from localhost[127.0.0.1]: {}",
-                case.server_tail
-            ),
-        );
-        // Every TLS line of the two sessions ("connect from" .. "disconnect from").
-        let our_session = peers::wait_for(peers::WAIT, || {
-            peers::sessions(&ours.stderr())
-                .into_iter()
-                .skip(k_ours)
-                .find(|s| s.iter().any(|l| l == &our_line))
-        })
-        .unwrap_or_else(|| panic!("{name}: session did not end:\n{}", indent(&ours.stderr())));
-        let real_session = peers::wait_for(peers::WAIT, || {
-            peers::sessions(&real.smtpd_lines())
-                .into_iter()
-                .skip(k_real)
-                .find(|s| s.iter().any(|l| l == &real_line))
-        })
-        .unwrap_or_else(|| panic!("{name}: real session did not end:\n{}", real.log()));
-        assert_same_lines(
-            &format!("{name}: server TLS lines of the session"),
-            &peers::tls_session_lines(&our_session),
-            &peers::tls_session_lines(&real_session),
-        );
-
-        // The Received: headers.
-        let real_rcv = real.wait_received(&tag_real);
-        let our_rcv = ours.wait_received(&tag_ours);
-        eprintln!(
-            "{name}: aiosmtpd Received:\n{}\n{name}: real smtpd Received:\n{}",
-            indent(&our_rcv),
-            indent(&real_rcv)
-        );
-        assert_same(
-            &format!("{name}: Received: first line"),
-            &our_rcv[0],
-            &real_rcv[0],
-        );
-        assert_same_lines(
-            &format!("{name}: Received: TLS comment"),
-            &peers::tls_comment(&our_rcv),
-            &peers::tls_comment(&real_rcv),
-        );
-        let want: Vec<String> = case.comment.iter().map(|s| s.to_string()).collect();
-        assert_lines(
-            &format!("{name}: Received: TLS comment (expected)"),
-            &peers::tls_comment(&our_rcv),
-            &want,
-        );
-        assert!(
-            our_rcv
-                .iter()
-                .any(|l| l.starts_with("\tby aiosmtpd.peers.test (mtatls-aiosmtpd) with ESMTPS id ")),
-            "{name}: our Received: header's by line:\n{}",
-            indent(&our_rcv)
-        );
+        deliver_and_compare(&peers, &real, &ours, case);
     }
+}
+
+/// The same with a client certificate: both servers ask for one and
+/// trust the client's CA (the real smtpd's smtpd_tls_CAfile is
+/// DIR/tls/client-ca.pem already).
+#[test]
+fn python_aiosmtpd_client_certificate_from_real_postfix() {
+    let Some(peers) = peers::available() else {
+        return;
+    };
+    if !python_ready(&["aiosmtpd"]) {
+        return;
+    }
+    let tmp = peers::TempDir::new("aiosmtpd-ccert");
+    let (real, ours) = servers(
+        &peers,
+        tmp.path(),
+        &["smtpd_tls_ask_ccert=yes"],
+        &["smtpd_tls_CAfile=DIR/tls/client-ca.pem"],
+    );
+    let t13_ccert =
+        "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 \
+                     server-signature ECDSA (prime256v1) server-digest SHA256 \
+                     client-signature RSA-PSS (2048 bits) client-digest SHA256";
+    let case = Case {
+        name: "client certificate, trusted",
+        params: vec!["smtp_tls_chain_files=DIR/tls/client-rsa.pem"],
+        server: "Trusted",
+        server_tail: t13_ccert,
+        client: t13_ccert,
+        comment: vec![
+            "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+            "\t key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256",
+            "\t client-signature RSA-PSS (2048 bits) client-digest SHA256)",
+            "\t(Client CN \"peers-client.test\", Issuer \"peers-client.test\" (verified OK))",
+        ],
+    };
+    deliver_and_compare(&peers, &real, &ours, &case);
 }

@@ -32,9 +32,6 @@ def logging_route(level: int, line: str) -> None:
     _logger.log(logging.WARNING if level == LOG_WARNING else logging.INFO, "%s", line)
 
 
-_DEFAULT: Any = object()
-
-
 class Params:
     """A set of Postfix parameter values (``mtatls_params``): every
     parameter starts at its Postfix default. Not thread-safe.
@@ -46,7 +43,7 @@ class Params:
     call back into the object that is logging (the library answers
     ``BadState``)."""
 
-    def __init__(self, log: Optional[LogFunc] = _DEFAULT) -> None:
+    def __init__(self, log: Optional[LogFunc] = logging_route) -> None:
         self._h: Optional[int] = None
         out = ctypes.c_void_p()
         rc = _lib.lib().mtatls_params_new(ctypes.byref(out))
@@ -56,8 +53,6 @@ class Params:
         self._log_cb: Any = None
         self._cache_cbs: Optional[Tuple[Any, Any, Any]] = None
         self._sni_cb: Any = None
-        if log is _DEFAULT:
-            log = logging_route
         if log is not None:
             self.log_callback(log)
 

@@ -153,6 +153,11 @@ class SMTP(_AioSMTP):
 
     @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg: str) -> None:
+        """STARTTLS: ``220 2.0.0 Ready to start TLS``, the handshake by
+        mtatls (``smtpd_starttls_timeout`` is ``starttls_timeout``), then
+        the session goes on through TLS; after a failed handshake the
+        connection is dropped (``lost connection after STARTTLS``), after
+        a failed client verification the next command gets ``421``."""
         self.last_command = "STARTTLS"
         if arg:
             await self.push("501 5.5.4 Syntax: STARTTLS")
