@@ -613,8 +613,8 @@ fn deliver_and_compare(peers: &Path, real: &PostfixSmtpd, ours: &PythonSmtpd, ca
         &format!("{name}: the aiosmtpd server's summary line"),
         &our_line,
         &format!(
-            "Anonymous TLS connection established from localhost[127.0.0.1]: {}",
-            case.server_tail
+            "{} TLS connection established from localhost[127.0.0.1]: {}",
+            case.server, case.server_tail
         ),
     );
     // Every TLS line of the two sessions ("connect from" .. "disconnect from").
