@@ -42,10 +42,11 @@ fn python_imports(modules: &[&str]) -> Result<(), String> {
         match out {
             Err(e) => return Err(format!("python3 cannot run: {e}")),
             Ok(o) if !o.status.success() => {
+                let stderr = String::from_utf8_lossy(&o.stderr);
+                let last = stderr.trim().lines().last().unwrap_or_default().to_string();
                 return Err(format!(
-                    "python3 cannot import {m} (pip install {m}): {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ))
+                    "python3 cannot import {m} (pip install {m}): {last}"
+                ));
             }
             Ok(_) => {}
         }

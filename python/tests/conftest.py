@@ -22,7 +22,7 @@ def optional(what: str, available: bool, why: str) -> None:
         return
     if REQUIRED:
         pytest.fail("%s is required (MTATLS_REQUIRE_PYTHON=1) but %s" % (what, why))
-    pytest.skip("%s: %s" % (what, why))
+    pytest.skip("%s: %s" % (what, why), allow_module_level=True)
 
 
 def import_optional(module: str) -> Optional[Any]:

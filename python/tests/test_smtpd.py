@@ -23,10 +23,20 @@ import time
 import pytest
 
 import mtatls
-from conftest import import_optional
+from conftest import optional
 
-import_optional("aiosmtpd")
-from mtatls import smtpd  # noqa: E402
+try:
+    from mtatls import smtpd
+    MISSING = ""
+except ImportError as e:  # aiosmtpd is not installed
+    smtpd = None
+    MISSING = str(e)
+
+
+@pytest.fixture(autouse=True)
+def need_aiosmtpd():
+    """Each test skips without aiosmtpd (fails under MTATLS_REQUIRE_PYTHON=1)."""
+    optional("aiosmtpd", smtpd is not None, "not importable: %s" % MISSING)
 
 TIMEOUT = 10
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
