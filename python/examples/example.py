@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """example.py - a STARTTLS client and server over socket.socketpair() in two
-threads, through the mtatls Python binding: plain SMTP up to STARTTLS, both
-handshakes, one command through TLS, Postfix's summary lines and the
-Received: header comment.
+threads, with the blocking calls of the mtatls package: plain SMTP up to
+STARTTLS, both handshakes, one command through TLS, Postfix's summary lines
+and the Received: header comment.
 
-    cargo build && python3 examples/python/example.py
+    pip install ./python          # once; libmtatls must be installed
+    python3 python/examples/example.py
 """
 
 import os
@@ -13,8 +14,7 @@ import sys
 import tempfile
 import threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mtatls  # noqa: E402
+import mtatls
 
 TIMEOUT = 10  # seconds, for every wait
 

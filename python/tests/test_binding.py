@@ -1,8 +1,8 @@
-"""Tests of the mtatls Python binding: a client and a server over
-socket.socketpair() (threads, or one thread with selectors), through the C
-library. Run from the repository root after `cargo build`:
+"""Tests of the blocking API of the mtatls package: a client and a server
+over socket.socketpair() (threads, or one thread with selectors), through
+the C library. Run from the repository root after `cargo build`:
 
-    python3 -m pytest -q examples/python
+    MTATLS_LIB=target/debug/libmtatls.so python3 -m pytest -q python/tests
 
 Every wait is bounded (TIMEOUT seconds for library calls, thread joins)
 and every socket is closed by a `with` block.
@@ -24,8 +24,8 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mtatls  # noqa: E402
+import mtatls
+from mtatls import _lib
 
 TIMEOUT = 5
 SERVER_LABEL = "localhost[127.0.0.1]"
@@ -222,7 +222,7 @@ def test_facts_struct_matches_c(tmp_path):
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc or not os.path.exists(HEADER):
         pytest.skip("no C compiler or header")
-    fields = [name for name, _ in mtatls._Facts._fields_]
+    fields = [name for name, _ in _lib.Facts._fields_]
     src = tmp_path / "layout.c"
     src.write_text(
         '#include <stdio.h>\n#include <stddef.h>\n#include "mtatls.h"\nint main(void) {\n'
@@ -234,10 +234,10 @@ def test_facts_struct_matches_c(tmp_path):
     subprocess.run([cc, "-std=c11", "-I", os.path.dirname(HEADER), str(src), "-o", str(exe)],
                    check=True, timeout=60)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, timeout=10).stdout.split("\n")
-    assert int(out[0]) == ctypes.sizeof(mtatls._Facts)
+    assert int(out[0]) == ctypes.sizeof(_lib.Facts)
     for f, line in zip(fields, out[1:]):
         off, size = map(int, line.split())
-        assert (getattr(mtatls._Facts, f).offset, getattr(mtatls._Facts, f).size) == (off, size), f
+        assert (getattr(_lib.Facts, f).offset, getattr(_lib.Facts, f).size) == (off, size), f
 
 
 def test_handshake_summaries_facts_fingerprints(cert, server_ctx, client_ctx):

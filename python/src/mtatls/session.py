@@ -1,0 +1,268 @@
+"""TLS sessions on a caller's socket (``mtatls_session``)."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import enum
+import socket
+from types import TracebackType
+from typing import Any, Dict, Optional, Sequence, Type, Union
+
+from . import _lib
+from ._lib import StrLike
+from .context import Context
+from .errors import Result, error_for
+
+__all__ = ["Session", "SessionInfo", "Trust", "CertStatus", "SocketLike"]
+
+
+class Trust(enum.IntEnum):
+    """The outcome word of Postfix's summary line (``mtatls_trust``)."""
+
+    ANONYMOUS = 0
+    UNTRUSTED = 1
+    TRUSTED = 2
+    VERIFIED = 3
+
+
+class CertStatus(enum.IntFlag):
+    """``MTATLS_CERT_*`` bits of :attr:`SessionInfo.peer_status`."""
+
+    NONE = 0
+    PRESENT = 1
+    TRUSTED = 4
+    MATCHED = 8
+    SECURED = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    """The facts of an established session (``mtatls_session_facts``);
+    strings are "" where not applicable."""
+
+    protocol: str
+    cipher_name: str
+    cipher_usebits: int
+    cipher_algbits: int
+    kex_name: str
+    kex_curve: str
+    kex_bits: int
+    clnt_sig_name: str
+    clnt_sig_curve: str
+    clnt_sig_bits: int
+    clnt_sig_dgst: str
+    srvr_sig_name: str
+    srvr_sig_curve: str
+    srvr_sig_bits: int
+    srvr_sig_dgst: str
+    peer_cn: str
+    issuer_cn: str
+    peer_cert_fprint: str
+    peer_pkey_fprint: str
+    peer_sni: str
+    peer_label: str
+    peer_status: CertStatus
+    trust: Trust
+    forward_secret: bool
+    reused: bool
+    am_server: bool
+
+    @classmethod
+    def _from_c(cls, f: _lib.Facts) -> "SessionInfo":
+        values: Dict[str, Any] = {}
+        for field in _lib.Facts._fields_:
+            name, ctype = field[0], field[1]
+            v = getattr(f, name)
+            if ctype is ctypes.c_char_p:
+                v = _lib.s(v)
+            values[name] = v
+        values["peer_status"] = CertStatus(values["peer_status"])
+        values["trust"] = Trust(values["trust"])
+        for flag in ("forward_secret", "reused", "am_server"):
+            values[flag] = bool(values[flag])
+        return cls(**values)
+
+
+#: A connected socket object, or a descriptor the caller keeps open.
+SocketLike = Union[socket.socket, int, Any]
+
+
+class Session:
+    """A TLS session on one connected socket (``mtatls_session``), started
+    after the plain-text STARTTLS exchange (or at once in wrapper mode).
+
+    ``sock``: a socket object (kept referenced so that its descriptor stays
+    open) or a descriptor the caller keeps open. The library makes the
+    descriptor non-blocking while the session exists, restores its flags on
+    :meth:`stop`/:meth:`close`, and never closes it. Use a session from one
+    thread at a time.
+
+    Timeouts of the blocking calls: None = the Postfix parameter's default
+    (``smtpd_starttls_timeout``, ``smtpd_timeout``, ...), 0 = non-blocking
+    (:class:`~mtatls.errors.WantRead` / :class:`~mtatls.errors.WantWrite`:
+    call again when the socket is ready; :mod:`mtatls.aio` does this for
+    asyncio), N > 0 = at most N seconds in all (rounded up to whole seconds).
+
+    Leaving a ``with`` block frees the session without close_notify: call
+    :meth:`stop` first for an orderly close."""
+
+    def __init__(self, ctx: Context, sock: SocketLike, peer_label: StrLike) -> None:
+        self._h: Optional[int] = None
+        fd = sock if isinstance(sock, int) else int(sock.fileno())
+        if fd < 0:
+            raise ValueError("socket is closed")
+        out = ctypes.c_void_p()
+        rc = _lib.lib().mtatls_session_new(ctx._handle(), fd, _lib.b(peer_label, "peer_label"), ctypes.byref(out))
+        if rc != Result.OK:
+            # The library keeps no text for this failure (it logs it).
+            raise error_for(rc)
+        self._h = out.value
+        self._ctx = ctx  # keeps the log / cache callbacks alive
+        self._sock = sock  # keeps the descriptor open
+        self._buf = ctypes.create_string_buffer(0)
+        self.fd = fd
+        self.peer_label = peer_label if isinstance(peer_label, str) else _lib.s(_lib.b(peer_label, "label"))
+
+    @property
+    def context(self) -> Context:
+        """The context this session was made from."""
+        return self._ctx
+
+    def close(self) -> None:
+        """Free the session (no close_notify; the socket stays open)."""
+        if self._h:
+            _lib.lib().mtatls_session_free(self._h)
+            self._h = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return not self._h
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _handle(self) -> int:
+        if not self._h:
+            raise ValueError("Session is closed")
+        return self._h
+
+    def _check(self, rc: int) -> None:
+        if rc != Result.OK:
+            raise error_for(rc, _lib.s(_lib.lib().mtatls_session_error(self._h)))
+
+    # -- client settings, before the handshake --
+    def set_level(self, level: StrLike) -> None:
+        """Client: this session's security level by Postfix name (``may``,
+        ``encrypt``, ``fingerprint``, ``dane``, ``dane-only``, ``verify``,
+        ``secure``)."""
+        self._check(_lib.lib().mtatls_session_set_level(self._handle(), _lib.b(level, "level")))
+
+    def set_peer_names(self, host: StrLike = "", nexthop: StrLike = "") -> None:
+        """Client: the server's host name (MX) and the destination domain."""
+        self._check(
+            _lib.lib().mtatls_session_set_peer_names(self._handle(), _lib.b(host, "host"), _lib.b(nexthop, "nexthop"))
+        )
+
+    def set_match(self, match: Union[StrLike, Sequence[str]]) -> None:
+        """Client: a match list for this session (names and strategies, or
+        fingerprints at level ``fingerprint``); a list or tuple is joined
+        with commas."""
+        text: StrLike = ", ".join(match) if isinstance(match, (list, tuple)) else match  # type: ignore[assignment]
+        self._check(_lib.lib().mtatls_session_set_match(self._handle(), _lib.b(text, "match")))
+
+    def add_tlsa(self, usage: int, selector: int, mtype: int, data: bytes) -> None:
+        """Client: a TLSA record (RFC 6698) for levels ``dane``/``dane-only``."""
+        raw = bytes(data)
+        self._check(_lib.lib().mtatls_session_add_tlsa(self._handle(), usage, selector, mtype, raw, len(raw)))
+
+    def set_servername(self, name: StrLike) -> None:
+        """Client: the SNI name to send (``hostname``, ``nexthop``, a name, or "")."""
+        self._check(_lib.lib().mtatls_session_set_servername(self._handle(), _lib.b(name, "name")))
+
+    def set_serverid(self, serverid: StrLike) -> None:
+        """Client: the session cache key, e.g. ``[mx.example.net]:25``."""
+        self._check(_lib.lib().mtatls_session_set_serverid(self._handle(), _lib.b(serverid, "serverid")))
+
+    def set_tlsa_base(self, base: StrLike) -> None:
+        """Client: the TLSA base domain."""
+        self._check(_lib.lib().mtatls_session_set_tlsa_base(self._handle(), _lib.b(base, "base")))
+
+    # -- I/O --
+    def handshake(self, timeout: Optional[float] = None) -> None:
+        """Run the TLS handshake. :class:`~mtatls.errors.NotVerified`: it
+        completed, but the peer failed authentication (``info`` and
+        :meth:`summary` are set, QUIT can still be sent). Calling it again
+        after it finished gives the same outcome."""
+        self._check(_lib.lib().mtatls_session_handshake(self._handle(), _lib.c_timeout(timeout)))
+
+    def read(self, n: int = 4096, timeout: Optional[float] = None) -> bytes:
+        """Up to ``n`` decrypted bytes; ``b""`` when the peer closed the
+        connection (see :attr:`truncated`)."""
+        h = self._handle()
+        if n <= 0:
+            return b""
+        if len(self._buf) < n:
+            self._buf = ctypes.create_string_buffer(n)
+        got = ctypes.c_size_t(0)
+        self._check(_lib.lib().mtatls_session_read(h, self._buf, n, _lib.c_timeout(timeout), ctypes.byref(got)))
+        return ctypes.string_at(self._buf, got.value)
+
+    def write(self, data: bytes, timeout: Optional[float] = None) -> int:
+        """Write all of ``data`` and return its length. Non-blocking
+        (``timeout=0``): on WantRead/WantWrite call again with the same
+        data once the socket is ready."""
+        h = self._handle()
+        raw = bytes(data)
+        done = ctypes.c_size_t(0)
+        self._check(_lib.lib().mtatls_session_write(h, raw, len(raw), _lib.c_timeout(timeout), ctypes.byref(done)))
+        return done.value
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Send close_notify (unless the handshake never completed or
+        failed) and restore the socket's flags; the socket stays open."""
+        self._check(_lib.lib().mtatls_session_stop(self._handle(), _lib.c_timeout(timeout)))
+
+    # -- results --
+    @property
+    def info(self) -> Optional[SessionInfo]:
+        """:class:`SessionInfo` of the established session (also after
+        NotVerified); None before the handshake has completed."""
+        p = _lib.lib().mtatls_session_get_facts(self._handle())
+        return SessionInfo._from_c(p.contents) if p else None
+
+    def summary(self) -> str:
+        """Postfix's summary line (``"Untrusted TLS connection established
+        to ..."``); "" before the handshake."""
+        return _lib.sized_string(_lib.lib().mtatls_session_summary, self._handle())
+
+    def received_header(self) -> str:
+        """Server: the Received: header TLS comment, TAB-led continuation
+        lines separated by ``"\\n"``; "" before the handshake and for a
+        client."""
+        return _lib.sized_string(_lib.lib().mtatls_session_received_comment, self._handle())
+
+    @property
+    def error(self) -> str:
+        """The text of the last failed call on this session ("" if none)."""
+        return _lib.s(_lib.lib().mtatls_session_error(self._handle()))
+
+    @property
+    def truncated(self) -> bool:
+        """The peer closed the connection without close_notify."""
+        return bool(_lib.lib().mtatls_session_truncated(self._handle()))
