@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use mtatls::log::{Logger, Severity};
+use mtatls::logging::{Logger, Severity};
 use mtatls::{Context, ErrorKind, Params};
 
 /// Build a context for `role` from `settings` ("DIR" = key directory).

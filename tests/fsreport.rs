@@ -8,8 +8,8 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use mtatls::fsreport::{report, FsReport};
-use mtatls::log::Logger;
+use mtatls::logging::Logger;
+use mtatls::report::fsreport::{report, FsReport};
 use mtatls::{Context, Params};
 
 fn build(role: &str, settings: &[(&str, &str)]) -> FsReport {

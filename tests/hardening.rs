@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::pki::pki;
-use mtatls::log::Logger;
-use mtatls::wait::Timeout;
+use mtatls::logging::Logger;
+use mtatls::sys::wait::Timeout;
 use mtatls::{Context, ErrorKind, Params, Session};
 
 fn quiet_params(settings: &[(&str, &str)]) -> Params {
@@ -247,7 +247,7 @@ fn hostile_values_for_every_parameter() {
         "\t \t",
     ];
     let chain = pki().path("rsa.pem");
-    for def in mtatls::params::PARAMS {
+    for def in mtatls::config::params::PARAMS {
         for v in values {
             for role in ["smtpd", "smtp"] {
                 let mut p = quiet_params(&[
@@ -341,7 +341,7 @@ fn mandatory_policies_never_allow_null_anonymous_or_lower_protocols() {
         ("smtp_tls_mandatory_protocols", ">=TLSv1.2"),
     ]);
     let ctx = Context::new(&p, "smtp").unwrap();
-    let report = mtatls::fsreport::report(&ctx);
+    let report = mtatls::report::fsreport::report(&ctx);
     for policy in &report.policies {
         let names: Vec<&str> = policy.legacy.iter().map(|s| s.name.as_str()).collect();
         match policy.levels.as_str() {

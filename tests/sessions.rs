@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::pki::pki;
-use mtatls::log::{Logger, Severity};
-use mtatls::resume::{SessionStore, TicketKey};
-use mtatls::summary::Facts;
-use mtatls::wait::Timeout;
+use mtatls::context::resume::{SessionStore, TicketKey};
+use mtatls::logging::{Logger, Severity};
+use mtatls::report::summary::Facts;
+use mtatls::sys::wait::Timeout;
 use mtatls::{Context, Params, Session};
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -202,7 +202,7 @@ fn host_installed_ticket_keys_are_shared_between_servers() {
     let a = server_ctx(&[], &slog);
     let b = server_ctx(&[], &slog);
     let key_bytes: Vec<u8> = (0..80u8).collect();
-    let expires = mtatls::resume::now() + 3600;
+    let expires = mtatls::context::resume::now() + 3600;
     for s in [&a, &b] {
         s.tickets
             .as_ref()
@@ -235,7 +235,7 @@ impl SessionStore for Recording {
         self.map.lock().unwrap().get(key).cloned()
     }
     fn put(&self, key: &str, der: &[u8], expires: u64) {
-        assert!(expires > mtatls::resume::now());
+        assert!(expires > mtatls::context::resume::now());
         self.calls.lock().unwrap().push("put".into());
         self.map.lock().unwrap().insert(key.into(), der.to_vec());
     }

@@ -11,7 +11,7 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::params::Params;
+use mtatls::config::params::Params;
 
 #[path = "common/mod.rs"]
 mod common;

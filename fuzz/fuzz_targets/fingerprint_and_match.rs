@@ -17,13 +17,13 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::exdata::VerifyRecord;
-use mtatls::grades::{check_exclusions, cipher_list, parse_grade, parse_protocols};
-use mtatls::level::{parse_server_level, Level};
-use mtatls::log::parse_log_mask;
-use mtatls::params::{parse_bool, parse_int, parse_time, Params};
-use mtatls::trust::{parse_fingerprint, prepare_client, PeerPolicy, Tlsa};
-use mtatls::verify;
+use mtatls::context::exdata::VerifyRecord;
+use mtatls::config::grades::{check_exclusions, cipher_list, parse_grade, parse_protocols};
+use mtatls::config::level::{parse_server_level, Level};
+use mtatls::logging::parse_log_mask;
+use mtatls::config::params::{parse_bool, parse_int, parse_time, Params};
+use mtatls::verify::trust::{parse_fingerprint, prepare_client, PeerPolicy, Tlsa};
+use mtatls::report::cert;
 use openssl::hash::MessageDigest;
 
 #[path = "common/mod.rs"]
@@ -69,7 +69,7 @@ fn with_builder(f: impl FnOnce(&mut openssl::ssl::SslContextBuilder)) {
         );
     }
     B.with(|b| f(&mut b.borrow_mut()));
-    mtatls::log::drain_openssl_errors();
+    mtatls::logging::drain_openssl_errors();
 }
 
 fn parsers(s: &str) {
@@ -189,13 +189,13 @@ fn peer_checks(text: &str) {
         "mx1.example.net[192.0.2.25]:25",
         &mut record,
     );
-    mtatls::log::drain_openssl_errors();
+    mtatls::logging::drain_openssl_errors();
 }
 
 /// Received: header comments: only printable ASCII, no backslash, balanced
 /// parentheses.
 fn comment(s: &str) {
-    let out = mtatls::summary::sanitize_comment(s);
+    let out = mtatls::report::summary::sanitize_comment(s);
     let mut depth = 0i64;
     for c in out.chars() {
         assert!(
@@ -215,7 +215,7 @@ fn comment(s: &str) {
 /// A DER certificate: names and fingerprints as a session reports them.
 fn certificate(der: &[u8]) {
     let Ok(cert) = openssl::x509::X509::from_der(der) else {
-        mtatls::log::drain_openssl_errors();
+        mtatls::logging::drain_openssl_errors();
         return;
     };
     let log = common::discard_logger();
@@ -244,7 +244,7 @@ fn certificate(der: &[u8]) {
             let _ = verify::pkey_fingerprint(&cert, md, legacy);
         }
     }
-    mtatls::log::drain_openssl_errors();
+    mtatls::logging::drain_openssl_errors();
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::params::{parse_bool, parse_int, parse_time, Kind, Params, PARAMS};
+use mtatls::config::params::{parse_bool, parse_int, parse_time, Kind, Params, PARAMS};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

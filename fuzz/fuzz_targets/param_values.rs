@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::params::{lookup, split_list, Params, PARAMS};
+use mtatls::config::params::{lookup, split_list, Params, PARAMS};
 
 #[path = "common/mod.rs"]
 mod common;

@@ -125,12 +125,12 @@ pub const MTATLS_LOG_WARNING: i32 = 4;
 pub const MTATLS_LOG_INFO: i32 = 6;
 
 /// `timeout_seconds` argument → session timeout (`None`: default).
-pub(crate) fn timeout_arg(seconds: i32) -> Option<crate::wait::Timeout> {
+pub(crate) fn timeout_arg(seconds: i32) -> Option<crate::sys::wait::Timeout> {
     match seconds {
         s if s < 0 => None,
-        0 => Some(crate::wait::Timeout::NonBlocking),
-        s => Some(crate::wait::Timeout::After(std::time::Duration::from_secs(
-            s as u64,
-        ))),
+        0 => Some(crate::sys::wait::Timeout::NonBlocking),
+        s => Some(crate::sys::wait::Timeout::After(
+            std::time::Duration::from_secs(s as u64),
+        )),
     }
 }

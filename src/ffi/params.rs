@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{arg_str, copy_out, ffi_guard, mtatls_result, to_cstring, ErrorText, Poison};
+use crate::config::params::Params;
 use crate::error::Error;
-use crate::log::{Logger, Severity};
-use crate::params::Params;
+use crate::logging::{Logger, Severity};
 use mtatls_result::*;
 
 /// A set of Postfix parameter values. Not thread-safe: use from one
@@ -307,7 +307,7 @@ pub extern "C" fn mtatls_params_self_signed(
             with_params(params, |p| {
                 let cn = arg_str(common_name, "common name")?;
                 let path = arg_str(path, "path")?;
-                crate::selfsigned::write_self_signed(cn, Path::new(path))?;
+                crate::context::selfsigned::write_self_signed(cn, Path::new(path))?;
                 p.set("smtpd_tls_chain_files", path)
             })
         }
@@ -351,7 +351,7 @@ struct HostStore {
 /// Largest session the library accepts from the host's store.
 const MAX_SESSION_DER: usize = 64 * 1024;
 
-impl crate::resume::SessionStore for HostStore {
+impl crate::context::resume::SessionStore for HostStore {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
         let k = to_cstring(key);
         let mut buf = vec![0u8; 4096];
@@ -470,7 +470,7 @@ pub extern "C" fn mtatls_params_set_sni_callback(
         // SAFETY: params is NULL or valid per the contract.
         unsafe {
             with_params(params, |p| {
-                let selector: Option<Arc<crate::sni::SniSelector>> = callback.map(|f| {
+                let selector: Option<Arc<crate::context::sni::SniSelector>> = callback.map(|f| {
                     let userdata = userdata as usize;
                     Arc::new(move |name: &str| {
                         let c = to_cstring(name);
@@ -479,7 +479,7 @@ pub extern "C" fn mtatls_params_set_sni_callback(
                         let ok = f(userdata as *mut c_void, c.as_ptr(), buf.as_mut_ptr(), buf.len());
                         buf[buf.len() - 1] = 0;
                         ok.then(|| std::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned())
-                    }) as Arc<crate::sni::SniSelector>
+                    }) as Arc<crate::context::sni::SniSelector>
                 });
                 p.set_sni_selector(selector);
                 Ok(())

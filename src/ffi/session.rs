@@ -8,8 +8,8 @@ use super::{
     arg_str, copy_out, ffi_guard, mtatls_result, timeout_arg, to_cstring, ErrorText, Poison,
 };
 use crate::error::{Error, ErrorKind};
+use crate::report::summary::{Facts, Trust};
 use crate::session::Session;
-use crate::summary::{Facts, Trust};
 use mtatls_result::*;
 
 /// The peer sent a certificate.
@@ -372,7 +372,7 @@ pub extern "C" fn mtatls_session_add_tlsa(
                     return Err(Error::new(ErrorKind::NullParameter, "TLSA data is NULL"));
                 }
                 let bytes = std::slice::from_raw_parts(data, len).to_vec();
-                s.add_tlsa(crate::trust::Tlsa {
+                s.add_tlsa(crate::verify::trust::Tlsa {
                     usage,
                     selector,
                     mtype,

@@ -9,9 +9,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mtatls::log::{Logger, Severity};
-use mtatls::summary::Facts;
-use mtatls::wait::Timeout;
+use mtatls::logging::{Logger, Severity};
+use mtatls::report::summary::Facts;
+use mtatls::sys::wait::Timeout;
 use mtatls::{Context, Error, Params, Session};
 
 /// Peer label the server logs.

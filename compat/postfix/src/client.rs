@@ -4,9 +4,9 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::Arc;
 
-use mtatls::level::Level;
-use mtatls::summary::status;
-use mtatls::trust::Tlsa;
+use mtatls::config::level::Level;
+use mtatls::report::summary::status;
+use mtatls::verify::trust::Tlsa;
 use mtatls::{Context, Params, Session};
 
 use crate::abi::{level, ClientInitProps, ClientStartProps, Dane};
@@ -43,7 +43,7 @@ static MGR_DELETE: pf::Sym = pf::Sym::new(c"tls_mgr_delete");
 static VSTRING_ALLOC: pf::Sym = pf::Sym::new(c"vstring_alloc");
 static VSTRING_FREE: pf::Sym = pf::Sym::new(c"vstring_free");
 
-impl mtatls::resume::SessionStore for MgrStore {
+impl mtatls::context::resume::SessionStore for MgrStore {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
         let (f, va, vf) = (MGR_LOOKUP.get()?, VSTRING_ALLOC.get()?, VSTRING_FREE.get()?);
         let id = std::ffi::CString::new(key).ok()?;
@@ -190,7 +190,7 @@ pub unsafe extern "C" fn tls_client_init(props: *const ClientInitProps) -> *mut 
         match Context::new(&params, prefix) {
             Ok(mut ctx) => {
                 if let (Some(t), Ok(ct)) = (policy, std::ffi::CString::new(cache_type.clone())) {
-                    ctx.cache = Some(Arc::new(mtatls::resume::ClientCache {
+                    ctx.cache = Some(Arc::new(mtatls::context::resume::ClientCache {
                         name: cache_type,
                         timeout: t as u64,
                         store: Arc::new(MgrStore { cache_type: ct }),
@@ -306,7 +306,7 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
             return std::ptr::null_mut();
         };
         let protocols = str_or_empty(p.protocols);
-        if mtatls::grades::parse_protocols(&protocols).is_err() {
+        if mtatls::config::grades::parse_protocols(&protocols).is_err() {
             pf::warn(&format!(
                 "{namaddr}: Invalid TLS protocol list \"{protocols}\": aborting TLS session"
             ));

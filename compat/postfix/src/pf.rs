@@ -112,11 +112,11 @@ fn not_in_postfix(line: &str) -> bool {
     line.contains(": forward secrecy: ")
 }
 
-pub fn logger() -> mtatls::log::Logger {
-    mtatls::log::Logger::with_sink(std::sync::Arc::new(|sev, line: &str| match sev {
-        mtatls::log::Severity::Warning => warn(line),
-        mtatls::log::Severity::Info if not_in_postfix(line) => {}
-        mtatls::log::Severity::Info => info(line),
+pub fn logger() -> mtatls::logging::Logger {
+    mtatls::logging::Logger::with_sink(std::sync::Arc::new(|sev, line: &str| match sev {
+        mtatls::logging::Severity::Warning => warn(line),
+        mtatls::logging::Severity::Info if not_in_postfix(line) => {}
+        mtatls::logging::Severity::Info => info(line),
     }))
 }
 

@@ -163,7 +163,7 @@ pub unsafe extern "C" fn tls_server_init(props: *const ServerInitProps) -> *mut 
 /// the time after which the key no longer encrypts new tickets.
 #[repr(C)]
 struct PostfixTicketKey {
-    bytes: [u8; mtatls::resume::TICKET_KEY_LEN],
+    bytes: [u8; mtatls::context::resume::TICKET_KEY_LEN],
     tout: libc::time_t,
 }
 
@@ -197,7 +197,9 @@ unsafe fn use_tlsmgr_ticket_key(app: &mut AppState) {
     if app.ticket_key_name == Some(name) {
         return;
     }
-    if let Some(key) = mtatls::resume::TicketKey::from_bytes(&k.bytes, k.tout.max(0) as u64) {
+    if let Some(key) =
+        mtatls::context::resume::TicketKey::from_bytes(&k.bytes, k.tout.max(0) as u64)
+    {
         keys.install(key);
         app.ticket_key_name = Some(name);
         pf::trace(|| "session ticket key from tlsmgr installed".to_string());

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use foreign_types::ForeignType;
-use mtatls::summary::Facts;
-use mtatls::wait::Timeout;
+use mtatls::report::summary::Facts;
+use mtatls::sys::wait::Timeout;
 use mtatls::{Context, ErrorKind, Session};
 
 use crate::abi::{self, SessState};
@@ -91,7 +91,9 @@ pub fn last_ssl() -> *mut openssl_sys::SSL {
 ///
 /// # Safety
 /// `ssl` is NULL or the live SSL of the session.
-pub unsafe fn own_cert_signature(ssl: *mut openssl_sys::SSL) -> Option<mtatls::summary::Signature> {
+pub unsafe fn own_cert_signature(
+    ssl: *mut openssl_sys::SSL,
+) -> Option<mtatls::report::summary::Signature> {
     if ssl.is_null() {
         return None;
     }
@@ -118,7 +120,7 @@ pub unsafe fn own_cert_signature(ssl: *mut openssl_sys::SSL) -> Option<mtatls::s
         Id::ED448 => ("ED448".to_string(), String::new(), 0),
         _ => return None,
     };
-    Some(mtatls::summary::Signature {
+    Some(mtatls::report::summary::Signature {
         name,
         curve,
         bits,
@@ -129,7 +131,7 @@ pub unsafe fn own_cert_signature(ssl: *mut openssl_sys::SSL) -> Option<mtatls::s
 impl AppState {
     pub fn new(server: bool, ctx: Context, log_mask: c_int) -> *mut AppState {
         let mut ctx = ctx;
-        ctx.log_mask &= !mtatls::log::mask::SUMMARY;
+        ctx.log_mask &= !mtatls::logging::mask::SUMMARY;
         for p in ctx.profiles() {
             // SAFETY: a live SSL_CTX of this context, not yet shared.
             unsafe {
@@ -175,7 +177,7 @@ impl AppState {
     /// (without SUMMARY: this library logs the summary itself). False when
     /// another session still holds the context.
     pub fn sync_log_mask(&mut self) -> bool {
-        let want = crate::misc::to_mtatls_mask(self.log_mask) & !mtatls::log::mask::SUMMARY;
+        let want = crate::misc::to_mtatls_mask(self.log_mask) & !mtatls::logging::mask::SUMMARY;
         if self.ctx.log_mask == want {
             return true;
         }
@@ -193,7 +195,7 @@ impl AppState {
     /// the per-session grade, exclusions and protocols. Err: the warning.
     pub fn apply_policy(
         &mut self,
-        level: mtatls::level::Level,
+        level: mtatls::config::level::Level,
         ciphers: &str,
         protocols: Option<&str>,
     ) -> Result<(), String> {
@@ -210,11 +212,12 @@ impl AppState {
         // made from this context now; SSL_new copies these settings.
         unsafe {
             if openssl_sys::SSL_CTX_set_cipher_list(ssl_ctx, c.as_ptr()) == 0 {
-                let why = mtatls::log::openssl_reasons();
+                let why = mtatls::logging::openssl_reasons();
                 return Err(format!("error setting cipher list \"{ciphers}\": {why}"));
             }
             if let Some(p) = protocols {
-                let range = mtatls::grades::parse_protocols(p).map_err(|e| e.to_string())?;
+                let range =
+                    mtatls::config::grades::parse_protocols(p).map_err(|e| e.to_string())?;
                 let allowed = range.allowed();
                 let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
                     return Err(format!(
@@ -344,7 +347,7 @@ pub fn new_state(
             s.kex_name = opt_dup(&facts.kex_name);
             s.kex_curve = opt_dup(&facts.kex_curve);
             s.kex_bits = facts.kex_bits;
-            let sig = |sig: &mtatls::summary::Signature| {
+            let sig = |sig: &mtatls::report::summary::Signature| {
                 (
                     opt_dup(&sig.name),
                     opt_dup(&sig.curve),
@@ -682,7 +685,7 @@ pub unsafe fn session_stop(stream: *mut c_void, timeout: c_int, failure: c_int, 
 /// The words of an mtatls log mask (for the `*_tls_loglevel` value given
 /// to mtatls, so that its context logs what Postfix's would).
 pub fn mask_words(bits: u32) -> String {
-    use mtatls::log::mask as m;
+    use mtatls::logging::mask as m;
     let mut words = vec![];
     for (b, w) in [
         (m::SUMMARY, "summary"),
@@ -714,7 +717,7 @@ pub fn log_summary(facts: &Facts, log_mask: c_int) {
     if log_mask & abi::logbits::SUMMARY != 0 {
         let mut f = facts.clone();
         f.reused = false;
-        pf::info(&mtatls::summary::summary_line(&f));
+        pf::info(&mtatls::report::summary::summary_line(&f));
     }
 }
 

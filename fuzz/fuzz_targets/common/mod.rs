@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use mtatls::log::Logger;
+use mtatls::logging::Logger;
 
 /// A logger that discards every line (formatting still runs).
 pub fn discard_logger() -> Logger {
@@ -82,7 +82,7 @@ fn pem_blocks(pem: &str, kind: &str) -> String {
 }
 
 /// Fixture files, made on first use:
-/// `rsa.pem` (key then self-signed cert, from mtatls::selfsigned),
+/// `rsa.pem` (key then self-signed cert, from mtatls::context::selfsigned),
 /// `rsa-key.pem`, `rsa-cert.pem`, `ec.pem` (ECDSA P-256 key then cert),
 /// `ec-key.pem`, `ec-cert.pem`, `ca.pem` (both certs), `ta.pem` (a cert
 /// and a public key), `dh.pem` (2048-bit DH parameters), `junk.pem`
@@ -95,7 +95,7 @@ pub fn files() -> &'static Files {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("capath")).expect("fixture dir");
         let rsa = dir.join("rsa.pem");
-        mtatls::selfsigned::write_self_signed("fuzz.example", &rsa).expect("self-signed cert");
+        mtatls::context::selfsigned::write_self_signed("fuzz.example", &rsa).expect("self-signed cert");
         let rsa_pem = std::fs::read_to_string(&rsa).expect("read rsa.pem");
         let rsa_key = pem_blocks(&rsa_pem, "PRIVATE KEY");
         let rsa_cert = pem_blocks(&rsa_pem, "CERTIFICATE");
@@ -179,7 +179,7 @@ pub fn handshake_on_socketpair(ctx: &Arc<mtatls::Context>, data: &[u8], label: &
     use std::time::Duration;
 
     use mtatls::session::State;
-    use mtatls::wait::Timeout;
+    use mtatls::sys::wait::Timeout;
 
     let (mut peer, ours) = UnixStream::pair().expect("socketpair");
     peer.set_nonblocking(true).expect("nonblocking");

@@ -8,8 +8,8 @@ use openssl::dh::Dh;
 use openssl::pkey::PKey;
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod};
 
-use crate::log::{drain_openssl_errors, Diag};
-use crate::params::{lookup, split_list, Params};
+use crate::config::params::{lookup, split_list, Params};
+use crate::logging::{drain_openssl_errors, Diag};
 
 /// What ended up configured as the group list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, Vec<GroupEntry>) 
                 status,
             })
         };
-        let Some(nid) = crate::ossl::group_name_to_nid(name) else {
+        let Some(nid) = crate::sys::ossl::group_name_to_nid(name) else {
             // Provider-only groups (e.g. X25519MLKEM768 in OpenSSL 3.5)
             // have no NID: ask OpenSSL whether it knows the name itself.
             let known = probe
@@ -60,7 +60,7 @@ fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, Vec<GroupEntry>) 
             }
             continue;
         };
-        let Some(short) = crate::ossl::nid_short_name(nid) else {
+        let Some(short) = crate::sys::ossl::nid_short_name(nid) else {
             entry("unsupported as a key exchange group".into());
             continue;
         };
@@ -181,7 +181,7 @@ pub fn configure_dh(
         Err(e) => {
             diag.warn(format!(
                 "error opening DH parameter file \"{path}\": {} -- using compiled-in defaults",
-                crate::certs::strip_os_error(&e)
+                crate::context::certs::strip_os_error(&e)
             ));
             set_dh_auto(b, diag);
             return Ok(DhChoice::Auto);
@@ -209,7 +209,7 @@ pub fn configure_dh(
             diag.warn(format!(
                 "error decoding DH parameters from file \"{path}\" -- using compiled-in defaults"
             ));
-            diag.library_problems(crate::log::from_error_stack(&stack));
+            diag.library_problems(crate::logging::from_error_stack(&stack));
             diag.openssl_errors();
             set_dh_auto(b, diag);
             Ok(DhChoice::Auto)
@@ -220,7 +220,7 @@ pub fn configure_dh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::Logger;
+    use crate::logging::Logger;
 
     fn run(eecdh: &str, ffdhe: &str) -> (GroupChoice, Vec<String>) {
         let mut p = Params::new();

@@ -3,6 +3,13 @@
 //! trust store, every file read now. A context is immutable afterwards and
 //! may be shared between threads.
 
+pub mod certs;
+pub mod exdata;
+pub mod groups;
+pub mod resume;
+pub mod selfsigned;
+pub mod sni;
+
 use foreign_types::ForeignType;
 use openssl::hash::MessageDigest;
 use openssl::ssl::{
@@ -10,14 +17,14 @@ use openssl::ssl::{
 };
 use openssl::x509::X509Name;
 
-use crate::certs::{self, KeyChain};
+use crate::config::grades::{self, parse_grade, parse_protocols, Grade};
+use crate::config::level::{parse_server_level, Level};
+use crate::config::params::{split_list, Params};
 use crate::error::{Error, ErrorKind, Result};
-use crate::grades::{self, parse_grade, parse_protocols, Grade};
-use crate::groups::{self, DhChoice, GroupChoice};
-use crate::level::{parse_server_level, Level};
-use crate::log::{self, mask, Diag, Logger};
-use crate::ossl;
-use crate::params::{split_list, Params};
+use crate::logging::{self, mask, Diag, Logger};
+use crate::sys::ossl;
+use certs::KeyChain;
+use groups::{DhChoice, GroupChoice};
 
 /// Which side of the connection a context serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,13 +118,13 @@ pub struct Context {
     /// with mandatory TLS).
     pub require_client_cert: bool,
     /// Server: session ticket keys (tickets on).
-    pub tickets: Option<std::sync::Arc<crate::resume::TicketKeys>>,
+    pub tickets: Option<std::sync::Arc<crate::context::resume::TicketKeys>>,
     /// Client: `*_tls_servername` (empty, `hostname`, `nexthop` or a name).
     pub servername: String,
     /// Server: names in `tls_server_sni_maps` (0: no SNI table).
     pub sni_names: usize,
     /// Client: the session cache (`*_tls_session_cache_timeout` > 0).
-    pub cache: Option<std::sync::Arc<crate::resume::ClientCache>>,
+    pub cache: Option<std::sync::Arc<crate::context::resume::ClientCache>>,
     profiles: Vec<Profile>,
 }
 
@@ -244,7 +251,7 @@ impl Builder<'_> {
                     "{grade_param} = {grade_name}: error setting cipher grade: \"{grade_name}\" (cipher list \"{list}\")"
                 ),
             )
-            .with_detail(&log::openssl_reasons()));
+            .with_detail(&logging::openssl_reasons()));
         }
         Ok((grade_name.to_ascii_lowercase(), list, allowed))
     }
@@ -318,7 +325,8 @@ impl Context {
             bld.diag.warn(w);
         }
         let loglevel_param = format!("{prefix}_tls_loglevel");
-        let log_mask = match log::parse_log_mask(&loglevel_param, &params.get(&loglevel_param)?) {
+        let log_mask = match logging::parse_log_mask(&loglevel_param, &params.get(&loglevel_param)?)
+        {
             Ok(m) => m,
             Err(w) => {
                 bld.diag.warn(w);
@@ -540,10 +548,10 @@ impl Context {
             if ticket_cipher.is_empty() {
                 b.set_options(SslOptions::NO_TICKET);
             } else {
-                let keys = crate::resume::TicketKeys::new(&ticket_cipher, cache_timeout)
+                let keys = crate::context::resume::TicketKeys::new(&ticket_cipher, cache_timeout)
                     .map(std::sync::Arc::new);
                 match keys {
-                    Some(k) if crate::resume::enable_tickets(&mut b, k.clone()) => {
+                    Some(k) if crate::context::resume::enable_tickets(&mut b, k.clone()) => {
                         ctx.tickets = Some(k)
                     }
                     _ => {
@@ -566,26 +574,26 @@ impl Context {
         if ask_ccert {
             b.set_verify_callback(
                 SslVerifyMode::PEER | SslVerifyMode::CLIENT_ONCE,
-                crate::trust::verify_callback,
+                crate::verify::trust::verify_callback,
             );
             if !ca_file.is_empty() {
                 if let Ok(names) = X509Name::load_client_ca_file(&ca_file) {
                     b.set_client_ca_list(names);
                 }
-                log::drain_openssl_errors();
+                logging::drain_openssl_errors();
             }
         } else {
             b.set_verify(SslVerifyMode::NONE);
         }
         let sni_maps = params.get("tls_server_sni_maps")?;
         if !sni_maps.trim().is_empty() {
-            let table = crate::sni::load_table(
+            let table = crate::context::sni::load_table(
                 sni_maps.trim(),
                 params.sni_selector().cloned(),
                 &mut |w| bld.diag.warn(w),
             )?;
             ctx.sni_names = table.len();
-            crate::sni::enable(&mut b, std::sync::Arc::new(table))?;
+            crate::context::sni::enable(&mut b, std::sync::Arc::new(table))?;
         }
         ctx.ask_ccert = ask_ccert;
         let exclusion_param = if ctx.mandatory {
@@ -657,12 +665,12 @@ impl Context {
         ctx.servername = bld.get("tls_servername")?;
         let cache_timeout = params.get_time(&format!("{prefix}_tls_session_cache_timeout"))?;
         if cache_timeout > 0 {
-            let store: std::sync::Arc<dyn crate::resume::SessionStore> =
+            let store: std::sync::Arc<dyn crate::context::resume::SessionStore> =
                 match params.session_store() {
                     Some(s) => s.clone(),
-                    None => std::sync::Arc::new(crate::resume::MemoryStore::default()),
+                    None => std::sync::Arc::new(crate::context::resume::MemoryStore::default()),
                 };
-            ctx.cache = Some(std::sync::Arc::new(crate::resume::ClientCache {
+            ctx.cache = Some(std::sync::Arc::new(crate::context::resume::ClientCache {
                 name: prefix.clone(),
                 timeout: cache_timeout,
                 store,
@@ -738,12 +746,12 @@ impl Context {
             }
             certs::install(&mut b, &chains, &bld.get("tls_chain_files")?)?;
             b.set_verify_depth(ctx.verify_depth);
-            b.set_verify_callback(SslVerifyMode::NONE, crate::trust::verify_callback);
+            b.set_verify_callback(SslVerifyMode::NONE, crate::verify::trust::verify_callback);
             if ctx.cache.is_some() {
                 b.set_session_cache_mode(
                     SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL,
                 );
-                b.set_new_session_callback(crate::resume::on_new_client_session);
+                b.set_new_session_callback(crate::context::resume::on_new_client_session);
             } else {
                 b.set_session_cache_mode(SslSessionCacheMode::OFF);
             }
@@ -766,7 +774,7 @@ impl Context {
                         ErrorKind::Context,
                         "cannot enable DANE certificate validation",
                     )
-                    .with_detail(&log::openssl_reasons()));
+                    .with_detail(&logging::openssl_reasons()));
                 }
             }
             let ssl = b.build();

@@ -13,8 +13,8 @@ use openssl::stack::Stack;
 use openssl::x509::X509;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::log::openssl_reasons;
-use crate::ossl;
+use crate::logging::openssl_reasons;
+use crate::sys::ossl;
 
 /// One private key with its leaf certificate and chain.
 pub struct KeyChain {

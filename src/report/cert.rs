@@ -7,8 +7,8 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::x509::{X509NameRef, X509Ref};
 
-use crate::log::Logger;
-use crate::ossl;
+use crate::logging::Logger;
+use crate::sys::ossl;
 
 /// Names longer than this (bytes, as UTF-8) are refused, as Postfix does.
 const CCERT_BUFSIZ: usize = 256;

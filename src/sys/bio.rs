@@ -10,7 +10,7 @@ use libc::{c_char, c_int, c_long, c_void};
 use once_cell::sync::Lazy;
 use openssl_sys::{BIO, BIO_METHOD};
 
-use crate::ossl;
+use crate::sys::ossl;
 
 /// What the BIO keeps: the descriptor and what reading has seen.
 struct SocketState {

@@ -4,7 +4,7 @@
 
 use openssl::ssl::{SslContextBuilder, SslOptions, SslVersion};
 
-use crate::params::{split_list, split_list_colon, Params};
+use crate::config::params::{split_list, split_list_colon, Params};
 
 /// A Postfix cipher grade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +198,7 @@ impl ProtocolRange {
                 crate::ErrorKind::Context,
                 format!("{param} = {value}: error setting {what} TLS version"),
             )
-            .with_detail(&crate::log::openssl_reasons())
+            .with_detail(&crate::logging::openssl_reasons())
         };
         b.set_min_proto_version(Some(to_version(lo)))
             .map_err(|_| fail("minimum"))?;

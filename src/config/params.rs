@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::config::grades;
 use crate::error::{Error, ErrorKind, Result};
-use crate::grades;
-use crate::log::Logger;
+use crate::logging::Logger;
 
 /// How a parameter's value is checked when it is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,11 +306,11 @@ pub fn validate(name: &str, kind: Kind, value: &str) -> Result<()> {
         Exclusions => {
             grades::check_exclusions(value).map_err(|why| Error::invalid(name, value, why))
         }
-        ServerLevel => crate::level::parse_server_level(value)
+        ServerLevel => crate::config::level::parse_server_level(value)
             .map(drop)
             .map_err(|why| Error::invalid(name, value, why)),
         ClientLevel if value.is_empty() => Ok(()),
-        ClientLevel => crate::level::Level::parse_client(value)
+        ClientLevel => crate::config::level::Level::parse_client(value)
             .map(drop)
             .map_err(|why| Error::invalid(name, value, why)),
         Digest => {
@@ -390,8 +390,8 @@ fn too_long(name: &str) -> Error {
 pub struct Params {
     values: HashMap<String, String>,
     logger: Logger,
-    session_store: Option<std::sync::Arc<dyn crate::resume::SessionStore>>,
-    sni_selector: Option<std::sync::Arc<crate::sni::SniSelector>>,
+    session_store: Option<std::sync::Arc<dyn crate::context::resume::SessionStore>>,
+    sni_selector: Option<std::sync::Arc<crate::context::sni::SniSelector>>,
 }
 
 impl std::fmt::Debug for Params {
@@ -502,7 +502,7 @@ impl Params {
                 format!(
                     "open {}: {}",
                     path.display(),
-                    crate::certs::strip_os_error(&e)
+                    crate::context::certs::strip_os_error(&e)
                 ),
             )
         })?;
@@ -569,24 +569,29 @@ impl Params {
     }
 
     /// The host's client session store (`None`: in memory).
-    pub fn session_store(&self) -> Option<&std::sync::Arc<dyn crate::resume::SessionStore>> {
+    pub fn session_store(
+        &self,
+    ) -> Option<&std::sync::Arc<dyn crate::context::resume::SessionStore>> {
         self.session_store.as_ref()
     }
 
     /// The host's SNI selector (`None`: Postfix's table lookup).
-    pub fn sni_selector(&self) -> Option<&std::sync::Arc<crate::sni::SniSelector>> {
+    pub fn sni_selector(&self) -> Option<&std::sync::Arc<crate::context::sni::SniSelector>> {
         self.sni_selector.as_ref()
     }
 
     /// Let the host pick the `tls_server_sni_maps` entry for a name.
-    pub fn set_sni_selector(&mut self, selector: Option<std::sync::Arc<crate::sni::SniSelector>>) {
+    pub fn set_sni_selector(
+        &mut self,
+        selector: Option<std::sync::Arc<crate::context::sni::SniSelector>>,
+    ) {
         self.sni_selector = selector;
     }
 
     /// Keep client sessions in the host's store instead of memory.
     pub fn set_session_store(
         &mut self,
-        store: Option<std::sync::Arc<dyn crate::resume::SessionStore>>,
+        store: Option<std::sync::Arc<dyn crate::context::resume::SessionStore>>,
     ) {
         self.session_store = store;
     }

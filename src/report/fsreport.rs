@@ -11,9 +11,9 @@ use std::fmt::Write;
 
 use foreign_types::ForeignTypeRef;
 
+use crate::context::groups::{DhChoice, GroupChoice};
 use crate::context::{Context, Policy, Profile, Role};
-use crate::groups::{DhChoice, GroupChoice};
-use crate::ossl;
+use crate::sys::ossl;
 
 /// One cipher suite as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

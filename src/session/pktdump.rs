@@ -10,8 +10,8 @@ use libc::{c_char, c_int, c_long, size_t};
 use openssl::ssl::SslRef;
 use openssl_sys::BIO;
 
-use crate::exdata::SessionShared;
-use crate::ossl;
+use crate::context::exdata::SessionShared;
+use crate::sys::ossl;
 
 const BIO_CB_READ: c_int = 0x02;
 const BIO_CB_WRITE: c_int = 0x03;

@@ -492,7 +492,7 @@ pub fn load_config_file(path: &str, name: &str) -> std::result::Result<(), Strin
             } else {
                 format!(" (application {name})")
             },
-            crate::log::openssl_reasons()
+            crate::logging::openssl_reasons()
         ));
     }
     loaded.push((path.to_string(), name.to_string()));

@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::ossl;
+use crate::sys::ossl;
 
 /// Severity of a log line, numbered as syslog(3) priorities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ impl Logger {
     /// a line logged from inside an OpenSSL call must not change how the
     /// call's failure is read afterwards.
     pub fn log(&self, severity: Severity, line: &str) {
-        let saved = crate::wait::errno();
+        let saved = crate::sys::wait::errno();
         match &self.sink {
             Some(sink) => sink(severity, line),
             None => {
@@ -60,10 +60,10 @@ impl Logger {
                     ""
                 };
                 let text = format!("{prefix}{line}\n");
-                crate::wait::write_stderr(text.as_bytes());
+                crate::sys::wait::write_stderr(text.as_bytes());
             }
         }
-        crate::wait::set_errno(saved);
+        crate::sys::wait::set_errno(saved);
     }
 
     /// Log an informational line.
@@ -250,7 +250,7 @@ const LOG_KEYWORDS: &[(&str, u32)] = &[
 /// `Err(warning)` with Postfix's text; the caller then logs nothing (mask 0).
 pub fn parse_log_mask(param: &str, value: &str) -> Result<u32, String> {
     let mut bits = 0;
-    for word in crate::params::split_list(value) {
+    for word in crate::config::params::split_list(value) {
         match LOG_KEYWORDS
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(word))

@@ -8,7 +8,7 @@ use once_cell::sync::Lazy;
 use openssl::ex_data::Index;
 use openssl::ssl::{Ssl, SslRef};
 
-use crate::log::Logger;
+use crate::logging::Logger;
 
 /// The first certificate error closest to the leaf, as Postfix keeps it.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +38,7 @@ pub struct SessionShared {
     /// The verification record the callback fills.
     pub verify: Mutex<VerifyRecord>,
     /// Client: the session cache and this session's key in it.
-    pub cache: Option<Arc<crate::resume::ClientCache>>,
+    pub cache: Option<Arc<crate::context::resume::ClientCache>>,
     /// Client: the cache key (`SERVERID&HEX`).
     pub cache_key: Option<String>,
     /// Server: the session was resumed from a ticket.

@@ -12,13 +12,13 @@ use foreign_types::ForeignTypeRef;
 use openssl::ssl::SslRef;
 use openssl::x509::{X509StoreContext, X509StoreContextRef, X509VerifyResult};
 
+use crate::config::level::Level;
+use crate::context::exdata::{self, VerifyRecord};
 use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exdata::{self, VerifyRecord};
-use crate::level::Level;
-use crate::log::{mask, Logger};
-use crate::ossl;
-use crate::summary::{status, Facts};
+use crate::logging::{mask, Logger};
+use crate::report::summary::{status, Facts};
+use crate::sys::ossl;
 
 /// One TLSA record (RFC 6698): usage, selector, matching type, data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +147,7 @@ fn set_hosts(ssl: &mut SslRef, names: &[String], label: &str, log: &Logger) -> b
         if ok == 1 {
             added += 1;
         } else {
-            crate::log::drain_openssl_errors();
+            crate::logging::drain_openssl_errors();
             log.warn(&format!("{label}: error loading match name: \"{name}\""));
         }
     }
@@ -174,7 +174,7 @@ fn dane_enable(ssl: &mut SslRef, base: &str, label: &str, what: &str) -> Result<
             ErrorKind::Context,
             format!("{label}: error enabling {what} certificate validation"),
         )
-        .with_detail(&crate::log::openssl_reasons()));
+        .with_detail(&crate::logging::openssl_reasons()));
     }
     Ok(())
 }
@@ -194,7 +194,7 @@ fn tlsa_add(ssl: &mut SslRef, r: (u8, u8, u8, &[u8]), label: &str, log: &Logger)
             data.len(),
         )
     } > 0;
-    crate::log::drain_openssl_errors();
+    crate::logging::drain_openssl_errors();
     if !ok {
         log.warn(&format!(
             "{label}: unusable TLSA RR: {usage} {selector} {mtype} {}",
@@ -222,7 +222,7 @@ pub fn servername_for(request: &str, policy: &PeerPolicy, param: &str) -> Result
     if name.is_empty() {
         return Ok(None);
     }
-    if !crate::sni::valid_hostname(&name) {
+    if !crate::context::sni::valid_hostname(&name) {
         return Err(Error::new(
             ErrorKind::Policy,
             format!("\"{param} = {request}\" specifies an invalid hostname"),
@@ -250,7 +250,7 @@ pub fn prepare_client(
         let param = format!("{}_tls_servername", ctx.prefix);
         if let Some(name) = servername_for(request, policy, &param)? {
             if ssl.set_hostname(&name).is_err() {
-                crate::log::drain_openssl_errors();
+                crate::logging::drain_openssl_errors();
                 return Err(Error::new(
                     ErrorKind::Context,
                     format!("{label}: error setting SNI hostname to: {name}"),
@@ -340,8 +340,8 @@ pub fn prepare_client(
                 &policy.tlsa_base
             };
             // DANE always sends the TLSA base domain as SNI.
-            if crate::sni::valid_hostname(base) && ssl.set_hostname(base).is_err() {
-                crate::log::drain_openssl_errors();
+            if crate::context::sni::valid_hostname(base) && ssl.set_hostname(base).is_err() {
+                crate::logging::drain_openssl_errors();
                 return Err(Error::new(
                     ErrorKind::Context,
                     format!("{label}: error setting SNI hostname to: {base}"),
@@ -531,7 +531,7 @@ pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) ->
 }
 
 fn hex(data: &[u8]) -> String {
-    crate::verify::hex(data)
+    crate::report::cert::hex(data)
 }
 
 /// The `Matched ...` line of a DANE-based success (fingerprints, TLSA,

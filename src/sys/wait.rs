@@ -99,8 +99,8 @@ fn far_future() -> Instant {
 /// The open sockets (by device and inode, so that `dup`ed descriptors
 /// count as one) that have a live session: two sessions on one socket
 /// would share its file status flags and its bytes.
-static CLAIMED: crate::sync::StaticPMutex<std::collections::BTreeSet<(u64, u64)>> =
-    crate::sync::StaticPMutex::new(std::collections::BTreeSet::new());
+static CLAIMED: crate::sys::sync::StaticPMutex<std::collections::BTreeSet<(u64, u64)>> =
+    crate::sys::sync::StaticPMutex::new(std::collections::BTreeSet::new());
 
 /// A descriptor's registration as the socket of one live session.
 #[derive(Debug)]
@@ -156,7 +156,7 @@ pub fn set_flags(fd: RawFd, flags: libc::c_int) {
 
 /// Text of an errno value, as strerror(3) prints it.
 pub fn strerror(errno: i32) -> String {
-    crate::certs::strip_os_error(&std::io::Error::from_raw_os_error(errno))
+    crate::context::certs::strip_os_error(&std::io::Error::from_raw_os_error(errno))
 }
 
 /// Set the thread's errno (to clear it before an OpenSSL I/O call).

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::sync::Arc;
 
-use crate::sync::PMutex;
+use crate::sys::sync::PMutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use foreign_types::ForeignTypeRef;
@@ -18,9 +18,9 @@ use once_cell::sync::Lazy;
 use openssl::ex_data::Index;
 use openssl::ssl::{SslContext, SslContextRef, SslRef, SslSession};
 
-use crate::exdata;
-use crate::log::mask;
-use crate::ossl;
+use crate::context::exdata;
+use crate::logging::mask;
+use crate::sys::ossl;
 
 /// Seconds since the epoch.
 pub fn now() -> u64 {
@@ -353,7 +353,7 @@ pub struct ClientCache {
 
 impl ClientCache {
     /// Load the session for `key` into `ssl`; logs at the `cache` mask.
-    pub fn load(&self, ssl: &mut SslRef, key: &str, log_mask: u32, log: &crate::log::Logger) {
+    pub fn load(&self, ssl: &mut SslRef, key: &str, log_mask: u32, log: &crate::logging::Logger) {
         if log_mask & mask::CACHE != 0 {
             log.info(&format!("looking for session {key} in {} cache", self.name));
         }
@@ -369,11 +369,11 @@ impl ClientCache {
         if unsafe { ssl.set_session(&session) }.is_ok() && log_mask & mask::CACHE != 0 {
             log.info(&format!("reloaded session {key} from {} cache", self.name));
         }
-        crate::log::drain_openssl_errors();
+        crate::logging::drain_openssl_errors();
     }
 
     /// Forget `key` (after a failed handshake).
-    pub fn remove(&self, key: &str, log_mask: u32, log: &crate::log::Logger) {
+    pub fn remove(&self, key: &str, log_mask: u32, log: &crate::logging::Logger) {
         self.store.remove(key);
         if log_mask & mask::CACHE != 0 {
             log.info(&format!("remove session {key} from client cache"));

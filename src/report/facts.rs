@@ -8,9 +8,9 @@ use openssl::ssl::SslRef;
 use openssl::x509::{X509Ref, X509VerifyResult};
 
 use crate::context::Context;
-use crate::ossl;
-use crate::summary::{status, Facts, Signature};
-use crate::verify;
+use crate::report::cert;
+use crate::report::summary::{status, Facts, Signature};
+use crate::sys::ossl;
 
 /// Key-exchange description of the peer's ephemeral key.
 fn key_exchange(ssl: &SslRef, tls13: bool) -> (String, String, i32) {
@@ -18,7 +18,7 @@ fn key_exchange(ssl: &SslRef, tls13: bool) -> (String, String, i32) {
     // SAFETY: ssl is live; on success we own one reference to the key.
     let ok = unsafe { openssl_sys::SSL_get_peer_tmp_key(ssl.as_ptr(), &mut raw) };
     if ok <= 0 || raw.is_null() {
-        crate::log::drain_openssl_errors();
+        crate::logging::drain_openssl_errors();
         // Provider-only groups (OpenSSL 3.5 hybrids such as
         // X25519MLKEM768, TLS 1.3 only) have no key to describe: their
         // name, as Postfix 3.10 logs it. TLS 1.2 without an ephemeral key
@@ -169,8 +169,8 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         if ssl.verify_result() == X509VerifyResult::OK {
             facts.peer_status |= status::TRUSTED;
         }
-        facts.peer_cn = verify::peer_cn(cert, peer_label, &ctx.logger);
-        facts.issuer_cn = verify::issuer_cn(cert, peer_label, &ctx.logger);
+        facts.peer_cn = cert::peer_cn(cert, peer_label, &ctx.logger);
+        facts.issuer_cn = cert::issuer_cn(cert, peer_label, &ctx.logger);
     }
     facts
 }
@@ -184,8 +184,8 @@ pub fn fill_fingerprints(facts: &mut Facts, ssl: &SslRef, ctx: &Context) {
         (!p.is_null()).then(|| X509Ref::from_ptr(p))
     };
     if let Some(cert) = peer {
-        facts.peer_cert_fprint = verify::cert_fingerprint(cert, ctx.digest);
+        facts.peer_cert_fprint = cert::cert_fingerprint(cert, ctx.digest);
         facts.peer_pkey_fprint =
-            verify::pkey_fingerprint(cert, ctx.digest, ctx.legacy_pkey_fingerprints);
+            cert::pkey_fingerprint(cert, ctx.digest, ctx.legacy_pkey_fingerprints);
     }
 }

@@ -3,6 +3,8 @@
 //! stop. The descriptor is switched to non-blocking mode while the session
 //! exists, restored afterwards, and never closed.
 
+pub mod pktdump;
+
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,15 +12,15 @@ use std::time::Duration;
 use foreign_types::ForeignTypeRef;
 use openssl::ssl::{ErrorCode, Ssl, SslRef};
 
+use crate::config::level::Level;
+use crate::context::exdata::{self, SessionShared, VerifyRecord};
 use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exdata::{self, SessionShared, VerifyRecord};
-use crate::level::Level;
-use crate::log::{drain_openssl_errors, mask, Logger};
-use crate::ossl;
-use crate::summary::{self, Facts};
-use crate::trust::{self, PeerPolicy, Tlsa};
-use crate::wait::{self, Deadline, Timeout, WaitError, Want};
+use crate::logging::{drain_openssl_errors, mask, Logger};
+use crate::report::summary::{self, Facts};
+use crate::sys::ossl;
+use crate::sys::wait::{self, Deadline, Timeout, WaitError, Want};
+use crate::verify::trust::{self, PeerPolicy, Tlsa};
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,7 +219,7 @@ impl Session {
     pub fn facts(&mut self) -> Option<&Facts> {
         if !self.fingerprints_filled {
             if let (Some(facts), Some(ssl)) = (self.facts.as_mut(), self.ssl.as_ref()) {
-                crate::facts::fill_fingerprints(facts, ssl, &self.ctx);
+                crate::report::facts::fill_fingerprints(facts, ssl, &self.ctx);
                 self.fingerprints_filled = true;
             }
         }
@@ -414,7 +416,7 @@ impl Session {
         let profile = self.ctx.profile(self.level);
         let mut text = format!(
             "{}\0{}\0{:?}\0{}\0{}\0{:?}\0{:?}",
-            crate::ossl::runtime_version(),
+            crate::sys::ossl::runtime_version(),
             profile.cipher_list,
             profile.policy,
             self.level,
@@ -439,7 +441,7 @@ impl Session {
             text.push_str(&tlsa.join("\0"));
         }
         let digest = openssl::sha::sha256(text.as_bytes());
-        format!("{serverid}&{}", crate::verify::hex(&digest))
+        format!("{serverid}&{}", crate::report::cert::hex(&digest))
     }
 
     /// Create the OpenSSL session for the level in effect and apply the
@@ -509,16 +511,16 @@ impl Session {
         }
         // SAFETY: ssl is live; the BIO never closes the caller's descriptor
         // and writes with MSG_NOSIGNAL (no SIGPIPE in the host).
-        if !unsafe { crate::sockbio::attach(ssl.as_ptr(), self.fd) } {
+        if !unsafe { crate::sys::bio::attach(ssl.as_ptr(), self.fd) } {
             return Err(Error::new(
                 ErrorKind::Context,
                 format!("cannot attach a socket BIO {} {}", self.dir(), self.label),
             )
-            .with_detail(&crate::log::openssl_reasons()));
+            .with_detail(&crate::logging::openssl_reasons()));
         }
         if self.log_mask & (mask::TLSPKTS | mask::ALLPKTS) != 0 {
             if let Some(shared) = &self.shared {
-                crate::pktdump::start(&ssl, shared);
+                crate::session::pktdump::start(&ssl, shared);
             }
         }
         match self.ctx.role {
@@ -661,12 +663,12 @@ impl Session {
     fn established(&mut self) -> Option<Error> {
         let ssl = self.ssl.as_ref()?;
         if self.log_mask & mask::TLSPKTS != 0 && self.log_mask & mask::ALLPKTS == 0 {
-            crate::pktdump::stop(ssl);
+            crate::session::pktdump::stop(ssl);
         }
         // SAFETY: ssl is live.
         unsafe { ossl::SSL_clear_options(ssl.as_ptr(), openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF) };
         let am_server = self.ctx.role == Role::Server;
-        let mut facts = crate::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);
+        let mut facts = crate::report::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);
         facts.peer_sni = if am_server {
             self.shared
                 .as_ref()
@@ -709,7 +711,7 @@ impl Session {
         let peer_lines = self.log_mask & (mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE) != 0
             && facts.peer_status & summary::status::PRESENT != 0;
         if peer_lines {
-            crate::facts::fill_fingerprints(&mut facts, ssl, &self.ctx);
+            crate::report::facts::fill_fingerprints(&mut facts, ssl, &self.ctx);
             self.fingerprints_filled = true;
         }
         if peer_lines && am_server {

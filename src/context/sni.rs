@@ -13,10 +13,10 @@ use openssl::ssl::{NameType, SniError, SslContext, SslContextBuilder, SslRef};
 use openssl::stack::Stack;
 use openssl::x509::X509;
 
-use crate::certs::{self, KeyChain};
+use crate::context::certs::{self, KeyChain};
+use crate::context::exdata;
 use crate::error::{Error, ErrorKind, Result};
-use crate::exdata;
-use crate::ossl;
+use crate::sys::ossl;
 
 /// Whether `name` is a valid host name as Postfix's `valid_hostname`
 /// accepts it: dot-separated labels of letters, digits and hyphens (not at
@@ -174,7 +174,7 @@ pub fn load_table(
 ) -> Result<SniTable> {
     let mut entries = HashMap::new();
     for (name, files) in table_entries(spec)? {
-        let list: Vec<&str> = crate::params::split_list(&files).collect();
+        let list: Vec<&str> = crate::config::params::split_list(&files).collect();
         let chains = certs::load_chain_files(&list, &files, warn).map_err(|e| {
             Error::new(
                 e.kind(),
@@ -247,7 +247,7 @@ fn on_servername(ssl: &mut SslRef) -> std::result::Result<(), SniError> {
             )
         };
         if ok != 1 {
-            crate::log::drain_openssl_errors();
+            crate::logging::drain_openssl_errors();
             if let Some(s) = &shared {
                 s.logger.warn(&format!(
                     "{label}: error loading SNI key and certificate for {name}"
