@@ -110,54 +110,64 @@ fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// Run a callback body; a panic (none is expected) becomes `fail`
+/// instead of unwinding into OpenSSL.
+fn catch_unwind_or<T>(fail: T, body: impl FnOnce() -> T) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(fail)
+}
+
 unsafe extern "C" fn bio_write(bio: *mut BIO, buf: *const c_char, len: c_int) -> c_int {
-    // SAFETY: OpenSSL passes its live BIO and a buffer of len bytes.
-    unsafe {
-        openssl_sys::BIO_clear_flags(
-            bio,
-            openssl_sys::BIO_FLAGS_RWS | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
-        );
-        let Some(st) = state(bio) else { return -1 };
-        if buf.is_null() || len <= 0 {
-            return 0;
-        }
-        let n = if st.is_socket {
-            libc::send(st.fd, buf.cast(), len as usize, libc::MSG_NOSIGNAL)
-        } else {
-            libc::write(st.fd, buf.cast(), len as usize)
-        };
-        if n < 0 && should_retry(errno()) {
-            openssl_sys::BIO_set_flags(
+    catch_unwind_or(-1, || {
+        // SAFETY: OpenSSL passes its live BIO and a buffer of len bytes.
+        unsafe {
+            openssl_sys::BIO_clear_flags(
                 bio,
-                openssl_sys::BIO_FLAGS_WRITE | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
+                openssl_sys::BIO_FLAGS_RWS | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
             );
+            let Some(st) = state(bio) else { return -1 };
+            if buf.is_null() || len <= 0 {
+                return 0;
+            }
+            let n = if st.is_socket {
+                libc::send(st.fd, buf.cast(), len as usize, libc::MSG_NOSIGNAL)
+            } else {
+                libc::write(st.fd, buf.cast(), len as usize)
+            };
+            if n < 0 && should_retry(errno()) {
+                openssl_sys::BIO_set_flags(
+                    bio,
+                    openssl_sys::BIO_FLAGS_WRITE | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
+                );
+            }
+            n as c_int
         }
-        n as c_int
-    }
+    })
 }
 
 unsafe extern "C" fn bio_read(bio: *mut BIO, buf: *mut c_char, len: c_int) -> c_int {
-    // SAFETY: OpenSSL passes its live BIO and a buffer of len bytes.
-    unsafe {
-        openssl_sys::BIO_clear_flags(
-            bio,
-            openssl_sys::BIO_FLAGS_RWS | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
-        );
-        let Some(st) = state(bio) else { return -1 };
-        if buf.is_null() || len <= 0 {
-            return 0;
-        }
-        let n = libc::read(st.fd, buf.cast(), len as usize);
-        if n == 0 {
-            st.eof = true;
-        } else if n < 0 && should_retry(errno()) {
-            openssl_sys::BIO_set_flags(
+    catch_unwind_or(-1, || {
+        // SAFETY: OpenSSL passes its live BIO and a buffer of len bytes.
+        unsafe {
+            openssl_sys::BIO_clear_flags(
                 bio,
-                openssl_sys::BIO_FLAGS_READ | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
+                openssl_sys::BIO_FLAGS_RWS | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
             );
+            let Some(st) = state(bio) else { return -1 };
+            if buf.is_null() || len <= 0 {
+                return 0;
+            }
+            let n = libc::read(st.fd, buf.cast(), len as usize);
+            if n == 0 {
+                st.eof = true;
+            } else if n < 0 && should_retry(errno()) {
+                openssl_sys::BIO_set_flags(
+                    bio,
+                    openssl_sys::BIO_FLAGS_READ | openssl_sys::BIO_FLAGS_SHOULD_RETRY,
+                );
+            }
+            n as c_int
         }
-        n as c_int
-    }
+    })
 }
 
 unsafe extern "C" fn bio_ctrl(
@@ -166,44 +176,50 @@ unsafe extern "C" fn bio_ctrl(
     _larg: c_long,
     parg: *mut c_void,
 ) -> c_long {
-    // SAFETY: OpenSSL passes its live BIO; parg is what the command takes.
-    unsafe {
-        let Some(st) = state(bio) else { return 0 };
-        match cmd {
-            openssl_sys::BIO_CTRL_EOF => c_long::from(st.eof),
-            ossl::BIO_C_GET_FD => {
-                if !parg.is_null() {
-                    *(parg as *mut c_int) = st.fd;
+    catch_unwind_or(0, || {
+        // SAFETY: OpenSSL passes its live BIO; parg is what the command takes.
+        unsafe {
+            let Some(st) = state(bio) else { return 0 };
+            match cmd {
+                openssl_sys::BIO_CTRL_EOF => c_long::from(st.eof),
+                ossl::BIO_C_GET_FD => {
+                    if !parg.is_null() {
+                        *(parg as *mut c_int) = st.fd;
+                    }
+                    st.fd as c_long
                 }
-                st.fd as c_long
+                // Never closes the descriptor, whatever is asked.
+                ossl::BIO_CTRL_GET_CLOSE => 0,
+                ossl::BIO_CTRL_SET_CLOSE => 1,
+                openssl_sys::BIO_CTRL_FLUSH | ossl::BIO_CTRL_DUP => 1,
+                _ => 0,
             }
-            // Never closes the descriptor, whatever is asked.
-            ossl::BIO_CTRL_GET_CLOSE => 0,
-            ossl::BIO_CTRL_SET_CLOSE => 1,
-            openssl_sys::BIO_CTRL_FLUSH | ossl::BIO_CTRL_DUP => 1,
-            _ => 0,
         }
-    }
+    })
 }
 
 unsafe extern "C" fn bio_create(bio: *mut BIO) -> c_int {
-    // SAFETY: a new BIO of this method; no state yet.
-    unsafe { openssl_sys::BIO_set_data(bio, std::ptr::null_mut()) };
-    1
+    catch_unwind_or(0, || {
+        // SAFETY: a new BIO of this method; no state yet.
+        unsafe { openssl_sys::BIO_set_data(bio, std::ptr::null_mut()) };
+        1
+    })
 }
 
 unsafe extern "C" fn bio_destroy(bio: *mut BIO) -> c_int {
-    if bio.is_null() {
-        return 0;
-    }
-    // SAFETY: the data is NULL or the Box made in `attach`, freed once here.
-    unsafe {
-        let data = openssl_sys::BIO_get_data(bio) as *mut SocketState;
-        if !data.is_null() {
-            drop(Box::from_raw(data));
-            openssl_sys::BIO_set_data(bio, std::ptr::null_mut());
+    catch_unwind_or(0, || {
+        if bio.is_null() {
+            return 0;
         }
-        openssl_sys::BIO_set_init(bio, 0);
-    }
-    1
+        // SAFETY: the data is NULL or the Box made in `attach`, freed once here.
+        unsafe {
+            let data = openssl_sys::BIO_get_data(bio) as *mut SocketState;
+            if !data.is_null() {
+                drop(Box::from_raw(data));
+                openssl_sys::BIO_set_data(bio, std::ptr::null_mut());
+            }
+            openssl_sys::BIO_set_init(bio, 0);
+        }
+        1
+    })
 }
