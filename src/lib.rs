@@ -1,25 +1,60 @@
 //! mtatls: Postfix-compatible STARTTLS for C mail servers, over the
 //! system OpenSSL 3, with a C ABI (see `include/mtatls.h`).
+//!
+//! The crate is layered; each folder is one layer and imports only point
+//! down (`tests/layers.rs` checks it). From the top:
+//!
+//! - `ffi`: the C ABI, nothing else;
+//! - `session`: a TLS session on a caller's socket (handshake, I/O, stop);
+//! - `verify`: security levels applied to a session, the trust decision;
+//! - `report`: the facts of a session and Postfix's text for them;
+//! - `context`: building client and server contexts from settings;
+//! - `config`: parameter values by Postfix name, typed and validated;
+//! - `logging`: where lines go;
+//! - `sys`: the OpenSSL and OS layer (with `ffi`, the only `unsafe` code);
+//! - `error`: the error type.
+//!
+//! See docs/architecture.md for the data flow and where to add things.
+
+// Only the OpenSSL layer (`sys`) and the C ABI (`ffi`) may use `unsafe`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 /// cbindgen:ignore
-pub mod config;
+mod config;
 /// cbindgen:ignore
-pub mod context;
+mod context;
 /// cbindgen:ignore
-pub mod error;
+mod error;
+#[allow(unsafe_code)]
 pub mod ffi;
 /// cbindgen:ignore
-pub mod logging;
+mod logging;
 /// cbindgen:ignore
-pub mod report;
+mod report;
 /// cbindgen:ignore
-pub mod session;
+mod session;
 /// cbindgen:ignore
-pub mod sys;
+#[allow(unsafe_code)]
+mod sys;
 /// cbindgen:ignore
-pub mod verify;
+pub mod unstable;
+/// cbindgen:ignore
+mod verify;
 
+// The public interface is:
+pub use config::level::Level;
 pub use config::params::Params;
-pub use context::{Context, Role};
+pub use config::settings::Role;
+pub use context::cache::SessionStore;
+pub use context::selfsigned::{self_signed_pem, write_self_signed};
+pub use context::sni::SniSelector;
+pub use context::tickets::{TicketKey, TicketKeys, TICKET_KEY_LEN};
+pub use context::{Context, Hooks};
 pub use error::{Error, ErrorKind, Result};
-pub use session::Session;
+pub use logging::{Logger, Severity};
+pub use report::fsreport::FsReport;
+pub use report::summary::{Facts, Signature, Trust};
+pub use session::{Session, State};
+pub use sys::wait::Timeout;
+pub use verify::trust::Tlsa;

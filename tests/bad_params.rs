@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use mtatls::logging::{Logger, Severity};
+use mtatls::{Hooks, Logger, Severity};
 use mtatls::{Context, ErrorKind, Params};
 
 /// Build a context for `role` from `settings` ("DIR" = key directory).
@@ -18,7 +18,7 @@ fn build(role: &str, settings: &[(&str, &str)]) -> (Result<Context, mtatls::Erro
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let w2 = warnings.clone();
     let mut p = Params::new();
-    p.set_logger(Logger::with_sink(Arc::new(move |sev, line: &str| {
+    let hooks = Hooks::with_logger(Logger::with_sink(Arc::new(move |sev, line: &str| {
         if sev == Severity::Warning {
             w2.lock().unwrap().push(line.to_string());
         }
@@ -39,7 +39,7 @@ fn build(role: &str, settings: &[(&str, &str)]) -> (Result<Context, mtatls::Erro
             return (Err(e), warnings.lock().unwrap().clone());
         }
     }
-    let r = Context::new(&p, role);
+    let r = Context::with_hooks(&p, role, &hooks);
     let w = warnings.lock().unwrap().clone();
     (r, w)
 }

@@ -1,5 +1,5 @@
 //! The README's parameter table is generated from the code's own table
-//! (`mtatls::config::params::PARAMS`) and must not drift from it.
+//! (`mtatls::unstable::PARAMS`) and must not drift from it.
 //! Refresh: `MTATLS_UPDATE_DOCS=1 cargo test --test docs`.
 
 const BEGIN: &str = "<!-- parameters: generated from src/params.rs, do not edit -->\n";
@@ -7,7 +7,7 @@ const END: &str = "<!-- parameters: end -->\n";
 
 fn table() -> String {
     let mut t = String::from("| Parameter | Default | Meaning |\n| --- | --- | --- |\n");
-    for p in mtatls::config::params::PARAMS {
+    for p in mtatls::unstable::PARAMS {
         let default = if p.default.is_empty() {
             "(empty)".to_string()
         } else {

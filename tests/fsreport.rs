@@ -8,13 +8,13 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use mtatls::logging::Logger;
-use mtatls::report::fsreport::{report, FsReport};
-use mtatls::{Context, Params};
+use mtatls::Logger;
+use mtatls::FsReport;
+use mtatls::{Hooks, Context, Params};
 
 fn build(role: &str, settings: &[(&str, &str)]) -> FsReport {
     let mut p = Params::new();
-    p.set_logger(Logger::with_sink(Arc::new(|_, _: &str| {})));
+    let hooks = Hooks::with_logger(Logger::with_sink(Arc::new(|_, _: &str| {})));
     let chain = common::keys().join("rsa.pem").display().to_string();
     p.set("smtpd_tls_security_level", "may").unwrap();
     p.set("smtpd_tls_chain_files", &chain).unwrap();
@@ -22,7 +22,7 @@ fn build(role: &str, settings: &[(&str, &str)]) -> FsReport {
     for (n, v) in settings {
         p.set(n, v).unwrap();
     }
-    report(&Context::new(&p, role).unwrap())
+    FsReport::of(&Context::with_hooks(&p, role, &hooks).unwrap())
 }
 
 /// `openssl ciphers -v` names for a cipher string at security level 0

@@ -12,17 +12,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::pki::pki;
-use mtatls::logging::Logger;
-use mtatls::sys::wait::Timeout;
-use mtatls::{Context, ErrorKind, Params, Session};
+use mtatls::Logger;
+use mtatls::Timeout;
+use mtatls::{Hooks, Context, ErrorKind, Params, Session};
 
 fn quiet_params(settings: &[(&str, &str)]) -> Params {
     let mut p = Params::new();
-    p.set_logger(Logger::with_sink(Arc::new(|_, _: &str| {})));
     for (n, v) in settings {
         p.set(n, v).unwrap();
     }
     p
+}
+
+/// Lines go nowhere.
+fn quiet() -> Hooks {
+    Hooks::with_logger(Logger::with_sink(Arc::new(|_, _: &str| {})))
 }
 
 fn server() -> Arc<Context> {
@@ -31,11 +35,11 @@ fn server() -> Arc<Context> {
         ("smtpd_tls_security_level", "may"),
         ("smtpd_tls_chain_files", chain.as_str()),
     ]);
-    Arc::new(Context::new(&p, "smtpd").unwrap())
+    Arc::new(Context::with_hooks(&p, "smtpd", &quiet()).unwrap())
 }
 
 fn client() -> Arc<Context> {
-    Arc::new(Context::new(&quiet_params(&[("smtp_tls_security_level", "may")]), "smtp").unwrap())
+    Arc::new(Context::with_hooks(&quiet_params(&[("smtp_tls_security_level", "may")]), "smtp", &quiet()).unwrap())
 }
 
 fn fd_open(fd: i32) -> bool {
@@ -247,7 +251,7 @@ fn hostile_values_for_every_parameter() {
         "\t \t",
     ];
     let chain = pki().path("rsa.pem");
-    for def in mtatls::config::params::PARAMS {
+    for def in mtatls::unstable::PARAMS {
         for v in values {
             for role in ["smtpd", "smtp"] {
                 let mut p = quiet_params(&[
@@ -257,7 +261,7 @@ fn hostile_values_for_every_parameter() {
                 ]);
                 if p.set(def.name, v).is_ok() {
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        Context::new(&p, role)
+                        Context::with_hooks(&p, role, &quiet())
                     }))
                     .unwrap_or_else(|_| {
                         panic!("{} = {v:?} panicked in Context::new({role})", def.name)
@@ -318,7 +322,7 @@ fn bad_files_for_every_file_parameter() {
                 _ => p.set("smtpd_tls_chain_files", &chain).unwrap(),
             }
             p.set(name, &file).unwrap();
-            let r = Context::new(&p, role);
+            let r = Context::with_hooks(&p, role, &quiet());
             // Postfix only warns about DH files; a directory is a CApath; an
             // empty SNI table is just empty.
             let acceptable = name == "smtpd_tls_dh1024_param_file"
@@ -340,8 +344,8 @@ fn mandatory_policies_never_allow_null_anonymous_or_lower_protocols() {
         ("smtp_tls_ciphers", "null"),
         ("smtp_tls_mandatory_protocols", ">=TLSv1.2"),
     ]);
-    let ctx = Context::new(&p, "smtp").unwrap();
-    let report = mtatls::report::fsreport::report(&ctx);
+    let ctx = Context::with_hooks(&p, "smtp", &quiet()).unwrap();
+    let report = mtatls::FsReport::of(&ctx);
     for policy in &report.policies {
         let names: Vec<&str> = policy.legacy.iter().map(|s| s.name.as_str()).collect();
         match policy.levels.as_str() {

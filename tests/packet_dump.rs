@@ -6,7 +6,7 @@
 mod common;
 
 use common::pair::{run, settings};
-use mtatls::session::pktdump::dump_lines;
+use mtatls::unstable::dump_lines;
 
 /// Whether `line` is a dump header in Postfix's shape, "read from BIO
 /// [BUF] (LEN bytes => RET)" or "... => N (0xN))" (pointers and 0x value

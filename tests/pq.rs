@@ -25,7 +25,7 @@ fn handshake(groups: &[(&'static str, &'static str)]) -> (String, String) {
 
 #[test]
 fn x25519mlkem768_is_negotiated_and_logged() {
-    let version = mtatls::sys::ossl::runtime_version();
+    let version = mtatls::unstable::runtime_version();
     assert!(
         !version.starts_with("OpenSSL 3.0") && !version.starts_with("OpenSSL 3.1"),
         "{version}"
@@ -53,10 +53,10 @@ fn report_lists_the_hybrid_group() {
     p.set("smtp_tls_security_level", "may").unwrap();
     p.set("tls_eecdh_auto_curves", "X25519MLKEM768 X25519 bogus")
         .unwrap();
-    p.set_logger(mtatls::logging::Logger::with_sink(std::sync::Arc::new(
+    let hooks = mtatls::Hooks::with_logger(mtatls::Logger::with_sink(std::sync::Arc::new(
         |_, _: &str| {},
     )));
-    let r = mtatls::report::fsreport::report(&mtatls::Context::new(&p, "smtp").unwrap());
+    let r = mtatls::FsReport::of(&mtatls::Context::with_hooks(&p, "smtp", &hooks).unwrap());
     assert_eq!(r.groups[0], "X25519MLKEM768");
     assert_eq!(
         r.group_config[0],

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::pki::pki;
-use mtatls::context::resume::{SessionStore, TicketKey};
-use mtatls::logging::{Logger, Severity};
-use mtatls::report::summary::Facts;
-use mtatls::sys::wait::Timeout;
+use mtatls::{Hooks, SessionStore, TicketKey};
+use mtatls::{Logger, Severity};
+use mtatls::Facts;
+use mtatls::Timeout;
 use mtatls::{Context, Params, Session};
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -28,19 +28,19 @@ fn context(
 ) -> Arc<Context> {
     let mut p = Params::new();
     let l = log.clone();
-    p.set_logger(Logger::with_sink(Arc::new(move |sev, line: &str| {
+    let hooks = Hooks::with_logger(Logger::with_sink(Arc::new(move |sev, line: &str| {
         let prefix = if sev == Severity::Warning {
             "warning: "
         } else {
             ""
         };
         l.lock().unwrap().push(format!("{prefix}{line}"));
-    })));
-    p.set_session_store(store);
+    })))
+    .session_store(store);
     for (n, v) in settings {
         p.set(n, v).unwrap();
     }
-    Arc::new(Context::new(&p, role).unwrap())
+    Arc::new(Context::with_hooks(&p, role, &hooks).unwrap())
 }
 
 fn server_ctx(extra: &[(&str, &str)], log: &Log) -> Arc<Context> {
@@ -202,9 +202,9 @@ fn host_installed_ticket_keys_are_shared_between_servers() {
     let a = server_ctx(&[], &slog);
     let b = server_ctx(&[], &slog);
     let key_bytes: Vec<u8> = (0..80u8).collect();
-    let expires = mtatls::context::resume::now() + 3600;
+    let expires = mtatls::unstable::unix_time() + 3600;
     for s in [&a, &b] {
-        s.tickets
+        s.ticket_keys()
             .as_ref()
             .unwrap()
             .install(TicketKey::from_bytes(&key_bytes, expires).unwrap());
@@ -235,7 +235,7 @@ impl SessionStore for Recording {
         self.map.lock().unwrap().get(key).cloned()
     }
     fn put(&self, key: &str, der: &[u8], expires: u64) {
-        assert!(expires > mtatls::context::resume::now());
+        assert!(expires > mtatls::unstable::unix_time());
         self.calls.lock().unwrap().push("put".into());
         self.map.lock().unwrap().insert(key.into(), der.to_vec());
     }
@@ -341,7 +341,7 @@ fn sni_selects_the_chain() {
         ],
         &slog,
     );
-    assert_eq!(server.sni_names, 2);
+    assert_eq!(server.sni_names(), 2);
     let run_with = |servername: &str| {
         let clog = Log::default();
         let client = client_ctx(&[("smtp_tls_servername", servername)], &clog, None);
@@ -388,7 +388,6 @@ fn host_sni_selector_picks_the_entry() {
     let table = format!("inline:{{ mail.example.test = {} }}", pki.path("ecdsa.pem"));
     let log = Log::default();
     let mut p = Params::new();
-    p.set_logger(Logger::with_sink(Arc::new(|_, _: &str| {})));
     for (n, v) in [
         ("smtpd_tls_security_level", "may"),
         ("smtpd_tls_chain_files", pki.path("rsa.pem").as_str()),
@@ -396,11 +395,13 @@ fn host_sni_selector_picks_the_entry() {
     ] {
         p.set(n, v).unwrap();
     }
-    p.set_sni_selector(Some(Arc::new(|name: &str| {
-        name.ends_with(".customer.test")
-            .then(|| "mail.example.test".to_string())
-    })));
-    let server = Arc::new(Context::new(&p, "smtpd").unwrap());
+    let hooks = Hooks::with_logger(Logger::with_sink(Arc::new(|_, _: &str| {}))).sni_selector(
+        Some(Arc::new(|name: &str| {
+            name.ends_with(".customer.test")
+                .then(|| "mail.example.test".to_string())
+        })),
+    );
+    let server = Arc::new(Context::with_hooks(&p, "smtpd", &hooks).unwrap());
     for (name, want) in [
         ("a.customer.test", "ECDSA"),
         ("mail.example.test", "RSA-PSS"),

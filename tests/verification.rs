@@ -8,7 +8,7 @@ mod common;
 
 use common::pair::{run, settings, Side, CLIENT_LABEL};
 use common::pki::pki;
-use mtatls::verify::trust::Tlsa;
+use mtatls::Tlsa;
 use mtatls::ErrorKind;
 
 /// How the client is set up for one case.

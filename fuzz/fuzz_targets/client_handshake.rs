@@ -11,17 +11,16 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::config::params::Params;
+use mtatls::Params;
 
 #[path = "common/mod.rs"]
 mod common;
 
 fn make(loglevel: &str) -> Arc<mtatls::Context> {
     let mut p = Params::new();
-    p.set_logger(common::feature_logger());
     p.set("smtp_tls_security_level", "may").unwrap();
     p.set("smtp_tls_loglevel", loglevel).unwrap();
-    Arc::new(mtatls::Context::new(&p, "smtp").expect("client context"))
+    Arc::new(mtatls::Context::with_hooks(&p, "smtp", &mtatls::Hooks::with_logger(common::feature_logger())).expect("client context"))
 }
 
 fn context(data: &[u8]) -> &'static Arc<mtatls::Context> {

@@ -5,7 +5,7 @@
 //! session's peer checks set up from a match list (trust::prepare_client:
 //! names for verify/secure, fingerprints, TLSA records for dane); and, when
 //! the input is a DER certificate, its subject/issuer names and
-//! fingerprints as a session reports them (verify::peer_cn, ...).
+//! fingerprints as a session reports them (unstable::peer_cn, ...).
 //!
 //! Input: the whole text, and each of its lines, go through every parser.
 //! For the peer checks, the first line is `LEVEL [ta]` (fingerprint, dane,
@@ -17,13 +17,14 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::context::exdata::VerifyRecord;
-use mtatls::config::grades::{check_exclusions, cipher_list, parse_grade, parse_protocols};
-use mtatls::config::level::{parse_server_level, Level};
-use mtatls::logging::parse_log_mask;
-use mtatls::config::params::{parse_bool, parse_int, parse_time, Params};
-use mtatls::verify::trust::{parse_fingerprint, prepare_client, PeerPolicy, Tlsa};
-use mtatls::report::cert;
+use mtatls::unstable::VerifyRecord;
+use mtatls::unstable::{check_exclusions, cipher_list, parse_grade, parse_protocols};
+use mtatls::{unstable::parse_server_level, Level};
+use mtatls::unstable::parse_log_mask;
+use mtatls::unstable::{parse_bool, parse_int, parse_time};
+use mtatls::Params;
+use mtatls::{unstable::{parse_fingerprint, prepare_client, PeerPolicy}, Tlsa};
+use mtatls::unstable;
 use openssl::hash::MessageDigest;
 
 #[path = "common/mod.rs"]
@@ -40,13 +41,12 @@ fn fixed() -> &'static Fixed {
     F.get_or_init(|| {
         let files = common::files();
         let mut params = Params::new();
-        params.set_logger(common::discard_logger());
         params.set("smtp_tls_security_level", "may").unwrap();
-        let plain = Arc::new(mtatls::Context::new(&params, "smtp").expect("client context"));
+        let plain = Arc::new(mtatls::Context::with_hooks(&params, "smtp", &mtatls::Hooks::with_logger(common::discard_logger())).expect("client context"));
         let mut p2 = params.clone();
         p2.set("smtp_tls_trust_anchor_file", &files.path("ta.pem"))
             .unwrap();
-        let anchored = Arc::new(mtatls::Context::new(&p2, "smtp").expect("anchored context"));
+        let anchored = Arc::new(mtatls::Context::with_hooks(&p2, "smtp", &mtatls::Hooks::with_logger(common::discard_logger())).expect("anchored context"));
         Fixed {
             params,
             plain,
@@ -69,7 +69,7 @@ fn with_builder(f: impl FnOnce(&mut openssl::ssl::SslContextBuilder)) {
         );
     }
     B.with(|b| f(&mut b.borrow_mut()));
-    mtatls::logging::drain_openssl_errors();
+    mtatls::unstable::drain_openssl_errors();
 }
 
 fn parsers(s: &str) {
@@ -96,7 +96,12 @@ fn parsers(s: &str) {
         );
         with_builder(|b| {
             b.clear_options(openssl::ssl::SslOptions::all());
-            let _ = range.apply("smtpd_tls_protocols", s, b);
+            let named = unstable::Named {
+                param: "smtpd_tls_protocols".to_string(),
+                text: s.to_string(),
+                value: range.clone(),
+            };
+            let _ = unstable::apply_protocols(&named, b);
         });
     }
     if check_exclusions(s).is_ok() {
@@ -189,13 +194,13 @@ fn peer_checks(text: &str) {
         "mx1.example.net[192.0.2.25]:25",
         &mut record,
     );
-    mtatls::logging::drain_openssl_errors();
+    mtatls::unstable::drain_openssl_errors();
 }
 
 /// Received: header comments: only printable ASCII, no backslash, balanced
 /// parentheses.
 fn comment(s: &str) {
-    let out = mtatls::report::summary::sanitize_comment(s);
+    let out = mtatls::unstable::sanitize_comment(s);
     let mut depth = 0i64;
     for c in out.chars() {
         assert!(
@@ -215,13 +220,13 @@ fn comment(s: &str) {
 /// A DER certificate: names and fingerprints as a session reports them.
 fn certificate(der: &[u8]) {
     let Ok(cert) = openssl::x509::X509::from_der(der) else {
-        mtatls::logging::drain_openssl_errors();
+        mtatls::unstable::drain_openssl_errors();
         return;
     };
     let log = common::discard_logger();
     for name in [
-        verify::peer_cn(&cert, "mx1.example.net[192.0.2.25]:25", &log),
-        verify::issuer_cn(&cert, "mx1.example.net[192.0.2.25]:25", &log),
+        unstable::peer_cn(&cert, "mx1.example.net[192.0.2.25]:25", &log),
+        unstable::issuer_cn(&cert, "mx1.example.net[192.0.2.25]:25", &log),
     ] {
         assert!(
             name.len() < 256 && !name.contains(|c: char| c.is_ascii_control()),
@@ -234,17 +239,17 @@ fn certificate(der: &[u8]) {
         MessageDigest::md5(),
         MessageDigest::sha1(),
     ] {
-        let fp = verify::cert_fingerprint(&cert, md);
+        let fp = unstable::cert_fingerprint(&cert, md);
         assert_eq!(
             parse_fingerprint(&fp).map(|v| v.len()),
             Some(md.size()),
             "{fp}"
         );
         for legacy in [false, true] {
-            let _ = verify::pkey_fingerprint(&cert, md, legacy);
+            let _ = unstable::pkey_fingerprint(&cert, md, legacy);
         }
     }
-    mtatls::logging::drain_openssl_errors();
+    mtatls::unstable::drain_openssl_errors();
 }
 
 fuzz_target!(|data: &[u8]| {

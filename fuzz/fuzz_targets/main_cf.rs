@@ -5,7 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::config::params::{parse_bool, parse_int, parse_time, Kind, Params, PARAMS};
+use mtatls::unstable::{parse_bool, parse_int, parse_time, Kind, PARAMS};
+use mtatls::Params;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -15,7 +15,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::config::params::{lookup, split_list, Params, PARAMS};
+use mtatls::unstable::{lookup, split_list, PARAMS};
+use mtatls::Params;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -71,7 +72,6 @@ fuzz_target!(|data: &[u8]| {
     let files = common::files();
     let text = String::from_utf8_lossy(data);
     let mut p = Params::new();
-    p.set_logger(common::discard_logger());
     p.set("smtpd_tls_security_level", "may").unwrap();
     p.set("smtpd_tls_chain_files", &files.path("rsa.pem"))
         .unwrap();
@@ -99,9 +99,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for prefix in ["smtpd", "smtp"] {
-        match mtatls::Context::new(&p, prefix) {
+        match mtatls::Context::with_hooks(&p, prefix, &mtatls::Hooks::with_logger(common::discard_logger())) {
             Ok(ctx) => {
-                let _ = (ctx.profile(ctx.level), ctx.log_mask, &ctx.groups);
+                let _ = (ctx.profile(ctx.level()), ctx.log_mask(), mtatls::FsReport::of(&ctx));
             }
             Err(e) => assert!(!e.message().is_empty(), "{prefix}: empty error"),
         }

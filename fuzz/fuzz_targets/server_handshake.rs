@@ -13,7 +13,7 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use mtatls::config::params::Params;
+use mtatls::Params;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -21,14 +21,13 @@ mod common;
 fn make(loglevel: &str) -> Arc<mtatls::Context> {
     let files = common::files();
     let mut p = Params::new();
-    p.set_logger(common::feature_logger());
     p.set("smtpd_tls_security_level", "may").unwrap();
     p.set("smtpd_tls_chain_files", &files.path("rsa.pem"))
         .unwrap();
     p.set("smtpd_tls_CAfile", &files.path("ca.pem")).unwrap();
     p.set("smtpd_tls_ask_ccert", "yes").unwrap();
     p.set("smtpd_tls_loglevel", loglevel).unwrap();
-    Arc::new(mtatls::Context::new(&p, "smtpd").expect("server context"))
+    Arc::new(mtatls::Context::with_hooks(&p, "smtpd", &mtatls::Hooks::with_logger(common::feature_logger())).expect("server context"))
 }
 
 fn context(data: &[u8]) -> &'static Arc<mtatls::Context> {

@@ -2,9 +2,8 @@
 //! OpenSSL option names of `tls_disable_workarounds` / `tls_ssl_options`,
 //! turned into OpenSSL settings.
 
-use openssl::ssl::{SslContextBuilder, SslOptions, SslVersion};
 
-use crate::config::params::{split_list, split_list_colon, Params};
+use crate::config::params::{split_list, split_list_colon};
 
 /// A Postfix cipher grade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,19 +63,6 @@ pub fn check_exclusions(value: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The OpenSSL cipher string for `grade` with `exclusions` (each token of
-/// each list appended as `:!TOKEN`, in order), as Postfix builds it.
-pub fn cipher_list(params: &Params, grade: Grade, exclusions: &[&str]) -> crate::Result<String> {
-    let mut list = params.get(grade.base_list_param())?;
-    for excl in exclusions {
-        for token in split_list_colon(excl) {
-            list.push_str(":!");
-            list.push_str(token);
-        }
-    }
-    Ok(list)
 }
 
 /// TLS protocol versions Postfix knows, lowest first, with their names.
@@ -174,54 +160,11 @@ impl ProtocolRange {
             .map(|(_, (_, v))| *v)
             .collect()
     }
-
-    /// Apply to a context: minimum and maximum version plus `SSL_OP_NO_*`
-    /// for any excluded version in between. Errors when nothing is left.
-    pub fn apply(&self, param: &str, value: &str, b: &mut SslContextBuilder) -> crate::Result<()> {
-        let allowed = self.allowed();
-        let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
-            return Err(crate::Error::invalid(
-                param,
-                value,
-                "the list leaves no TLS protocol version enabled",
-            ));
-        };
-        let to_version = |v: u16| match v {
-            0x0300 => SslVersion::SSL3,
-            0x0301 => SslVersion::TLS1,
-            0x0302 => SslVersion::TLS1_1,
-            0x0303 => SslVersion::TLS1_2,
-            _ => SslVersion::TLS1_3,
-        };
-        let fail = |what: &str| {
-            crate::Error::new(
-                crate::ErrorKind::Context,
-                format!("{param} = {value}: error setting {what} TLS version"),
-            )
-            .with_detail(&crate::logging::openssl_reasons())
-        };
-        b.set_min_proto_version(Some(to_version(lo)))
-            .map_err(|_| fail("minimum"))?;
-        b.set_max_proto_version(Some(to_version(hi)))
-            .map_err(|_| fail("maximum"))?;
-        let mut holes = SslOptions::empty();
-        for (v, opt) in [
-            (0x0301, SslOptions::NO_TLSV1),
-            (0x0302, SslOptions::NO_TLSV1_1),
-            (0x0303, SslOptions::NO_TLSV1_2),
-        ] {
-            if v > lo && v < hi && !allowed.contains(&v) {
-                holes |= opt;
-            }
-        }
-        b.set_options(holes);
-        Ok(())
-    }
 }
 
 /// Names of `tls_disable_workarounds` and their `SSL_OP_*` bits (0 where
 /// OpenSSL 3 made the work-around obsolete).
-const WORKAROUNDS: &[(&str, u64)] = &[
+pub const WORKAROUNDS: &[(&str, u64)] = &[
     ("MICROSOFT_SESS_ID_BUG", 0),
     ("NETSCAPE_CHALLENGE_BUG", 0),
     ("LEGACY_SERVER_CONNECT", 1 << 2),
@@ -241,7 +184,7 @@ const WORKAROUNDS: &[(&str, u64)] = &[
 ];
 
 /// Names of `tls_ssl_options` and their `SSL_OP_*` bits.
-const SSL_OPTIONS: &[(&str, u64)] = &[
+pub const SSL_OPTIONS: &[(&str, u64)] = &[
     ("LEGACY_SERVER_CONNECT", 1 << 2),
     ("NO_TICKET", 1 << 14),
     ("NO_COMPRESSION", 1 << 17),
@@ -253,9 +196,9 @@ const SSL_OPTIONS: &[(&str, u64)] = &[
 
 /// Option bits Postfix manages itself: server preference, ignore
 /// unexpected EOF, and every protocol-disable bit.
-const MANAGED_BITS: u64 = (1 << 22) | (1 << 7) | (0x1f << 25);
+pub const MANAGED_BITS: u64 = (1 << 22) | (1 << 7) | (0x1f << 25);
 
-fn parse_option_names(
+pub fn parse_option_names(
     param: &str,
     value: &str,
     table: &[(&str, u64)],
@@ -281,50 +224,9 @@ fn parse_option_names(
     bits
 }
 
-/// The `SSL_OP_*` bits to set from `tls_disable_workarounds` and
-/// `tls_ssl_options`: `SSL_OP_ALL` minus disabled work-arounds, plus the
-/// allowed extra options. Unknown names go to `warn` and are ignored.
-pub fn option_bits(params: &Params, warn: &mut dyn FnMut(String)) -> crate::Result<u64> {
-    let all = SslOptions::ALL.bits();
-    let disable = parse_option_names(
-        "tls_disable_workarounds",
-        &params.get("tls_disable_workarounds")?,
-        WORKAROUNDS,
-        warn,
-    );
-    let extra = parse_option_names(
-        "tls_ssl_options",
-        &params.get("tls_ssl_options")?,
-        SSL_OPTIONS,
-        warn,
-    );
-    Ok((all & !disable) | (extra & !all & !MANAGED_BITS))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grades_and_exclusions_build_postfix_strings() {
-        let p = Params::new();
-        assert_eq!(parse_grade("HIGH"), Some(Grade::High));
-        assert_eq!(parse_grade("bogus"), None);
-        let list = cipher_list(&p, Grade::Medium, &["RC4, aNULL", "", "aNULL"]).unwrap();
-        assert_eq!(
-            list,
-            "aNULL:-aNULL:HIGH:MEDIUM:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:+RC4:@STRENGTH:!RC4:!aNULL:!aNULL"
-        );
-        assert_eq!(
-            cipher_list(&p, Grade::Low, &[]).unwrap(),
-            p.get("tls_medium_cipherlist").unwrap()
-        );
-        assert!(check_exclusions("kEDH+aRSA, RC4").is_ok());
-        assert_eq!(
-            check_exclusions("RC4 !aNULL"),
-            Err("invalid unary '!+-@' in cipher exclusion: !aNULL".into())
-        );
-    }
 
     #[test]
     fn protocol_lists_both_syntaxes() {
@@ -360,39 +262,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn protocol_holes_become_options() {
-        let mut b = openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls()).unwrap();
-        let r = parse_protocols("TLSv1.1 TLSv1.3").unwrap();
-        r.apply("p", "v", &mut b).unwrap();
-        assert!(b.options().contains(SslOptions::NO_TLSV1_2));
-        assert_eq!(b.min_proto_version(), Some(SslVersion::TLS1_1));
-        assert_eq!(b.max_proto_version(), Some(SslVersion::TLS1_3));
-        let e = parse_protocols(">=TLSv1.3 <=TLSv1.2")
-            .unwrap()
-            .apply("smtpd_tls_protocols", ">=TLSv1.3 <=TLSv1.2", &mut b)
-            .unwrap_err();
-        assert_eq!(
-            e.message(),
-            "smtpd_tls_protocols = >=TLSv1.3 <=TLSv1.2: the list leaves no TLS protocol version enabled"
-        );
-    }
-
-    #[test]
-    fn option_names() {
-        let mut p = Params::new();
-        let mut warnings = Vec::new();
-        let all = SslOptions::ALL.bits();
-        assert_eq!(option_bits(&p, &mut |w| warnings.push(w)).unwrap(), all);
-        p.set("tls_disable_workarounds", "tlsext_padding, BOGUS")
-            .unwrap();
-        p.set("tls_ssl_options", "NO_TICKET 0x400000 prioritize_chacha")
-            .unwrap();
-        let bits = option_bits(&p, &mut |w| warnings.push(w)).unwrap();
-        assert_eq!(bits, (all & !(1 << 4)) | (1 << 14) | (1 << 21));
-        assert_eq!(
-            warnings,
-            vec!["unknown tls_disable_workarounds value \"BOGUS\" in \"tlsext_padding, BOGUS\""]
-        );
-    }
 }

@@ -3,4 +3,6 @@
 
 pub mod grades;
 pub mod level;
+pub mod loglevel;
 pub mod params;
+pub mod settings;

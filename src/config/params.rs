@@ -8,7 +8,6 @@ use std::path::Path;
 
 use crate::config::grades;
 use crate::error::{Error, ErrorKind, Result};
-use crate::logging::Logger;
 
 /// How a parameter's value is checked when it is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,24 +383,12 @@ fn too_long(name: &str) -> Error {
     )
 }
 
-/// A set of Postfix parameter values (explicit ones; defaults come from
-/// [`PARAMS`]) and the log destination contexts built from it inherit.
-#[derive(Clone, Default)]
+/// A set of Postfix parameter values: the explicit ones; defaults come
+/// from [`PARAMS`]. Values only: what a host plugs in (logging, session
+/// store, SNI selector) is a `Hooks` of the context builder.
+#[derive(Debug, Clone, Default)]
 pub struct Params {
     values: HashMap<String, String>,
-    logger: Logger,
-    session_store: Option<std::sync::Arc<dyn crate::context::resume::SessionStore>>,
-    sni_selector: Option<std::sync::Arc<crate::context::sni::SniSelector>>,
-}
-
-impl std::fmt::Debug for Params {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Params")
-            .field("values", &self.values)
-            .field("logger", &self.logger)
-            .field("session_store", &self.session_store.is_some())
-            .finish()
-    }
 }
 
 impl Params {
@@ -556,44 +543,6 @@ impl Params {
     /// Whether `mtatls_strict = yes`.
     pub fn strict(&self) -> Result<bool> {
         self.get_bool("mtatls_strict")
-    }
-
-    /// The log destination inherited by contexts and sessions.
-    pub fn logger(&self) -> &Logger {
-        &self.logger
-    }
-
-    /// Replace the log destination.
-    pub fn set_logger(&mut self, logger: Logger) {
-        self.logger = logger;
-    }
-
-    /// The host's client session store (`None`: in memory).
-    pub fn session_store(
-        &self,
-    ) -> Option<&std::sync::Arc<dyn crate::context::resume::SessionStore>> {
-        self.session_store.as_ref()
-    }
-
-    /// The host's SNI selector (`None`: Postfix's table lookup).
-    pub fn sni_selector(&self) -> Option<&std::sync::Arc<crate::context::sni::SniSelector>> {
-        self.sni_selector.as_ref()
-    }
-
-    /// Let the host pick the `tls_server_sni_maps` entry for a name.
-    pub fn set_sni_selector(
-        &mut self,
-        selector: Option<std::sync::Arc<crate::context::sni::SniSelector>>,
-    ) {
-        self.sni_selector = selector;
-    }
-
-    /// Keep client sessions in the host's store instead of memory.
-    pub fn set_session_store(
-        &mut self,
-        store: Option<std::sync::Arc<dyn crate::context::resume::SessionStore>>,
-    ) {
-        self.session_store = store;
     }
 
     /// Expand `$name`, `${name}`, `$(name)`, `${name?text}`,

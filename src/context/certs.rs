@@ -3,18 +3,16 @@
 //! algorithm), the legacy cert/key pairs, and the CA trust store.
 //! PEM decoding is OpenSSL's (`PEM_read_bio`, `d2i_*`).
 
-use std::ffi::CStr;
 use std::path::Path;
 
-use foreign_types::ForeignType;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::ssl::SslContextBuilder;
-use openssl::stack::Stack;
 use openssl::x509::X509;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::logging::openssl_reasons;
-use crate::sys::ossl;
+use crate::sys::ssl::{ctx_load_verify_locations, ctx_use_cert_and_key};
+use crate::sys::x509::{decode_certificate, decode_private_key, pem_blocks};
 
 /// One private key with its leaf certificate and chain.
 pub struct KeyChain {
@@ -46,35 +44,12 @@ fn read_pem_objects(
     file: &str,
     first_index: usize,
 ) -> Result<Vec<(usize, PemObject)>> {
-    let bio = ossl::MemBio::new(data)
+    let blocks = pem_blocks(data)
         .ok_or_else(|| cert_error(format!("error reading {file}: {}", openssl_reasons())))?;
     let mut out = Vec::new();
-    // Bounded by the input: every iteration consumes at least one object.
-    loop {
-        let mut name: *mut libc::c_char = std::ptr::null_mut();
-        let mut header: *mut libc::c_char = std::ptr::null_mut();
-        let mut der: *mut u8 = std::ptr::null_mut();
-        let mut len: libc::c_long = 0;
-        // SAFETY: bio is live; out-pointers are valid; OpenSSL allocates
-        // name/header/data, which are freed below.
-        let ok =
-            unsafe { ossl::PEM_read_bio(bio.as_ptr(), &mut name, &mut header, &mut der, &mut len) };
-        if ok == 0 {
-            // End of data (PEM_R_NO_START_LINE) is the normal way out.
-            unsafe { openssl_sys::ERR_clear_error() };
-            break;
-        }
+    for block in blocks {
         let index = first_index + out.len();
-        // SAFETY: on success all three pointers are valid allocations.
-        let (type_name, encrypted, bytes) = unsafe {
-            let t = CStr::from_ptr(name).to_string_lossy().into_owned();
-            let enc = !header.is_null() && *header != 0;
-            let b = std::slice::from_raw_parts(der, len.max(0) as usize).to_vec();
-            ossl::CRYPTO_free(name.cast(), c"certs.rs".as_ptr(), 0);
-            ossl::CRYPTO_free(header.cast(), c"certs.rs".as_ptr(), 0);
-            ossl::CRYPTO_free(der.cast(), c"certs.rs".as_ptr(), 0);
-            (t, enc, b)
-        };
+        let (type_name, encrypted, bytes) = (block.kind, block.encrypted, block.der);
         let object = match type_name.as_str() {
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "DSA PRIVATE KEY" => {
                 let key = if encrypted { None } else { decode_key(&bytes) };
@@ -122,34 +97,12 @@ fn read_pem_objects(
     Ok(out)
 }
 
-/// DER private key (PKCS#8 or traditional) and how many bytes it used.
 fn decode_key(der: &[u8]) -> Option<(PKey<Private>, usize)> {
-    let mut p = der.as_ptr();
-    // SAFETY: p walks within der; OpenSSL never reads past len.
-    unsafe {
-        let key = openssl_sys::d2i_AutoPrivateKey(
-            std::ptr::null_mut(),
-            &mut p,
-            der.len() as libc::c_long,
-        );
-        if key.is_null() {
-            return None;
-        }
-        Some((PKey::from_ptr(key), p.offset_from(der.as_ptr()) as usize))
-    }
+    decode_private_key(der)
 }
 
-/// DER certificate and how many bytes it used.
 fn decode_cert(der: &[u8]) -> Option<(X509, usize)> {
-    let mut p = der.as_ptr();
-    // SAFETY: as above.
-    unsafe {
-        let cert = openssl_sys::d2i_X509(std::ptr::null_mut(), &mut p, der.len() as libc::c_long);
-        if cert.is_null() {
-            return None;
-        }
-        Some((X509::from_ptr(cert), p.offset_from(der.as_ptr()) as usize))
-    }
+    decode_certificate(der)
 }
 
 fn read_file(file: &str, what: &str) -> Result<Vec<u8>> {
@@ -361,23 +314,7 @@ pub fn key_algorithm(key: &PKey<Private>) -> &'static str {
 /// Install each key with its own leaf and chain (one per algorithm slot).
 pub fn install(b: &mut SslContextBuilder, chains: &[KeyChain], origin: &str) -> Result<()> {
     for kc in chains {
-        let mut stack = Stack::<X509>::new().map_err(|_| cert_error(openssl_reasons()))?;
-        for c in &kc.chain {
-            stack
-                .push(c.clone())
-                .map_err(|_| cert_error(openssl_reasons()))?;
-        }
-        // SAFETY: all handles are live; the call takes its own references.
-        let ok = unsafe {
-            ossl::SSL_CTX_use_cert_and_key(
-                b.as_ptr(),
-                kc.cert.as_ptr(),
-                kc.key.as_ptr(),
-                stack.as_ptr(),
-                0,
-            )
-        };
-        if ok != 1 {
+        if !ctx_use_cert_and_key(b, &kc.cert, &kc.key, &kc.chain) {
             return Err(cert_error(format!(
                 "error loading private keys and certificates from: {origin}: cannot use the {} key",
                 key_algorithm(&kc.key)
@@ -424,15 +361,7 @@ pub fn load_trust(
             return Err(Error::new(ErrorKind::CaStore, describe()).with_detail(&strip_os_error(&e)));
         }
     }
-    // SAFETY: ctx is live; the strings outlive the call.
-    let ok = unsafe {
-        openssl_sys::SSL_CTX_load_verify_locations(
-            b.as_ptr(),
-            file.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-            path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-        )
-    };
-    if ok != 1 {
+    if !ctx_load_verify_locations(b, file.as_deref(), path.as_deref()) {
         return Err(Error::new(ErrorKind::CaStore, describe()).with_detail(&openssl_reasons()));
     }
     if append_default {

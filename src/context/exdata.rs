@@ -38,7 +38,7 @@ pub struct SessionShared {
     /// The verification record the callback fills.
     pub verify: Mutex<VerifyRecord>,
     /// Client: the session cache and this session's key in it.
-    pub cache: Option<Arc<crate::context::resume::ClientCache>>,
+    pub cache: Option<Arc<crate::context::cache::ClientCache>>,
     /// Client: the cache key (`SERVERID&HEX`).
     pub cache_key: Option<String>,
     /// Server: the session was resumed from a ticket.
@@ -48,6 +48,12 @@ pub struct SessionShared {
 }
 
 static INDEX: Lazy<Option<Index<Ssl, Arc<SessionShared>>>> = Lazy::new(|| Ssl::new_ex_index().ok());
+
+/// Make the index now (see [`crate::context`]'s build: global state is
+/// made while the context is built, before threads share it).
+pub(crate) fn prepare() {
+    Lazy::force(&INDEX);
+}
 
 /// Attach `shared` to `ssl` (replacing what was there).
 pub fn attach(ssl: &mut SslRef, shared: Arc<SessionShared>) {

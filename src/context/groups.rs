@@ -3,12 +3,12 @@
 //! warnings and fallbacks, and the DH parameters for TLS 1.2 DHE ciphers
 //! (`smtpd_tls_dh1024_param_file`).
 
-use foreign_types::ForeignType;
 use openssl::dh::Dh;
 use openssl::pkey::PKey;
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod};
 
-use crate::config::params::{lookup, split_list, Params};
+use crate::config::params::split_list;
+use crate::config::settings::Groups;
 use crate::logging::{drain_openssl_errors, Diag};
 
 /// What ended up configured as the group list.
@@ -42,7 +42,7 @@ fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, Vec<GroupEntry>) 
                 status,
             })
         };
-        let Some(nid) = crate::sys::ossl::group_name_to_nid(name) else {
+        let Some(nid) = crate::sys::x509::group_name_to_nid(name) else {
             // Provider-only groups (e.g. X25519MLKEM768 in OpenSSL 3.5)
             // have no NID: ask OpenSSL whether it knows the name itself.
             let known = probe
@@ -60,7 +60,7 @@ fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, Vec<GroupEntry>) 
             }
             continue;
         };
-        let Some(short) = crate::sys::ossl::nid_short_name(nid) else {
+        let Some(short) = crate::sys::x509::nid_short_name(nid) else {
             entry("unsupported as a key exchange group".into());
             continue;
         };
@@ -84,31 +84,25 @@ fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, Vec<GroupEntry>) 
 /// warnings through `diag`. Never fails: the worst case is OpenSSL's defaults.
 pub fn configure_groups(
     b: &mut SslContextBuilder,
-    params: &Params,
+    groups: &Groups,
     diag: &mut Diag,
-) -> crate::Result<(GroupChoice, Vec<GroupEntry>)> {
+) -> (GroupChoice, Vec<GroupEntry>) {
     let mut report = Vec::new();
-    let choice = configure_groups_inner(b, params, diag, &mut report)?;
-    Ok((choice, report))
+    let choice = configure_groups_inner(b, groups, diag, &mut report);
+    (choice, report)
 }
 
 fn configure_groups_inner(
     b: &mut SslContextBuilder,
-    params: &Params,
+    groups: &Groups,
     diag: &mut Diag,
     report: &mut Vec<GroupEntry>,
-) -> crate::Result<GroupChoice> {
-    let eecdh = params.get("tls_eecdh_auto_curves")?;
-    let ffdhe = params.get("tls_ffdhe_auto_groups")?;
+) -> GroupChoice {
+    let (eecdh, ffdhe) = (&groups.eecdh, &groups.ffdhe);
     if eecdh.trim().is_empty() && ffdhe.trim().is_empty() {
-        return Ok(GroupChoice::OpenSslDefault);
+        return GroupChoice::OpenSslDefault;
     }
-    let default_eecdh = lookup("tls_eecdh_auto_curves")
-        .map(|d| d.default)
-        .unwrap_or("");
-    let default_ffdhe = lookup("tls_ffdhe_auto_groups")
-        .map(|d| d.default)
-        .unwrap_or("");
+    let (default_eecdh, default_ffdhe) = (&groups.default_eecdh, &groups.default_ffdhe);
     let mut attempts = vec![("configured", format!("{eecdh} {ffdhe}"))];
     if eecdh != default_eecdh || ffdhe != default_ffdhe {
         attempts.push((
@@ -134,7 +128,7 @@ fn configure_groups_inner(
         } else {
             let joined = names.join(":");
             if b.set_groups_list(&joined).is_ok() {
-                return Ok(GroupChoice::List(joined));
+                return GroupChoice::List(joined);
             }
             diag.warn(format!("failed to set up the {origin} key exchange groups"));
             diag.openssl_errors();
@@ -144,7 +138,7 @@ fn configure_groups_inner(
         }
     }
     diag.warn("using OpenSSL default key exchange groups instead".to_string());
-    Ok(GroupChoice::OpenSslDefault)
+    GroupChoice::OpenSslDefault
 }
 
 /// Where the server's TLS 1.2 DHE parameters come from.
@@ -157,8 +151,7 @@ pub enum DhChoice {
 }
 
 fn set_dh_auto(b: &mut SslContextBuilder, diag: &mut Diag) {
-    // SAFETY: b wraps a live SSL_CTX.
-    if unsafe { openssl_sys::SSL_CTX_set_dh_auto(b.as_ptr(), 1) } != 1 {
+    if !crate::sys::ssl::ctx_set_dh_auto(b) {
         diag.warn("error configuring auto DH parameters".to_string());
         diag.openssl_errors();
     }
@@ -166,15 +159,11 @@ fn set_dh_auto(b: &mut SslContextBuilder, diag: &mut Diag) {
 
 /// Configure DH parameters from `smtpd_tls_dh1024_param_file` (read now,
 /// once). Problems are Postfix's warnings, then automatic selection.
-pub fn configure_dh(
-    b: &mut SslContextBuilder,
-    params: &Params,
-    diag: &mut Diag,
-) -> crate::Result<DhChoice> {
-    let path = params.get("smtpd_tls_dh1024_param_file")?;
+pub fn configure_dh(b: &mut SslContextBuilder, dh_file: &str, diag: &mut Diag) -> DhChoice {
+    let path = dh_file.to_string();
     if path.is_empty() || path == "auto" {
         set_dh_auto(b, diag);
-        return Ok(DhChoice::Auto);
+        return DhChoice::Auto;
     }
     let data = match std::fs::read(&path) {
         Ok(d) => d,
@@ -184,7 +173,7 @@ pub fn configure_dh(
                 crate::context::certs::strip_os_error(&e)
             ));
             set_dh_auto(b, diag);
-            return Ok(DhChoice::Auto);
+            return DhChoice::Auto;
         }
     };
     let decoded = Dh::params_from_pem(&data).and_then(|dh| {
@@ -193,26 +182,23 @@ pub fn configure_dh(
     });
     match decoded {
         Ok((pkey, bits)) => {
-            // SAFETY: set0 takes ownership of the key on success only.
-            let ok = unsafe { openssl_sys::SSL_CTX_set0_tmp_dh_pkey(b.as_ptr(), pkey.as_ptr()) };
-            if ok == 1 {
-                std::mem::forget(pkey);
-                Ok(DhChoice::File(path, bits))
+            if crate::sys::ssl::ctx_set_tmp_dh(b, pkey) {
+                DhChoice::File(path, bits)
             } else {
                 diag.warn("error configuring explicit DH parameters".to_string());
                 diag.openssl_errors();
                 set_dh_auto(b, diag);
-                Ok(DhChoice::Auto)
+                DhChoice::Auto
             }
         }
         Err(stack) => {
             diag.warn(format!(
                 "error decoding DH parameters from file \"{path}\" -- using compiled-in defaults"
             ));
-            diag.library_problems(crate::logging::from_error_stack(&stack));
+            diag.library_problems(crate::sys::errors::from_error_stack(&stack));
             diag.openssl_errors();
             set_dh_auto(b, diag);
-            Ok(DhChoice::Auto)
+            DhChoice::Auto
         }
     }
 }
@@ -223,9 +209,12 @@ mod tests {
     use crate::logging::Logger;
 
     fn run(eecdh: &str, ffdhe: &str) -> (GroupChoice, Vec<String>) {
-        let mut p = Params::new();
-        p.set("tls_eecdh_auto_curves", eecdh).unwrap();
-        p.set("tls_ffdhe_auto_groups", ffdhe).unwrap();
+        let groups = Groups {
+            eecdh: eecdh.into(),
+            ffdhe: ffdhe.into(),
+            default_eecdh: "X25519 X448 prime256v1 secp521r1 secp384r1".into(),
+            default_ffdhe: "ffdhe2048 ffdhe3072".into(),
+        };
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let l2 = lines.clone();
         let logger = Logger::with_sink(std::sync::Arc::new(move |_, line: &str| {
@@ -233,7 +222,7 @@ mod tests {
         }));
         let mut diag = Diag::new(&logger, false);
         let mut b = SslContext::builder(SslMethod::tls()).unwrap();
-        let (choice, _) = configure_groups(&mut b, &p, &mut diag).unwrap();
+        let (choice, _) = configure_groups(&mut b, &groups, &mut diag);
         let out = lines.lock().unwrap().clone();
         (choice, out)
     }

@@ -6,17 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use foreign_types::{ForeignType, ForeignTypeRef};
 use once_cell::sync::Lazy;
 use openssl::ex_data::Index;
 use openssl::ssl::{NameType, SniError, SslContext, SslContextBuilder, SslRef};
-use openssl::stack::Stack;
-use openssl::x509::X509;
 
 use crate::context::certs::{self, KeyChain};
 use crate::context::exdata;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::ossl;
 
 /// Whether `name` is a valid host name as Postfix's `valid_hostname`
 /// accepts it: dot-separated labels of letters, digits and hyphens (not at
@@ -80,10 +76,6 @@ impl SniTable {
         self.entries.len()
     }
 
-    /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// Key and value pairs of a table: `texthash:/path` (also a bare path, and
@@ -189,6 +181,11 @@ pub fn load_table(
 static SNI_INDEX: Lazy<Option<Index<SslContext, Arc<SniTable>>>> =
     Lazy::new(|| SslContext::new_ex_index().ok());
 
+/// Make the index now, while the context is built.
+pub(crate) fn prepare() {
+    Lazy::force(&SNI_INDEX);
+}
+
 /// Install the SNI table and its callback on a server context.
 pub fn enable(b: &mut SslContextBuilder, table: Arc<SniTable>) -> Result<()> {
     let index = SNI_INDEX
@@ -232,21 +229,8 @@ fn on_servername(ssl: &mut SslRef) -> std::result::Result<(), SniError> {
         return Err(SniError::NOACK);
     };
     for kc in chains {
-        let mut stack = Stack::<X509>::new().map_err(|_| SniError::ALERT_FATAL)?;
-        for c in &kc.chain {
-            stack.push(c.clone()).map_err(|_| SniError::ALERT_FATAL)?;
-        }
-        // SAFETY: all handles are live; OpenSSL takes its own references.
-        let ok = unsafe {
-            ossl::SSL_use_cert_and_key(
-                ssl.as_ptr(),
-                kc.cert.as_ptr(),
-                kc.key.as_ptr(),
-                stack.as_ptr(),
-                1,
-            )
-        };
-        if ok != 1 {
+        let ok = crate::sys::ssl::use_cert_and_key(ssl, &kc.cert, &kc.key, &kc.chain);
+        if !ok {
             crate::logging::drain_openssl_errors();
             if let Some(s) = &shared {
                 s.logger.warn(&format!(

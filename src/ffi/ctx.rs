@@ -36,7 +36,7 @@ pub extern "C" fn mtatls_ctx_new(
                 if out.is_null() {
                     return Err(crate::Error::new(crate::ErrorKind::NullParameter, "out is NULL"));
                 }
-                let ctx = Context::new(p, role)?;
+                let ctx = Context::with_hooks(&p.params, role, &p.hooks)?;
                 *out = Box::into_raw(Box::new(mtatls_ctx {
                     inner: Arc::new(ctx),
                 }));
@@ -91,7 +91,7 @@ pub extern "C" fn mtatls_ctx_tls_required(ctx: *const mtatls_ctx) -> bool {
 
 /// Length in bytes of a session ticket key for `mtatls_ctx_set_ticket_key`.
 pub const MTATLS_TICKET_KEY_LEN: usize = 80;
-const _: () = assert!(MTATLS_TICKET_KEY_LEN == crate::context::resume::TICKET_KEY_LEN);
+const _: () = assert!(MTATLS_TICKET_KEY_LEN == crate::context::tickets::TICKET_KEY_LEN);
 
 /// Server: install a session ticket key, so that several processes or
 /// hosts can resume each other's sessions (Postfix's tlsmgr shares keys
@@ -125,7 +125,7 @@ pub extern "C" fn mtatls_ctx_set_ticket_key(
         };
         // SAFETY: key is readable for len bytes per the contract.
         let bytes = unsafe { std::slice::from_raw_parts(key, len) };
-        match crate::context::resume::TicketKey::from_bytes(bytes, expires) {
+        match crate::context::tickets::TicketKey::from_bytes(bytes, expires) {
             Some(k) => {
                 tickets.install(k);
                 MTATLS_RESULT_OK

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::{arg_str, copy_out, ffi_guard, mtatls_result, to_cstring, ErrorText, Poison};
 use crate::config::params::Params;
+use crate::context::Hooks;
 use crate::error::Error;
 use crate::logging::{Logger, Severity};
 use mtatls_result::*;
@@ -19,7 +20,7 @@ pub struct mtatls_params {
     /// Borrowed mutably for the length of each call: a call made from
     /// inside one of this object's callbacks finds it borrowed and is
     /// refused with `MTATLS_RESULT_BAD_STATE`.
-    pub(crate) inner: RefCell<Params>,
+    pub(crate) inner: RefCell<HostParams>,
     pub(crate) error: RefCell<ErrorText>,
     pub(crate) poisoned: Cell<bool>,
 }
@@ -34,6 +35,14 @@ impl Poison for *mut mtatls_params {
             }
         }
     }
+}
+
+/// The values and the host's hooks (log callback, session store, SNI
+/// selector) a `mtatls_params` holds for the contexts built from it.
+#[derive(Debug, Default)]
+pub(crate) struct HostParams {
+    pub(crate) params: Params,
+    pub(crate) hooks: Hooks,
 }
 
 /// Log callback: `level` is `MTATLS_LOG_INFO` or `MTATLS_LOG_WARNING`;
@@ -74,7 +83,7 @@ pub(crate) const REENTERED: &str =
 /// `p` must be NULL or a pointer from `mtatls_params_new` not yet freed.
 pub(crate) unsafe fn with_params(
     p: *mut mtatls_params,
-    f: impl FnOnce(&mut Params) -> Result<(), Error>,
+    f: impl FnOnce(&mut HostParams) -> Result<(), Error>,
 ) -> mtatls_result {
     // SAFETY: guaranteed by the caller; only shared references are made.
     let Some(handle) = (unsafe { p.as_ref() }) else {
@@ -118,7 +127,7 @@ pub extern "C" fn mtatls_params_new(out: *mut *mut mtatls_params) -> mtatls_resu
             return MTATLS_RESULT_NULL_PARAMETER;
         }
         let p = Box::new(mtatls_params {
-            inner: RefCell::new(Params::new()),
+            inner: RefCell::new(HostParams::default()),
             error: RefCell::new(ErrorText::default()),
             poisoned: Cell::new(false),
         });
@@ -162,7 +171,7 @@ pub extern "C" fn mtatls_params_set(
                 let name = arg_str(name, "parameter name")?;
                 let value = arg_str(value, &format!("value of {name}"))?;
                 test_panic_hook(name);
-                p.set(name, value)
+                p.params.set(name, value)
             })
         }
     })
@@ -183,7 +192,7 @@ pub extern "C" fn mtatls_params_load_file(
         unsafe {
             with_params(params, |p| {
                 let path = arg_str(path, "main.cf path")?;
-                p.load_file(Path::new(path))
+                p.params.load_file(Path::new(path))
             })
         }
     })
@@ -207,7 +216,7 @@ pub extern "C" fn mtatls_params_load_string(
                 } else {
                     arg_str(origin, "origin")?
                 };
-                p.load_str(text, origin)
+                p.params.load_str(text, origin)
             })
         }
     })
@@ -233,7 +242,7 @@ pub extern "C" fn mtatls_params_get(
                 if buf.is_null() && len > 0 {
                     return Err(Error::new(crate::ErrorKind::NullParameter, "buf is NULL but len > 0"));
                 }
-                let value = p.get(name)?;
+                let value = p.params.get(name)?;
                 let n = copy_out(&value, buf, len);
                 if !needed.is_null() {
                     *needed = n;
@@ -284,7 +293,7 @@ pub extern "C" fn mtatls_params_set_log_callback(
                         }))
                     }
                 };
-                p.set_logger(logger);
+                p.hooks.logger = logger;
                 Ok(())
             })
         }
@@ -308,7 +317,7 @@ pub extern "C" fn mtatls_params_self_signed(
                 let cn = arg_str(common_name, "common name")?;
                 let path = arg_str(path, "path")?;
                 crate::context::selfsigned::write_self_signed(cn, Path::new(path))?;
-                p.set("smtpd_tls_chain_files", path)
+                p.params.set("smtpd_tls_chain_files", path)
             })
         }
     })
@@ -351,7 +360,7 @@ struct HostStore {
 /// Largest session the library accepts from the host's store.
 const MAX_SESSION_DER: usize = 64 * 1024;
 
-impl crate::context::resume::SessionStore for HostStore {
+impl crate::context::cache::SessionStore for HostStore {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
         let k = to_cstring(key);
         let mut buf = vec![0u8; 4096];
@@ -420,13 +429,13 @@ pub extern "C" fn mtatls_params_set_session_cache(
         unsafe {
             with_params(params, |p| {
                 match (get, put, remove) {
-                    (None, None, None) => p.set_session_store(None),
-                    (Some(get), Some(put), Some(remove)) => p.set_session_store(Some(Arc::new(HostStore {
+                    (None, None, None) => p.hooks.session_store = None,
+                    (Some(get), Some(put), Some(remove)) => p.hooks.session_store = Some(Arc::new(HostStore {
                         get,
                         put,
                         remove,
                         userdata: userdata as usize,
-                    }))),
+                    })),
                     _ => {
                         return Err(Error::new(
                             crate::ErrorKind::NullParameter,
@@ -481,7 +490,7 @@ pub extern "C" fn mtatls_params_set_sni_callback(
                         ok.then(|| std::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned())
                     }) as Arc<crate::context::sni::SniSelector>
                 });
-                p.set_sni_selector(selector);
+                p.hooks.sni_selector = selector;
                 Ok(())
             })
         }

@@ -10,7 +10,7 @@ static VERSION: Lazy<std::ffi::CString> = Lazy::new(|| {
     to_cstring(&format!(
         "mtatls {} ({})",
         env!("CARGO_PKG_VERSION"),
-        crate::sys::ossl::runtime_version()
+        crate::sys::version::runtime_version()
     ))
 });
 

@@ -2,13 +2,12 @@
 //! colon-hex form, subject/issuer names with Postfix's sanitising rules,
 //! and the status bits of a finished handshake.
 
-use foreign_types::ForeignTypeRef;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::x509::{X509NameRef, X509Ref};
 
 use crate::logging::Logger;
-use crate::sys::ossl;
+use crate::sys::x509;
 
 /// Names longer than this (bytes, as UTF-8) are refused, as Postfix does.
 const CCERT_BUFSIZ: usize = 256;
@@ -40,33 +39,12 @@ pub fn cert_fingerprint(cert: &X509Ref, md: MessageDigest) -> String {
 /// Digest of the DER SubjectPublicKeyInfo, or (legacy) of the bare key bits.
 pub fn pkey_fingerprint(cert: &X509Ref, md: MessageDigest, legacy: bool) -> String {
     if legacy {
-        let mut buf = [0u8; 64];
-        let mut len: libc::c_uint = 0;
-        // SAFETY: cert and md are live; buf holds EVP_MAX_MD_SIZE bytes.
-        let ok = unsafe {
-            ossl::X509_pubkey_digest(cert.as_ptr(), md.as_ptr(), buf.as_mut_ptr(), &mut len)
-        };
-        return if ok == 1 {
-            colon_hex(&buf[..len as usize])
-        } else {
-            String::new()
-        };
+        return x509::pubkey_bits_digest(cert, md)
+            .map(|d| colon_hex(&d))
+            .unwrap_or_default();
     }
-    // SAFETY: X509_get_X509_PUBKEY returns an internal pointer of the live
-    // cert; i2d allocates the DER, which we free with CRYPTO_free.
-    let der = unsafe {
-        let pk = ossl::X509_get_X509_PUBKEY(cert.as_ptr());
-        if pk.is_null() {
-            return String::new();
-        }
-        let mut out: *mut u8 = std::ptr::null_mut();
-        let len = ossl::i2d_X509_PUBKEY(pk, &mut out);
-        if len <= 0 || out.is_null() {
-            return String::new();
-        }
-        let v = std::slice::from_raw_parts(out, len as usize).to_vec();
-        ossl::CRYPTO_free(out.cast(), c"verify.rs".as_ptr(), 0);
-        v
+    let Some(der) = x509::spki_der(cert) else {
+        return String::new();
     };
     openssl::hash::hash(md, &der)
         .map(|d| colon_hex(&d))
@@ -84,23 +62,15 @@ fn text_name(
     log: &Logger,
 ) -> Option<String> {
     let entry = name.entries_by_nid(nid).next()?;
-    let data = entry.data();
-    let mut out: *mut u8 = std::ptr::null_mut();
-    // SAFETY: data is a live ASN1_STRING; on success OpenSSL allocates
-    // `len` bytes (plus NUL) that we copy and free.
-    let utf8 = unsafe {
-        let len = openssl_sys::ASN1_STRING_to_UTF8(&mut out, data.as_ptr());
-        if len < 0 || out.is_null() {
+    let utf8 = match x509::entry_utf8(entry) {
+        Ok(bytes) => bytes,
+        Err(asn1_type) => {
             log.warn(&format!(
-                "tls_text_name: {peer}: error decoding peer {label} of ASN.1 type={}",
-                openssl_sys::ASN1_STRING_type(data.as_ptr())
+                "tls_text_name: {peer}: error decoding peer {label} of ASN.1 type={asn1_type}"
             ));
             log.openssl_errors();
             return None;
         }
-        let bytes = std::slice::from_raw_parts(out, len as usize).to_vec();
-        ossl::CRYPTO_free(out.cast(), c"verify.rs".as_ptr(), 0);
-        bytes
     };
     let utf8 = String::from_utf8_lossy(&utf8).into_owned();
     if utf8.len() >= CCERT_BUFSIZ {

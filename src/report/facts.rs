@@ -2,22 +2,19 @@
 //! cipher, key exchange, both sides' signatures, peer names,
 //! fingerprints and trust bits.
 
-use foreign_types::{ForeignType, ForeignTypeRef};
-use openssl::pkey::{Id, PKey, PKeyRef, Public};
+use openssl::pkey::{Id, PKeyRef, Public};
 use openssl::ssl::SslRef;
 use openssl::x509::{X509Ref, X509VerifyResult};
 
 use crate::context::Context;
 use crate::report::cert;
 use crate::report::summary::{status, Facts, Signature};
-use crate::sys::ossl;
+use crate::sys::ssl::{self, kx};
+use crate::sys::x509;
 
 /// Key-exchange description of the peer's ephemeral key.
 fn key_exchange(ssl: &SslRef, tls13: bool) -> (String, String, i32) {
-    let mut raw: *mut openssl_sys::EVP_PKEY = std::ptr::null_mut();
-    // SAFETY: ssl is live; on success we own one reference to the key.
-    let ok = unsafe { openssl_sys::SSL_get_peer_tmp_key(ssl.as_ptr(), &mut raw) };
-    if ok <= 0 || raw.is_null() {
+    let Some(key) = ssl::peer_tmp_key(ssl) else {
         crate::logging::drain_openssl_errors();
         // Provider-only groups (OpenSSL 3.5 hybrids such as
         // X25519MLKEM768, TLS 1.3 only) have no key to describe: their
@@ -27,21 +24,19 @@ fn key_exchange(ssl: &SslRef, tls13: bool) -> (String, String, i32) {
         if !tls13 {
             return Default::default();
         }
-        return (ossl::negotiated_group_name(ssl), String::new(), 0);
-    }
-    // SAFETY: raw is a live key we own.
-    let key: PKey<Public> = unsafe { PKey::from_ptr(raw) };
+        return (ssl::negotiated_group_name(ssl), String::new(), 0);
+    };
     match key.id() {
         Id::DH | Id::DHX => ("DHE".into(), String::new(), key.bits() as i32),
         Id::EC => ("ECDHE".into(), ec_curve(&key), 0),
         Id::X25519 => ("X25519".into(), String::new(), 0),
         Id::X448 => ("X448".into(), String::new(), 0),
-        _ => (ossl::pkey_type_name(&key), String::new(), 0),
+        _ => (x509::pkey_type_name(&key), String::new(), 0),
     }
 }
 
 fn ec_curve(key: &PKeyRef<Public>) -> String {
-    ossl::pkey_group_name(key)
+    x509::pkey_group_name(key)
 }
 
 /// Describe a handshake signature made with `cert`'s key.
@@ -56,7 +51,7 @@ fn signature(
     };
     let (name, curve, bits) = match key.id() {
         Id::RSA => {
-            let pss = tls13 || sig_type_nid == Some(openssl_sys::NID_rsassaPss);
+            let pss = tls13 || sig_type_nid == Some(openssl::nid::Nid::RSASSAPSS.as_raw());
             (
                 if pss { "RSA-PSS" } else { "RSA" }.to_string(),
                 String::new(),
@@ -67,11 +62,11 @@ fn signature(
         Id::EC => ("ECDSA".to_string(), ec_curve(&key), key.bits() as i32),
         Id::ED25519 => ("ED25519".to_string(), String::new(), 0),
         Id::ED448 => ("ED448".to_string(), String::new(), 0),
-        _ => (ossl::pkey_type_name(&key), String::new(), key.bits() as i32),
+        _ => (x509::pkey_type_name(&key), String::new(), key.bits() as i32),
     };
     let digest = digest_nid
-        .filter(|n| *n != openssl_sys::NID_undef)
-        .and_then(ossl::nid_short_name)
+        .filter(|n| *n != openssl::nid::Nid::UNDEF.as_raw())
+        .and_then(x509::nid_short_name)
         .unwrap_or_default();
     Signature {
         name,
@@ -79,15 +74,6 @@ fn signature(
         bits,
         digest,
     }
-}
-
-fn sig_type(
-    f: unsafe extern "C" fn(*const openssl_sys::SSL, *mut libc::c_int) -> libc::c_int,
-    ssl: &SslRef,
-) -> Option<i32> {
-    let mut nid = 0;
-    // SAFETY: ssl is live; the call writes one int.
-    (unsafe { f(ssl.as_ptr(), &mut nid) } == 1 && nid != 0).then_some(nid)
 }
 
 /// Whether the negotiated key exchange gives forward secrecy.
@@ -98,11 +84,9 @@ fn forward_secret(ssl: &SslRef, tls13: bool) -> bool {
     let Some(cipher) = ssl.current_cipher() else {
         return false;
     };
-    // SAFETY: cipher is a live static SSL_CIPHER.
-    let kx = unsafe { ossl::SSL_CIPHER_get_kx_nid(cipher.as_ptr()) };
     matches!(
-        kx,
-        ossl::NID_KX_ECDHE | ossl::NID_KX_DHE | ossl::NID_KX_ECDHE_PSK | ossl::NID_KX_DHE_PSK
+        ssl::cipher_kx_nid(cipher),
+        kx::ECDHE | kx::DHE | kx::ECDHE_PSK | kx::DHE_PSK
     )
 }
 
@@ -118,26 +102,22 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         None => (String::new(), 0, 0),
     };
     let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, tls13);
-    // SAFETY: ssl is live; get0 returns a borrowed pointer or NULL.
-    let peer_cert = unsafe {
-        let p = ossl::SSL_get0_peer_certificate(ssl.as_ptr());
-        (!p.is_null()).then(|| X509Ref::from_ptr(p))
-    };
+    let peer_cert = ssl::peer_certificate(ssl);
     let own_cert = ssl.certificate();
     let peer_sig = peer_cert.map(|c| {
         signature(
             c,
-            ossl::peer_signature_digest_nid(ssl),
-            sig_type(ossl::SSL_get_peer_signature_type_nid, ssl),
+            ssl::peer_signature_digest_nid(ssl),
+            ssl::peer_signature_type_nid(ssl),
             tls13,
         )
     });
     // Our own signature counts only when we really signed with our key.
-    let own_sig_type = sig_type(ossl::SSL_get_signature_type_nid, ssl);
+    let own_sig_type = ssl::own_signature_type_nid(ssl);
     let own_sig = match (own_cert, own_sig_type) {
         (Some(c), Some(t)) => Some(signature(
             c,
-            ossl::own_signature_digest_nid(ssl),
+            ssl::own_signature_digest_nid(ssl),
             Some(t),
             tls13,
         )),
@@ -178,11 +158,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
 /// Fill the peer fingerprints (kept out of [`collect`]: computed only when
 /// logged or asked for).
 pub fn fill_fingerprints(facts: &mut Facts, ssl: &SslRef, ctx: &Context) {
-    // SAFETY: ssl is live; get0 returns a borrowed pointer or NULL.
-    let peer = unsafe {
-        let p = ossl::SSL_get0_peer_certificate(ssl.as_ptr());
-        (!p.is_null()).then(|| X509Ref::from_ptr(p))
-    };
+    let peer = ssl::peer_certificate(ssl);
     if let Some(cert) = peer {
         facts.peer_cert_fprint = cert::cert_fingerprint(cert, ctx.digest);
         facts.peer_pkey_fprint =

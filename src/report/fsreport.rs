@@ -6,14 +6,12 @@
 //! a verdict naming the parameter to change for every path to a session
 //! without forward secrecy. As text and as JSON.
 
-use std::ffi::CStr;
 use std::fmt::Write;
 
-use foreign_types::ForeignTypeRef;
 
 use crate::context::groups::{DhChoice, GroupChoice};
 use crate::context::{Context, Policy, Profile, Role};
-use crate::sys::ossl;
+use crate::sys::ssl::{self, kx};
 
 /// One cipher suite as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,18 +72,6 @@ pub struct FsReport {
     pub problems: Vec<String>,
 }
 
-fn description(cipher: *const openssl_sys::SSL_CIPHER) -> String {
-    let mut buf = [0 as libc::c_char; 256];
-    // SAFETY: cipher is a live static SSL_CIPHER; buf is writable.
-    unsafe {
-        openssl_sys::SSL_CIPHER_description(cipher, buf.as_mut_ptr(), buf.len() as libc::c_int);
-        CStr::from_ptr(buf.as_ptr())
-            .to_string_lossy()
-            .trim()
-            .to_string()
-    }
-}
-
 fn field<'a>(desc: &'a str, key: &str) -> &'a str {
     desc.split_whitespace()
         .find_map(|w| w.strip_prefix(key))
@@ -100,27 +86,14 @@ fn suites(
     key_types: &[&str],
 ) -> (Vec<Suite>, Vec<Suite>) {
     let (mut legacy, mut tls13) = (Vec::new(), Vec::new());
-    // SAFETY: the context is live; the stack and its ciphers are borrowed.
-    unsafe {
-        let stack = ossl::SSL_CTX_get_ciphers(profile.ssl.as_ptr());
-        if stack.is_null() {
-            return (legacy, tls13);
-        }
-        let n = openssl_sys::OPENSSL_sk_num(stack.cast());
-        for i in 0..n {
-            let c =
-                openssl_sys::OPENSSL_sk_value(stack.cast(), i) as *const openssl_sys::SSL_CIPHER;
-            let desc = description(c);
-            let kx_nid = ossl::SSL_CIPHER_get_kx_nid(c);
+    {
+        for c in ssl::ctx_ciphers(&profile.ssl) {
+            let desc = ssl::cipher_description(c);
             let name = desc.split_whitespace().next().unwrap_or("").to_string();
             let protocol = desc.split_whitespace().nth(1).unwrap_or("").to_string();
             let forward_secret = matches!(
-                kx_nid,
-                ossl::NID_KX_ECDHE
-                    | ossl::NID_KX_DHE
-                    | ossl::NID_KX_ECDHE_PSK
-                    | ossl::NID_KX_DHE_PSK
-                    | ossl::NID_KX_ANY
+                ssl::cipher_kx_nid(c),
+                kx::ECDHE | kx::DHE | kx::ECDHE_PSK | kx::DHE_PSK | kx::ANY
             );
             let au = field(&desc, "Au=").to_string();
             let kx = field(&desc, "Kx=").to_string();
@@ -241,6 +214,11 @@ pub fn report(ctx: &Context) -> FsReport {
 }
 
 impl FsReport {
+    /// The report of `ctx`.
+    pub fn of(ctx: &Context) -> FsReport {
+        report(ctx)
+    }
+
     /// Whether every negotiable session is forward-secret.
     pub fn all_forward_secret(&self) -> bool {
         !self

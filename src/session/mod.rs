@@ -3,22 +3,24 @@
 //! stop. The descriptor is switched to non-blocking mode while the session
 //! exists, restored afterwards, and never closed.
 
+mod info;
 pub mod pktdump;
 
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use foreign_types::ForeignTypeRef;
 use openssl::ssl::{ErrorCode, Ssl, SslRef};
 
 use crate::config::level::Level;
 use crate::context::exdata::{self, SessionShared, VerifyRecord};
 use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
-use crate::logging::{drain_openssl_errors, mask, Logger};
+use crate::config::loglevel::mask;
+use crate::logging::{drain_openssl_errors, Logger};
 use crate::report::summary::{self, Facts};
-use crate::sys::ossl;
+use crate::sys::ssl::{self, Progress};
+use crate::sys::{errors, x509};
 use crate::sys::wait::{self, Deadline, Timeout, WaitError, Want};
 use crate::verify::trust::{self, PeerPolicy, Tlsa};
 
@@ -72,7 +74,13 @@ pub struct Session {
     failure: Option<Error>,
     /// The descriptor's registration (one live session per socket).
     _claim: wait::FdClaim,
+    /// Run on the OpenSSL session right after it is made.
+    ssl_setup: Option<SslSetup>,
 }
+
+/// A host's own settings of an OpenSSL session, applied right after it is
+/// made ([`Session::set_ssl_setup`]); `Err` fails the handshake.
+pub type SslSetup = Box<dyn FnOnce(&mut SslRef) -> std::result::Result<(), String> + Send>;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,59 +98,6 @@ enum Step {
     Done,
     /// It failed: its return value, `SSL_get_error` code and errno.
     Failed(libc::c_int, ErrorCode, i32),
-}
-
-/// The OpenSSL state-machine lines of loglevel 2 (`SSL_accept:...`).
-unsafe extern "C" fn info_callback(
-    ssl: *const openssl_sys::SSL,
-    where_: libc::c_int,
-    ret: libc::c_int,
-) {
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: OpenSSL passes the live SSL* the callback was set on.
-        let ssl_ref = unsafe { SslRef::from_ptr(ssl as *mut openssl_sys::SSL) };
-        let Some(shared) = exdata::get(ssl_ref) else {
-            return;
-        };
-        let logger = &shared.logger;
-        let side = if where_ & ossl::SSL_ST_CONNECT != 0 {
-            "SSL_connect"
-        } else if where_ & ossl::SSL_ST_ACCEPT != 0 {
-            "SSL_accept"
-        } else {
-            "undefined"
-        };
-        let state = ssl_ref.state_string_long();
-        if where_ & ossl::SSL_CB_LOOP != 0 {
-            logger.info(&format!("{side}:{state}"));
-        } else if where_ & ossl::SSL_CB_ALERT != 0 {
-            let dir = if where_ & ossl::SSL_CB_READ != 0 {
-                "read"
-            } else {
-                "write"
-            };
-            if ret & 0xff != ossl::SSL3_AD_CLOSE_NOTIFY {
-                // SAFETY: both return static strings.
-                let (t, d) = unsafe {
-                    (
-                        std::ffi::CStr::from_ptr(ossl::SSL_alert_type_string_long(ret)),
-                        std::ffi::CStr::from_ptr(openssl_sys::SSL_alert_desc_string_long(ret)),
-                    )
-                };
-                logger.info(&format!(
-                    "SSL3 alert {dir}:{}:{}",
-                    t.to_string_lossy(),
-                    d.to_string_lossy()
-                ));
-            }
-        } else if where_ & ossl::SSL_CB_EXIT != 0 {
-            if ret == 0 {
-                logger.info(&format!("{side}:failed in {state}"));
-            } else if ret < 0 && unsafe { ossl::SSL_want(ssl) } == ossl::SSL_NOTHING {
-                logger.info(&format!("{side}:error in {state}"));
-            }
-        }
-    });
 }
 
 impl Session {
@@ -190,6 +145,7 @@ impl Session {
             handshake_outcome: None,
             failure: None,
             _claim: claim,
+            ssl_setup: None,
         })
     }
 
@@ -342,6 +298,50 @@ impl Session {
         Ok(())
     }
 
+    /// Client: trust anchors for this session (selector, DER data, as DANE
+    /// TA associations), replacing `*_tls_trust_anchor_file`'s, as a
+    /// Postfix policy table's `tafile=` does.
+    pub fn set_trust_anchors(&mut self, anchors: Vec<(u8, Vec<u8>)>) -> Result<()> {
+        self.check_settable("set_trust_anchors")?;
+        self.policy.trust_anchors = Some(anchors);
+        Ok(())
+    }
+
+    /// Before the handshake: the Postfix log mask of this session,
+    /// replacing the context's (`*_tls_loglevel`), as Postfix passes a log
+    /// level with each session it starts.
+    pub fn set_log_mask(&mut self, log_mask: u32) -> Result<()> {
+        if self.state != State::New {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                format!(
+                    "set_log_mask: the handshake with {} has already started",
+                    self.label
+                ),
+            ));
+        }
+        self.log_mask = log_mask;
+        Ok(())
+    }
+
+    /// Before the handshake: a function run on the OpenSSL session right
+    /// after it is made (for hosts that need OpenSSL settings of their
+    /// own, such as an ABI shim's message callback). Its error fails the
+    /// handshake.
+    pub fn set_ssl_setup(&mut self, setup: SslSetup) -> Result<()> {
+        if self.state != State::New {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                format!(
+                    "set_ssl_setup: the handshake with {} has already started",
+                    self.label
+                ),
+            ));
+        }
+        self.ssl_setup = Some(setup);
+        Ok(())
+    }
+
     fn timeout_or(&self, timeout: Option<Timeout>, default_secs: u64) -> Timeout {
         timeout.unwrap_or(Timeout::After(Duration::from_secs(default_secs)))
     }
@@ -370,39 +370,31 @@ impl Session {
         e
     }
 
-    /// The live SSL (present from the start of the handshake on).
-    fn ssl_ptr(&self) -> Result<*mut openssl_sys::SSL> {
-        self.ssl.as_ref().map(|s| s.as_ptr()).ok_or_else(|| {
-            Error::new(
-                ErrorKind::BadState,
-                format!("no TLS session with {} yet", self.label),
-            )
-        })
-    }
-
     /// Call `op` on the SSL until it succeeds, waiting for the socket as
     /// OpenSSL asks, within `deadline`.
     fn drive(
         &mut self,
         deadline: &Deadline,
-        mut op: impl FnMut(*mut openssl_sys::SSL) -> libc::c_int,
+        mut op: impl FnMut(&mut SslRef) -> Progress,
     ) -> Result<std::result::Result<Step, WaitError>> {
-        let ssl = self.ssl_ptr()?;
+        let fd = self.fd;
+        let Some(ssl) = self.ssl.as_mut() else {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                format!("no TLS session with {} yet", self.label),
+            ));
+        };
         loop {
-            wait::set_errno(0);
-            let r = op(ssl);
-            if r > 0 {
+            let p = op(ssl);
+            if p.done() {
                 return Ok(Ok(Step::Done));
             }
-            let errno = wait::errno();
-            // SAFETY: ssl is live.
-            let code = ErrorCode::from_raw(unsafe { openssl_sys::SSL_get_error(ssl, r) });
-            let want = match code {
+            let want = match p.code {
                 ErrorCode::WANT_READ => Want::Read,
                 ErrorCode::WANT_WRITE => Want::Write,
-                _ => return Ok(Ok(Step::Failed(r, code, errno))),
+                _ => return Ok(Ok(Step::Failed(p.ret, p.code, p.errno))),
             };
-            if let Err(e) = deadline.wait(self.fd, want) {
+            if let Err(e) = deadline.wait(fd, want) {
                 return Ok(Err(e));
             }
         }
@@ -416,7 +408,7 @@ impl Session {
         let profile = self.ctx.profile(self.level);
         let mut text = format!(
             "{}\0{}\0{:?}\0{}\0{}\0{:?}\0{:?}",
-            crate::sys::ossl::runtime_version(),
+            crate::sys::version::runtime_version(),
             profile.cipher_list,
             profile.policy,
             self.level,
@@ -462,13 +454,17 @@ impl Session {
                 format!("Could not allocate 'TLScontext->con' with SSL_new(): {e}"),
             )
         })?;
+        if let Some(setup) = self.ssl_setup.take() {
+            setup(&mut ssl).map_err(|why| {
+                Error::new(ErrorKind::Context, format!("{}: {why}", self.label))
+            })?;
+        }
         let require_cert = self.ctx.role == Role::Server && self.ctx.require_client_cert;
         if self.level.must_match() && self.ctx.role == Role::Client || require_cert {
             self.log_mask |= mask::UNTRUSTED;
         }
         if require_cert {
-            // SAFETY: ssl is live.
-            unsafe { openssl_sys::SSL_set_security_level(ssl.as_ptr(), 1) };
+            ssl::set_security_level(&mut ssl, 1);
         }
         let mut record = VerifyRecord {
             depth_limit: self.ctx.verify_depth as i32,
@@ -506,12 +502,11 @@ impl Session {
         exdata::attach(&mut ssl, shared.clone());
         self.shared = Some(shared);
         if self.log_mask & mask::DEBUG != 0 {
-            // SAFETY: ssl is live; the callback only reads ex_data.
-            unsafe { ossl::SSL_set_info_callback(ssl.as_ptr(), Some(info_callback)) };
+            ssl::set_info_handler::<info::StateLines>(&mut ssl);
         }
-        // SAFETY: ssl is live; the BIO never closes the caller's descriptor
-        // and writes with MSG_NOSIGNAL (no SIGPIPE in the host).
-        if !unsafe { crate::sys::bio::attach(ssl.as_ptr(), self.fd) } {
+        // The BIO never closes the caller's descriptor and writes with
+        // MSG_NOSIGNAL (no SIGPIPE in the host).
+        if !crate::sys::bio::attach(&mut ssl, self.fd) {
             return Err(Error::new(
                 ErrorKind::Context,
                 format!("cannot attach a socket BIO {} {}", self.dir(), self.label),
@@ -530,8 +525,7 @@ impl Session {
         // As Postfix: a peer hanging up during the handshake is "lost
         // connection", not an OpenSSL error. (Cleared once established, so
         // that a close without close_notify is seen as truncation.)
-        // SAFETY: ssl is live.
-        unsafe { ossl::SSL_set_options(ssl.as_ptr(), openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF) };
+        ssl::set_options(&mut ssl, ssl::OP_IGNORE_UNEXPECTED_EOF);
         if self.log_mask & mask::VERBOSE != 0 {
             self.logger().info(&format!(
                 "setting up TLS connection {} {}",
@@ -592,10 +586,7 @@ impl Session {
             State::Handshaking => {}
         }
         let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.handshake_timeout));
-        // SAFETY (closure): the SSL is live and attached to our fd.
-        match self.drive(&deadline, |ssl| unsafe {
-            openssl_sys::SSL_do_handshake(ssl)
-        })? {
+        match self.drive(&deadline, ssl::do_handshake)? {
             Ok(Step::Done) => match self.established() {
                 Some(e) => Err(e),
                 None => Ok(()),
@@ -661,12 +652,12 @@ impl Session {
     /// Collect the facts, decide trust, log as Postfix does; the error the
     /// caller must act on if authentication failed.
     fn established(&mut self) -> Option<Error> {
-        let ssl = self.ssl.as_ref()?;
+        let ssl = self.ssl.as_mut()?;
         if self.log_mask & mask::TLSPKTS != 0 && self.log_mask & mask::ALLPKTS == 0 {
             crate::session::pktdump::stop(ssl);
         }
-        // SAFETY: ssl is live.
-        unsafe { ossl::SSL_clear_options(ssl.as_ptr(), openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF) };
+        ssl::clear_options(ssl, ssl::OP_IGNORE_UNEXPECTED_EOF);
+        let ssl = self.ssl.as_ref()?;
         let am_server = self.ctx.role == Role::Server;
         let mut facts = crate::report::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);
         facts.peer_sni = if am_server {
@@ -719,11 +710,11 @@ impl Session {
             if let Some(cert) = ssl.peer_certificate() {
                 self.logger().info(&format!(
                     "subject={}",
-                    ossl::name_oneline(cert.subject_name())
+                    x509::name_oneline(cert.subject_name())
                 ));
                 self.logger().info(&format!(
                     "issuer={}",
-                    ossl::name_oneline(cert.issuer_name())
+                    x509::name_oneline(cert.issuer_name())
                 ));
             }
         }
@@ -772,7 +763,7 @@ impl Session {
         let queue = drain_openssl_errors();
         let shut_down = queue
             .iter()
-            .any(|e| e.reason == ossl::SSL_R_PROTOCOL_IS_SHUTDOWN);
+            .any(|e| e.reason == errors::SSL_R_PROTOCOL_IS_SHUTDOWN);
         if !shut_down {
             for e in &queue {
                 self.logger()
@@ -836,10 +827,7 @@ impl Session {
         }
         let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.io_timeout));
         let mut n: libc::size_t = 0;
-        // SAFETY (closure): buf is writable for buf.len() bytes.
-        let step = self.drive(&deadline, |ssl| unsafe {
-            openssl_sys::SSL_read_ex(ssl, buf.as_mut_ptr().cast(), buf.len(), &mut n)
-        })?;
+        let step = self.drive(&deadline, |ssl| ssl::read(ssl, buf, &mut n))?;
         match step {
             Ok(Step::Done) => Ok(n),
             Ok(Step::Failed(_, ErrorCode::ZERO_RETURN, _)) => {
@@ -847,7 +835,7 @@ impl Session {
                 Ok(0)
             }
             Ok(Step::Failed(_, code, errno))
-                if (code == ErrorCode::SSL && unexpected_eof())
+                if (code == ErrorCode::SSL && errors::unexpected_eof_pending())
                     || (code == ErrorCode::SYSCALL && errno == 0) =>
             {
                 drain_openssl_errors();
@@ -879,10 +867,7 @@ impl Session {
         }
         let deadline = Deadline::start(self.timeout_or(timeout, self.ctx.io_timeout));
         let mut n: libc::size_t = 0;
-        // SAFETY (closure): data is readable for data.len() bytes.
-        let step = self.drive(&deadline, |ssl| unsafe {
-            openssl_sys::SSL_write_ex(ssl, data.as_ptr().cast(), data.len(), &mut n)
-        })?;
+        let step = self.drive(&deadline, |ssl| ssl::write(ssl, data, &mut n))?;
         match step {
             Ok(Step::Done) => Ok(n),
             Ok(Step::Failed(_, code, errno)) => Err(self.io_failed("write", code, errno)),
@@ -899,12 +884,12 @@ impl Session {
             let fast = self.ctx.fast_shutdown;
             // SSL_shutdown returns 0 after sending ours; with a slow
             // shutdown, call again until the peer's close_notify (1).
-            // SAFETY (closure): the SSL is live.
             let step = self.drive(&deadline, |ssl| {
-                match unsafe { openssl_sys::SSL_shutdown(ssl) } {
-                    0 if fast => 1,
-                    0 => unsafe { openssl_sys::SSL_shutdown(ssl) },
-                    r => r,
+                let first = ssl::shutdown(ssl);
+                match first.ret {
+                    0 if fast => ssl::Progress { ret: 1, ..first },
+                    0 => ssl::shutdown(ssl),
+                    _ => first,
                 }
             })?;
             match step {
@@ -938,12 +923,6 @@ fn interrupted(what: &str) -> Error {
         ErrorKind::Interrupted,
         format!("{what}: interrupted by a signal"),
     )
-}
-
-fn unexpected_eof() -> bool {
-    // SAFETY: peeking the thread's queue has no side effects.
-    let code = unsafe { ossl::ERR_peek_error() };
-    openssl_sys::ERR_GET_REASON(code) == ossl::SSL_R_UNEXPECTED_EOF_WHILE_READING
 }
 
 impl Drop for Session {

@@ -5,17 +5,12 @@
 //! (`ssl-handshake-packet-dump`) dumps the handshake only; level 4
 //! (`ssl-session-packet-dump`) everything until the session ends.
 
-use foreign_types::ForeignTypeRef;
-use libc::{c_char, c_int, c_long, size_t};
+use std::sync::Arc;
+
 use openssl::ssl::SslRef;
-use openssl_sys::BIO;
 
 use crate::context::exdata::SessionShared;
-use crate::sys::ossl;
-
-const BIO_CB_READ: c_int = 0x02;
-const BIO_CB_WRITE: c_int = 0x03;
-const BIO_CB_RETURN: c_int = 0x80;
+use crate::sys::bio::{self, BioEvent};
 
 /// The dump lines of `data`: 16 bytes a line (`|` after the eighth), then
 /// the printable ASCII; trailing spaces and NULs are not dumped but
@@ -57,87 +52,39 @@ pub fn dump_lines(data: &[u8]) -> Vec<String> {
 }
 
 /// The line before a dump: what was asked for and what came of it.
-fn header(
-    write: bool,
-    bio: *const BIO,
-    buf: *const c_char,
-    len: usize,
-    got: Option<usize>,
-    ret: c_int,
-) -> String {
-    let op = if write { "write to" } else { "read from" };
-    let outcome = match got {
-        Some(n) => format!("{n} (0x{n:X})"),
-        None => ret.to_string(),
+fn header(event: &BioEvent<'_>) -> String {
+    let op = if event.write { "write to" } else { "read from" };
+    let outcome = if event.result > 0 {
+        format!("{n} (0x{n:X})", n = event.result)
+    } else {
+        event.result.to_string()
     };
     format!(
-        "{op} {:X} [{:X}] ({len} bytes => {outcome})",
-        bio as usize, buf as usize
+        "{op} {:X} [{:X}] ({} bytes => {outcome})",
+        event.bio, event.buf, event.len
     )
 }
 
-/// OpenSSL's BIO callback: log each read and write when it returns. Only
-/// those two operations touch the callback argument (the session's shared
-/// data, alive while its `SSL` is); a BIO being freed is not looked at.
-unsafe extern "C" fn bio_callback(
-    bio: *mut BIO,
-    oper: c_int,
-    argp: *const c_char,
-    len: size_t,
-    _argi: c_int,
-    _argl: c_long,
-    ret: c_int,
-    processed: *mut size_t,
-) -> c_long {
-    let write = oper == (BIO_CB_WRITE | BIO_CB_RETURN);
-    if !write && oper != (BIO_CB_READ | BIO_CB_RETURN) {
-        return ret as c_long;
-    }
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: the argument is the SessionShared the session attached,
-        // kept alive by the session as long as its SSL and BIO exist.
-        let Some(shared) =
-            (unsafe { ossl::BIO_get_callback_arg(bio) as *const SessionShared }).as_ref()
-        else {
-            return;
-        };
-        let got = (ret > 0 && !processed.is_null()).then(|| unsafe { *processed });
-        shared.logger.info(&header(write, bio, argp, len, got, ret));
-        if let Some(n) = got.filter(|n| *n > 0 && !argp.is_null()) {
-            // SAFETY: OpenSSL read into / wrote from argp n bytes.
-            let data = unsafe { std::slice::from_raw_parts(argp.cast::<u8>(), n) };
-            for line in dump_lines(data) {
-                shared.logger.info(&line);
-            }
-        }
-    });
-    ret as c_long
-}
-
 /// Start dumping `ssl`'s reads and writes (its socket BIO) to `shared`'s
-/// logger. `shared` must stay alive as long as `ssl`.
-pub fn start(ssl: &SslRef, shared: &SessionShared) {
-    // SAFETY: ssl is live; its read BIO (the socket BIO, also used for
-    // writing) lives as long as ssl.
-    unsafe {
-        let bio = openssl_sys::SSL_get_rbio(ssl.as_ptr());
-        if !bio.is_null() {
-            ossl::BIO_set_callback_arg(bio, (shared as *const SessionShared).cast_mut().cast());
-            ossl::BIO_set_callback_ex(bio, Some(bio_callback));
-        }
-    }
+/// logger.
+pub fn start(ssl: &SslRef, shared: &Arc<SessionShared>) {
+    let shared = shared.clone();
+    bio::observe(
+        ssl,
+        Some(Arc::new(move |event: &BioEvent<'_>| {
+            shared.logger.info(&header(event));
+            if !event.data.is_empty() {
+                for line in dump_lines(event.data) {
+                    shared.logger.info(&line);
+                }
+            }
+        })),
+    );
 }
 
 /// Stop dumping (loglevel 3: the handshake is over).
 pub fn stop(ssl: &SslRef) {
-    // SAFETY: ssl is live.
-    unsafe {
-        let bio = openssl_sys::SSL_get_rbio(ssl.as_ptr());
-        if !bio.is_null() {
-            ossl::BIO_set_callback_ex(bio, None);
-            ossl::BIO_set_callback_arg(bio, std::ptr::null_mut());
-        }
-    }
+    bio::observe(ssl, None);
 }
 
 #[cfg(test)]

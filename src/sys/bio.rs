@@ -5,12 +5,35 @@
 //! end of file, `BIO_get_fd`), and never closes the descriptor.
 
 use std::os::fd::RawFd;
+use std::sync::Arc;
 
 use libc::{c_char, c_int, c_long, c_void};
 use once_cell::sync::Lazy;
+use foreign_types::ForeignTypeRef;
+use openssl::ssl::SslRef;
 use openssl_sys::{BIO, BIO_METHOD};
 
 use crate::sys::ossl;
+
+/// One read or write of the socket, as a packet dump shows it.
+#[derive(Debug)]
+pub struct BioEvent<'a> {
+    /// A write (else a read).
+    pub write: bool,
+    /// The BIO's address (Postfix prints it).
+    pub bio: usize,
+    /// The buffer's address (Postfix prints it).
+    pub buf: usize,
+    /// Bytes asked for.
+    pub len: usize,
+    /// The system call's result: bytes moved, 0 at end of file, or -1.
+    pub result: isize,
+    /// The bytes moved.
+    pub data: &'a [u8],
+}
+
+/// Sees every read and write of a session's socket (packet dumps).
+pub type Observer = Arc<dyn Fn(&BioEvent<'_>) + Send + Sync>;
 
 /// What the BIO keeps: the descriptor and what reading has seen.
 struct SocketState {
@@ -19,10 +42,12 @@ struct SocketState {
     is_socket: bool,
     /// A read returned end of file (`BIO_eof`).
     eof: bool,
+    /// Told of every read and write, when set.
+    observer: Option<Observer>,
 }
 
 /// The method table, made once and never freed.
-struct Method(*mut BIO_METHOD);
+struct Method(*mut BIO_METHOD, c_int);
 
 // SAFETY: the method table is immutable once built; OpenSSL only reads it.
 unsafe impl Send for Method {}
@@ -51,9 +76,16 @@ static METHOD: Lazy<Option<Method>> = Lazy::new(|| {
             openssl_sys::BIO_meth_free(m);
             return None;
         }
-        Some(Method(m))
+        Some(Method(m, kind))
     }
 });
+
+/// Make the method table now, while a context is built (not first in a
+/// session thread: valgrind's race detectors cannot see once_cell's
+/// synchronisation).
+pub fn prepare() {
+    Lazy::force(&METHOD);
+}
 
 /// Whether `fd` is a socket.
 fn is_socket(fd: RawFd) -> bool {
@@ -66,14 +98,13 @@ fn is_socket(fd: RawFd) -> bool {
 
 /// Attach a new socket BIO on `fd` to `ssl` for both directions. False
 /// when OpenSSL could not allocate it (the error queue says why).
-///
-/// # Safety
-/// `ssl` must be a live `SSL`.
-pub unsafe fn attach(ssl: *mut openssl_sys::SSL, fd: RawFd) -> bool {
+pub fn attach(ssl: &mut SslRef, fd: RawFd) -> bool {
     let Some(method) = METHOD.as_ref() else {
         return false;
     };
-    // SAFETY: the method table is valid; a new BIO gets its state below.
+    let ssl = ssl.as_ptr();
+    // SAFETY: the method table is valid; a new BIO gets its state below;
+    // ssl is live.
     unsafe {
         let bio = openssl_sys::BIO_new(method.0);
         if bio.is_null() {
@@ -83,6 +114,7 @@ pub unsafe fn attach(ssl: *mut openssl_sys::SSL, fd: RawFd) -> bool {
             fd,
             is_socket: is_socket(fd),
             eof: false,
+            observer: None,
         });
         openssl_sys::BIO_set_data(bio, Box::into_raw(state).cast());
         openssl_sys::BIO_set_init(bio, 1);
@@ -90,6 +122,29 @@ pub unsafe fn attach(ssl: *mut openssl_sys::SSL, fd: RawFd) -> bool {
         openssl_sys::SSL_set_bio(ssl, bio, bio);
     }
     true
+}
+
+/// Tell `observer` (or, with `None`, no one any more) of every read and
+/// write of `ssl`'s socket BIO. False when `ssl` has no BIO of this kind.
+pub fn observe(ssl: &SslRef, observer: Option<Observer>) -> bool {
+    let Some(method) = METHOD.as_ref() else {
+        return false;
+    };
+    // SAFETY: ssl is live; its read BIO (also its write BIO) lives as long
+    // as ssl; the state is touched only when the BIO is of our method.
+    unsafe {
+        let bio = openssl_sys::SSL_get_rbio(ssl.as_ptr());
+        if bio.is_null() || ossl::BIO_method_type(bio) != method.1 {
+            return false;
+        }
+        match state(bio) {
+            Some(st) => {
+                st.observer = observer;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The state of `bio`, if it has one.
@@ -133,6 +188,19 @@ unsafe extern "C" fn bio_write(bio: *mut BIO, buf: *const c_char, len: c_int) ->
             } else {
                 libc::write(st.fd, buf.cast(), len as usize)
             };
+            if let Some(observer) = &st.observer {
+                let saved = errno();
+                let moved = if n > 0 { n as usize } else { 0 };
+                observer(&BioEvent {
+                    write: true,
+                    bio: bio as usize,
+                    buf: buf as usize,
+                    len: len as usize,
+                    result: n,
+                    data: std::slice::from_raw_parts(buf.cast::<u8>(), moved),
+                });
+                super::wait::set_errno(saved);
+            }
             if n < 0 && should_retry(errno()) {
                 openssl_sys::BIO_set_flags(
                     bio,
@@ -157,6 +225,19 @@ unsafe extern "C" fn bio_read(bio: *mut BIO, buf: *mut c_char, len: c_int) -> c_
                 return 0;
             }
             let n = libc::read(st.fd, buf.cast(), len as usize);
+            if let Some(observer) = &st.observer {
+                let saved = errno();
+                let moved = if n > 0 { n as usize } else { 0 };
+                observer(&BioEvent {
+                    write: false,
+                    bio: bio as usize,
+                    buf: buf as usize,
+                    len: len as usize,
+                    result: n,
+                    data: std::slice::from_raw_parts(buf.cast::<u8>().cast_const(), moved),
+                });
+                super::wait::set_errno(saved);
+            }
             if n == 0 {
                 st.eof = true;
             } else if n < 0 && should_retry(errno()) {

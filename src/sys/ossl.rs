@@ -16,18 +16,6 @@ pub enum X509_PUBKEY {}
 /// Info callback type of `SSL_set_info_callback`.
 pub type InfoCallback = unsafe extern "C" fn(ssl: *const SSL, where_: c_int, ret: c_int);
 
-/// `BIO_callback_fn_ex` of `BIO_set_callback_ex`.
-pub type BioCallbackEx = unsafe extern "C" fn(
-    b: *mut BIO,
-    oper: c_int,
-    argp: *const c_char,
-    len: size_t,
-    argi: c_int,
-    argl: c_long,
-    ret: c_int,
-    processed: *mut size_t,
-) -> c_long;
-
 /// `BIO_TYPE_DESCRIPTOR`: the BIO has a file descriptor.
 pub const BIO_TYPE_DESCRIPTOR: c_int = 0x0100;
 /// `BIO_TYPE_SOURCE_SINK`: the BIO is at the end of a chain.
@@ -52,18 +40,15 @@ pub type BioLife = unsafe extern "C" fn(*mut BIO) -> c_int;
 
 extern "C" {
     pub fn BIO_get_new_index() -> c_int;
+    pub fn BIO_method_type(b: *const BIO) -> c_int;
     pub fn BIO_meth_set_write(m: *mut openssl_sys::BIO_METHOD, f: Option<BioWrite>) -> c_int;
     pub fn BIO_meth_set_read(m: *mut openssl_sys::BIO_METHOD, f: Option<BioRead>) -> c_int;
     pub fn BIO_meth_set_ctrl(m: *mut openssl_sys::BIO_METHOD, f: Option<BioCtrl>) -> c_int;
     pub fn BIO_meth_set_create(m: *mut openssl_sys::BIO_METHOD, f: Option<BioLife>) -> c_int;
     pub fn BIO_meth_set_destroy(m: *mut openssl_sys::BIO_METHOD, f: Option<BioLife>) -> c_int;
-    pub fn BIO_set_callback_ex(b: *mut BIO, cb: Option<BioCallbackEx>);
-    pub fn BIO_set_callback_arg(b: *mut BIO, arg: *mut c_char);
-    pub fn BIO_get_callback_arg(b: *const BIO) -> *mut c_char;
     pub fn ERR_error_string_n(e: c_ulong, buf: *mut c_char, len: size_t);
     pub fn SSL_set_info_callback(ssl: *mut SSL, cb: Option<InfoCallback>);
     pub fn SSL_alert_type_string_long(value: c_int) -> *const c_char;
-    pub fn SSL_in_init(ssl: *const SSL) -> c_int;
     pub fn SSL_want(ssl: *const SSL) -> c_int;
     pub fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, t: c_long) -> c_long;
     pub fn ERR_peek_error() -> c_ulong;
@@ -148,7 +133,6 @@ extern "C" {
     pub fn SSL_get_peer_signature_type_nid(ssl: *const SSL, pnid: *mut c_int) -> c_int;
     pub fn SSL_get_signature_type_nid(ssl: *const SSL, pnid: *mut c_int) -> c_int;
     pub fn SSL_CIPHER_get_kx_nid(c: *const SSL_CIPHER) -> c_int;
-    pub fn SSL_CIPHER_get_auth_nid(c: *const SSL_CIPHER) -> c_int;
     pub fn SSL_CTX_use_cert_and_key(
         ctx: *mut SSL_CTX,
         x509: *mut X509,
@@ -241,16 +225,6 @@ const SSL_CTRL_MODE: c_int = 33;
 pub const SSL_MODE_RELEASE_BUFFERS: c_long = 0x10;
 /// `SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER`.
 pub const SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER: c_long = 0x2;
-
-/// `ERR_error_string_n` as a Rust string: `error:XXXXXXXX:lib::reason`.
-pub fn error_string(code: c_ulong) -> String {
-    let mut buf = [0 as c_char; 256];
-    // SAFETY: buf is writable for its whole length; OpenSSL NUL-terminates.
-    unsafe {
-        ERR_error_string_n(code, buf.as_mut_ptr(), buf.len());
-        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
-    }
-}
 
 /// Digest NID of the peer's handshake signature (`SSL_get_peer_signature_nid`).
 pub fn peer_signature_digest_nid(ssl: &openssl::ssl::SslRef) -> Option<c_int> {
@@ -379,16 +353,6 @@ pub fn pkey_type_name<T>(pkey: &openssl::pkey::PKeyRef<T>) -> String {
     }
 }
 
-/// The runtime OpenSSL version text, e.g. `OpenSSL 3.0.19 27 Jan 2026`.
-pub fn runtime_version() -> &'static str {
-    static VERSION: once_cell::sync::Lazy<String> = once_cell::sync::Lazy::new(|| {
-        // SAFETY: OpenSSL_version(OPENSSL_VERSION=0) returns a static string.
-        let p = unsafe { OpenSSL_version(0) };
-        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-    });
-    &VERSION
-}
-
 /// A read-only memory BIO over a byte slice, freed on drop.
 pub struct MemBio<'a> {
     bio: *mut BIO,
@@ -420,100 +384,3 @@ impl Drop for MemBio<'_> {
     }
 }
 
-/// `(major, minor, patch)` of an OpenSSL 3 version number (0xMNN00PP0).
-fn version_parts(v: u64) -> (u64, u64, u64) {
-    (v >> 28, (v >> 20) & 0xff, (v >> 4) & 0xff)
-}
-
-/// Compare the run-time OpenSSL with the one this library was compiled
-/// against, as Postfix does: `Err` (Postfix's text) when the major version
-/// differs or the run-time library is older; `Ok(Some(warning))` when only
-/// the minor version differs; `Ok(None)` when they match.
-pub fn compare_versions(build: u64, run: u64) -> std::result::Result<Option<String>, String> {
-    let (b, r) = (version_parts(build), version_parts(run));
-    let text = |(ma, mi, pa): (u64, u64, u64)| format!("{ma}.{mi}.{pa}");
-    let message = format!(
-        "run-time library vs. compile-time header version mismatch: OpenSSL {} may not be compatible with OpenSSL {}",
-        text(r),
-        text(b)
-    );
-    if r.0 != b.0 || (r.1, r.2) < (b.1, b.2) {
-        Err(message)
-    } else if r.1 != b.1 {
-        Ok(Some(message))
-    } else {
-        Ok(None)
-    }
-}
-
-/// [`compare_versions`] for this build and the OpenSSL loaded now.
-pub fn check_runtime_version() -> std::result::Result<Option<String>, String> {
-    let build = u64::from_str_radix(env!("MTATLS_OPENSSL_BUILD_VERSION"), 16).unwrap_or(0);
-    if build == 0 {
-        return Ok(None);
-    }
-    // SAFETY: a plain query.
-    compare_versions(build, unsafe { OpenSSL_version_num() } as u64)
-}
-
-/// Configuration files already loaded into this process (path, app name).
-static LOADED_CONFIGS: once_cell::sync::Lazy<std::sync::Mutex<Vec<(String, String)>>> =
-    once_cell::sync::Lazy::new(|| std::sync::Mutex::new(Vec::new()));
-
-/// Load OpenSSL configuration file `path` with application section `name`
-/// (empty: the default section) into the process, once, as Postfix does
-/// for a non-default `tls_config_file`.
-pub fn load_config_file(path: &str, name: &str) -> std::result::Result<(), String> {
-    let mut loaded = LOADED_CONFIGS
-        .lock()
-        .map_err(|_| "configuration lock poisoned".to_string())?;
-    if loaded.iter().any(|(p, n)| p == path && n == name) {
-        return Ok(());
-    }
-    let c_path = CString::new(path).map_err(|_| format!("tls_config_file = {path}: bad path"))?;
-    let c_name = CString::new(name).map_err(|_| format!("tls_config_name = {name}: bad name"))?;
-    // SAFETY: both strings are valid for the call.
-    let ok = unsafe {
-        CONF_modules_load_file(
-            c_path.as_ptr(),
-            if name.is_empty() {
-                std::ptr::null()
-            } else {
-                c_name.as_ptr()
-            },
-            0,
-        )
-    };
-    if ok <= 0 {
-        return Err(format!(
-            "cannot load OpenSSL configuration file \"{path}\"{}: {}",
-            if name.is_empty() {
-                String::new()
-            } else {
-                format!(" (application {name})")
-            },
-            crate::logging::openssl_reasons()
-        ));
-    }
-    loaded.push((path.to_string(), name.to_string()));
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_rules_follow_postfix() {
-        let v = |ma: u64, mi: u64, pa: u64| (ma << 28) | (mi << 20) | (pa << 4);
-        assert_eq!(compare_versions(v(3, 0, 19), v(3, 0, 19)), Ok(None));
-        assert_eq!(compare_versions(v(3, 0, 2), v(3, 0, 19)), Ok(None));
-        assert!(compare_versions(v(3, 0, 19), v(3, 2, 1)).unwrap().is_some());
-        assert_eq!(
-            compare_versions(v(3, 0, 19), v(3, 0, 2)),
-            Err("run-time library vs. compile-time header version mismatch: OpenSSL 3.0.2 may not be compatible with OpenSSL 3.0.19".into())
-        );
-        assert!(compare_versions(v(3, 0, 0), v(4, 0, 0)).is_err());
-        assert_eq!(check_runtime_version(), Ok(None));
-    }
-}

@@ -133,6 +133,14 @@ impl Drop for FdClaim {
     }
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// File status flags of `fd`, or the errno.
 pub fn get_flags(fd: RawFd) -> Result<libc::c_int, i32> {
     // SAFETY: F_GETFL on any integer is harmless.

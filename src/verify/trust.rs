@@ -5,20 +5,19 @@
 //! error lines of spec §3.3. All checks are OpenSSL's (X509 host checks,
 //! DANE); nothing here parses certificates by hand.
 
-use std::ffi::{CStr, CString};
-use std::panic::AssertUnwindSafe;
+use std::ffi::CString;
 
-use foreign_types::ForeignTypeRef;
 use openssl::ssl::SslRef;
-use openssl::x509::{X509StoreContext, X509StoreContextRef, X509VerifyResult};
+use openssl::x509::X509VerifyResult;
 
 use crate::config::level::Level;
-use crate::context::exdata::{self, VerifyRecord};
+use crate::context::exdata::VerifyRecord;
 use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
-use crate::logging::{mask, Logger};
+use crate::config::loglevel::mask;
+use crate::logging::Logger;
 use crate::report::summary::{status, Facts};
-use crate::sys::ossl;
+use crate::sys::{ssl, x509};
 
 /// One TLSA record (RFC 6698): usage, selector, matching type, data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +51,8 @@ pub struct PeerPolicy {
     pub tlsa_base: String,
     /// SNI name request replacing `*_tls_servername` (same syntax).
     pub servername: Option<String>,
+    /// Trust anchors replacing `*_tls_trust_anchor_file`'s.
+    pub trust_anchors: Option<Vec<(u8, Vec<u8>)>>,
 }
 
 /// How a client session was set up to check its peer.
@@ -129,22 +130,13 @@ fn match_names(list: &str, policy: &PeerPolicy, label: &str, log: &Logger) -> Ve
 
 /// Register `names` for OpenSSL's host check (no partial wildcards).
 fn set_hosts(ssl: &mut SslRef, names: &[String], label: &str, log: &Logger) -> bool {
-    // SAFETY: ssl is live.
-    unsafe { ossl::SSL_set_hostflags(ssl.as_ptr(), ossl::X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS) };
+    ssl::set_hostflags(ssl, ssl::NO_PARTIAL_WILDCARDS);
     let mut added = 0;
     for name in names {
         let Ok(c) = cstring(name, label) else {
             continue;
         };
-        // SAFETY: ssl is live; c outlives the call (OpenSSL copies it).
-        let ok = unsafe {
-            if added == 0 {
-                ossl::SSL_set1_host(ssl.as_ptr(), c.as_ptr())
-            } else {
-                ossl::SSL_add1_host(ssl.as_ptr(), c.as_ptr())
-            }
-        };
-        if ok == 1 {
+        if ssl::add_host(ssl, &c, added == 0) {
             added += 1;
         } else {
             crate::logging::drain_openssl_errors();
@@ -158,18 +150,7 @@ fn set_hosts(ssl: &mut SslRef, names: &[String], label: &str, log: &Logger) -> b
 /// empty: no SNI or name from it).
 fn dane_enable(ssl: &mut SslRef, base: &str, label: &str, what: &str) -> Result<()> {
     let c = cstring(base, label)?;
-    // SAFETY: ssl is live; the context was DANE-enabled at build time.
-    let ok = unsafe {
-        ossl::SSL_dane_enable(
-            ssl.as_ptr(),
-            if base.is_empty() {
-                std::ptr::null()
-            } else {
-                c.as_ptr()
-            },
-        )
-    };
-    if ok <= 0 {
+    if !ssl::dane_enable(ssl, (!base.is_empty()).then_some(c.as_c_str())) {
         return Err(Error::new(
             ErrorKind::Context,
             format!("{label}: error enabling {what} certificate validation"),
@@ -183,17 +164,7 @@ fn dane_enable(ssl: &mut SslRef, base: &str, label: &str, what: &str) -> Result<
 /// one gets Postfix's warning.
 fn tlsa_add(ssl: &mut SslRef, r: (u8, u8, u8, &[u8]), label: &str, log: &Logger) -> bool {
     let (usage, selector, mtype, data) = r;
-    // SAFETY: ssl is live; data is readable for its length.
-    let ok = unsafe {
-        ossl::SSL_dane_tlsa_add(
-            ssl.as_ptr(),
-            usage,
-            selector,
-            mtype,
-            data.as_ptr(),
-            data.len(),
-        )
-    } > 0;
+    let ok = ssl::dane_tlsa_add(ssl, usage, selector, mtype, data);
     crate::logging::drain_openssl_errors();
     if !ok {
         log.warn(&format!(
@@ -206,8 +177,7 @@ fn tlsa_add(ssl: &mut SslRef, r: (u8, u8, u8, &[u8]), label: &str, log: &Logger)
 
 /// Do not check names for DANE-EE(3) matches (RFC 7672), as Postfix.
 fn no_dane_ee_namechecks(ssl: &mut SslRef) {
-    // SAFETY: ssl is live and DANE-enabled.
-    unsafe { ossl::SSL_dane_set_flags(ssl.as_ptr(), ossl::DANE_FLAG_NO_DANE_EE_NAMECHECKS) };
+    ssl::dane_set_flags(ssl, ssl::DANE_FLAG_NO_DANE_EE_NAMECHECKS);
 }
 
 /// The SNI name to send for `smtp_tls_servername`-style `request`
@@ -262,8 +232,7 @@ pub fn prepare_client(
         }
     }
     if level.must_match() {
-        // SAFETY: ssl is live.
-        unsafe { openssl_sys::SSL_set_security_level(ssl.as_ptr(), 1) };
+        ssl::set_security_level(ssl, 1);
     }
     match level {
         Level::None | Level::May | Level::Encrypt => Ok(Prepared { level, dane: false }),
@@ -294,7 +263,7 @@ pub fn prepare_client(
                 for fp in &fingerprints {
                     log.info(&format!(
                         "fingerprint: digest as private-use TLSA record: 3 0 {} {}",
-                        ossl::DANE_MTYPE_FINGERPRINT,
+                        ssl::DANE_MTYPE_FINGERPRINT,
                         hex(fp)
                     ));
                 }
@@ -305,7 +274,7 @@ pub fn prepare_client(
                 for selector in [1, 0] {
                     if tlsa_add(
                         ssl,
-                        (3, selector, ossl::DANE_MTYPE_FINGERPRINT, fp),
+                        (3, selector, ssl::DANE_MTYPE_FINGERPRINT, fp),
                         label,
                         log,
                     ) {
@@ -366,8 +335,7 @@ pub fn prepare_client(
             }
             for n in names.iter().skip(1) {
                 if let Ok(c) = cstring(n, label) {
-                    // SAFETY: ssl is live; OpenSSL copies the name.
-                    unsafe { ossl::SSL_add1_host(ssl.as_ptr(), c.as_ptr()) };
+                    ssl::add_host(ssl, &c, false);
                 }
             }
             if usable == 0 {
@@ -395,7 +363,8 @@ pub fn prepare_client(
                 }
             });
             let names = match_names(&list, policy, label, log);
-            let dane = !ctx.trust_anchors.is_empty();
+            let anchors = policy.trust_anchors.as_ref().unwrap_or(&ctx.trust_anchors);
+            let dane = !anchors.is_empty();
             if dane {
                 dane_enable(
                     ssl,
@@ -407,7 +376,7 @@ pub fn prepare_client(
                 no_dane_ee_namechecks(ssl);
                 // Each anchor also as DANE-EE(3), as Postfix's trust-anchor
                 // file does: a self-signed server certificate may be listed.
-                for (selector, der) in &ctx.trust_anchors {
+                for (selector, der) in anchors {
                     for usage in [2, 3] {
                         if tlsa_add(ssl, (usage, *selector, 0, der), label, log) {
                             usable += 1;
@@ -428,64 +397,6 @@ pub fn prepare_client(
     }
 }
 
-/// OpenSSL's certificate verification callback for every context: record
-/// the error closest to the leaf, log `depth=... verify=...` lines, force
-/// failure when trust setup failed, and never abort the handshake (the
-/// decision is made afterwards, as Postfix does).
-pub fn verify_callback(ok: bool, store: &mut X509StoreContextRef) -> bool {
-    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| on_verify(ok, store)));
-    true
-}
-
-fn on_verify(mut ok: bool, store: &mut X509StoreContextRef) {
-    let Ok(ssl_idx) = X509StoreContext::ssl_idx() else {
-        return;
-    };
-    let Some(shared) = store.ex_data(ssl_idx).and_then(exdata::get).cloned() else {
-        return;
-    };
-    let depth = store.error_depth() as i32;
-    let verbose = shared.log_mask & mask::VERBOSE != 0;
-    let Ok(mut record) = shared.verify.lock() else {
-        return;
-    };
-    let mut code = store.error().as_raw();
-    if record.must_fail {
-        if depth == 0 {
-            code = ossl::X509_V_ERR_UNSPECIFIED;
-            // SAFETY: X509_V_ERR_UNSPECIFIED is a valid verify result code.
-            store.set_error(unsafe { X509VerifyResult::from_raw(code) });
-        }
-        ok = false;
-    }
-    let record_it = !ok && record.depth.is_none_or(|d| depth < d);
-    // Names are formatted only when they are recorded or logged.
-    let subject = if record_it || verbose {
-        store
-            .current_cert()
-            .map(|c| ossl::name_oneline(c.subject_name()))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    if record_it {
-        record.depth = Some(depth);
-        record.code = code;
-        record.subject = subject.clone();
-        record.issuer = store
-            .current_cert()
-            .map(|c| ossl::name_oneline(c.issuer_name()))
-            .unwrap_or_default();
-    }
-    drop(record);
-    if verbose {
-        shared.logger.info(&format!(
-            "{}: depth={depth} verify={} subject={subject}",
-            shared.label, ok as i32
-        ));
-    }
-}
-
 /// The trust-chain error line of spec §3.3 for the recorded error
 /// (`None` when no error was recorded: Postfix then logs nothing).
 pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) -> Option<String> {
@@ -497,7 +408,7 @@ pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) ->
     } else {
         "server"
     };
-    use openssl_sys as x;
+    use crate::sys::x509::codes as x;
     Some(match record.code {
         x::X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN | x::X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT => {
             format!("certificate verification failed for {label}: self-signed certificate")
@@ -520,11 +431,9 @@ pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) ->
             record.depth_limit - 1
         ),
         code => {
-            // SAFETY: X509_verify_cert_error_string returns a static string.
-            let text = unsafe { CStr::from_ptr(openssl_sys::X509_verify_cert_error_string(code as libc::c_long)) };
             format!(
                 "{purpose} certificate verification failed for {label}: num={code}:{}",
-                text.to_string_lossy()
+                x509::verify_error_text(code)
             )
         }
     })
@@ -537,40 +446,16 @@ fn hex(data: &[u8]) -> String {
 /// The `Matched ...` line of a DANE-based success (fingerprints, TLSA,
 /// trust anchors), if OpenSSL reports one.
 fn dane_match_line(ssl: &SslRef, level: Level, label: &str) -> Option<String> {
-    let mut mcert: *mut openssl_sys::X509 = std::ptr::null_mut();
-    let mut mspki: *mut openssl_sys::EVP_PKEY = std::ptr::null_mut();
-    // SAFETY: ssl is live; the returned pointers are borrowed.
-    let depth = unsafe { ossl::SSL_get0_dane_authority(ssl.as_ptr(), &mut mcert, &mut mspki) };
-    if depth < 0 {
-        return None;
-    }
-    let (mut usage, mut selector, mut mtype) = (0u8, 0u8, 0u8);
-    let mut data: *const u8 = std::ptr::null();
-    let mut dlen: libc::size_t = 0;
-    // SAFETY: as above; data is borrowed from the SSL.
-    let ok = unsafe {
-        ossl::SSL_get0_dane_tlsa(
-            ssl.as_ptr(),
-            &mut usage,
-            &mut selector,
-            &mut mtype,
-            &mut data,
-            &mut dlen,
-        )
-    };
-    if ok < 0 || data.is_null() {
-        return None;
-    }
-    // SAFETY: data is valid for dlen bytes while the SSL lives.
-    let bytes = unsafe { std::slice::from_raw_parts(data, dlen) };
+    let m = ssl::dane_authority(ssl)?;
+    let (depth, usage, selector, mtype, bytes) = (m.depth, m.usage, m.selector, m.mtype, &m.data);
     Some(match level {
         // Real posttls-finger prints the digest without colons here.
         Level::Fingerprint => format!("{label}: Matched fingerprint: {}", hex(bytes)),
         Level::Verify | Level::Secure => format!("{label}: Matched trust anchor at depth {depth}"),
         _ => {
-            let what = match (usage, mspki.is_null()) {
+            let what = match (usage, m.spki) {
                 (3, _) => "EE certificate",
-                (_, false) => "TA public key verified certificate",
+                (_, true) => "TA public key verified certificate",
                 _ => "TA certificate",
             };
             format!(
@@ -619,13 +504,7 @@ pub fn decide(
                 if level != Level::HalfDane {
                     facts.peer_status |= status::SECURED;
                 }
-                // SAFETY: ssl is live; the name is borrowed from it.
-                let peername = unsafe { ossl::SSL_get0_peername(ssl.as_ptr()) };
-                let peername = (!peername.is_null()).then(|| {
-                    unsafe { CStr::from_ptr(peername) }
-                        .to_string_lossy()
-                        .into_owned()
-                });
+                let peername = ssl::peername(ssl);
                 if let (Some(name), true) = (&peername, facts.peer_cn.is_empty()) {
                     // No subject CN: Postfix names the peer by the matched name.
                     facts.peer_cn = name.clone();

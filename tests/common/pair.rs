@@ -9,9 +9,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mtatls::logging::{Logger, Severity};
-use mtatls::report::summary::Facts;
-use mtatls::sys::wait::Timeout;
+use mtatls::{Hooks, Logger, Severity};
+use mtatls::Facts;
+use mtatls::Timeout;
 use mtatls::{Context, Error, Params, Session};
 
 /// Peer label the server logs.
@@ -49,9 +49,9 @@ impl Side {
     }
 }
 
-fn params(settings: &[(&str, String)], log: Arc<Mutex<Vec<String>>>) -> Params {
+fn params(settings: &[(&str, String)], log: Arc<Mutex<Vec<String>>>) -> (Params, Hooks) {
     let mut p = Params::new();
-    p.set_logger(Logger::with_sink(Arc::new(move |sev, line: &str| {
+    let hooks = Hooks::with_logger(Logger::with_sink(Arc::new(move |sev, line: &str| {
         let prefix = if sev == Severity::Warning {
             "warning: "
         } else {
@@ -63,7 +63,7 @@ fn params(settings: &[(&str, String)], log: Arc<Mutex<Vec<String>>>) -> Params {
         p.set(name, value)
             .unwrap_or_else(|e| panic!("{name} = {value}: {e}"));
     }
-    p
+    (p, hooks)
 }
 
 fn run_side(
@@ -74,9 +74,9 @@ fn run_side(
     configure: impl FnOnce(&mut Session) -> Result<(), Error>,
 ) -> Side {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let p = params(&settings, log.clone());
+    let (p, hooks) = params(&settings, log.clone());
     let mut side = Side::default();
-    let result = Context::new(&p, role).and_then(|ctx| {
+    let result = Context::with_hooks(&p, role, &hooks).and_then(|ctx| {
         let mut s = Session::new(Arc::new(ctx), stream.as_raw_fd(), label)?;
         configure(&mut s)?;
         Ok(s)

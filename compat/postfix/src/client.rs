@@ -4,10 +4,10 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::Arc;
 
-use mtatls::config::level::Level;
-use mtatls::report::summary::status;
-use mtatls::verify::trust::Tlsa;
-use mtatls::{Context, Params, Session};
+use mtatls::Level;
+use mtatls::unstable::status;
+use mtatls::Tlsa;
+use mtatls::{Context, Hooks, Params, Session};
 
 use crate::abi::{level, ClientInitProps, ClientStartProps, Dane};
 use crate::pf::{self, str_or_empty};
@@ -43,7 +43,7 @@ static MGR_DELETE: pf::Sym = pf::Sym::new(c"tls_mgr_delete");
 static VSTRING_ALLOC: pf::Sym = pf::Sym::new(c"vstring_alloc");
 static VSTRING_FREE: pf::Sym = pf::Sym::new(c"vstring_free");
 
-impl mtatls::context::resume::SessionStore for MgrStore {
+impl mtatls::SessionStore for MgrStore {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
         let (f, va, vf) = (MGR_LOOKUP.get()?, VSTRING_ALLOC.get()?, VSTRING_FREE.get()?);
         let id = std::ffi::CString::new(key).ok()?;
@@ -107,7 +107,6 @@ unsafe fn client_params(
     cache_timeout: Option<c_int>,
 ) -> Result<Params, String> {
     let mut params = Params::new();
-    params.set_logger(pf::logger());
     crate::globals::apply(&mut params, false)?;
     // Session caching as the process's tls_mgr_policy says (tlsmgr(8) or
     // posttls-finger); without that, with a cache database configured, in
@@ -187,17 +186,17 @@ pub unsafe extern "C" fn tls_client_init(props: *const ClientInitProps) -> *mut 
                 return std::ptr::null_mut();
             }
         };
-        match Context::new(&params, prefix) {
-            Ok(mut ctx) => {
-                if let (Some(t), Ok(ct)) = (policy, std::ffi::CString::new(cache_type.clone())) {
-                    ctx.cache = Some(Arc::new(mtatls::context::resume::ClientCache {
-                        name: cache_type,
-                        timeout: t as u64,
-                        store: Arc::new(MgrStore { cache_type: ct }),
-                    }));
-                }
-                AppState::new(false, ctx, mask).cast()
-            }
+        // The session cache in tlsmgr(8) (or posttls-finger's) as the
+        // process's policy says; its lifetime is the timeout set above.
+        let mut hooks = Hooks {
+            logger: pf::logger(),
+            ..Hooks::default()
+        };
+        if let (Some(_), Ok(ct)) = (policy, std::ffi::CString::new(cache_type.clone())) {
+            hooks.session_store = Some(Arc::new(MgrStore { cache_type: ct }));
+        }
+        match Context::with_hooks(&params, prefix, &hooks) {
+            Ok(ctx) => AppState::new(false, ctx, mask).cast(),
             Err(e) => {
                 pf::warn(e.message());
                 std::ptr::null_mut()
@@ -306,7 +305,7 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
             return std::ptr::null_mut();
         };
         let protocols = str_or_empty(p.protocols);
-        if mtatls::config::grades::parse_protocols(&protocols).is_err() {
+        if mtatls::unstable::parse_protocols(&protocols).is_err() {
             pf::warn(&format!(
                 "{namaddr}: Invalid TLS protocol list \"{protocols}\": aborting TLS session"
             ));
@@ -323,30 +322,7 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
                 return std::ptr::null_mut();
             }
         };
-        if let Err(w) = app.apply_policy(lev, &ciphers, Some(&protocols)) {
-            pf::warn(&format!("{namaddr}: {w}: aborting TLS session"));
-            return std::ptr::null_mut();
-        }
         let records = tlsa_records(p.dane);
-        // Trust anchors (smtp_tls_trust_anchor_file, policy "tafile"):
-        // DANE-TA(2) records with full data, at the PKIX levels.
-        if matches!(lev, Level::Verify | Level::Secure) {
-            let anchors: Vec<(u8, Vec<u8>)> = records
-                .iter()
-                .filter(|r| r.usage == 2 && r.mtype == 0)
-                .map(|r| (r.selector, r.data.clone()))
-                .collect();
-            if app.ctx.trust_anchors != anchors {
-                match Arc::get_mut(&mut app.ctx) {
-                    Some(ctx) => ctx.trust_anchors = anchors,
-                    None => {
-                        pf::warn(&format!("{namaddr}: cannot change trust anchors while another TLS session is active: aborting TLS session"));
-                        return std::ptr::null_mut();
-                    }
-                }
-            }
-        }
-        app.sync_log_mask();
         let mut session = match Session::new(app.ctx.clone(), fd, &namaddr) {
             Ok(s) => s,
             Err(e) => {
@@ -357,6 +333,20 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
         let host = str_or_empty(p.host);
         let nexthop = str_or_empty(p.nexthop);
         let setup = (|| -> mtatls::Result<()> {
+            session.set_log_mask(app.session_log_mask())?;
+            session.set_ssl_setup(sess::ssl_setup(ciphers, Some(protocols)))?;
+            // Trust anchors (smtp_tls_trust_anchor_file, policy "tafile"):
+            // DANE-TA(2) records with full data, at the PKIX levels.
+            if matches!(lev, Level::Verify | Level::Secure) {
+                let anchors: Vec<(u8, Vec<u8>)> = records
+                    .iter()
+                    .filter(|r| r.usage == 2 && r.mtype == 0)
+                    .map(|r| (r.selector, r.data.clone()))
+                    .collect();
+                if anchors != app.ctx.trust_anchors() {
+                    session.set_trust_anchors(anchors)?;
+                }
+            }
             session.set_level(lev.name())?;
             session.set_peer_names(&host, &nexthop)?;
             session.set_servername(&str_or_empty(p.sni))?;
@@ -395,7 +385,7 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
                 }
                 _ => {}
             }
-            if app.ctx.cache.is_some() {
+            if app.ctx.has_session_cache() {
                 session.set_serverid(&str_or_empty(p.serverid))?;
             }
             Ok(())

@@ -63,7 +63,7 @@ pub fn log_mask(param: &str, value: &str) -> i32 {
 
 /// Postfix `TLS_LOG_*` bits → mtatls `log::mask` bits.
 pub fn to_mtatls_mask(pf_bits: i32) -> u32 {
-    use mtatls::logging::mask as m;
+    use mtatls::unstable::mask as m;
     let pairs = [
         (logbits::SUMMARY, m::SUMMARY),
         (logbits::UNTRUSTED, m::UNTRUSTED),
@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(log_mask("x", "loud"), 0);
         assert_eq!(
             to_mtatls_mask(log_mask("x", "2")),
-            mtatls::logging::parse_log_mask("x", "2").unwrap()
+            mtatls::unstable::parse_log_mask("x", "2").unwrap()
         );
         assert_eq!(
             unsafe { tls_level_lookup(c"Secure".as_ptr()) },

@@ -112,11 +112,11 @@ fn not_in_postfix(line: &str) -> bool {
     line.contains(": forward secrecy: ")
 }
 
-pub fn logger() -> mtatls::logging::Logger {
-    mtatls::logging::Logger::with_sink(std::sync::Arc::new(|sev, line: &str| match sev {
-        mtatls::logging::Severity::Warning => warn(line),
-        mtatls::logging::Severity::Info if not_in_postfix(line) => {}
-        mtatls::logging::Severity::Info => info(line),
+pub fn logger() -> mtatls::Logger {
+    mtatls::Logger::with_sink(std::sync::Arc::new(|sev, line: &str| match sev {
+        mtatls::Severity::Warning => warn(line),
+        mtatls::Severity::Info if not_in_postfix(line) => {}
+        mtatls::Severity::Info => info(line),
     }))
 }
 

@@ -35,7 +35,6 @@ fn enforced() -> bool {
 
 unsafe fn server_params(p: &ServerInitProps, mask: c_int) -> Result<Params, String> {
     let mut params = Params::new();
-    params.set_logger(pf::logger());
     crate::globals::apply(&mut params, true)?;
     let chain = str_or_empty(p.chain_files);
     let cert = str_or_empty(p.cert_file);
@@ -163,7 +162,7 @@ pub unsafe extern "C" fn tls_server_init(props: *const ServerInitProps) -> *mut 
 /// the time after which the key no longer encrypts new tickets.
 #[repr(C)]
 struct PostfixTicketKey {
-    bytes: [u8; mtatls::context::resume::TICKET_KEY_LEN],
+    bytes: [u8; mtatls::TICKET_KEY_LEN],
     tout: libc::time_t,
 }
 
@@ -177,7 +176,7 @@ static MGR_KEY: pf::Sym = pf::Sym::new(c"tls_mgr_key");
 /// the LD_PRELOAD shim. The full replacement's `tls_mgr_key` answers NULL,
 /// and so does an unreachable tlsmgr: mtatls's per-process keys stay.
 unsafe fn use_tlsmgr_ticket_key(app: &mut AppState) {
-    let Some(keys) = app.ctx.tickets.clone() else {
+    let Some(keys) = app.ctx.ticket_keys().cloned() else {
         return;
     };
     let Some(addr) = MGR_KEY.get() else {
@@ -198,7 +197,7 @@ unsafe fn use_tlsmgr_ticket_key(app: &mut AppState) {
         return;
     }
     if let Some(key) =
-        mtatls::context::resume::TicketKey::from_bytes(&k.bytes, k.tout.max(0) as u64)
+        mtatls::TicketKey::from_bytes(&k.bytes, k.tout.max(0) as u64)
     {
         keys.install(key);
         app.ticket_key_name = Some(name);
@@ -244,12 +243,6 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
                 return std::ptr::null_mut();
             }
         };
-        let level = app.ctx.level;
-        if let Err(w) = app.apply_policy(level, &ciphers, None) {
-            pf::warn(&format!("{namaddr}: {w}"));
-            return std::ptr::null_mut();
-        }
-        app.sync_log_mask();
         use_tlsmgr_ticket_key(app);
         let mut session = match Session::new(app.ctx.clone(), fd, &namaddr) {
             Ok(s) => s,
@@ -258,6 +251,13 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
                 return std::ptr::null_mut();
             }
         };
+        let setup = session
+            .set_log_mask(app.session_log_mask())
+            .and_then(|()| session.set_ssl_setup(sess::ssl_setup(ciphers, None)));
+        if let Err(e) = setup {
+            pf::warn(&format!("{namaddr}: {}", e.message()));
+            return std::ptr::null_mut();
+        }
         sess::clear_ssl();
         match sess::handshake(&mut session, fd, p.timeout, true, &namaddr) {
             Handshake::Failed => return std::ptr::null_mut(),

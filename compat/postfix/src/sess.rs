@@ -8,9 +8,9 @@ use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use foreign_types::ForeignType;
-use mtatls::report::summary::Facts;
-use mtatls::sys::wait::Timeout;
+use foreign_types::ForeignTypeRef;
+use mtatls::Facts;
+use mtatls::Timeout;
 use mtatls::{Context, ErrorKind, Session};
 
 use crate::abi::{self, SessState};
@@ -25,56 +25,28 @@ pub struct AppState {
     magic: u64,
     /// Server (smtpd) or client (smtp, lmtp, posttls-finger).
     pub server: bool,
-    /// The mtatls context (its `log_mask` has no SUMMARY bit: this library
-    /// logs the summary line itself, after adjusting the facts).
+    /// The mtatls context (never changed once built: every per-session
+    /// setting goes to the session).
     pub ctx: Arc<Context>,
     /// Postfix `TLS_LOG_*` bits in effect.
     pub log_mask: c_int,
-    /// Cipher list and protocol range last applied to each OpenSSL
-    /// context (Postfix's tls_set_ciphers keeps the same memo).
-    pub applied: Vec<(usize, String, String)>,
     /// Server: the name of the tlsmgr(8) ticket key last installed.
     pub ticket_key_name: Option<[u8; 16]>,
 }
 
-// The `SSL *` of the handshake running on this thread, recorded by a
-// message callback on every OpenSSL context of this library (mtatls
-// keeps its `SSL` private): Postfix gets it in `TLS_SESS_STATE.con`
-// (posttls-finger -P prints the chain from it), and this library reads
-// what mtatls does not report on resumed sessions.
+// The `SSL *` of the handshake running on this thread, recorded when
+// mtatls makes it (through the session's SSL setup): Postfix gets it in
+// `TLS_SESS_STATE.con` (posttls-finger -P prints the chain from it), and
+// this library reads what mtatls does not report on resumed sessions.
 thread_local!(static LAST_SSL: std::cell::Cell<*mut openssl_sys::SSL> = const { std::cell::Cell::new(std::ptr::null_mut()) });
 
 extern "C" {
-    fn SSL_CTX_set_msg_callback(
-        ctx: *mut openssl_sys::SSL_CTX,
-        cb: Option<
-            unsafe extern "C" fn(
-                c_int,
-                c_int,
-                c_int,
-                *const c_void,
-                usize,
-                *mut openssl_sys::SSL,
-                *mut c_void,
-            ),
-        >,
-    );
     fn SSL_get_certificate(ssl: *const openssl_sys::SSL) -> *mut openssl_sys::X509;
+    fn SSL_set_options(ssl: *mut openssl_sys::SSL, op: u64) -> u64;
+    fn SSL_clear_options(ssl: *mut openssl_sys::SSL, op: u64) -> u64;
 }
 
 const SSL_OP_IGNORE_UNEXPECTED_EOF: u64 = 1 << 7;
-
-unsafe extern "C" fn record_ssl(
-    _w: c_int,
-    _v: c_int,
-    _t: c_int,
-    _b: *const c_void,
-    _l: usize,
-    ssl: *mut openssl_sys::SSL,
-    _a: *mut c_void,
-) {
-    LAST_SSL.with(|c| c.set(ssl));
-}
 
 /// Forget the recorded `SSL *` (before a handshake).
 pub fn clear_ssl() {
@@ -93,7 +65,7 @@ pub fn last_ssl() -> *mut openssl_sys::SSL {
 /// `ssl` is NULL or the live SSL of the session.
 pub unsafe fn own_cert_signature(
     ssl: *mut openssl_sys::SSL,
-) -> Option<mtatls::report::summary::Signature> {
+) -> Option<mtatls::Signature> {
     if ssl.is_null() {
         return None;
     }
@@ -120,7 +92,7 @@ pub unsafe fn own_cert_signature(
         Id::ED448 => ("ED448".to_string(), String::new(), 0),
         _ => return None,
     };
-    Some(mtatls::report::summary::Signature {
+    Some(mtatls::Signature {
         name,
         curve,
         bits,
@@ -130,23 +102,11 @@ pub unsafe fn own_cert_signature(
 
 impl AppState {
     pub fn new(server: bool, ctx: Context, log_mask: c_int) -> *mut AppState {
-        let mut ctx = ctx;
-        ctx.log_mask &= !mtatls::logging::mask::SUMMARY;
-        for p in ctx.profiles() {
-            // SAFETY: a live SSL_CTX of this context, not yet shared.
-            unsafe {
-                SSL_CTX_set_msg_callback(p.ssl.as_ptr(), Some(record_ssl));
-                // As Debian's library: a peer that closes without
-                // close_notify is a lost connection, not an OpenSSL error.
-                openssl_sys::SSL_CTX_set_options(p.ssl.as_ptr(), SSL_OP_IGNORE_UNEXPECTED_EOF);
-            }
-        }
         Box::into_raw(Box::new(AppState {
             magic: APP_MAGIC,
             server,
             ctx: Arc::new(ctx),
             log_mask,
-            applied: Vec::new(),
             ticket_key_name: None,
         }))
     }
@@ -173,59 +133,42 @@ impl AppState {
         self.log_mask = mask;
     }
 
-    /// Before a session: give the mtatls context the current log mask
-    /// (without SUMMARY: this library logs the summary itself). False when
-    /// another session still holds the context.
-    pub fn sync_log_mask(&mut self) -> bool {
-        let want = crate::misc::to_mtatls_mask(self.log_mask) & !mtatls::logging::mask::SUMMARY;
-        if self.ctx.log_mask == want {
-            return true;
-        }
-        match Arc::get_mut(&mut self.ctx) {
-            Some(ctx) => {
-                ctx.log_mask = want;
-                true
-            }
-            None => false,
-        }
+    /// The mtatls log mask of a session started now: the caller's
+    /// Postfix mask without SUMMARY (this library logs the summary line
+    /// itself, after adjusting the facts).
+    pub fn session_log_mask(&self) -> u32 {
+        crate::misc::to_mtatls_mask(self.log_mask) & !mtatls::unstable::mask::SUMMARY
     }
+}
 
-    /// Apply a cipher list and (client) a protocol list to the OpenSSL
-    /// context sessions at `level` are made from, as Postfix applies
-    /// the per-session grade, exclusions and protocols. Err: the warning.
-    pub fn apply_policy(
-        &mut self,
-        level: mtatls::config::level::Level,
-        ciphers: &str,
-        protocols: Option<&str>,
-    ) -> Result<(), String> {
-        let ssl_ctx = self.ctx.profile(level).ssl.as_ptr();
-        let key = ssl_ctx as usize;
-        let protocols_text = protocols.unwrap_or("").to_string();
-        if let Some(entry) = self.applied.iter().find(|e| e.0 == key) {
-            if entry.1 == ciphers && entry.2 == protocols_text {
-                return Ok(());
-            }
-        }
-        let c = std::ffi::CString::new(ciphers).map_err(|_| "bad cipher list".to_string())?;
-        // SAFETY: Postfix daemons are single-threaded and no SSL is being
-        // made from this context now; SSL_new copies these settings.
+/// What a session's OpenSSL object gets when mtatls makes it: recorded as
+/// this thread's `SSL *`, Debian's lost-connection behaviour for a peer
+/// that closes without close_notify, and the per-session cipher list and
+/// (client) protocol range, as Postfix applies the grade, exclusions and
+/// protocols of each session. Nothing shared is changed.
+pub fn ssl_setup(ciphers: String, protocols: Option<String>) -> mtatls::unstable::SslSetup {
+    Box::new(move |ssl: &mut openssl::ssl::SslRef| {
+        let ptr = ssl.as_ptr();
+        LAST_SSL.with(|c| c.set(ptr));
+        let c = std::ffi::CString::new(ciphers.as_str()).map_err(|_| "bad cipher list".to_string())?;
+        // SAFETY: a live SSL, not yet in a handshake; OpenSSL copies the list.
         unsafe {
-            if openssl_sys::SSL_CTX_set_cipher_list(ssl_ctx, c.as_ptr()) == 0 {
-                let why = mtatls::logging::openssl_reasons();
+            SSL_set_options(ptr, SSL_OP_IGNORE_UNEXPECTED_EOF);
+            if openssl_sys::SSL_set_cipher_list(ptr, c.as_ptr()) == 0 {
+                let why = mtatls::unstable::openssl_reasons();
                 return Err(format!("error setting cipher list \"{ciphers}\": {why}"));
             }
-            if let Some(p) = protocols {
-                let range =
-                    mtatls::config::grades::parse_protocols(p).map_err(|e| e.to_string())?;
-                let allowed = range.allowed();
-                let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
-                    return Err(format!(
-                        "Invalid TLS protocol list \"{p}\": no protocol left"
-                    ));
-                };
-                openssl_sys::SSL_CTX_set_min_proto_version(ssl_ctx, lo as c_int);
-                openssl_sys::SSL_CTX_set_max_proto_version(ssl_ctx, hi as c_int);
+        }
+        if let Some(p) = protocols {
+            let range = mtatls::unstable::parse_protocols(&p).map_err(|e| e.to_string())?;
+            let allowed = range.allowed();
+            let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
+                return Err(format!("Invalid TLS protocol list \"{p}\": no protocol left"));
+            };
+            // SAFETY: a live SSL; version numbers OpenSSL knows.
+            unsafe {
+                openssl_sys::SSL_set_min_proto_version(ptr, lo as c_int);
+                openssl_sys::SSL_set_max_proto_version(ptr, hi as c_int);
                 let holes = [
                     (0x0301u16, openssl_sys::SSL_OP_NO_TLSv1),
                     (0x0302, openssl_sys::SSL_OP_NO_TLSv1_1),
@@ -233,18 +176,15 @@ impl AppState {
                 ];
                 for (v, op) in holes {
                     if v > lo && v < hi && !allowed.contains(&v) {
-                        openssl_sys::SSL_CTX_set_options(ssl_ctx, op);
+                        SSL_set_options(ptr, op as u64);
                     } else {
-                        openssl_sys::SSL_CTX_clear_options(ssl_ctx, op);
+                        SSL_clear_options(ptr, op as u64);
                     }
                 }
             }
         }
-        self.applied.retain(|e| e.0 != key);
-        self.applied
-            .push((key, ciphers.to_string(), protocols_text));
         Ok(())
-    }
+    })
 }
 
 /// Whether `p` is an application context of this library.
@@ -347,7 +287,7 @@ pub fn new_state(
             s.kex_name = opt_dup(&facts.kex_name);
             s.kex_curve = opt_dup(&facts.kex_curve);
             s.kex_bits = facts.kex_bits;
-            let sig = |sig: &mtatls::report::summary::Signature| {
+            let sig = |sig: &mtatls::Signature| {
                 (
                     opt_dup(&sig.name),
                     opt_dup(&sig.curve),
@@ -685,7 +625,7 @@ pub unsafe fn session_stop(stream: *mut c_void, timeout: c_int, failure: c_int, 
 /// The words of an mtatls log mask (for the `*_tls_loglevel` value given
 /// to mtatls, so that its context logs what Postfix's would).
 pub fn mask_words(bits: u32) -> String {
-    use mtatls::logging::mask as m;
+    use mtatls::unstable::mask as m;
     let mut words = vec![];
     for (b, w) in [
         (m::SUMMARY, "summary"),
@@ -717,7 +657,7 @@ pub fn log_summary(facts: &Facts, log_mask: c_int) {
     if log_mask & abi::logbits::SUMMARY != 0 {
         let mut f = facts.clone();
         f.reused = false;
-        pf::info(&mtatls::report::summary::summary_line(&f));
+        pf::info(&mtatls::unstable::summary_line(&f));
     }
 }
 

@@ -102,7 +102,7 @@ pub extern "C" fn tls_bug_bits() -> c_long {
 
 #[no_mangle]
 pub extern "C" fn tls_print_errors() {
-    for e in mtatls::logging::drain_openssl_errors() {
+    for e in mtatls::unstable::drain_openssl_errors() {
         pf::warn(&format!("TLS library problem: {}", e.postfix_format()));
     }
 }
@@ -115,13 +115,13 @@ pub unsafe extern "C" fn tls_log_summary(role: c_int, usage: c_int, ctx: *const 
     let Some(s) = ctx.as_ref() else { return };
     crate::guard("tls_log_summary", (), || {
         let sig =
-            |n: abi::Str, c: abi::Str, b: c_int, d: abi::Str| mtatls::report::summary::Signature {
+            |n: abi::Str, c: abi::Str, b: c_int, d: abi::Str| mtatls::Signature {
                 name: str_or_empty(n),
                 curve: str_or_empty(c),
                 bits: b,
                 digest: str_or_empty(d),
             };
-        let facts = mtatls::report::summary::Facts {
+        let facts = mtatls::Facts {
             am_server: role == 1,
             peer_label: str_or_empty(s.namaddr),
             peer_sni: if role == 1 {
@@ -151,7 +151,7 @@ pub unsafe extern "C" fn tls_log_summary(role: c_int, usage: c_int, ctx: *const 
             peer_status: s.peer_status as u32,
             ..Default::default()
         };
-        let mut line = mtatls::report::summary::summary_line(&facts);
+        let mut line = mtatls::unstable::summary_line(&facts);
         if usage == 1 {
             line = line.replacen(" TLS connection established ", " TLS connection reused ", 1);
         }
@@ -224,7 +224,7 @@ pub unsafe extern "C" fn tls_cert_fprint(cert: *mut c_void, mdalg: *const c_char
         return std::ptr::null_mut();
     };
     let cert = X509Ref::from_ptr(cert.cast());
-    pf::strdup(&mtatls::report::cert::cert_fingerprint(cert, md))
+    pf::strdup(&mtatls::unstable::cert_fingerprint(cert, md))
 }
 
 #[no_mangle]
@@ -234,7 +234,7 @@ pub unsafe extern "C" fn tls_pkey_fprint(cert: *mut c_void, mdalg: *const c_char
     };
     let cert = X509Ref::from_ptr(cert.cast());
     let legacy = crate::globals::get().bc_pkey_fprint;
-    pf::strdup(&mtatls::report::cert::pkey_fingerprint(cert, md, legacy))
+    pf::strdup(&mtatls::unstable::pkey_fingerprint(cert, md, legacy))
 }
 
 #[no_mangle]
@@ -242,7 +242,7 @@ pub unsafe extern "C" fn tls_digest_encode(buf: *const u8, len: c_int) -> *mut c
     if buf.is_null() || len < 0 {
         return pf::strdup("");
     }
-    pf::strdup(&mtatls::report::cert::colon_hex(
+    pf::strdup(&mtatls::unstable::colon_hex(
         std::slice::from_raw_parts(buf, len as usize),
     ))
 }
@@ -283,7 +283,7 @@ pub unsafe extern "C" fn tls_peer_CN(cert: *mut c_void, ctx: *const SessState) -
         .as_ref()
         .map(|s| str_or_empty(s.namaddr))
         .unwrap_or_default();
-    pf::strdup(&mtatls::report::cert::peer_cn(
+    pf::strdup(&mtatls::unstable::peer_cn(
         X509Ref::from_ptr(cert.cast()),
         &label,
         &pf::logger(),
@@ -299,7 +299,7 @@ pub unsafe extern "C" fn tls_issuer_CN(cert: *mut c_void, ctx: *const SessState)
         .as_ref()
         .map(|s| str_or_empty(s.namaddr))
         .unwrap_or_default();
-    pf::strdup(&mtatls::report::cert::issuer_cn(
+    pf::strdup(&mtatls::unstable::issuer_cn(
         X509Ref::from_ptr(cert.cast()),
         &label,
         &pf::logger(),
@@ -313,7 +313,7 @@ pub unsafe extern "C" fn tls_proto_mask_lims(
     ceiling: *mut c_int,
 ) -> c_int {
     let text = str_or_empty(plist);
-    match mtatls::config::grades::parse_protocols(&text) {
+    match mtatls::unstable::parse_protocols(&text) {
         Ok(r) => {
             if let Some(f) = floor.as_mut() {
                 *f = r.floor.map_or(0, c_int::from);

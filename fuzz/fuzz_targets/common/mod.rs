@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use mtatls::logging::Logger;
+use mtatls::Logger;
 
 /// A logger that discards every line (formatting still runs).
 pub fn discard_logger() -> Logger {
@@ -95,7 +95,7 @@ pub fn files() -> &'static Files {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("capath")).expect("fixture dir");
         let rsa = dir.join("rsa.pem");
-        mtatls::context::selfsigned::write_self_signed("fuzz.example", &rsa).expect("self-signed cert");
+        mtatls::write_self_signed("fuzz.example", &rsa).expect("self-signed cert");
         let rsa_pem = std::fs::read_to_string(&rsa).expect("read rsa.pem");
         let rsa_key = pem_blocks(&rsa_pem, "PRIVATE KEY");
         let rsa_cert = pem_blocks(&rsa_pem, "CERTIFICATE");
@@ -178,8 +178,8 @@ pub fn handshake_on_socketpair(ctx: &Arc<mtatls::Context>, data: &[u8], label: &
     use std::os::unix::net::UnixStream;
     use std::time::Duration;
 
-    use mtatls::session::State;
-    use mtatls::sys::wait::Timeout;
+    use mtatls::State;
+    use mtatls::Timeout;
 
     let (mut peer, ours) = UnixStream::pair().expect("socketpair");
     peer.set_nonblocking(true).expect("nonblocking");

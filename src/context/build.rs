@@ -1,0 +1,468 @@
+//! Building a context from typed [`Settings`]: the OpenSSL contexts of each
+//! cipher policy, keys and certificates, trust store, groups and DH,
+//! tickets, caches and SNI, with Postfix's warnings in Postfix's order.
+
+use std::sync::Arc;
+
+use openssl::hash::MessageDigest;
+use openssl::ssl::{
+    SslContext, SslContextBuilder, SslMethod, SslOptions, SslSessionCacheMode, SslVerifyMode,
+};
+use openssl::x509::X509Name;
+
+use super::certs::{self, KeyChain};
+use super::ciphers;
+use super::groups::{self, GroupChoice};
+use super::{Context, Hooks, Profile};
+use crate::config::grades::protocol_name;
+use crate::config::level::Level;
+use crate::config::loglevel::{mask, parse_log_mask};
+use crate::config::settings::{CipherPolicy, Credentials, Policy, Role, Settings};
+use crate::error::{Error, ErrorKind, Result};
+use crate::logging::{self, Diag};
+use crate::sys::ssl;
+
+/// What a profile records of its policy, besides the OpenSSL context.
+struct PolicyInfo {
+    policy: Policy,
+    grade: String,
+    cipher_list: String,
+    protocols: Vec<&'static str>,
+    params: [String; 3],
+}
+
+impl PolicyInfo {
+    fn into_profile(self, ssl: SslContext) -> Profile {
+        Profile {
+            policy: self.policy,
+            ssl,
+            grade: self.grade,
+            cipher_list: self.cipher_list,
+            protocols: self.protocols,
+            params: self.params,
+        }
+    }
+}
+
+struct Builder<'a> {
+    settings: &'a Settings,
+    diag: Diag<'a>,
+    /// `SSL_OP_*` bits, computed (and warned about) once.
+    option_bits: Option<u64>,
+}
+
+impl Builder<'_> {
+    /// A fresh OpenSSL context with the options every Postfix context has.
+    fn base(&mut self, role: Role) -> Result<SslContextBuilder> {
+        let method = match role {
+            Role::Client => SslMethod::tls_client(),
+            Role::Server => SslMethod::tls_server(),
+        };
+        let mut b = SslContext::builder(method).map_err(|e| {
+            Error::new(
+                ErrorKind::Context,
+                format!("cannot create an OpenSSL context: {e}"),
+            )
+        })?;
+        b.set_security_level(0);
+        let bits = match self.option_bits {
+            Some(b) => b,
+            None => {
+                let s = self.settings;
+                let b = ciphers::option_bits(&s.disable_workarounds, &s.ssl_options, &mut |w| {
+                    self.diag.warn(w)
+                });
+                self.option_bits = Some(b);
+                b
+            }
+        };
+        // Keep OpenSSL's own defaults (no compression, middlebox
+        // compatibility); remove only the work-arounds the user disabled.
+        let all = SslOptions::ALL.bits();
+        b.clear_options(SslOptions::from_bits_retain(all & !bits));
+        b.set_options(SslOptions::from_bits_retain(bits) | SslOptions::NO_RENEGOTIATION);
+        let release = if self.settings.release_buffers {
+            ssl::MODE_RELEASE_BUFFERS
+        } else {
+            0
+        };
+        ssl::ctx_set_mode(&mut b, release | ssl::MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        Ok(b)
+    }
+
+    /// Protocols and cipher list of one policy (`extra`: exclusions the
+    /// situation adds, such as `aNULL` when client certificates are asked).
+    fn apply_policy(
+        &mut self,
+        b: &mut SslContextBuilder,
+        policy: &CipherPolicy,
+        extra: &[&str],
+    ) -> Result<PolicyInfo> {
+        ciphers::apply_protocols(&policy.protocols, b)?;
+        let protocols = policy
+            .protocols
+            .value
+            .allowed()
+            .into_iter()
+            .map(protocol_name)
+            .collect();
+        let mut with_extra = policy.clone();
+        with_extra.exclusions.extend(extra.iter().map(|e| e.to_string()));
+        let list = with_extra.cipher_list();
+        let grade = &policy.grade;
+        if b.set_cipher_list(&list).is_err() {
+            return Err(Error::new(
+                ErrorKind::Context,
+                format!(
+                    "{} = {}: error setting cipher grade: \"{}\" (cipher list \"{list}\")",
+                    grade.param, grade.text, grade.text
+                ),
+            )
+            .with_detail(&logging::openssl_reasons()));
+        }
+        Ok(PolicyInfo {
+            policy: policy.policy,
+            grade: grade.text.to_ascii_lowercase(),
+            cipher_list: list,
+            protocols,
+            params: policy.params(),
+        })
+    }
+
+    /// Keys and certificates of this role, read now.
+    fn credentials(&mut self, c: &Credentials) -> Result<Vec<KeyChain>> {
+        if !c.chain_files.trim().is_empty() {
+            for legacy in &c.legacy_also_set {
+                self.diag.warn(format!(
+                    "both {} and {legacy} are set: using only {}",
+                    c.chain_param, c.chain_param
+                ));
+            }
+            let files = c.chain_file_list();
+            return certs::load_chain_files(&files, &c.chain_files, &mut |w| self.diag.warn(w))
+                .map_err(|e| {
+                    Error::new(
+                        e.kind(),
+                        format!(
+                            "{}: error loading private keys and certificates from: {}: disabling TLS support",
+                            e.message(),
+                            c.chain_files
+                        ),
+                    )
+                });
+        }
+        let mut out = Vec::new();
+        for pair in &c.legacy {
+            out.push(certs::load_pair(
+                &pair.cert,
+                &pair.key,
+                pair.kind,
+                &mut |w| self.diag.warn(w),
+            )?);
+        }
+        Ok(out)
+    }
+}
+
+/// Build the context of `settings`, with the host's `hooks`.
+pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
+    openssl::init();
+    // Process-wide state is made now, before threads share the context.
+    super::exdata::prepare();
+    super::tickets::prepare();
+    super::sni::prepare();
+    crate::sys::bio::prepare();
+    crate::sys::version::runtime_version();
+    let version_warning = crate::sys::version::check_runtime_version()
+        .map_err(|e| Error::new(ErrorKind::Context, e))?;
+    let logger = hooks.logger.clone();
+    let mut bld = Builder {
+        settings,
+        diag: Diag::new(&logger, settings.strict),
+        option_bits: None,
+    };
+    if let Some(w) = version_warning {
+        bld.diag.warn(w);
+    }
+    let log_mask = match parse_log_mask(&settings.loglevel.param, &settings.loglevel.text) {
+        Ok(m) => m,
+        Err(w) => {
+            bld.diag.warn(w);
+            0
+        }
+    };
+    if log_mask & mask::VERBOSE != 0 {
+        logger.info(match settings.role {
+            Role::Server => "initializing the server-side TLS engine",
+            Role::Client => "initializing the client-side TLS engine",
+        });
+    }
+    let digest_name = &settings.digest.text;
+    let digest = MessageDigest::from_name(digest_name).ok_or_else(|| {
+        Error::invalid(
+            &settings.digest.param,
+            digest_name,
+            format!("Digest algorithm \"{digest_name}\" not found"),
+        )
+    })?;
+    let config_file = &settings.openssl_config.file;
+    if config_file.starts_with('/') {
+        crate::sys::version::load_config_file(config_file, &settings.openssl_config.name)
+            .map_err(|e| Error::new(ErrorKind::Context, format!("{e}: disabling TLS support")))?;
+    }
+    let ctx = common(settings, logger.clone(), log_mask, digest);
+    let ctx = match settings.role {
+        Role::Server => build_server(&mut bld, ctx, hooks)?,
+        Role::Client => build_client(&mut bld, ctx, hooks)?,
+    };
+    bld.diag.finish()?;
+    Ok(ctx)
+}
+
+fn common(
+    s: &Settings,
+    logger: crate::logging::Logger,
+    log_mask: u32,
+    digest: MessageDigest,
+) -> Context {
+    Context {
+        role: s.role,
+        prefix: s.prefix.clone(),
+        logger,
+        log_mask,
+        level: Level::None,
+        mandatory: false,
+        ask_ccert: false,
+        received_header: false,
+        wrappermode: false,
+        handshake_timeout: s.handshake_timeout,
+        io_timeout: s.io_timeout,
+        fast_shutdown: s.fast_shutdown,
+        digest,
+        legacy_pkey_fingerprints: s.legacy_pkey_fingerprints,
+        groups: GroupChoice::OpenSslDefault,
+        group_entries: Vec::new(),
+        key_types: Vec::new(),
+        dh: None,
+        fingerprint_match: String::new(),
+        verify_match: String::new(),
+        secure_match: String::new(),
+        trust_anchors: Vec::new(),
+        verify_depth: s.trust.verify_depth,
+        require_client_cert: false,
+        tickets: None,
+        servername: String::new(),
+        sni_names: 0,
+        cache: None,
+        profiles: Vec::new(),
+    }
+}
+
+fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Context> {
+    let settings = bld.settings;
+    let Some(srv) = settings.server.as_ref() else {
+        return Err(Error::new(ErrorKind::Context, "no server settings"));
+    };
+    if let Some(w) = &srv.level_warning {
+        bld.diag.warn(w.clone());
+    }
+    if srv.level == Level::None && !srv.wrappermode {
+        return Err(Error::new(
+            ErrorKind::Policy,
+            "TLS is turned off: smtpd_tls_security_level is none (set it to may or encrypt, or smtpd_tls_wrappermode = yes)",
+        ));
+    }
+    ctx.level = srv.level;
+    ctx.wrappermode = srv.wrappermode;
+    ctx.mandatory = srv.mandatory;
+    ctx.received_header = srv.received_header;
+    if srv.req_ccert && !ctx.mandatory {
+        bld.diag
+            .warn("Can't require client certs unless TLS is required".to_string());
+    }
+    let mut ask_ccert = srv.ask_ccert || (srv.req_ccert && ctx.mandatory);
+
+    let mut b = bld.base(Role::Server)?;
+    let chains = bld.credentials(&settings.credentials)?;
+    let certless = chains.is_empty() && settings.credentials.cert_file_none;
+    if chains.is_empty() && !certless {
+        return Err(Error::new(
+            ErrorKind::Certificate,
+            "No server certs available. TLS won't be enabled (set smtpd_tls_chain_files or smtpd_tls_cert_file)",
+        ));
+    }
+    for kc in &chains {
+        let t = match kc.key.id() {
+            openssl::pkey::Id::RSA | openssl::pkey::Id::RSA_PSS => "RSA",
+            openssl::pkey::Id::DSA => "DSS",
+            _ => "ECDSA",
+        };
+        if !ctx.key_types.iter().any(|k| k == t) {
+            ctx.key_types.push(t.to_string());
+        }
+    }
+    if ask_ccert && chains.is_empty() {
+        bld.diag
+            .warn("Need a server cert to request client certs".to_string());
+        ask_ccert = false;
+    }
+    let extra: &[&str] = if ask_ccert { &["aNULL"] } else { &[] };
+    let info = bld.apply_policy(&mut b, &srv.policy, extra)?;
+    if settings.preempt_cipherlist {
+        b.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
+    }
+    (ctx.groups, ctx.group_entries) =
+        groups::configure_groups(&mut b, &settings.groups, &mut bld.diag);
+    ctx.dh = Some(groups::configure_dh(&mut b, &srv.dh_file, &mut bld.diag));
+    certs::install(&mut b, &chains, &settings.credentials.chain_files)?;
+    let trust = &settings.trust;
+    certs::load_trust(&mut b, &trust.ca_file, &trust.ca_path, trust.append_default)?;
+    b.set_verify_depth(ctx.verify_depth);
+    // Session resumption: a session-id context is required whenever
+    // client certificates may be asked for; tickets follow the timeout.
+    b.set_session_id_context(b"smtpd").map_err(|e| {
+        Error::new(
+            ErrorKind::Context,
+            format!("cannot set session id context: {e}"),
+        )
+    })?;
+    let cache_timeout = srv.cache_timeout;
+    let mut ticket_cipher = srv.ticket_cipher.clone();
+    if !ticket_cipher.is_empty() && !crate::sys::x509::usable_ticket_cipher(&ticket_cipher) {
+        bld.diag.warn(format!(
+            "tls_session_ticket_cipher: invalid value: {ticket_cipher}; session tickets disabled"
+        ));
+        ticket_cipher.clear();
+    }
+    if cache_timeout == 0 {
+        b.set_options(SslOptions::NO_TICKET);
+        b.set_session_cache_mode(SslSessionCacheMode::OFF);
+    } else {
+        ssl::ctx_set_timeout(&mut b, cache_timeout.saturating_mul(2));
+        if ticket_cipher.is_empty() {
+            b.set_options(SslOptions::NO_TICKET);
+        } else {
+            let keys =
+                super::tickets::TicketKeys::new(&ticket_cipher, cache_timeout).map(Arc::new);
+            match keys {
+                Some(k) if super::tickets::enable_tickets(&mut b, k.clone()) => {
+                    ctx.tickets = Some(k)
+                }
+                _ => {
+                    bld.diag.warn(
+                        "cannot set up session tickets; session tickets disabled".to_string(),
+                    );
+                    bld.diag.openssl_errors();
+                    b.set_options(SslOptions::NO_TICKET);
+                }
+            }
+        }
+        if !srv.always_issue_session_ids {
+            b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        }
+    }
+    // One TLS 1.3 ticket per handshake, as Postfix (OpenSSL sends two).
+    ssl::ctx_set_num_tickets(&mut b, 1);
+    ctx.require_client_cert = srv.req_ccert && ctx.mandatory && ask_ccert;
+    if ask_ccert {
+        b.set_verify_callback(
+            SslVerifyMode::PEER | SslVerifyMode::CLIENT_ONCE,
+            super::verify_callback::record,
+        );
+        if !trust.ca_file.is_empty() {
+            if let Ok(names) = X509Name::load_client_ca_file(&trust.ca_file) {
+                b.set_client_ca_list(names);
+            }
+            logging::drain_openssl_errors();
+        }
+    } else {
+        b.set_verify(SslVerifyMode::NONE);
+    }
+    if !srv.sni_maps.trim().is_empty() {
+        let table = super::sni::load_table(
+            srv.sni_maps.trim(),
+            hooks.sni_selector.clone(),
+            &mut |w| bld.diag.warn(w),
+        )?;
+        ctx.sni_names = table.len();
+        super::sni::enable(&mut b, Arc::new(table))?;
+    }
+    ctx.ask_ccert = ask_ccert;
+    ctx.profiles.push(info.into_profile(b.build()));
+    Ok(ctx)
+}
+
+fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Context> {
+    let settings = bld.settings;
+    let Some(cli) = settings.client.as_ref() else {
+        return Err(Error::new(ErrorKind::Context, "no client settings"));
+    };
+    ctx.level = cli.level;
+    let chains = bld.credentials(&settings.credentials)?;
+    ctx.fingerprint_match = cli.fingerprint_match.clone();
+    ctx.verify_match = cli.verify_match.clone();
+    ctx.secure_match = cli.secure_match.clone();
+    ctx.servername = cli.servername.clone();
+    if cli.cache_timeout > 0 {
+        let store: Arc<dyn super::cache::SessionStore> = match &hooks.session_store {
+            Some(s) => s.clone(),
+            None => Arc::new(super::cache::MemoryStore::default()),
+        };
+        ctx.cache = Some(Arc::new(super::cache::ClientCache {
+            name: settings.prefix.clone(),
+            timeout: cli.cache_timeout,
+            store,
+        }));
+    }
+    if !cli.trust_anchor_file.is_empty() {
+        ctx.trust_anchors =
+            certs::load_trust_anchors(&cli.trust_anchor_file, &mut |w| bld.diag.warn(w))?;
+    }
+    let trust = &settings.trust;
+    for policy in &cli.policies {
+        let mut b = bld.base(Role::Client)?;
+        let info = bld.apply_policy(&mut b, policy, &[])?;
+        match ctx.profiles.first() {
+            None => {
+                (ctx.groups, ctx.group_entries) =
+                    groups::configure_groups(&mut b, &settings.groups, &mut bld.diag);
+                certs::load_trust(&mut b, &trust.ca_file, &trust.ca_path, trust.append_default)?;
+            }
+            Some(first) => {
+                if let GroupChoice::List(list) = &ctx.groups {
+                    b.set_groups_list(list).map_err(|e| {
+                        Error::new(
+                            ErrorKind::Context,
+                            format!("cannot set key exchange groups {list}: {e}"),
+                        )
+                    })?;
+                }
+                // One trust store for every profile (shared, counted).
+                ssl::ctx_share_cert_store(&mut b, &first.ssl);
+            }
+        }
+        certs::install(&mut b, &chains, &settings.credentials.chain_files)?;
+        b.set_verify_depth(ctx.verify_depth);
+        b.set_verify_callback(SslVerifyMode::NONE, super::verify_callback::record);
+        if ctx.cache.is_some() {
+            b.set_session_cache_mode(SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL);
+            b.set_new_session_callback(super::cache::on_new_client_session);
+        } else {
+            b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        }
+        if policy.policy == Policy::Authenticated {
+            // Fingerprints, TLSA records and trust anchors are checked by
+            // OpenSSL's DANE code; fingerprints use the private matching
+            // type 255 = the fingerprint digest, as in Postfix.
+            if !ssl::ctx_dane_enable(&mut b, ctx.digest, ssl::DANE_MTYPE_FINGERPRINT) {
+                return Err(Error::new(
+                    ErrorKind::Context,
+                    "cannot enable DANE certificate validation",
+                )
+                .with_detail(&logging::openssl_reasons()));
+            }
+        }
+        ctx.profiles.push(info.into_profile(b.build()));
+    }
+    Ok(ctx)
+}

@@ -1,0 +1,162 @@
+//! The client session cache: sessions kept under the caller's server id
+//! (plus a digest of the settings), in memory or in the host's store
+//! (get / put / remove callbacks), for resumption.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use openssl::ssl::{SslRef, SslSession};
+
+use crate::config::loglevel::mask;
+use crate::context::exdata;
+use crate::sys::ssl::{session_is_resumable, set_session};
+use crate::sys::sync::PMutex;
+use crate::sys::wait::unix_time;
+
+/// Where a client keeps sessions for resumption (the host's store, or
+/// memory). Keys are `SERVERID&HEX` strings; values DER sessions.
+pub trait SessionStore: Send + Sync {
+    /// The session stored under `key`, if any.
+    fn get(&self, key: &str) -> Option<Vec<u8>>;
+    /// Store `der` under `key` until `expires` (Unix seconds).
+    fn put(&self, key: &str, der: &[u8], expires: u64);
+    /// Forget `key`.
+    fn remove(&self, key: &str);
+}
+
+/// Most sessions the in-memory store keeps.
+const MEMORY_CACHE_MAX: usize = 1000;
+
+/// An in-process session store with expiry.
+pub struct MemoryStore {
+    entries: PMutex<HashMap<String, (Vec<u8>, u64)>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            entries: PMutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let mut map = self.entries.lock();
+        match map.get(key) {
+            Some((der, expires)) if *expires > unix_time() => Some(der.clone()),
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, key: &str, der: &[u8], expires: u64) {
+        {
+            let mut map = self.entries.lock();
+            if map.len() >= MEMORY_CACHE_MAX {
+                let t = unix_time();
+                map.retain(|_, (_, e)| *e > t);
+                if map.len() >= MEMORY_CACHE_MAX {
+                    if let Some(oldest) = map
+                        .iter()
+                        .min_by_key(|(_, (_, e))| *e)
+                        .map(|(k, _)| k.clone())
+                    {
+                        map.remove(&oldest);
+                    }
+                }
+            }
+            map.insert(key.to_string(), (der.to_vec(), expires));
+        }
+    }
+
+    fn remove(&self, key: &str) {
+        self.entries.lock().remove(key);
+    }
+}
+
+/// A client context's session cache.
+pub struct ClientCache {
+    /// `smtp` or `lmtp` (cache name in log lines).
+    pub name: String,
+    /// Lifetime of cached sessions (`*_tls_session_cache_timeout`).
+    pub timeout: u64,
+    /// Where sessions go.
+    pub store: Arc<dyn SessionStore>,
+}
+
+impl ClientCache {
+    /// Load the session for `key` into `ssl`; logs at the `cache` mask.
+    pub fn load(&self, ssl: &mut SslRef, key: &str, log_mask: u32, log: &crate::logging::Logger) {
+        if log_mask & mask::CACHE != 0 {
+            log.info(&format!("looking for session {key} in {} cache", self.name));
+        }
+        let Some(der) = self.store.get(key) else {
+            return;
+        };
+        let Ok(session) = SslSession::from_der(&der) else {
+            self.store.remove(key);
+            return;
+        };
+        // The session was made by this library for a context of the same
+        // role and method (the key includes the settings).
+        if set_session(ssl, &session) && log_mask & mask::CACHE != 0 {
+            log.info(&format!("reloaded session {key} from {} cache", self.name));
+        }
+        crate::logging::drain_openssl_errors();
+    }
+
+    /// Forget `key` (after a failed handshake).
+    pub fn remove(&self, key: &str, log_mask: u32, log: &crate::logging::Logger) {
+        self.store.remove(key);
+        if log_mask & mask::CACHE != 0 {
+            log.info(&format!("remove session {key} from client cache"));
+        }
+    }
+}
+
+/// OpenSSL's new-session callback on client contexts: store the session
+/// under the session's cache key.
+pub fn on_new_client_session(ssl: &mut SslRef, session: SslSession) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Some(shared) = exdata::get(ssl) else {
+            return;
+        };
+        let (Some(cache), Some(key)) = (&shared.cache, &shared.cache_key) else {
+            return;
+        };
+        if !session_is_resumable(&session) {
+            return;
+        }
+        let Ok(der) = session.to_der() else { return };
+        cache.store.put(key, &der, unix_time() + cache.timeout);
+        if shared.log_mask & mask::CACHE != 0 {
+            shared
+                .logger
+                .info(&format!("save session {key} to {} cache", cache.name));
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_store_expires_and_is_bounded() {
+        let store = MemoryStore::default();
+        store.put("a", b"x", unix_time() + 100);
+        store.put("b", b"y", unix_time().saturating_sub(1));
+        assert_eq!(store.get("a"), Some(b"x".to_vec()));
+        assert_eq!(store.get("b"), None);
+        for i in 0..(MEMORY_CACHE_MAX + 10) {
+            store.put(&format!("k{i}"), b"z", unix_time() + 100 + i as u64);
+        }
+        assert!(store.entries.lock().len() <= MEMORY_CACHE_MAX);
+        store.remove("a");
+        assert_eq!(store.get("a"), None);
+    }
+}

@@ -1,0 +1,115 @@
+//! The OpenSSL this process runs with: its version text, the check
+//! against the version this library was built for, and loading an OpenSSL
+//! configuration file once per process.
+
+use std::ffi::{CStr, CString};
+
+use super::ossl::{CONF_modules_load_file, OpenSSL_version, OpenSSL_version_num};
+
+/// The runtime OpenSSL version text, e.g. `OpenSSL 3.0.19 27 Jan 2026`.
+pub fn runtime_version() -> &'static str {
+    static VERSION: once_cell::sync::Lazy<String> = once_cell::sync::Lazy::new(|| {
+        // SAFETY: OpenSSL_version(OPENSSL_VERSION=0) returns a static string.
+        let p = unsafe { OpenSSL_version(0) };
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    });
+    &VERSION
+}
+
+/// `(major, minor, patch)` of an OpenSSL 3 version number (0xMNN00PP0).
+fn version_parts(v: u64) -> (u64, u64, u64) {
+    (v >> 28, (v >> 20) & 0xff, (v >> 4) & 0xff)
+}
+
+/// Compare the run-time OpenSSL with the one this library was compiled
+/// against, as Postfix does: `Err` (Postfix's text) when the major version
+/// differs or the run-time library is older; `Ok(Some(warning))` when only
+/// the minor version differs; `Ok(None)` when they match.
+pub fn compare_versions(build: u64, run: u64) -> std::result::Result<Option<String>, String> {
+    let (b, r) = (version_parts(build), version_parts(run));
+    let text = |(ma, mi, pa): (u64, u64, u64)| format!("{ma}.{mi}.{pa}");
+    let message = format!(
+        "run-time library vs. compile-time header version mismatch: OpenSSL {} may not be compatible with OpenSSL {}",
+        text(r),
+        text(b)
+    );
+    if r.0 != b.0 || (r.1, r.2) < (b.1, b.2) {
+        Err(message)
+    } else if r.1 != b.1 {
+        Ok(Some(message))
+    } else {
+        Ok(None)
+    }
+}
+
+/// [`compare_versions`] for this build and the OpenSSL loaded now.
+pub fn check_runtime_version() -> std::result::Result<Option<String>, String> {
+    let build = u64::from_str_radix(env!("MTATLS_OPENSSL_BUILD_VERSION"), 16).unwrap_or(0);
+    if build == 0 {
+        return Ok(None);
+    }
+    // SAFETY: a plain query.
+    compare_versions(build, unsafe { OpenSSL_version_num() } as u64)
+}
+
+/// Configuration files already loaded into this process (path, app name).
+static LOADED_CONFIGS: once_cell::sync::Lazy<std::sync::Mutex<Vec<(String, String)>>> =
+    once_cell::sync::Lazy::new(|| std::sync::Mutex::new(Vec::new()));
+
+/// Load OpenSSL configuration file `path` with application section `name`
+/// (empty: the default section) into the process, once, as Postfix does
+/// for a non-default `tls_config_file`.
+pub fn load_config_file(path: &str, name: &str) -> std::result::Result<(), String> {
+    let mut loaded = LOADED_CONFIGS
+        .lock()
+        .map_err(|_| "configuration lock poisoned".to_string())?;
+    if loaded.iter().any(|(p, n)| p == path && n == name) {
+        return Ok(());
+    }
+    let c_path = CString::new(path).map_err(|_| format!("tls_config_file = {path}: bad path"))?;
+    let c_name = CString::new(name).map_err(|_| format!("tls_config_name = {name}: bad name"))?;
+    // SAFETY: both strings are valid for the call.
+    let ok = unsafe {
+        CONF_modules_load_file(
+            c_path.as_ptr(),
+            if name.is_empty() {
+                std::ptr::null()
+            } else {
+                c_name.as_ptr()
+            },
+            0,
+        )
+    };
+    if ok <= 0 {
+        return Err(format!(
+            "cannot load OpenSSL configuration file \"{path}\"{}: {}",
+            if name.is_empty() {
+                String::new()
+            } else {
+                format!(" (application {name})")
+            },
+            crate::sys::errors::openssl_reasons()
+        ));
+    }
+    loaded.push((path.to_string(), name.to_string()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_rules_follow_postfix() {
+        let v = |ma: u64, mi: u64, pa: u64| (ma << 28) | (mi << 20) | (pa << 4);
+        assert_eq!(compare_versions(v(3, 0, 19), v(3, 0, 19)), Ok(None));
+        assert_eq!(compare_versions(v(3, 0, 2), v(3, 0, 19)), Ok(None));
+        assert!(compare_versions(v(3, 0, 19), v(3, 2, 1)).unwrap().is_some());
+        assert_eq!(
+            compare_versions(v(3, 0, 19), v(3, 0, 2)),
+            Err("run-time library vs. compile-time header version mismatch: OpenSSL 3.0.2 may not be compatible with OpenSSL 3.0.19".into())
+        );
+        assert!(compare_versions(v(3, 0, 0), v(4, 0, 0)).is_err());
+        assert_eq!(check_runtime_version(), Ok(None));
+    }
+}
