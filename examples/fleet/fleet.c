@@ -377,6 +377,16 @@ static void redis_failed(struct fleet *f, const char *what, const char *reason)
     f->down = 1;
 }
 
+/* Why the last call on `rc` failed. */
+static void failure_text(struct fleet *f, const redisContext *rc, char *buf, size_t size)
+{
+    /* hiredis reports a timeout as EAGAIN (or, from 1.0, REDIS_ERR_TIMEOUT). */
+    if (rc->err == REDIS_ERR_IO && strcmp(rc->errstr, strerror(EAGAIN)) == 0)
+        snprintf(buf, size, "no reply within %d ms", f->timeout_ms);
+    else
+        snprintf(buf, size, "%s", rc->errstr[0] ? rc->errstr : "connection lost");
+}
+
 static redisContext *redis_conn(struct fleet *f)
 {
     struct timeval tv;
@@ -410,7 +420,10 @@ static redisContext *redis_conn(struct fleet *f)
         r = f->user[0] ? redisCommand(rc, "AUTH %s %s", f->user, f->password)
                        : redisCommand(rc, "AUTH %s", f->password);
         if (r == NULL) {
-            redis_failed(f, "AUTH", rc->errstr);
+            char why[160];
+
+            failure_text(f, rc, why, sizeof(why));
+            redis_failed(f, "AUTH", why);
             return NULL;
         }
         if (r->type == REDIS_REPLY_ERROR) {
@@ -441,11 +454,7 @@ static redisReply *redis_call(struct fleet *f, int argc, const char **argv, cons
     if (r == NULL) {
         char why[160];
 
-        /* hiredis reports a timeout as EAGAIN (or, from 1.0, REDIS_ERR_TIMEOUT). */
-        if (rc->err == REDIS_ERR_IO && strcmp(rc->errstr, strerror(EAGAIN)) == 0)
-            snprintf(why, sizeof(why), "no reply within %d ms", f->timeout_ms);
-        else
-            snprintf(why, sizeof(why), "%s", rc->errstr);
+        failure_text(f, rc, why, sizeof(why));
         redis_failed(f, argv[0], why);
         return NULL;
     }
