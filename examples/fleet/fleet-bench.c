@@ -4,14 +4,15 @@
  * the library's in-process cache, in the same process and the same run.
  *
  * usage: fleet-bench -R redis -k fleet.key [-a auth-file] [-x prefix]
- *        [-N connections] [-r runs] CHAIN.pem
+ *        [-N connections] [-b blocks] [-r runs] CHAIN.pem
  *
  * A server thread and the client (main thread) talk over a socketpair
  * per connection: handshake, one line from the server (it carries the
  * TLS 1.3 ticket in), close_notify. Each run times N resumed connections
- * with the memory cache, then N with the Redis cache (the order alternates
- * between runs). Prints one line per run and a summary of medians and
- * min..max; exit 1 if any connection failed or was not resumed.
+ * with the memory cache and N with the Redis cache, in -b blocks that
+ * alternate between the two. Prints one line per run and a summary of
+ * medians and min..max; exit 1 if any connection failed or was not
+ * resumed.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -125,25 +126,51 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void summary(const char *what, double *v, int n)
+/* "WHAT: median M min A max B (N runs)"; the median of an even count is
+ * the mean of the middle two. */
+static void summary(const char *what, int digits, double *v, int n)
 {
+    double median;
+
     qsort(v, (size_t) n, sizeof(*v), cmp_double);
-    printf("%s: median %.1f min %.1f max %.1f (%d runs)\n", what, v[n / 2], v[0], v[n - 1], n);
+    median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    printf("%s: median %.*f min %.*f max %.*f (%d runs)\n", what, digits, median, digits, v[0],
+           digits, v[n - 1], n);
 }
 
-/* N resumed connections with `ctx`; rate, or -1 if one was not resumed. */
-static double timed(mtatls_ctx *ctx, long n)
+/* One run: `n` resumed connections per side in `blocks` blocks that
+ * alternate between the two caches (and which goes first), so that a
+ * change of load on the machine hits both alike. 0, or -1 if a connection
+ * failed or was not resumed. */
+static int run_once(mtatls_ctx *mem, mtatls_ctx *red, long n, long blocks, double *rate_mem,
+                    double *rate_red)
 {
-    double t0;
-    long i;
+    mtatls_ctx *ctx[2];
+    double spent[2] = {0, 0};
+    long done[2] = {0, 0}, b, i;
+    int k;
 
-    if (connect_once(ctx) < 0)   /* primes the cache (full on the first run) */
+    ctx[0] = mem;
+    ctx[1] = red;
+    /* Prime both caches (a full handshake on the very first run). */
+    if (connect_once(mem) < 0 || connect_once(red) < 0)
         return -1;
-    t0 = now_s();
-    for (i = 0; i < n; i++)
-        if (connect_once(ctx) != 1)
-            return -1;
-    return (double) n / (now_s() - t0);
+    for (b = 0; b < blocks; b++) {
+        for (k = 0; k < 2; k++) {
+            int side = (int) ((b + k) % 2);
+            long m = n / blocks + (b < n % blocks ? 1 : 0);
+            double t0 = now_s();
+
+            for (i = 0; i < m; i++)
+                if (connect_once(ctx[side]) != 1)
+                    return -1;
+            spent[side] += now_s() - t0;
+            done[side] += m;
+        }
+    }
+    *rate_mem = (double) done[0] / spent[0];
+    *rate_red = (double) done[1] / spent[1];
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -152,14 +179,14 @@ int main(int argc, char **argv)
     struct fleet *fleet = NULL;
     mtatls_ctx *server = NULL, *mem = NULL, *red = NULL;
     double rmem[RUNS_MAX], rred[RUNS_MAX], ratio[RUNS_MAX];
-    long n = 300, runs = 9;
+    long n = 400, runs = 11, blocks = 10;
     pthread_t thread;
     int ch, i, started = 0, status = 1, stop = -1;
     struct sigaction sa;
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.prog = PROG;
-    while ((ch = getopt(argc, argv, "a:k:N:r:R:x:")) != -1) {
+    while ((ch = getopt(argc, argv, "a:b:k:N:r:R:x:")) != -1) {
         switch (ch) {
         case 'a':
             cfg.auth_file = optarg;
@@ -173,6 +200,9 @@ int main(int argc, char **argv)
         case 'x':
             cfg.prefix = optarg;
             break;
+        case 'b':
+            blocks = strtol(optarg, NULL, 10);
+            break;
         case 'N':
             n = strtol(optarg, NULL, 10);
             break;
@@ -184,7 +214,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc - 1 || cfg.redis == NULL || cfg.key_file == NULL || n < 1 || runs < 1
-        || runs > RUNS_MAX)
+        || runs > RUNS_MAX || blocks < 1 || blocks > n)
         goto usage;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_IGN;
@@ -198,20 +228,13 @@ int main(int argc, char **argv)
     if (pthread_create(&thread, NULL, server_main, server) != 0)
         goto out;
     started = 1;
-    printf("%s: %s; %ld resumed connections per side and run, %ld runs\n", PROG, mtatls_version(),
-           n, runs);
+    printf("%s: %s; %ld resumed connections per side and run in %ld alternating blocks, "
+           "%ld runs\n",
+           PROG, mtatls_version(), n, blocks, runs);
     for (i = 0; i < runs; i++) {
         double a, b;
 
-        /* Alternate which side goes first. */
-        if (i % 2 == 0) {
-            a = timed(mem, n);
-            b = timed(red, n);
-        } else {
-            b = timed(red, n);
-            a = timed(mem, n);
-        }
-        if (a < 0 || b < 0) {
+        if (run_once(mem, red, n, blocks, &a, &b) < 0) {
             (void) fprintf(stderr, "%s: run %d: a connection failed or was not resumed\n", PROG,
                            i + 1);
             goto out;
@@ -223,9 +246,9 @@ int main(int argc, char **argv)
                b / a);
         (void) fflush(stdout);
     }
-    summary("memory", rmem, (int) runs);
-    summary("redis", rred, (int) runs);
-    summary("ratio", ratio, (int) runs);
+    summary("memory", 1, rmem, (int) runs);
+    summary("redis", 1, rred, (int) runs);
+    summary("ratio", 3, ratio, (int) runs);
     status = 0;
 out:
     if (started) {
@@ -242,7 +265,7 @@ out:
 usage:
     (void) fprintf(stderr,
                    "usage: %s -R redis -k fleet.key [-a auth-file] [-x prefix] [-N connections]\n"
-                   "\t[-r runs] CHAIN.pem\n",
+                   "\t[-b blocks] [-r runs] CHAIN.pem\n",
                    PROG);
     return 2;
 }
