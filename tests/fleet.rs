@@ -1056,6 +1056,9 @@ fn fleet_survives_redis_outages_and_ignores_untrusted_entries() {
 #[test]
 fn fleet_example_under_valgrind() {
     let _g = serial();
+    let Some(mut setup) = Setup::new("fleet-valgrind") else {
+        return;
+    };
     if !have("valgrind") {
         assert!(
             !required("MTATLS_REQUIRE_VALGRIND") && !required("MTATLS_REQUIRE_FLEET"),
@@ -1064,9 +1067,6 @@ fn fleet_example_under_valgrind() {
         eprintln!("SKIPPED (fleet): valgrind not installed");
         return;
     }
-    let Some(mut setup) = Setup::new("fleet-valgrind") else {
-        return;
-    };
     let mut server = setup.server(0, "1d", &["-P", "-n", "4"], VALGRIND);
     server.wait_for("ticket key of epoch ", 0);
     let p = [server.port];

@@ -61,7 +61,7 @@ struct fleet {
     int64_t retry_at_ms;             /* monotonic: no connect before this */
     int down;                        /* the last call failed (logged once) */
     struct fleet_stats st;
-    time_t last_ignored_log;
+    time_t last_ignored_log, last_error_log;
 
     /* A session too large for the library's first buffer, kept for the
      * call that follows with a larger one. */
@@ -459,8 +459,15 @@ static redisReply *redis_call(struct fleet *f, int argc, const char **argv, cons
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
+        time_t now = time(NULL);
+
+        /* E.g. NOPERM from an ACL that lacks a command: logged at most
+         * once a second, counted always. */
         f->st.redis_errors++;
-        flog(f, "redis %s: %s", argv[0], r->str ? r->str : "error");
+        if (now != f->last_error_log) {
+            f->last_error_log = now;
+            flog(f, "redis %s: %s", argv[0], r->str ? r->str : "error");
+        }
         freeReplyObject(r);
         return NULL;
     }
@@ -858,6 +865,7 @@ static int fetch_keys(struct fleet *f, uint64_t n, uint64_t now)
     if ((r = redis_call(f, 4, argv, lens)) == NULL)
         return 0;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        f->st.redis_errors++;
         freeReplyObject(r);
         return 0;
     }

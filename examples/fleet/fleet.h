@@ -64,7 +64,7 @@ struct fleet_stats {
     unsigned long keys_local;       /* host-only fallback keys (Redis gone too long) */
     unsigned long redis_failures;   /* connect / I/O failures and timeouts */
     unsigned long redis_skipped;    /* calls not made while waiting to retry */
-    unsigned long redis_errors;     /* error replies (ACL refusals, ...) */
+    unsigned long redis_errors;     /* error or malformed replies (ACL refusals, ...) */
     unsigned long ignored_corrupt;  /* values that are not a wrapped entry */
     unsigned long ignored_foreign;  /* wrapped entries that do not authenticate */
     unsigned long ignored_expired;  /* authentic entries past their expiry */
