@@ -74,7 +74,8 @@ field() { # line-name field-name
 mem=$(field memory median) mem_min=$(field memory min) mem_max=$(field memory max)
 red=$(field redis median) red_min=$(field redis min) red_max=$(field redis max)
 ratio=$(field ratio median) ratio_min=$(field ratio min) ratio_max=$(field ratio max)
-added=$(awk -v a="$mem" -v b="$red" 'BEGIN { printf "%.0f", (1 / b - 1 / a) * 1e6 }')
+# Time added per connection, from the load-robust per-run ratio.
+added=$(awk -v a="$mem" -v r="$ratio" 'BEGIN { printf "%.0f", (1 / r - 1) / a * 1e6 }')
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 redis_version=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
@@ -108,8 +109,9 @@ load on the machine hits both alike; medians of the runs, min..max their range.
 | Redis, loopback TCP, wrapped (fleet.c) | $red | $red_min..$red_max |
 | Redis / in process, per run | $ratio | $ratio_min..$ratio_max |
 
-Redis adds about $added µs per resumed connection (difference of the
-medians' inverses), much less than what a resumption saves against a full
+Redis adds about $added µs per resumed connection (the median per-run ratio
+applied to the in-process median; the rates themselves move with the load
+of the shared machine), much less than what a resumption saves against a full
 handshake (the TLS 1.3 full and resumed RSA-2048 rows of the table above),
 which is what a fleet gains when a client's next connection lands on
 another host. Counters at the end: $stats.
