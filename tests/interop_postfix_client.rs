@@ -41,7 +41,7 @@ struct Servers {
 /// instance directory, as in postfix-smtpd.sh); `real_only` / `ours_only`
 /// to one of them. Our server gets the real smtpd's certificates.
 fn servers(
-    peers: &std::path::Path,
+    peers: &peers::Peers,
     params: &[&str],
     real_only: &[&str],
     ours_only: &[&str],
@@ -96,7 +96,7 @@ fn client_summary(log: &[String], port: u16) -> Option<String> {
     log.iter().find(|l| l.contains(&needle)).cloned()
 }
 
-fn check(peers: &std::path::Path, s: &Servers, case: &ClientCase) {
+fn check(peers: &peers::Peers, s: &Servers, case: &ClientCase) {
     let name = case.name;
     let mut params = case.params.clone();
     params.push(format!(

@@ -323,7 +323,7 @@ fn s_client_to_smtpd() {
 /// fresh one-shot `openssl s_server`s on the same port with the same
 /// options: the same TLS lines; and our EHLO/QUIT went through.
 fn finger_vs_posttls_at_s_server(
-    peers: &Path,
+    peers: &peers::Peers,
     certs: &Path,
     name: &str,
     s_server: &[&str],
@@ -569,7 +569,7 @@ struct Resumption {
     our_port: u16,
 }
 
-fn resumption(peers: &Path) -> Resumption {
+fn resumption(peers: &peers::Peers) -> Resumption {
     let certs = peers::peer_certs(peers);
     let real = PostfixSmtpd::start_with_certs(peers, Some(certs), &[]);
     let ours = our_smtpd(certs, &[]);
