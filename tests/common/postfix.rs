@@ -600,6 +600,20 @@ impl Instance {
     /// does not come up within the bounds.
     #[track_caller]
     pub fn start(release: &Release, role: Role, certs: &Path, params: &[String]) -> Instance {
+        Instance::start_prepared(release, role, certs, params, |_| {})
+    }
+
+    /// As `start`, calling `prepare` with the instance directory once
+    /// its files are written, before Postfix starts (e.g. to put a
+    /// library there that `import_environment` points the daemons to).
+    #[track_caller]
+    pub fn start_prepared(
+        release: &Release,
+        role: Role,
+        certs: &Path,
+        params: &[String],
+        prepare: impl FnOnce(&Path),
+    ) -> Instance {
         static N: AtomicUsize = AtomicUsize::new(0);
         let what = match role {
             Role::Server { .. } => "smtpd",
@@ -740,6 +754,7 @@ impl Instance {
             master: None,
             stopped: false,
         };
+        prepare(&inst.dir);
         // From here on, a panic stops what was started (Drop).
         let _ = inst.postfix(&["check"], Duration::from_secs(60));
         let (ok, out) = inst.postfix(&["start"], Duration::from_secs(60));
