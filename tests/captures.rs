@@ -10,6 +10,7 @@
 //!   lines, and the Received: header's first line and TLS comment;
 //! - loglevel 3 at both ends (packet dumps; recorded, not compared: the
 //!   bytes differ on every run; tests/packet_dump.rs reads it).
+//!
 //! Ports and queue ids are replaced by PORT and QID.
 //!
 //! The release is the one the interop tests use (Debian's package, or
