@@ -18,7 +18,8 @@
 //! otherwise, when tests/captures/<mail_version>/ exists, what the release
 //! does now must equal what was recorded (lines starting with `#` aside).
 //! Record each release with e.g.
-//!   MTATLS_RECORD_CAPTURES=1 MTATLS_PF_ROOT=/opt/postfix-3.11.6 cargo test --test captures
+//!   MTATLS_RECORD_CAPTURES=1 MTATLS_PF_ROOT=PREFIX cargo test --test captures
+//! (PREFIX: where a Postfix release was built from source).
 //! Skipped without the peers; required under CI (MTATLS_REQUIRE_PEERS=1).
 
 mod common;
@@ -42,9 +43,10 @@ struct Capture {
 impl Capture {
     fn text(&self, peers: &Peers) -> String {
         let mut s = format!(
-            "# {}: {}\n# OpenSSL: {}\n",
+            "# {}: Postfix {} ({})\n# OpenSSL: {}\n",
             self.name,
-            peers.release().describe(),
+            peers.release().version(),
+            peers.release().origin(),
             openssl_version()
         );
         for a in &self.about {

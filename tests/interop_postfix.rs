@@ -226,7 +226,7 @@ fn finger_vs_postfix_client_certificate() {
     let Some(peers) = peers::available() else {
         return;
     };
-    // smtpd_tls_CAfile is DIR/tls/client-ca.pem (postfix-smtpd.sh): our
+    // smtpd_tls_CAfile is DIR/tls/client-ca.pem (the harness's smtpd): our
     // client certificate is trusted.
     let smtpd = PostfixSmtpd::start(&peers, &["smtpd_tls_ask_ccert=yes"]);
     let chain = smtpd.tls("client-rsa.pem");

@@ -38,7 +38,7 @@ struct Servers {
 }
 
 /// Start both servers: `params` apply to both (`DIR` = the real smtpd's
-/// instance directory, as in postfix-smtpd.sh); `real_only` / `ours_only`
+/// instance directory, as for PostfixSmtpd); `real_only` / `ours_only`
 /// to one of them. Our server gets the real smtpd's certificates.
 fn servers(
     peers: &peers::Peers,
@@ -241,7 +241,7 @@ fn postfix_client_may() {
     let t13 = format!("{T13} {SIG_EC}");
     let ecdsa12 = "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)";
     let cases = [
-        // smtp_tls_CAfile (postfix-client.sh) holds the servers' certificates.
+        // smtp_tls_CAfile (the harness's client) holds the servers' certificates.
         ClientCase {
             name: "may",
             params: vec![],

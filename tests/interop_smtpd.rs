@@ -1,7 +1,7 @@
 //! Real clients against our mtatls-smtpd, and mtatls-finger against a real
 //! OpenSSL server (issue 4): Postfix's posttls-finger (STARTTLS and wrapper
 //! mode), swaks, `openssl s_client -starttls smtp`; mtatls-finger against
-//! `openssl s_server` in wrapper mode (openssl-smtps-server.sh); forward
+//! `openssl s_server` in wrapper mode (peers::OpensslSmtps); forward
 //! secrecy variants (FFDHE only, DHE with a DH parameter file, server cipher
 //! preference). Where the real smtpd can serve the same case, ours is
 //! compared with it: cipher preference, TLS 1.3 session resumption,

@@ -6,8 +6,8 @@
 //! Which Postfix: Debian's `postfix` package by default (`apt-get install
 //! postfix`: /usr/sbin/postfix, /usr/sbin/posttls-finger, the daemons in
 //! /usr/lib/postfix/sbin), or the tree named by `MTATLS_PF_ROOT` (a
-//! Postfix built from source under one prefix, e.g. `/opt/postfix-3.11.6`
-//! with `sbin/`, `libexec/`, `lib/`, `etc/`). The tree's `postconf -d`
+//! Postfix built from source under one prefix: `PREFIX/sbin`,
+//! `PREFIX/libexec`, `PREFIX/lib`, `PREFIX/etc`). The tree's `postconf -d`
 //! says where its programs are and which `mail_version` it is (see
 //! `Release`).
 //!
@@ -238,11 +238,20 @@ impl Release {
         )
     }
 
-    /// "Postfix 3.11.6 (/opt/postfix-3.11.6)", "Postfix 3.7.11 (Debian's package)".
+    /// "Postfix 3.11.6 (PREFIX)", "Postfix 3.7.11 (Debian's package)".
     pub fn describe(&self) -> String {
         match &self.root {
             Some(r) => format!("Postfix {} ({})", self.version, r.display()),
             None => format!("Postfix {} (Debian's package)", self.version),
+        }
+    }
+
+    /// "Debian's package" or "built from source".
+    pub fn origin(&self) -> &'static str {
+        if self.is_debian() {
+            "Debian's package"
+        } else {
+            "built from source"
         }
     }
 
@@ -774,6 +783,14 @@ impl Instance {
             inst.dir.display(),
             inst.log()
         );
+        if let Some(m) = inst.master {
+            if !pids_with_mail_config(&inst.etc()).contains(&m) {
+                note_once(
+                    "peers: WARNING: /proc/PID/environ of Postfix processes is not readable: \
+                     stopping instances cannot check for leftover processes",
+                );
+            }
+        }
         if let Role::Server { port } = role {
             assert!(
                 wait_for(Duration::from_secs(15), || listening(port).then_some(())).is_some(),
