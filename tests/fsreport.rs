@@ -244,8 +244,8 @@ fn loglevel_3_states_forward_secrecy() {
 }
 
 /// Issue 9: `mtatls-fsreport` reads the main.cf of a real Postfix smtpd
-/// instance from ../shared/peers as it is (Postfix's other parameters
-/// included) and reports that server: its RSA and ECDSA keys from
+/// instance (made by the tests' harness, tests/common/postfix.rs) as it
+/// is (Postfix's other parameters included) and reports that server: its RSA and ECDSA keys from
 /// `smtpd_tls_chain_files` (ECDSA suites negotiable), the TLS <= 1.2 suites
 /// exactly as `openssl ciphers -v` lists them for the same cipher string,
 /// the static-RSA suites Postfix's default medium grade lets in, named

@@ -34,7 +34,7 @@ const TLS12: &str = ">=TLSv1.2,<=TLSv1.2";
 /// exclude kECDHE the grade's list itself has to say so.
 const MEDIUM_NO_ECDHE: &str = "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH:!aNULL:!kECDHE";
 
-fn check(peers: &std::path::Path, smtpd: &PostfixSmtpd, case: &Case) {
+fn check(peers: &peers::Peers, smtpd: &PostfixSmtpd, case: &Case) {
     peers::compare_fingers(peers, smtpd.port, smtpd, case);
 }
 
@@ -226,7 +226,7 @@ fn finger_vs_postfix_client_certificate() {
     let Some(peers) = peers::available() else {
         return;
     };
-    // smtpd_tls_CAfile is DIR/tls/client-ca.pem (postfix-smtpd.sh): our
+    // smtpd_tls_CAfile is DIR/tls/client-ca.pem (the harness's smtpd): our
     // client certificate is trusted.
     let smtpd = PostfixSmtpd::start(&peers, &["smtpd_tls_ask_ccert=yes"]);
     let chain = smtpd.tls("client-rsa.pem");

@@ -38,10 +38,10 @@ struct Servers {
 }
 
 /// Start both servers: `params` apply to both (`DIR` = the real smtpd's
-/// instance directory, as in postfix-smtpd.sh); `real_only` / `ours_only`
+/// instance directory, as for PostfixSmtpd); `real_only` / `ours_only`
 /// to one of them. Our server gets the real smtpd's certificates.
 fn servers(
-    peers: &std::path::Path,
+    peers: &peers::Peers,
     params: &[&str],
     real_only: &[&str],
     ours_only: &[&str],
@@ -96,7 +96,7 @@ fn client_summary(log: &[String], port: u16) -> Option<String> {
     log.iter().find(|l| l.contains(&needle)).cloned()
 }
 
-fn check(peers: &std::path::Path, s: &Servers, case: &ClientCase) {
+fn check(peers: &peers::Peers, s: &Servers, case: &ClientCase) {
     let name = case.name;
     let mut params = case.params.clone();
     params.push(format!(
@@ -241,7 +241,7 @@ fn postfix_client_may() {
     let t13 = format!("{T13} {SIG_EC}");
     let ecdsa12 = "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)";
     let cases = [
-        // smtp_tls_CAfile (postfix-client.sh) holds the servers' certificates.
+        // smtp_tls_CAfile (the harness's client) holds the servers' certificates.
         ClientCase {
             name: "may",
             params: vec![],

@@ -1,7 +1,7 @@
 //! Real clients against our mtatls-smtpd, and mtatls-finger against a real
 //! OpenSSL server (issue 4): Postfix's posttls-finger (STARTTLS and wrapper
 //! mode), swaks, `openssl s_client -starttls smtp`; mtatls-finger against
-//! `openssl s_server` in wrapper mode (openssl-smtps-server.sh); forward
+//! `openssl s_server` in wrapper mode (peers::OpensslSmtps); forward
 //! secrecy variants (FFDHE only, DHE with a DH parameter file, server cipher
 //! preference). Where the real smtpd can serve the same case, ours is
 //! compared with it: cipher preference, TLS 1.3 session resumption,
@@ -323,7 +323,7 @@ fn s_client_to_smtpd() {
 /// fresh one-shot `openssl s_server`s on the same port with the same
 /// options: the same TLS lines; and our EHLO/QUIT went through.
 fn finger_vs_posttls_at_s_server(
-    peers: &Path,
+    peers: &peers::Peers,
     certs: &Path,
     name: &str,
     s_server: &[&str],
@@ -569,7 +569,7 @@ struct Resumption {
     our_port: u16,
 }
 
-fn resumption(peers: &Path) -> Resumption {
+fn resumption(peers: &peers::Peers) -> Resumption {
     let certs = peers::peer_certs(peers);
     let real = PostfixSmtpd::start_with_certs(peers, Some(certs), &[]);
     let ours = our_smtpd(certs, &[]);

@@ -1,7 +1,8 @@
 //! Loglevel 3 and 4 packet dumps (spec §3.2): the dump format against what
-//! real Postfix 3.7.11 logged (tests/postfix-3.7.11-captures/05-L3-tls13.txt,
-//! both posttls-finger's and smtpd's dumps), and which reads and writes
-//! are dumped: the handshake's at level 3, also the session's at level 4.
+//! real Postfix 3.7.11 logged (tests/captures/3.7.11/L3-tls13.txt, made
+//! by tests/captures.rs: both posttls-finger's and smtpd's dumps), and
+//! which reads and writes are dumped: the handshake's at level 3, also
+//! the session's at level 4.
 
 mod common;
 
@@ -78,10 +79,8 @@ fn dumps(lines: &[String]) -> Vec<(usize, Vec<String>)> {
 
 #[test]
 fn dump_format_is_postfixs() {
-    let text = std::fs::read_to_string(
-        common::root().join("tests/postfix-3.7.11-captures/05-L3-tls13.txt"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(common::root().join("tests/captures/3.7.11/L3-tls13.txt")).unwrap();
     let lines: Vec<String> = text
         .lines()
         .filter_map(|l| {

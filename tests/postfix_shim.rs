@@ -5,16 +5,18 @@
 //!
 //! Every case runs twice, once with Debian's library and once with ours
 //! (loaded with `import_environment = ... LD_LIBRARY_PATH=DIR` or
-//! `LD_PRELOAD=...`), on private Postfix instances made by the peers
-//! scripts, on 127.0.0.1. Compared after normalising queue ids, ports,
-//! pids, times and delays: the smtp client's lines, the smtpd's lines of
-//! the session, and the Received: header; every message must be
-//! delivered (status=sent and in the Maildir) unless the case expects a
-//! deferral, which must then happen with both libraries.
+//! `LD_PRELOAD=...`), on private Postfix instances made by the tests'
+//! harness (tests/common/postfix.rs), on 127.0.0.1. Compared after
+//! normalising queue ids, ports, pids, times and delays: the smtp client's
+//! lines, the smtpd's lines of the session, and the Received: header;
+//! every message must be delivered (status=sent and in the Maildir) unless
+//! the case expects a deferral, which must then happen with both
+//! libraries.
 //!
-//! Skipped (with the reason printed) when the peers are missing; a failure
-//! when MTATLS_REQUIRE_PEERS=1. The shim is built with
-//! `make -C compat/postfix`.
+//! Always Debian's package (the shim implements its library's ABI),
+//! whatever MTATLS_PF_ROOT selects for the other interop tests. Skipped
+//! (with the reason printed) when it is missing; a failure when
+//! MTATLS_REQUIRE_PEERS=1. The shim is built with `make -C compat/postfix`.
 
 mod common;
 
@@ -25,52 +27,48 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 const TLS12: &str = ">=TLSv1.2,<=TLSv1.2";
 
 use common::peers::wait_for;
+use common::postfix::{self, Release, Role};
 use common::root;
 
 fn required() -> bool {
     common::required("MTATLS_REQUIRE_PEERS")
 }
 
-/// The peers scripts, or None (printed) when this test must skip.
-fn peers() -> Option<PathBuf> {
-    // $MTATLS_PEERS_DIR when set, else ../shared/peers or /work/shared/peers.
-    let candidates = match std::env::var("MTATLS_PEERS_DIR") {
-        Ok(d) => vec![PathBuf::from(d)],
-        Err(_) => vec![
-            root().join("../shared/peers"),
-            PathBuf::from("/work/shared/peers"),
-        ],
-    };
-    let dir = candidates
-        .into_iter()
-        .find(|d| d.join("postfix-smtpd.sh").exists());
-    let why = match &dir {
-        None => Some("the peers scripts were not found (set MTATLS_PEERS_DIR)".to_string()),
-        Some(_) if !Path::new("/usr/lib/postfix/sbin/smtpd").exists() => {
-            Some("Debian's Postfix is not installed (peers/install-peers.sh)".into())
+/// Debian's Postfix package, or None (printed) when this test must skip.
+fn peers() -> Option<Release> {
+    let found = Release::debian().and_then(|r| {
+        if !r.daemon_dir.join("smtpd").exists() {
+            return Err(format!("no {}/smtpd", r.daemon_dir.display()));
         }
-        Some(_) if !Path::new("/usr/lib/postfix/libpostfix-tls.so").exists() => {
-            Some("/usr/lib/postfix/libpostfix-tls.so is missing".into())
+        let lib = r.shlib_dir.join("libpostfix-tls.so");
+        if !lib.exists() {
+            return Err(format!("{} is missing", lib.display()));
         }
-        // SAFETY: geteuid has no preconditions.
-        Some(_) if unsafe { libc::geteuid() } != 0 => Some("the Postfix peers need root".into()),
-        Some(_) => None,
-    };
-    if let Some(why) = why {
-        assert!(
-            !required(),
-            "peers required (MTATLS_REQUIRE_PEERS=1) but unavailable: {why}"
-        );
-        eprintln!("SKIPPED (real peers): {why}");
-        return None;
+        if let Some(why) = postfix::cannot_run() {
+            return Err(why);
+        }
+        if !common::have("openssl") {
+            return Err("the openssl CLI is not installed".into());
+        }
+        Ok(r)
+    });
+    match found {
+        Ok(r) => Some(r),
+        Err(why) => {
+            assert!(
+                !required(),
+                "peers required (MTATLS_REQUIRE_PEERS=1) but unavailable: {why}"
+            );
+            eprintln!("SKIPPED (real peers): {why}");
+            None
+        }
     }
-    dir
 }
 
 /// `common::run_bounded` with no standard input (Postfix's tools must not
@@ -146,28 +144,16 @@ impl Drop for Certs {
     }
 }
 
-/// One set of keys and certificates for every instance of a test (made by
-/// the peers library, as postfix-smtpd.sh would).
-fn certs(peers: &Path) -> Certs {
+/// One set of keys and certificates for every instance of a test, in
+/// DIR/tls: the harness's (`postfix::make_certs`), and a private CA with
+/// a server certificate it issued.
+fn certs(peers: &Release) -> Certs {
+    let _ = peers;
     let d = unique("certs");
-    let script = format!(
-        ". '{}/lib-postfix.sh'; pf_mkdir '{}' >/dev/null && pf_gen_certs '{}'",
-        peers.display(),
-        d.display(),
-        d.display()
-    );
-    let o = run_bounded(
-        Command::new("bash").arg("-c").arg(script),
-        Duration::from_secs(60),
-    );
-    assert!(
-        o.status.success(),
-        "making certificates failed: {}",
-        text(&o)
-    );
+    let t = d.join("tls");
+    postfix::make_certs(&t);
     // A private CA and a server certificate it issued (CN and SAN
     // localhost), as DIR/tls/server-ca-issued.pem (key, leaf, CA).
-    let t = d.join("tls");
     let script = format!(
         "set -e; cd '{}'
         openssl req -x509 -nodes -newkey rsa:2048 -sha256 -days 3650 -subj /CN=peers-test-CA/O=peers-test \
@@ -205,113 +191,73 @@ enum Lib {
 
 const IMPORT: &str = "import_environment=MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME";
 
-/// A private Postfix instance; stopped and removed on drop.
+/// A private Postfix instance (the harness's) and the library it runs
+/// on; stopped and removed on drop.
 struct Instance {
     dir: PathBuf,
     port: u16,
     lib: Lib,
-    peers: PathBuf,
+    inst: postfix::Instance,
 }
 
 impl Instance {
-    /// Start `script` (postfix-smtpd.sh or postfix-client.sh) with `port`
-    /// and `params`, on `lib`, with the test's certificates.
-    fn start(
-        peers: &Path,
-        script: &str,
-        port: u16,
-        lib: Lib,
-        certs: &Path,
-        params: &[String],
-    ) -> Instance {
-        let dir = unique(script.trim_end_matches(".sh"));
-        fs::create_dir_all(dir.join("tls")).expect("mkdir");
-        fs::create_dir_all(dir.join("lib")).expect("mkdir");
-        for e in fs::read_dir(certs.join("tls")).expect("certs") {
-            let e = e.expect("entry");
-            fs::copy(e.path(), dir.join("tls").join(e.file_name())).expect("copy cert");
-        }
+    /// Start an instance of Debian's Postfix in `role` with `params`, on
+    /// `lib`, with the test's certificates.
+    fn start(peers: &Release, role: Role, lib: Lib, certs: &Path, params: &[String]) -> Instance {
         let mut all: Vec<String> = params.to_vec();
-        // The daemons run as postfix/nobody: give them a copy they can read.
-        match lib {
-            Lib::Debian => {}
+        // The daemons run as postfix/nobody: give them a copy they can
+        // read, in DIR/lib.
+        let copy = match lib {
+            Lib::Debian => None,
             Lib::Ours => {
-                fs::copy(
-                    shim().join("libpostfix-tls.so"),
-                    dir.join("lib/libpostfix-tls.so"),
-                )
-                .expect("copy shim");
                 all.push(format!(
                     "{IMPORT} MTATLS_POSTFIX_TRACE=1 LD_LIBRARY_PATH=DIR/lib"
                 ));
+                Some("libpostfix-tls.so")
             }
             Lib::Preload => {
-                fs::copy(
-                    shim().join("mtatls-postfix-preload.so"),
-                    dir.join("lib/mtatls-postfix-preload.so"),
-                )
-                .expect("copy shim");
                 all.push(format!(
                     "{IMPORT} MTATLS_POSTFIX_TRACE=1 LD_PRELOAD=DIR/lib/mtatls-postfix-preload.so"
                 ));
+                Some("mtatls-postfix-preload.so")
             }
-        }
-        let mut cmd = Command::new("bash");
-        cmd.arg(peers.join(script))
-            .arg(port.to_string())
-            .arg(&dir)
-            .args(&all);
-        let o = run_bounded(&mut cmd, Duration::from_secs(90));
-        let inst = Instance {
-            dir,
-            port,
-            lib,
-            peers: peers.to_path_buf(),
         };
-        assert!(o.status.success(), "{script} {port} failed:\n{}", text(&o));
-        inst
+        let inst =
+            postfix::Instance::start_prepared(peers, role, &certs.join("tls"), &all, |dir| {
+                if let Some(name) = copy {
+                    fs::create_dir_all(dir.join("lib")).expect("mkdir lib");
+                    fs::copy(shim().join(name), dir.join("lib").join(name)).expect("copy shim");
+                }
+            });
+        Instance {
+            dir: inst.dir.clone(),
+            port: inst.port(),
+            lib,
+            inst,
+        }
     }
 
     fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+        self.inst.log()
     }
 
     fn log_len(&self) -> usize {
-        self.log().lines().count()
+        self.inst.log_len()
     }
 
     /// This instance's lines of `daemon` (`smtp`, `smtpd`) after line
     /// `from`, as "TEXT" after "postfix/DAEMON[PID]: ".
     fn lines(&self, daemon: &str, from: usize) -> Vec<String> {
-        let tag = format!(" postfix/{daemon}[");
-        self.log()
-            .lines()
-            .skip(from)
-            .filter_map(|l| {
-                let i = l.find(&tag)?;
-                let rest = &l[i + tag.len()..];
-                Some(rest[rest.find("]: ")? + 3..].to_string())
-            })
-            .collect()
+        self.inst.program_lines(daemon, from)
     }
-}
 
-impl Instance {
-    /// Add tlsproxy(8) to master.cf (the peers scripts leave it out) and
+    /// Add tlsproxy(8) to master.cf (the harness leaves it out) and
     /// reload.
     fn add_tlsproxy(&self) {
-        let mcf = self.dir.join("etc/master.cf");
-        let mut cf = fs::read_to_string(&mcf).expect("master.cf");
-        cf.push_str("tlsproxy  unix  -       -       n       -       0       tlsproxy\n");
-        fs::write(&mcf, cf).expect("master.cf");
-        let o = run_bounded(
-            Command::new("postfix")
-                .arg("-c")
-                .arg(self.dir.join("etc"))
-                .arg("reload"),
-            Duration::from_secs(30),
-        );
-        assert!(o.status.success(), "postfix reload: {}", text(&o));
+        self.inst.edit_master_cf(|cf| {
+            cf + &postfix::master_line("tlsproxy", "unix", "-", "-", "-", "0", "tlsproxy") + "\n"
+        });
+        self.inst.reload();
         assert!(
             wait_for(WAIT, || self
                 .dir
@@ -326,34 +272,27 @@ impl Instance {
     /// Run smtpd (server) or smtp (client) chrooted in the queue directory
     /// (master.cf column 5 = y), and reload.
     fn chroot(&self, service: &str) {
-        let mcf = self.dir.join("etc/master.cf");
-        let cf = fs::read_to_string(&mcf).expect("master.cf");
-        let out: Vec<String> = cf
-            .lines()
-            .map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                if w.len() >= 8 && w[7] == service && (w[1] == "inet" || w[0] == service) {
-                    let mut w: Vec<String> = w.iter().map(|x| x.to_string()).collect();
-                    w[4] = "y".into();
-                    w.join(" ")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        assert!(
-            out.iter().any(|l| l.split(' ').nth(4) == Some("y")),
-            "no {service} line in master.cf"
-        );
-        fs::write(&mcf, out.join("\n") + "\n").expect("master.cf");
-        let o = run_bounded(
-            Command::new("postfix")
-                .arg("-c")
-                .arg(self.dir.join("etc"))
-                .arg("reload"),
-            Duration::from_secs(30),
-        );
-        assert!(o.status.success(), "postfix reload: {}", text(&o));
+        self.inst.edit_master_cf(|cf| {
+            let out: Vec<String> = cf
+                .lines()
+                .map(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    if w.len() >= 8 && w[7] == service && (w[1] == "inet" || w[0] == service) {
+                        let mut w: Vec<String> = w.iter().map(|x| x.to_string()).collect();
+                        w[4] = "y".into();
+                        w.join(" ")
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect();
+            assert!(
+                out.iter().any(|l| l.split(' ').nth(4) == Some("y")),
+                "no {service} line in master.cf"
+            );
+            out.join("\n") + "\n"
+        });
+        self.inst.reload();
         std::thread::sleep(Duration::from_secs(2));
     }
 
@@ -367,28 +306,19 @@ impl Instance {
     }
 }
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let mut cmd = Command::new("bash");
-        cmd.arg(self.peers.join("postfix-stop.sh"))
-            .arg(&self.dir)
-            .arg("--rm");
-        let _ = run_bounded(&mut cmd, Duration::from_secs(60));
-    }
-}
-
-/// A real smtpd instance (postfix-smtpd.sh: RSA+ECDSA chain files, level
-/// may, loglevel 1, Received header on) with extra `params`.
-fn server(peers: &Path, lib: Lib, certs: &Path, params: &[&str]) -> Instance {
+/// A real smtpd instance (the harness's server: RSA+ECDSA chain files,
+/// level may, loglevel 1, Received header on) with extra `params`.
+fn server(peers: &Release, lib: Lib, certs: &Path, params: &[&str]) -> Instance {
     let params: Vec<String> = params.iter().map(|s| s.to_string()).collect();
-    Instance::start(peers, "postfix-smtpd.sh", free_port(), lib, certs, &params)
+    let role = Role::Server { port: free_port() };
+    Instance::start(peers, role, lib, certs, &params)
 }
 
-/// A real smtp client instance (postfix-client.sh: level may, CAfile with
-/// the server certificates, loglevel 1) with extra `params`; mail from
-/// `s<PORT>@client.peers.test` goes to the server on PORT.
+/// A real smtp client instance (the harness's client: level may, CAfile
+/// with the server certificates, loglevel 1) with extra `params`; mail
+/// from `s<PORT>@client.peers.test` goes to the server on PORT.
 fn client(
-    peers: &Path,
+    peers: &Release,
     lib: Lib,
     certs: &Path,
     servers: &[&Instance],
@@ -403,14 +333,10 @@ fn client(
         "sender_dependent_relayhost_maps=inline:{{{}}}",
         routes.join(", ")
     ));
-    Instance::start(
-        peers,
-        "postfix-client.sh",
-        servers[0].port,
-        lib,
-        certs,
-        &all,
-    )
+    let role = Role::Client {
+        relay_port: servers[0].port,
+    };
+    Instance::start(peers, role, lib, certs, &all)
 }
 
 /// What one delivery attempt showed.
@@ -433,39 +359,15 @@ fn deliver(client: &Instance, server: &Instance) -> Delivery {
         TAGS.fetch_add(1, Ordering::Relaxed)
     );
     let (c0, s0) = (client.log_len(), server.log_len());
-    let msg = format!(
-        "From: sender@client.peers.test\nTo: test@peers.test\nSubject: {tag}\nMessage-ID: <{tag}@client.peers.test>\n\nhello over TLS\n"
+    client.inst.sendmail(
+        &format!("s{}@client.peers.test", server.port),
+        "test@peers.test",
+        &tag,
     );
-    let mut child = Command::new("sendmail")
-        .arg("-C")
-        .arg(client.dir.join("etc"))
-        .arg("-f")
-        .arg(format!("s{}@client.peers.test", server.port))
-        .arg("test@peers.test")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sendmail");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(msg.as_bytes())
-        .expect("write");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        assert!(start.elapsed() < WAIT, "sendmail did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let qid = wait_for(WAIT, || {
-        client.log().lines().find_map(|l| {
-            let i = l.find(&format!(": message-id=<{tag}@"))?;
-            let head = &l[..i];
-            Some(head[head.rfind(' ')? + 1..].to_string())
-        })
-    })
-    .unwrap_or_else(|| panic!("message {tag} not picked up; client log:\n{}", client.log()));
+    let qid = client
+        .inst
+        .queue_id(&tag, WAIT)
+        .unwrap_or_else(|| panic!("message {tag} not picked up; client log:\n{}", client.log()));
     let outcome = wait_for(WAIT, || {
         client.log().lines().find_map(|l| {
             (l.contains(&format!(" {qid}: to=<")) && l.contains("status="))
@@ -956,16 +858,12 @@ fn smtpd_on_our_library_receives_like_debians() {
 
 /// posttls-finger (on Debian's library) at 127.0.0.1:`port` with `args`:
 /// its lines, normalised.
-fn posttls_finger(peers: &Path, port: u16, args: &[&str]) -> Vec<String> {
-    let mut cmd = Command::new("bash");
-    cmd.arg(peers.join("posttls-finger.sh"))
-        .arg(port.to_string())
-        .args(args);
-    let o = run_bounded(&mut cmd, Duration::from_secs(90));
-    text(&o)
-        .lines()
+fn posttls_finger(peers: &Release, port: u16, args: &[&str]) -> Vec<String> {
+    let mut cmd = postfix::posttls_finger_command(peers, port, args);
+    postfix::run_posttls_finger(&mut cmd)
+        .iter()
         .filter(|l| l.starts_with("posttls-finger: "))
-        .map(normalize)
+        .map(|l| normalize(l))
         .collect()
 }
 
@@ -981,7 +879,7 @@ impl Targets {
 /// Start the named Debian smtpd configurations: both (RSA + ECDSA), rsa,
 /// rsa12 (TLS 1.2 only), ccert (asks for client certificates), issued (a
 /// certificate from the private CA).
-fn targets(peers: &Path, certs: &Path, names: &[&'static str]) -> Targets {
+fn targets(peers: &Release, certs: &Path, names: &[&'static str]) -> Targets {
     let tls12 = format!("smtpd_tls_protocols={TLS12}");
     let tls12m = format!("smtpd_tls_mandatory_protocols={TLS12}");
     let rsa = "smtpd_tls_chain_files=DIR/tls/server-rsa.pem";
@@ -1007,7 +905,7 @@ fn targets(peers: &Path, certs: &Path, names: &[&'static str]) -> Targets {
 /// the smtp client on our library and on Debian's, to the same Debian
 /// smtpd.
 fn client_cases(
-    peers: &Path,
+    peers: &Release,
     certs: &Path,
     t: &Targets,
     cases: &[(&str, Vec<&str>, &Instance, bool)],
@@ -1415,15 +1313,14 @@ fn posttls_finger_tlsmgr_tlsproxy_on_our_library() {
     let certs = certs(&peers);
     let target = server(&peers, Lib::Debian, &certs, &[]);
     let finger = |ours: bool, args: &[&str]| -> Vec<String> {
-        let mut cmd = Command::new("bash");
-        cmd.arg(peers.join("posttls-finger.sh"))
-            .arg(target.port.to_string())
-            .args(args);
+        let mut cmd = postfix::posttls_finger_command(&peers, target.port, args);
         if ours {
             cmd.env("LD_LIBRARY_PATH", shim());
         }
-        let o = run_bounded(&mut cmd, Duration::from_secs(90));
-        text(&o).lines().map(normalize).collect()
+        postfix::run_posttls_finger(&mut cmd)
+            .iter()
+            .map(|l| normalize(l))
+            .collect()
     };
     let ca = certs.join("tls/server-cas.pem").display().to_string();
     let fp = tls_text(&certs, "server-ecdsa.spki-sha256");

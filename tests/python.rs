@@ -541,7 +541,7 @@ struct Case {
 /// summary for ours the expected one, the servers' summary lines and
 /// session TLS lines equal, the Received: first line and TLS comment
 /// equal (and the expected ones).
-fn deliver_and_compare(peers: &Path, real: &PostfixSmtpd, ours: &PythonSmtpd, case: &Case) {
+fn deliver_and_compare(peers: &peers::Peers, real: &PostfixSmtpd, ours: &PythonSmtpd, case: &Case) {
     let name = case.name;
     let mut params: Vec<String> = case.params.iter().map(|p| p.to_string()).collect();
     params.push(format!(
@@ -674,23 +674,25 @@ fn deliver_and_compare(peers: &Path, real: &PostfixSmtpd, ours: &PythonSmtpd, ca
 
 /// The real smtpd with `params`, and the aiosmtpd server with its
 /// certificates, `smtpd_tls_loglevel = 1`, `smtpd_tls_received_header =
-/// yes` and `ours_only` ("DIR": the real smtpd's instance directory).
+/// yes` and `ours_only` ("DIR": the real smtpd's instance directory),
+/// set to reproduce the real smtpd's release (`Peers::mtatls_options`).
 fn servers(
-    peers: &Path,
+    peers: &peers::Peers,
     tmp: &Path,
     params: &[&str],
     ours_only: &[&str],
 ) -> (PostfixSmtpd, PythonSmtpd) {
     let real = PostfixSmtpd::start(peers, params);
     let dir = peers::p(&real.dir);
-    let mut options: Vec<String> = vec![
+    let mut options: Vec<String> = peers.mtatls_options();
+    options.extend([
         "-o".into(),
         format!("smtpd_tls_chain_files={dir}/tls/server-rsa.pem, {dir}/tls/server-ecdsa.pem"),
         "-o".into(),
         "smtpd_tls_loglevel=1".into(),
         "-o".into(),
         "smtpd_tls_received_header=yes".into(),
-    ];
+    ]);
     for p in params.iter().chain(ours_only) {
         options.push("-o".into());
         options.push(p.replace("DIR", &dir));

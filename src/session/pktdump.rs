@@ -1,7 +1,7 @@
 //! Postfix's loglevel 3 and 4 packet dumps: every read and write on the
 //! session's socket, as "read from BIO [BUF] (N bytes => M (0xM))" and a
 //! hex and ASCII dump of the bytes, in the format Postfix logs (checked
-//! against real Postfix output in tests/postfix-3.7.11-captures/). Level 3
+//! against real Postfix output in tests/captures/3.7.11/). Level 3
 //! (`ssl-handshake-packet-dump`) dumps the handshake only; level 4
 //! (`ssl-session-packet-dump`) everything until the session ends.
 

@@ -8,6 +8,7 @@
 pub mod pair;
 pub mod peers;
 pub mod pki;
+pub mod postfix;
 
 use std::fs::File;
 use std::io::Read;

@@ -1,6 +1,14 @@
-//! Real peers from the workplace's `peers/` scripts (Postfix smtpd and smtp
-//! client, posttls-finger, openssl s_server, swaks) and our own example
-//! programs (mtatls-smtpd, mtatls-finger) as processes of a test.
+//! Real peers for the interop tests: private REAL Postfix instances (smtpd
+//! and smtp client, from the project's own harness in `postfix.rs`),
+//! posttls-finger, openssl s_server, swaks; and our own example programs
+//! (mtatls-smtpd, mtatls-finger) as processes of a test.
+//!
+//! The real Postfix is Debian's package (`apt-get install postfix`) or,
+//! when `MTATLS_PF_ROOT` names one, a Postfix tree built from source (see
+//! `postfix::Release`). Every mtatls program started here gets the
+//! selected release's `-o mtatls_postfix_release=VERSION` (see
+//! `Release::mtatls_options`), so that both sides of a comparison mean
+//! the same release.
 //!
 //! Interop tests skip with a message when the peers are not installed, and
 //! fail instead when MTATLS_REQUIRE_PEERS=1 (CI). Every process a helper
@@ -9,56 +17,62 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{c_binaries, have, required, run_bounded, wait_bounded};
+use super::postfix::{self, Instance, Release, Role};
+use super::{c_binaries, have, required, wait_bounded};
+
+pub use super::postfix::{copy_files, first_received, wait_for};
 
 /// How long a test waits for a peer's log line, a delivery, a listener.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// The peers script directory: $MTATLS_PEERS_DIR, else `../shared/peers`
-/// next to the checkout, else `/work/shared/peers`.
-pub fn peers_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("MTATLS_PEERS_DIR") {
-        return Some(PathBuf::from(d));
-    }
-    let sibling = super::root().join("../shared/peers");
-    [sibling, PathBuf::from("/work/shared/peers")]
-        .into_iter()
-        .find(|d| d.join("postfix-smtpd.sh").exists())
+/// The real Postfix a test runs against (see `available`).
+#[derive(Clone, Debug)]
+pub struct Peers {
+    pub release: Release,
 }
 
-/// The peers directory if real Postfix can be run here; `None` (after
+impl Peers {
+    /// The Postfix release of every real Postfix program of this test.
+    pub fn release(&self) -> &Release {
+        &self.release
+    }
+
+    /// `-o mtatls_postfix_release=VERSION` for an mtatls program compared
+    /// with this release (empty while the library lacks the parameter).
+    pub fn mtatls_options(&self) -> Vec<String> {
+        self.release.mtatls_options()
+    }
+}
+
+/// The real peers if they can run here (the selected Postfix release is
+/// installed, we are root, the openssl CLI is there); `None` (after
 /// printing why) when the test should be skipped; panics when peers are
-/// required but missing.
-pub fn available() -> Option<PathBuf> {
-    let why = match peers_dir() {
-        None => Some("the peers scripts were not found (set MTATLS_PEERS_DIR)".to_string()),
-        Some(d) => {
-            if !d.join("postfix-smtpd.sh").exists() {
-                Some(format!("no peers scripts in {}", d.display()))
-            } else if !std::path::Path::new("/usr/sbin/posttls-finger").exists() {
-                Some(format!(
-                    "Postfix is not installed (run {}/install-peers.sh)",
-                    d.display()
-                ))
-            } else if unsafe { libc::geteuid() } != 0 {
-                Some("the Postfix peers need root".to_string())
-            } else {
-                None
-            }
+/// required (MTATLS_REQUIRE_PEERS=1) but missing.
+pub fn available() -> Option<Peers> {
+    let found = Release::selected().and_then(|release| {
+        if let Some(why) = postfix::cannot_run() {
+            return Err(why);
         }
-    };
-    match why {
-        None => peers_dir(),
-        Some(why) => {
+        if !have("openssl") {
+            return Err("the openssl CLI is not installed (apt-get install openssl)".into());
+        }
+        Ok(release)
+    });
+    match found {
+        Ok(release) => {
+            note(&format!("real peers: {}", release.describe()));
+            Some(Peers { release })
+        }
+        Err(why) => {
             assert!(
                 !required("MTATLS_REQUIRE_PEERS"),
                 "peers required but unavailable: {why}"
@@ -70,20 +84,38 @@ pub fn available() -> Option<PathBuf> {
 }
 
 /// `available()`, and also the given programs on PATH (swaks, openssl).
-pub fn available_with(programs: &[&str]) -> Option<PathBuf> {
+pub fn available_with(programs: &[&str]) -> Option<Peers> {
     let peers = available()?;
     for p in programs {
         if !have(p) {
             assert!(
                 !required("MTATLS_REQUIRE_PEERS"),
-                "peers required but {p} is not installed (run {}/install-peers.sh)",
-                peers.display()
+                "peers required but {p} is not installed (apt-get install {p})"
             );
             eprintln!("SKIPPED (real peers): {p} is not installed");
             return None;
         }
     }
     Some(peers)
+}
+
+/// Print a line once per process.
+fn note(text: &str) {
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.iter().any(|s| s == text) {
+        eprintln!("{text}");
+        seen.push(text.to_string());
+    }
+}
+
+/// `-o mtatls_postfix_release=...` of the release selected for this test
+/// process, for the mtatls programs started here (nothing when no
+/// release can be found: then no real Postfix takes part either).
+pub fn release_options() -> Vec<String> {
+    Release::selected()
+        .map(|r| r.mtatls_options())
+        .unwrap_or_default()
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -102,20 +134,6 @@ fn unique(what: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Poll `f` every 50 ms until it gives `Some`, for at most `limit`.
-pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Fail loudly, with both lines, when ours differs from the real peer's.
@@ -204,39 +222,17 @@ impl Drop for TempDir {
     }
 }
 
-/// Copy the regular files of `from` into `to` (created).
-pub fn copy_files(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("dir entry");
-        if e.file_type().is_ok_and(|t| t.is_file()) {
-            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
-        }
-    }
-}
-
-/// The peers' certificates (made once per test process by the peers'
-/// own `pf_gen_certs`): `server-rsa`, `server-ecdsa`, `client-rsa` as
+/// The peers' certificates, made once per test process (see
+/// `postfix::make_certs`): `server-rsa`, `server-ecdsa`, `client-rsa` as
 /// `.key .crt .pem .sha256 .spki-sha256`, `server-cas.pem`,
-/// `client-ca.pem`. Returns the `tls` directory.
-pub fn peer_certs(peers: &Path) -> &'static Path {
+/// `client-ca.pem`. Returns their directory. Every Postfix instance
+/// started here gets a copy unless given other certificates.
+pub fn peer_certs(peers: &Peers) -> &'static Path {
+    let _ = peers;
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let base = super::scratch_dir("peer-certs");
-        let tls = base.join("tls");
-        std::fs::create_dir_all(&tls).expect("mkdir tls");
-        let mut cmd = Command::new("bash");
-        cmd.arg("-c")
-            .arg(". \"$1/lib-postfix.sh\" && pf_gen_certs \"$2\"")
-            .arg("peer-certs")
-            .arg(peers)
-            .arg(&base);
-        let out = run_bounded(&mut cmd, Duration::from_secs(60));
-        assert!(
-            out.status.success() && tls.join("server-cas.pem").exists(),
-            "pf_gen_certs failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let tls = super::scratch_dir("peer-certs").join("tls");
+        postfix::make_certs(&tls);
         tls
     })
 }
@@ -249,30 +245,6 @@ pub fn read_text(path: &Path) -> String {
 /// Path as a string.
 pub fn p(path: &Path) -> String {
     path.display().to_string()
-}
-
-/// The text after "...: " of a syslog-style maillog line written by
-/// `postfix/PROGRAM[PID]`, or None for other lines.
-fn postfix_text<'a>(line: &'a str, program: &str) -> Option<&'a str> {
-    let tag = format!(" postfix/{program}[");
-    let at = line.find(&tag)?;
-    let rest = &line[at + tag.len()..];
-    let close = rest.find("]: ")?;
-    Some(&rest[close + 3..])
-}
-
-/// The first `Received:` header (first line and continuation lines) of
-/// a message text.
-pub fn first_received(message: &str) -> Option<Vec<String>> {
-    let mut lines = message.lines().skip_while(|l| !l.starts_with("Received:"));
-    let first = lines.next()?;
-    let mut out = vec![first.to_string()];
-    out.extend(
-        lines
-            .take_while(|l| l.starts_with('\t') || l.starts_with(' '))
-            .map(str::to_string),
-    );
-    Some(out)
 }
 
 /// The TLS comment lines of a Received: header: the continuation lines
@@ -324,48 +296,47 @@ pub fn tls_session_lines(session: &[String]) -> Vec<String> {
 // ---------------------------------------------------------------------
 // Postfix smtpd
 
-/// A running private Postfix smtpd instance; stopped (and its directory
-/// removed) on drop, also when the test fails.
+/// A running private Postfix smtpd instance (STARTTLS on 127.0.0.1:port,
+/// RSA and ECDSA certificates, level may, loglevel 1, Received: header
+/// with TLS details, mail for `*@peers.test` into its Maildir); stopped
+/// (and its directory removed) on drop, also when the test fails.
 pub struct PostfixSmtpd {
     pub dir: PathBuf,
     pub port: u16,
-    peers: PathBuf,
+    inst: Instance,
 }
 
 impl PostfixSmtpd {
-    /// Start `postfix-smtpd.sh PORT DIR params...` on a free port.
-    pub fn start(peers: &std::path::Path, params: &[&str]) -> PostfixSmtpd {
+    /// Start one on a free port with the peers' certificates and
+    /// `params` ("name=value"; "DIR" = the instance directory).
+    #[track_caller]
+    pub fn start(peers: &Peers, params: &[&str]) -> PostfixSmtpd {
         PostfixSmtpd::start_with_certs(peers, None, params)
     }
 
-    /// As `start`, with the instance's `tls/` copied from `certs` first
-    /// (the scripts keep certificates they find), so that several peers
-    /// share one set of keys.
-    pub fn start_with_certs(peers: &Path, certs: Option<&Path>, params: &[&str]) -> PostfixSmtpd {
+    /// As `start`, with the instance's `tls/` copied from `certs` (default:
+    /// `peer_certs`).
+    #[track_caller]
+    pub fn start_with_certs(peers: &Peers, certs: Option<&Path>, params: &[&str]) -> PostfixSmtpd {
+        let certs = certs.unwrap_or_else(|| peer_certs(peers));
+        let params: Vec<String> = params.iter().map(|s| s.to_string()).collect();
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("mtatls-pf-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Some(certs) = certs {
-            copy_files(certs, &dir.join("tls"));
-        }
-        let mut cmd = Command::new("bash");
-        cmd.arg(peers.join("postfix-smtpd.sh"))
-            .arg(port.to_string())
-            .arg(&dir)
-            .args(params);
-        let out = run_bounded(&mut cmd, Duration::from_secs(60));
-        let server = PostfixSmtpd {
-            dir,
+        let inst = Instance::start(&peers.release, Role::Server { port }, certs, &params);
+        PostfixSmtpd {
+            dir: inst.dir.clone(),
             port,
-            peers: peers.to_path_buf(),
-        };
-        assert!(
-            out.status.success(),
-            "postfix-smtpd.sh failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        server
+            inst,
+        }
+    }
+
+    /// The Postfix release it runs.
+    pub fn release(&self) -> &Release {
+        &self.inst.release
+    }
+
+    /// The harness's instance.
+    pub fn instance(&self) -> &Instance {
+        &self.inst
     }
 
     /// The instance's `tls/NAME`.
@@ -385,7 +356,7 @@ impl PostfixSmtpd {
 
     /// The instance's maillog so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+        self.inst.log()
     }
 
     /// Wait (bounded) until the maillog has a line containing `needle`;
@@ -401,11 +372,7 @@ impl PostfixSmtpd {
 
     /// What smtpd logged (the text after `postfix/smtpd[PID]: `).
     pub fn smtpd_lines(&self) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter_map(|l| postfix_text(l, "smtpd"))
-            .map(str::to_string)
-            .collect()
+        self.inst.program_lines("smtpd", 0)
     }
 
     /// smtpd's per-connection TLS outcome lines: summaries and
@@ -451,19 +418,7 @@ impl PostfixSmtpd {
     /// Subject is `subject`, waiting (bounded) for the delivery.
     #[track_caller]
     pub fn wait_received(&self, subject: &str) -> Vec<String> {
-        let maildir = self.dir.join("mail/Maildir/new");
-        let want = format!("\nSubject: {subject}\n");
-        wait_for(WAIT, || {
-            std::fs::read_dir(&maildir).ok()?.find_map(|e| {
-                let text = std::fs::read_to_string(e.ok()?.path()).ok()?;
-                if text.contains(&want) {
-                    first_received(&text)
-                } else {
-                    None
-                }
-            })
-        })
-        .unwrap_or_else(|| {
+        wait_for(WAIT, || self.inst.received(subject)).unwrap_or_else(|| {
             panic!(
                 "real smtpd delivered no message \"{subject}\" within {WAIT:?}; its log:\n{}",
                 self.log()
@@ -472,148 +427,87 @@ impl PostfixSmtpd {
     }
 }
 
-impl Drop for PostfixSmtpd {
-    fn drop(&mut self) {
-        let mut cmd = Command::new("bash");
-        cmd.arg(self.peers.join("postfix-stop.sh"))
-            .arg(&self.dir)
-            .arg("--rm");
-        let _ = run_bounded(&mut cmd, Duration::from_secs(60));
-    }
-}
-
 // ---------------------------------------------------------------------
 // Postfix smtp client
 
 /// A running private Postfix smtp client instance (relayhost
-/// `[127.0.0.1]:SERVER_PORT`); stopped and removed on drop.
+/// `[127.0.0.1]:SERVER_PORT`, level may, loglevel 1, CAfile with the
+/// servers' certificates); stopped and removed on drop.
 pub struct PostfixClient {
     pub dir: PathBuf,
-    peers: PathBuf,
+    inst: Instance,
 }
 
 impl PostfixClient {
-    /// `postfix-client.sh SERVER_PORT DIR params...`, with the instance's
+    /// Start one relaying to 127.0.0.1:`server_port`, with the instance's
     /// `tls/` copied from `certs` (so that its CAfile holds the servers'
     /// certificates and its client certificate is the one the servers'
-    /// CAfile trusts).
-    pub fn start(peers: &Path, server_port: u16, certs: &Path, params: &[String]) -> PostfixClient {
-        let dir = std::env::temp_dir().join(unique("pfc"));
-        let _ = std::fs::remove_dir_all(&dir);
-        copy_files(certs, &dir.join("tls"));
-        let mut cmd = Command::new("bash");
-        cmd.arg(peers.join("postfix-client.sh"))
-            .arg(server_port.to_string())
-            .arg(&dir)
-            .args(params);
-        let out = run_bounded(&mut cmd, Duration::from_secs(60));
-        let client = PostfixClient {
-            dir,
-            peers: peers.to_path_buf(),
-        };
-        assert!(
-            out.status.success(),
-            "postfix-client.sh failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+    /// CAfile trusts) and `params` ("DIR" = the instance directory).
+    #[track_caller]
+    pub fn start(
+        peers: &Peers,
+        server_port: u16,
+        certs: &Path,
+        params: &[String],
+    ) -> PostfixClient {
+        let inst = Instance::start(
+            &peers.release,
+            Role::Client {
+                relay_port: server_port,
+            },
+            certs,
+            params,
         );
-        client
+        PostfixClient {
+            dir: inst.dir.clone(),
+            inst,
+        }
     }
 
-    /// Send one message with Subject `tag` to `rcpt` (postfix-send.sh);
-    /// whether it was delivered (status=sent), and what the client
-    /// logged meanwhile (the text after `postfix/PROGRAM[PID]: `).
+    /// The harness's instance.
+    pub fn instance(&self) -> &Instance {
+        &self.inst
+    }
+
+    /// Send one message with Subject `tag` to `rcpt` (sendmail, then a
+    /// bounded wait for the delivery attempt); whether it was delivered
+    /// (status=sent), and the instance's log lines written meanwhile, the
+    /// smtp client's as the text after `postfix/smtp[PID]: `.
     pub fn send(&self, rcpt: &str, tag: &str) -> (bool, Vec<String>) {
-        let mut cmd = Command::new("bash");
-        cmd.arg(self.peers.join("postfix-send.sh"))
-            .arg(&self.dir)
-            .arg(rcpt)
-            .arg("30")
-            .env("PEERS_TAG", tag);
-        let out = run_bounded(&mut cmd, Duration::from_secs(60));
-        let lines = lines_of(&out.stdout)
+        let (sent, lines) = self.inst.send(
+            "sender@client.peers.test",
+            rcpt,
+            tag,
+            Duration::from_secs(30),
+        );
+        let lines = lines
             .into_iter()
-            .chain(lines_of(&out.stderr))
-            .map(|l| match postfix_text(&l, "smtp") {
+            .map(|l| match postfix::program_text(&l, "smtp") {
                 Some(t) => t.to_string(),
                 None => l,
             })
             .collect();
-        (out.status.success(), lines)
-    }
-}
-
-impl Drop for PostfixClient {
-    fn drop(&mut self) {
-        let mut cmd = Command::new("bash");
-        cmd.arg(self.peers.join("postfix-stop.sh"))
-            .arg(&self.dir)
-            .arg("--rm");
-        let _ = run_bounded(&mut cmd, Duration::from_secs(60));
+        (sent, lines)
     }
 }
 
 // ---------------------------------------------------------------------
 // posttls-finger and mtatls-finger
 
-/// Run `posttls-finger.sh PORT args...`; returns its output lines.
-pub fn posttls_finger(peers: &std::path::Path, port: u16, args: &[&str]) -> Vec<String> {
-    let mut cmd = Command::new("bash");
-    cmd.arg(peers.join("posttls-finger.sh"))
-        .arg(port.to_string())
-        .args(args);
-    let out = run_bounded(&mut cmd, Duration::from_secs(90));
-    lines_of(&out.stdout)
-        .into_iter()
-        .chain(lines_of(&out.stderr))
-        .collect()
+/// Postfix's posttls-finger (of the peers' release) against
+/// 127.0.0.1:PORT: `-a ipv4 -t 10 -T 10 ARGS [127.0.0.1]:PORT MATCH...`
+/// ("--" in `args` separates the match arguments; no ARGS means `-c -l
+/// may -L summary,peercert`); its output lines as printed.
+pub fn posttls_finger(peers: &Peers, port: u16, args: &[&str]) -> Vec<String> {
+    let mut cmd = postfix::posttls_finger_command(&peers.release, port, args);
+    postfix::run_posttls_finger(&mut cmd)
 }
 
-/// The throwaway main.cf posttls-finger needs (what posttls-finger.sh
-/// writes), made once per process and dated an hour back: Postfix waits
-/// about two seconds before reading a main.cf modified "too recently",
-/// which the script's fresh file costs on every call.
-fn finger_config() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = super::scratch_dir("posttls-finger-config");
-        let cf = d.join("main.cf");
-        std::fs::write(
-            &cf,
-            "compatibility_level = 3.6\ninet_protocols = ipv4\nsmtp_tls_fingerprint_digest = sha256\n",
-        )
-        .expect("write main.cf");
-        let past = std::time::SystemTime::now() - Duration::from_secs(3600);
-        std::fs::File::options()
-            .write(true)
-            .open(&cf)
-            .and_then(|f| f.set_modified(past))
-            .expect("date main.cf back");
-        d
-    })
-}
-
-/// Postfix's posttls-finger against 127.0.0.1:PORT, invoked as
-/// posttls-finger.sh does (`-a ipv4 -t 10 -T 10 ARGS [127.0.0.1]:PORT
-/// MATCH...`, "--" separating the match arguments), with the
-/// "posttls-finger: " prefix removed from its lines.
-pub fn posttls_finger_lines(peers: &Path, port: u16, args: &[&str]) -> Vec<String> {
-    let _ = peers;
-    let (opts, matches) = match args.iter().position(|a| *a == "--") {
-        Some(i) => (&args[..i], &args[i + 1..]),
-        None => (args, &[][..]),
-    };
-    let mut cmd = Command::new("/usr/sbin/posttls-finger");
-    cmd.env("MAIL_CONFIG", finger_config())
-        .args(["-a", "ipv4", "-t", "10", "-T", "10"])
-        .args(opts)
-        .arg(format!("[127.0.0.1]:{port}"))
-        .args(matches)
-        .stdin(Stdio::null());
-    let out = run_bounded(&mut cmd, Duration::from_secs(60));
-    lines_of(&out.stdout)
+/// `posttls_finger` with the "posttls-finger: " prefix removed from its
+/// lines.
+pub fn posttls_finger_lines(peers: &Peers, port: u16, args: &[&str]) -> Vec<String> {
+    posttls_finger(peers, port, args)
         .into_iter()
-        .chain(lines_of(&out.stderr))
         .map(|l| match l.strip_prefix("posttls-finger: ") {
             Some(t) => t.to_string(),
             None => l,
@@ -621,12 +515,13 @@ pub fn posttls_finger_lines(peers: &Path, port: u16, args: &[&str]) -> Vec<Strin
         .collect()
 }
 
-/// Run our `mtatls-finger args...`: whether it exited 0, and its stderr
-/// lines with the "mtatls-finger: " prefix removed.
+/// Run our `mtatls-finger args...` (after the release's `-o
+/// mtatls_postfix_release=...`, see `release_options`): whether it exited
+/// 0, and its stderr lines with the "mtatls-finger: " prefix removed.
 pub fn mtatls_finger(args: &[String]) -> (bool, Vec<String>) {
     let mut cmd = Command::new(c_binaries().join("mtatls-finger"));
-    cmd.args(args).stdin(Stdio::null());
-    let out = run_bounded(&mut cmd, Duration::from_secs(60));
+    cmd.args(release_options()).args(args).stdin(Stdio::null());
+    let out = super::run_bounded(&mut cmd, Duration::from_secs(60));
     let lines = lines_of(&out.stderr)
         .into_iter()
         .map(|l| match l.strip_prefix("mtatls-finger: ") {
@@ -833,7 +728,7 @@ impl FingerCase {
 ///   same as for posttls-finger's connection;
 /// - mtatls-finger's exit status to be the expected one.
 #[track_caller]
-pub fn compare_fingers(peers: &Path, port: u16, server: &dyn TlsLog, case: &FingerCase) {
+pub fn compare_fingers(peers: &Peers, port: u16, server: &dyn TlsLog, case: &FingerCase) {
     let name = case.name;
     let who = server.who();
     let label = format!("127.0.0.1[127.0.0.1]:{port}");
@@ -924,11 +819,13 @@ pub struct MtatlsSmtpd {
 }
 
 impl MtatlsSmtpd {
-    /// `mtatls-smtpd OPTIONS... 127.0.0.1:0`.
+    /// `mtatls-smtpd RELEASE-OPTIONS OPTIONS... 127.0.0.1:0` (see
+    /// `release_options`).
     #[track_caller]
     pub fn start(options: &[String]) -> MtatlsSmtpd {
         let mut cmd = Command::new(c_binaries().join("mtatls-smtpd"));
-        cmd.args(options)
+        cmd.args(release_options())
+            .args(options)
             .arg("127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1104,137 +1001,109 @@ impl Drop for MtatlsSmtpd {
 // ---------------------------------------------------------------------
 // openssl s_server in wrapper mode
 
-/// Whether process `pid` exists.
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
-}
+/// The canned SMTP dialogue of `OpensslSmtps` (sent by s_server once a
+/// client is connected; `-crlf` makes the line ends CRLF).
+const S_SERVER_REPLIES: &str =
+    "220 s_server.peers.test ESMTP openssl-wrapper\n250 s_server.peers.test\n221 2.0.0 Bye\n";
 
-/// The parent pid of `pid`, from /proc.
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn all_pids() -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Every descendant of `root` (children before grandchildren).
-fn descendants(root: i32) -> Vec<i32> {
-    let pids: Vec<(i32, i32)> = all_pids()
-        .into_iter()
-        .filter_map(|p| Some((p, parent_of(p)?)))
-        .collect();
-    let mut out = vec![];
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for &(p, pp) in &pids {
-            if pp == parent && !out.contains(&p) {
-                out.push(p);
-                frontier.push(p);
-            }
-        }
-    }
-    out
-}
-
-/// Processes with a file descriptor open on `path` (also once deleted).
-fn holders_of(path: &Path) -> Vec<i32> {
-    let want = p(path);
-    let deleted = format!("{want} (deleted)");
-    all_pids()
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-                fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                    .any(|t| {
-                        let t = t.display().to_string();
-                        t == want || t == deleted
-                    })
-            })
-        })
-        .collect()
-}
-
-/// `openssl-smtps-server.sh PORT DIR s_server-options...`: a one-shot
-/// `openssl s_server` in TLS wrapper mode with a canned SMTP dialogue.
-/// On drop, it and its helpers (the script's supervising subshell, its
-/// `timeout`, the reply feeder) are stopped by pid.
+/// A one-shot `openssl s_server` on 127.0.0.1 in TLS wrapper mode (SMTPS;
+/// s_server has no STARTTLS server mode) that plays a canned SMTP
+/// dialogue: 220 banner, 250 to EHLO, 221 to QUIT. It serves one
+/// connection (`-naccept 1`) and exits; its output is DIR/s_server.log.
+/// Stopped by pid on drop (and by the kernel if this test process dies).
 pub struct OpensslSmtps {
     pub port: u16,
     pub dir: PathBuf,
-    supervisor: i32,
+    child: Mutex<Child>,
+    stdin: Option<ChildStdin>,
 }
 
 impl OpensslSmtps {
-    /// Start it on a free port with the certificates of `certs` (the
-    /// script's default is `-cert DIR/tls/server-rsa.crt`).
+    /// Start it on a free port with the certificates of `certs` copied to
+    /// DIR/tls (default `-cert DIR/tls/server-rsa.crt -key
+    /// DIR/tls/server-rsa.key`; "DIR" in `options` is `dir`).
     #[track_caller]
-    pub fn start(peers: &Path, dir: &Path, certs: &Path, options: &[&str]) -> OpensslSmtps {
+    pub fn start(peers: &Peers, dir: &Path, certs: &Path, options: &[&str]) -> OpensslSmtps {
         OpensslSmtps::start_on(peers, free_port(), dir, certs, options)
     }
 
     /// As `start`, on a given port.
     #[track_caller]
     pub fn start_on(
-        peers: &Path,
+        peers: &Peers,
         port: u16,
         dir: &Path,
         certs: &Path,
         options: &[&str],
     ) -> OpensslSmtps {
+        let _ = peers;
         copy_files(certs, &dir.join("tls"));
-        // The script's background subshells inherit its stdout: a pipe
-        // would not see EOF before they end, so the output goes to files.
-        let (out_file, err_file) = (dir.join("script.out"), dir.join("script.err"));
-        let mut cmd = Command::new("bash");
-        cmd.arg(peers.join("openssl-smtps-server.sh"))
-            .arg(port.to_string())
-            .arg(dir)
-            .args(options)
-            .env("LIFETIME", "30")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out_file).expect("script.out"))
-            .stderr(std::fs::File::create(&err_file).expect("script.err"));
-        let mut child = cmd.spawn().expect("spawn openssl-smtps-server.sh");
-        let start = Instant::now();
-        while matches!(child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(20));
+        let d = p(dir);
+        let extra: Vec<String> = options.iter().map(|o| o.replace("DIR", &d)).collect();
+        let mut cmd = Command::new("openssl");
+        cmd.arg("s_server")
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .args(["-naccept", "1", "-crlf"]);
+        if !extra.iter().any(|o| o == "-cert") {
+            cmd.args(["-cert", &format!("{d}/tls/server-rsa.crt")])
+                .args(["-key", &format!("{d}/tls/server-rsa.key")]);
         }
-        if matches!(child.try_wait(), Ok(None)) {
-            let _ = child.kill();
-        }
-        let _ = child.wait();
-        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-        let supervisor = text
-            .lines()
-            .find_map(|l| l.strip_prefix("PEER_PID=")?.trim().parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "openssl-smtps-server.sh failed:\n{text}\n{}",
-                    std::fs::read_to_string(&err_file).unwrap_or_default()
-                )
+        let log_path = dir.join("s_server.log");
+        let log = std::fs::File::create(&log_path).expect("s_server.log");
+        cmd.args(&extra)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log);
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
             });
-        OpensslSmtps {
+        }
+        let mut child = cmd.spawn().expect("spawn openssl s_server");
+        // The replies wait in the pipe until a client is connected; stdin
+        // stays open until the server is done.
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(S_SERVER_REPLIES.as_bytes())
+            .expect("write to s_server");
+        let mut server = OpensslSmtps {
             port,
             dir: dir.to_path_buf(),
-            supervisor,
+            child: Mutex::new(child),
+            stdin: Some(stdin),
+        };
+        let up = wait_for(Duration::from_secs(10), || {
+            if postfix::listening(port) {
+                Some(true)
+            } else if server.exited() {
+                Some(false)
+            } else {
+                None
+            }
+        });
+        if up != Some(true) {
+            server.stop();
+            panic!(
+                "openssl s_server not listening on 127.0.0.1:{port}:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
         }
+        server
+    }
+
+    fn exited(&self) -> bool {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        !matches!(child.try_wait(), Ok(None))
     }
 
     /// Wait (bounded) until the one-shot server has served its connection
     /// and exited; its log.
     #[track_caller]
     pub fn wait_done(&self) -> String {
-        let done = wait_for(WAIT, || (!alive(self.supervisor)).then_some(()));
+        let done = wait_for(WAIT, || self.exited().then_some(()));
         let log = std::fs::read_to_string(self.dir.join("s_server.log")).unwrap_or_default();
         assert!(
             done.is_some(),
@@ -1243,39 +1112,29 @@ impl OpensslSmtps {
         log
     }
 
-    fn stop(&self) {
-        let fifo = self.dir.join("s_server.in");
-        let mut pids = descendants(self.supervisor);
-        for h in holders_of(&fifo) {
-            if !pids.contains(&h) && h != self.supervisor {
-                pids.push(h);
-            }
-        }
-        // `timeout` passes SIGTERM to s_server; the subshell then stops
-        // the feeder itself. Whatever is left after 3 s gets SIGKILL.
-        for &pid in &pids {
-            // SAFETY: signalling processes this guard's script started.
+    fn stop(&mut self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(child.try_wait(), Ok(None)) {
+            let pid = child.id() as libc::pid_t;
+            // SAFETY: signalling our own child by its pid.
             unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let mut all = pids.clone();
-        all.push(self.supervisor);
-        let _ = wait_for(Duration::from_secs(3), || {
-            (!all.iter().any(|&p| alive(p))).then_some(())
-        });
-        for &pid in &all {
-            if alive(pid) {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+            let start = Instant::now();
+            while matches!(child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(3) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
             }
         }
+        let _ = child.wait();
+        drop(child);
+        self.stdin = None;
     }
 }
 
 impl Drop for OpensslSmtps {
     fn drop(&mut self) {
-        if alive(self.supervisor) {
-            self.stop();
-        }
+        self.stop();
     }
 }
 
