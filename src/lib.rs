@@ -12,6 +12,7 @@
 //! - `config`: parameter values by Postfix name, typed and validated;
 //! - `logging`: where lines go;
 //! - `sys`: the OpenSSL and OS layer (with `ffi`, the only `unsafe` code);
+//! - `text`: hex and error-text helpers;
 //! - `error`: the error type.
 //!
 //! See docs/architecture.md for the data flow and where to add things.
@@ -37,6 +38,8 @@ mod session;
 /// cbindgen:ignore
 #[allow(unsafe_code)]
 mod sys;
+/// cbindgen:ignore
+mod text;
 /// cbindgen:ignore
 pub mod unstable;
 /// cbindgen:ignore

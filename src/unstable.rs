@@ -10,13 +10,12 @@ pub use crate::config::grades::{
 pub use crate::config::level::parse_server_level;
 pub use crate::config::loglevel::{mask, parse_log_mask};
 pub use crate::config::params::{
-    lookup, parse_bool, parse_int, parse_time, split_list, Kind, ParamDef, MAX_TIME_SECONDS,
-    PARAMS,
+    lookup, parse_bool, parse_int, parse_time, split_list, Kind, ParamDef, MAX_TIME_SECONDS, PARAMS,
 };
 pub use crate::config::settings::{cipher_list, Named, Policy, Settings};
 pub use crate::context::cache::{ClientCache, MemoryStore};
-pub use crate::context::exdata::VerifyRecord;
 pub use crate::context::ciphers::apply_protocols;
+pub use crate::context::exdata::VerifyRecord;
 pub use crate::context::Profile;
 pub use crate::logging::{drain_openssl_errors, openssl_reasons, OpensslError};
 pub use crate::report::cert::{
@@ -29,4 +28,5 @@ pub use crate::session::SslSetup;
 pub use crate::sys::version::runtime_version;
 pub use crate::sys::wait::unix_time;
 pub use crate::sys::x509::name_oneline;
+pub use crate::text::decode_hex;
 pub use crate::verify::trust::{decide, parse_fingerprint, prepare_client, Decision, PeerPolicy};

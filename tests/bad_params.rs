@@ -8,8 +8,8 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use mtatls::{Hooks, Logger, Severity};
 use mtatls::{Context, ErrorKind, Params};
+use mtatls::{Hooks, Logger, Severity};
 
 /// Build a context for `role` from `settings` ("DIR" = key directory).
 /// Returns the result and the warning lines logged.

@@ -8,9 +8,9 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use mtatls::Logger;
 use mtatls::FsReport;
-use mtatls::{Hooks, Context, Params};
+use mtatls::Logger;
+use mtatls::{Context, Hooks, Params};
 
 fn build(role: &str, settings: &[(&str, &str)]) -> FsReport {
     let mut p = Params::new();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::pki::pki;
 use mtatls::Logger;
 use mtatls::Timeout;
-use mtatls::{Hooks, Context, ErrorKind, Params, Session};
+use mtatls::{Context, ErrorKind, Hooks, Params, Session};
 
 fn quiet_params(settings: &[(&str, &str)]) -> Params {
     let mut p = Params::new();
@@ -39,7 +39,14 @@ fn server() -> Arc<Context> {
 }
 
 fn client() -> Arc<Context> {
-    Arc::new(Context::with_hooks(&quiet_params(&[("smtp_tls_security_level", "may")]), "smtp", &quiet()).unwrap())
+    Arc::new(
+        Context::with_hooks(
+            &quiet_params(&[("smtp_tls_security_level", "may")]),
+            "smtp",
+            &quiet(),
+        )
+        .unwrap(),
+    )
 }
 
 fn fd_open(fd: i32) -> bool {

@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::pki::pki;
-use mtatls::{Hooks, SessionStore, TicketKey};
-use mtatls::{Logger, Severity};
 use mtatls::Facts;
 use mtatls::Timeout;
 use mtatls::{Context, Params, Session};
+use mtatls::{Hooks, SessionStore, TicketKey};
+use mtatls::{Logger, Severity};
 
 type Log = Arc<Mutex<Vec<String>>>;
 

@@ -8,8 +8,8 @@ mod common;
 
 use common::pair::{run, settings, Side, CLIENT_LABEL};
 use common::pki::pki;
-use mtatls::Tlsa;
 use mtatls::ErrorKind;
+use mtatls::Tlsa;
 
 /// How the client is set up for one case.
 #[derive(Clone)]

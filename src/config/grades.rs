@@ -2,7 +2,6 @@
 //! OpenSSL option names of `tls_disable_workarounds` / `tls_ssl_options`,
 //! turned into OpenSSL settings.
 
-
 use crate::config::params::{split_list, split_list_colon};
 
 /// A Postfix cipher grade.
@@ -261,5 +260,4 @@ mod tests {
             );
         }
     }
-
 }

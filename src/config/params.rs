@@ -489,7 +489,7 @@ impl Params {
                 format!(
                     "open {}: {}",
                     path.display(),
-                    crate::context::certs::strip_os_error(&e)
+                    crate::text::os_error_text(&e)
                 ),
             )
         })?;

@@ -491,7 +491,9 @@ impl Reader<'_> {
             verify_match: self.own("tls_verify_cert_match")?,
             secure_match: self.own("tls_secure_cert_match")?,
             servername: self.own("tls_servername")?,
-            cache_timeout: self.params.get_time(&self.name("tls_session_cache_timeout"))?,
+            cache_timeout: self
+                .params
+                .get_time(&self.name("tls_session_cache_timeout"))?,
             trust_anchor_file: self.own("tls_trust_anchor_file")?,
             policies,
         })
@@ -516,7 +518,11 @@ impl Settings {
             Role::Server => "smtpd_tls_ccert_verifydepth".to_string(),
             Role::Client => r.name("tls_scert_verifydepth"),
         };
-        let ca_prefix = if role == Role::Server { "smtpd" } else { prefix };
+        let ca_prefix = if role == Role::Server {
+            "smtpd"
+        } else {
+            prefix
+        };
         Ok(Settings {
             role,
             prefix: prefix.to_string(),
@@ -546,10 +552,7 @@ impl Settings {
                 ca_file: params.get(&format!("{ca_prefix}_tls_CAfile"))?,
                 ca_path: params.get(&format!("{ca_prefix}_tls_CApath"))?,
                 append_default: params.get_bool("tls_append_default_CA")?,
-                verify_depth: params
-                    .get_int(&depth_param)?
-                    .saturating_add(1)
-                    .min(100) as u32,
+                verify_depth: params.get_int(&depth_param)?.saturating_add(1).min(100) as u32,
             },
             server: match role {
                 Role::Server => Some(r.server()?),
@@ -603,8 +606,14 @@ mod tests {
         let s = Settings::read(&p, "lmtp").unwrap();
         let c = s.client.unwrap();
         assert_eq!(c.level, Level::Encrypt);
-        assert_eq!(c.policies[1].protocols.param, "lmtp_tls_mandatory_protocols");
-        assert_eq!(c.policies[2].exclusion_param, "lmtp_tls_mandatory_exclude_ciphers");
+        assert_eq!(
+            c.policies[1].protocols.param,
+            "lmtp_tls_mandatory_protocols"
+        );
+        assert_eq!(
+            c.policies[2].exclusion_param,
+            "lmtp_tls_mandatory_exclude_ciphers"
+        );
         assert_eq!(s.loglevel.param, "lmtp_tls_loglevel");
         assert!(role_of("smtpx").is_err());
     }

@@ -107,7 +107,9 @@ impl Builder<'_> {
             .map(protocol_name)
             .collect();
         let mut with_extra = policy.clone();
-        with_extra.exclusions.extend(extra.iter().map(|e| e.to_string()));
+        with_extra
+            .exclusions
+            .extend(extra.iter().map(|e| e.to_string()));
         let list = with_extra.cipher_list();
         let grade = &policy.grade;
         if b.set_cipher_list(&list).is_err() {
@@ -342,8 +344,7 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         if ticket_cipher.is_empty() {
             b.set_options(SslOptions::NO_TICKET);
         } else {
-            let keys =
-                super::tickets::TicketKeys::new(&ticket_cipher, cache_timeout).map(Arc::new);
+            let keys = super::tickets::TicketKeys::new(&ticket_cipher, cache_timeout).map(Arc::new);
             match keys {
                 Some(k) if super::tickets::enable_tickets(&mut b, k.clone()) => {
                     ctx.tickets = Some(k)
@@ -379,11 +380,10 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         b.set_verify(SslVerifyMode::NONE);
     }
     if !srv.sni_maps.trim().is_empty() {
-        let table = super::sni::load_table(
-            srv.sni_maps.trim(),
-            hooks.sni_selector.clone(),
-            &mut |w| bld.diag.warn(w),
-        )?;
+        let table =
+            super::sni::load_table(srv.sni_maps.trim(), hooks.sni_selector.clone(), &mut |w| {
+                bld.diag.warn(w)
+            })?;
         ctx.sni_names = table.len();
         super::sni::enable(&mut b, Arc::new(table))?;
     }
@@ -445,7 +445,9 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         b.set_verify_depth(ctx.verify_depth);
         b.set_verify_callback(SslVerifyMode::NONE, super::verify_callback::record);
         if ctx.cache.is_some() {
-            b.set_session_cache_mode(SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL);
+            b.set_session_cache_mode(
+                SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL,
+            );
             b.set_new_session_callback(super::cache::on_new_client_session);
         } else {
             b.set_session_cache_mode(SslSessionCacheMode::OFF);

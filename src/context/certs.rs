@@ -109,18 +109,9 @@ fn read_file(file: &str, what: &str) -> Result<Vec<u8>> {
     std::fs::read(Path::new(file)).map_err(|e| {
         cert_error(format!(
             "error opening {what}: {file}: {}",
-            strip_os_error(&e)
+            crate::text::os_error_text(&e)
         ))
     })
-}
-
-/// `std::io::Error` text without Rust's " (os error N)" suffix.
-pub fn strip_os_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 fn key_matches(key: &PKey<Private>, cert: &X509) -> bool {
@@ -358,7 +349,8 @@ pub fn load_trust(
     // typo is an error at start and not a silently empty trust store.
     if !ca_path.is_empty() {
         if let Err(e) = std::fs::read_dir(ca_path) {
-            return Err(Error::new(ErrorKind::CaStore, describe()).with_detail(&strip_os_error(&e)));
+            return Err(Error::new(ErrorKind::CaStore, describe())
+                .with_detail(&crate::text::os_error_text(&e)));
         }
     }
     if !ctx_load_verify_locations(b, file.as_deref(), path.as_deref()) {

@@ -4,7 +4,9 @@
 
 use openssl::ssl::{SslContextBuilder, SslOptions, SslVersion};
 
-use crate::config::grades::{parse_option_names, ProtocolRange, MANAGED_BITS, SSL_OPTIONS, WORKAROUNDS};
+use crate::config::grades::{
+    parse_option_names, ProtocolRange, MANAGED_BITS, SSL_OPTIONS, WORKAROUNDS,
+};
 use crate::config::settings::Named;
 
 /// Apply a protocol range to a context: minimum and maximum version plus `SSL_OP_NO_*`
@@ -12,11 +14,11 @@ use crate::config::settings::Named;
 pub fn apply_protocols(
     protocols: &Named<ProtocolRange>,
     b: &mut SslContextBuilder,
-) -> crate::Result<()> {
+) -> crate::error::Result<()> {
     let (param, value) = (protocols.param.as_str(), protocols.text.as_str());
     let allowed = protocols.value.allowed();
     let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
-        return Err(crate::Error::invalid(
+        return Err(crate::error::Error::invalid(
             param,
             value,
             "the list leaves no TLS protocol version enabled",
@@ -30,8 +32,8 @@ pub fn apply_protocols(
         _ => SslVersion::TLS1_3,
     };
     let fail = |what: &str| {
-        crate::Error::new(
-            crate::ErrorKind::Context,
+        crate::error::Error::new(
+            crate::error::ErrorKind::Context,
             format!("{param} = {value}: error setting {what} TLS version"),
         )
         .with_detail(&crate::logging::openssl_reasons())

@@ -170,7 +170,7 @@ pub fn configure_dh(b: &mut SslContextBuilder, dh_file: &str, diag: &mut Diag) -
         Err(e) => {
             diag.warn(format!(
                 "error opening DH parameter file \"{path}\": {} -- using compiled-in defaults",
-                crate::context::certs::strip_os_error(&e)
+                crate::text::os_error_text(&e)
             ));
             set_dh_auto(b, diag);
             return DhChoice::Auto;

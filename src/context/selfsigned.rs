@@ -84,7 +84,7 @@ pub fn write_self_signed(common_name: &str, path: &Path) -> Result<()> {
             format!(
                 "cannot write {}: {}",
                 path.display(),
-                crate::context::certs::strip_os_error(&e)
+                crate::text::os_error_text(&e)
             ),
         )
     };

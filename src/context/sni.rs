@@ -75,7 +75,6 @@ impl SniTable {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
-
 }
 
 /// Key and value pairs of a table: `texthash:/path` (also a bare path, and
@@ -116,8 +115,12 @@ fn table_entries(spec: &str) -> Result<Vec<(String, String)>> {
         }
         _ => spec,
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("cannot read {path}: {}", certs::strip_os_error(&e))))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        bad(format!(
+            "cannot read {path}: {}",
+            crate::text::os_error_text(&e)
+        ))
+    })?;
     let mut out: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
         let trimmed = line.trim();

@@ -69,4 +69,3 @@ fn on_verify(mut ok: bool, store: &mut X509StoreContextRef) {
         ));
     }
 }
-

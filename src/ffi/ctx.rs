@@ -34,7 +34,7 @@ pub extern "C" fn mtatls_ctx_new(
             with_params(params, |p| {
                 let role = arg_str(role, "role")?;
                 if out.is_null() {
-                    return Err(crate::Error::new(crate::ErrorKind::NullParameter, "out is NULL"));
+                    return Err(crate::error::Error::new(crate::error::ErrorKind::NullParameter, "out is NULL"));
                 }
                 let ctx = Context::with_hooks(&p.params, role, &p.hooks)?;
                 *out = Box::into_raw(Box::new(mtatls_ctx {

@@ -78,17 +78,20 @@ pub(crate) fn to_cstring(text: &str) -> CString {
 ///
 /// # Safety
 /// `p` must be NULL or point to a NUL-terminated string.
-pub(crate) unsafe fn arg_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, crate::Error> {
+pub(crate) unsafe fn arg_str<'a>(
+    p: *const c_char,
+    what: &str,
+) -> Result<&'a str, crate::error::Error> {
     if p.is_null() {
-        return Err(crate::Error::new(
-            crate::ErrorKind::NullParameter,
+        return Err(crate::error::Error::new(
+            crate::error::ErrorKind::NullParameter,
             format!("{what} is NULL"),
         ));
     }
     // SAFETY: guaranteed by the caller.
     unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| {
-        crate::Error::new(
-            crate::ErrorKind::InvalidArgument,
+        crate::error::Error::new(
+            crate::error::ErrorKind::InvalidArgument,
             format!("{what} is not valid UTF-8"),
         )
     })

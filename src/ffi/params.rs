@@ -240,7 +240,7 @@ pub extern "C" fn mtatls_params_get(
             with_params(params, |p| {
                 let name = arg_str(name, "parameter name")?;
                 if buf.is_null() && len > 0 {
-                    return Err(Error::new(crate::ErrorKind::NullParameter, "buf is NULL but len > 0"));
+                    return Err(Error::new(crate::error::ErrorKind::NullParameter, "buf is NULL but len > 0"));
                 }
                 let value = p.params.get(name)?;
                 let n = copy_out(&value, buf, len);
@@ -438,7 +438,7 @@ pub extern "C" fn mtatls_params_set_session_cache(
                     })),
                     _ => {
                         return Err(Error::new(
-                            crate::ErrorKind::NullParameter,
+                            crate::error::ErrorKind::NullParameter,
                             "session cache: give all three callbacks, or none",
                         ))
                     }

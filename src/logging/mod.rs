@@ -89,7 +89,7 @@ pub use crate::sys::errors::{drain_openssl_errors, openssl_reasons, OpensslError
 pub struct Diag<'a> {
     logger: &'a Logger,
     strict: bool,
-    error: Option<crate::Error>,
+    error: Option<crate::error::Error>,
 }
 
 impl<'a> Diag<'a> {
@@ -106,8 +106,8 @@ impl<'a> Diag<'a> {
     pub fn warn(&mut self, line: String) {
         if self.strict {
             if self.error.is_none() {
-                self.error = Some(crate::Error::new(
-                    crate::ErrorKind::Strict,
+                self.error = Some(crate::error::Error::new(
+                    crate::error::ErrorKind::Strict,
                     format!("{line} (an error because mtatls_strict = yes)"),
                 ));
             }
@@ -129,11 +129,10 @@ impl<'a> Diag<'a> {
     }
 
     /// `Err` with the first warning under strict mode, else `Ok`.
-    pub fn finish(self) -> crate::Result<()> {
+    pub fn finish(self) -> crate::error::Result<()> {
         match self.error {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 }
-

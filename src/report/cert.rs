@@ -12,24 +12,7 @@ use crate::sys::x509;
 /// Names longer than this (bytes, as UTF-8) are refused, as Postfix does.
 const CCERT_BUFSIZ: usize = 256;
 
-/// Upper-case hex byte pairs joined by `:` (`2E:9C:...:4F`).
-pub fn colon_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// Upper-case hex without separators.
-pub fn hex(bytes: &[u8]) -> String {
-    colon_hex(bytes).replace(':', "")
-}
+pub use crate::text::{colon_hex, hex};
 
 /// Digest of the DER certificate.
 pub fn cert_fingerprint(cert: &X509Ref, md: MessageDigest) -> String {

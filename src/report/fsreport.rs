@@ -8,7 +8,6 @@
 
 use std::fmt::Write;
 
-
 use crate::context::groups::{DhChoice, GroupChoice};
 use crate::context::{Context, Policy, Profile, Role};
 use crate::sys::ssl::{self, kx};

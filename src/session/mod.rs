@@ -13,15 +13,15 @@ use std::time::Duration;
 use openssl::ssl::{ErrorCode, Ssl, SslRef};
 
 use crate::config::level::Level;
+use crate::config::loglevel::mask;
 use crate::context::exdata::{self, SessionShared, VerifyRecord};
 use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
-use crate::config::loglevel::mask;
 use crate::logging::{drain_openssl_errors, Logger};
 use crate::report::summary::{self, Facts};
 use crate::sys::ssl::{self, Progress};
-use crate::sys::{errors, x509};
 use crate::sys::wait::{self, Deadline, Timeout, WaitError, Want};
+use crate::sys::{errors, x509};
 use crate::verify::trust::{self, PeerPolicy, Tlsa};
 
 /// Where a session stands.
@@ -433,7 +433,7 @@ impl Session {
             text.push_str(&tlsa.join("\0"));
         }
         let digest = openssl::sha::sha256(text.as_bytes());
-        format!("{serverid}&{}", crate::report::cert::hex(&digest))
+        format!("{serverid}&{}", crate::text::hex(&digest))
     }
 
     /// Create the OpenSSL session for the level in effect and apply the
@@ -455,9 +455,8 @@ impl Session {
             )
         })?;
         if let Some(setup) = self.ssl_setup.take() {
-            setup(&mut ssl).map_err(|why| {
-                Error::new(ErrorKind::Context, format!("{}: {why}", self.label))
-            })?;
+            setup(&mut ssl)
+                .map_err(|why| Error::new(ErrorKind::Context, format!("{}: {why}", self.label)))?;
         }
         let require_cert = self.ctx.role == Role::Server && self.ctx.require_client_cert;
         if self.level.must_match() && self.ctx.role == Role::Client || require_cert {

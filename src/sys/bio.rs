@@ -7,9 +7,9 @@
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
+use foreign_types::ForeignTypeRef;
 use libc::{c_char, c_int, c_long, c_void};
 use once_cell::sync::Lazy;
-use foreign_types::ForeignTypeRef;
 use openssl::ssl::SslRef;
 use openssl_sys::{BIO, BIO_METHOD};
 

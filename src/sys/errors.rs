@@ -138,6 +138,7 @@ mod tests {
         let mut b = openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls()).unwrap();
         assert!(b.set_cipher_list("NO-SUCH-CIPHER").is_err());
         // The crate consumed its own copy; make a fresh one.
+        // SAFETY: b wraps a live SSL_CTX; the string is NUL-terminated.
         let r =
             unsafe { openssl_sys::SSL_CTX_set_cipher_list(b.as_ptr(), c"NO-SUCH-CIPHER".as_ptr()) };
         assert_eq!(r, 0);

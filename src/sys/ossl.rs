@@ -349,6 +349,7 @@ pub fn pkey_type_name<T>(pkey: &openssl::pkey::PKeyRef<T>) -> String {
     if p.is_null() {
         String::new()
     } else {
+        // SAFETY: a non-NULL result is a static NUL-terminated string.
         unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
@@ -383,4 +384,3 @@ impl Drop for MemBio<'_> {
         unsafe { openssl_sys::BIO_free_all(self.bio) };
     }
 }
-

@@ -160,7 +160,11 @@ pub const NO_PARTIAL_WILDCARDS: u32 = ossl::X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS
 
 /// Enable DANE on a context, with private matching type `mtype` meaning
 /// digest `md` (Postfix's fingerprints). False on failure.
-pub fn ctx_dane_enable(ctx: &mut SslContextBuilder, md: openssl::hash::MessageDigest, mtype: u8) -> bool {
+pub fn ctx_dane_enable(
+    ctx: &mut SslContextBuilder,
+    md: openssl::hash::MessageDigest,
+    mtype: u8,
+) -> bool {
     // SAFETY: ctx wraps a live SSL_CTX; md is a static EVP_MD.
     unsafe {
         ossl::SSL_CTX_dane_enable(ctx.as_ptr()) > 0
@@ -179,7 +183,14 @@ pub fn dane_enable(ssl: &mut SslRef, base: Option<&CStr>) -> bool {
 pub fn dane_tlsa_add(ssl: &mut SslRef, usage: u8, selector: u8, mtype: u8, data: &[u8]) -> bool {
     // SAFETY: ssl is live; data is readable for its length.
     unsafe {
-        ossl::SSL_dane_tlsa_add(ssl.as_ptr(), usage, selector, mtype, data.as_ptr(), data.len()) > 0
+        ossl::SSL_dane_tlsa_add(
+            ssl.as_ptr(),
+            usage,
+            selector,
+            mtype,
+            data.as_ptr(),
+            data.len(),
+        ) > 0
     }
 }
 
@@ -315,13 +326,17 @@ pub fn do_handshake(ssl: &mut SslRef) -> Progress {
 /// One `SSL_read_ex` into `buf`; `n` gets the bytes read.
 pub fn read(ssl: &mut SslRef, buf: &mut [u8], n: &mut usize) -> Progress {
     // SAFETY: buf is writable for its length; n is a valid out-pointer.
-    call(ssl, |p| unsafe { openssl_sys::SSL_read_ex(p, buf.as_mut_ptr().cast(), buf.len(), n) })
+    call(ssl, |p| unsafe {
+        openssl_sys::SSL_read_ex(p, buf.as_mut_ptr().cast(), buf.len(), n)
+    })
 }
 
 /// One `SSL_write_ex` of `data`; `n` gets the bytes written.
 pub fn write(ssl: &mut SslRef, data: &[u8], n: &mut usize) -> Progress {
     // SAFETY: data is readable for its length; n is a valid out-pointer.
-    call(ssl, |p| unsafe { openssl_sys::SSL_write_ex(p, data.as_ptr().cast(), data.len(), n) })
+    call(ssl, |p| unsafe {
+        openssl_sys::SSL_write_ex(p, data.as_ptr().cast(), data.len(), n)
+    })
 }
 
 /// One `SSL_shutdown`: 0 after sending ours, 1 once the peer's came too.
@@ -390,7 +405,10 @@ pub fn cipher_description(cipher: &openssl::ssl::SslCipherRef) -> String {
     // SAFETY: buf is writable for its length; OpenSSL NUL-terminates.
     unsafe {
         openssl_sys::SSL_CIPHER_description(cipher.as_ptr(), buf.as_mut_ptr(), buf.len() as c_int);
-        CStr::from_ptr(buf.as_ptr()).to_string_lossy().trim().to_string()
+        CStr::from_ptr(buf.as_ptr())
+            .to_string_lossy()
+            .trim()
+            .to_string()
     }
 }
 

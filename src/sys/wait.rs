@@ -164,7 +164,7 @@ pub fn set_flags(fd: RawFd, flags: libc::c_int) {
 
 /// Text of an errno value, as strerror(3) prints it.
 pub fn strerror(errno: i32) -> String {
-    crate::context::certs::strip_os_error(&std::io::Error::from_raw_os_error(errno))
+    crate::text::os_error_text(&std::io::Error::from_raw_os_error(errno))
 }
 
 /// Set the thread's errno (to clear it before an OpenSSL I/O call).

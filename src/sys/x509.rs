@@ -11,9 +11,7 @@ use openssl::x509::{X509NameEntryRef, X509Ref, X509};
 
 use super::ossl;
 
-pub use ossl::{
-    group_name_to_nid, name_oneline, nid_short_name, pkey_group_name, pkey_type_name,
-};
+pub use ossl::{group_name_to_nid, name_oneline, nid_short_name, pkey_group_name, pkey_type_name};
 
 /// One PEM object: its type line (`CERTIFICATE`, `PRIVATE KEY`, ...),
 /// whether its header says it is encrypted, and its DER body.
@@ -41,7 +39,8 @@ pub fn pem_blocks(data: &[u8]) -> Option<Vec<PemBlock>> {
         let mut len: c_long = 0;
         // SAFETY: bio is live; out-pointers are valid; OpenSSL allocates
         // name/header/data, which are copied and freed below.
-        let ok = unsafe { ossl::PEM_read_bio(bio.as_ptr(), &mut name, &mut header, &mut der, &mut len) };
+        let ok =
+            unsafe { ossl::PEM_read_bio(bio.as_ptr(), &mut name, &mut header, &mut der, &mut len) };
         if ok == 0 {
             // End of data (PEM_R_NO_START_LINE) is the normal way out.
             // SAFETY: clears this thread's queue only.
@@ -70,7 +69,8 @@ pub fn decode_private_key(der: &[u8]) -> Option<(PKey<Private>, usize)> {
     let mut p = der.as_ptr();
     // SAFETY: p walks within der; OpenSSL never reads past len.
     unsafe {
-        let key = openssl_sys::d2i_AutoPrivateKey(std::ptr::null_mut(), &mut p, der.len() as c_long);
+        let key =
+            openssl_sys::d2i_AutoPrivateKey(std::ptr::null_mut(), &mut p, der.len() as c_long);
         if key.is_null() {
             return None;
         }

@@ -11,10 +11,10 @@ use openssl::ssl::SslRef;
 use openssl::x509::X509VerifyResult;
 
 use crate::config::level::Level;
+use crate::config::loglevel::mask;
 use crate::context::exdata::VerifyRecord;
 use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
-use crate::config::loglevel::mask;
 use crate::logging::Logger;
 use crate::report::summary::{status, Facts};
 use crate::sys::{ssl, x509};
@@ -94,13 +94,10 @@ pub fn parse_fingerprint(value: &str) -> Option<Vec<u8>> {
     } else {
         value.to_string()
     };
-    if hex.is_empty() || hex.len() % 2 != 0 || hex.len() > 2 * 64 {
+    if hex.len() > 2 * 64 {
         return None;
     }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
+    crate::text::decode_hex(&hex)
 }
 
 /// Names to check for `verify`/`secure` from a match list of strategies
@@ -440,7 +437,7 @@ pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) ->
 }
 
 fn hex(data: &[u8]) -> String {
-    crate::report::cert::hex(data)
+    crate::text::hex(data)
 }
 
 /// The `Matched ...` line of a DANE-based success (fingerprints, TLSA,

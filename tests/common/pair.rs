@@ -9,10 +9,10 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mtatls::{Hooks, Logger, Severity};
 use mtatls::Facts;
 use mtatls::Timeout;
 use mtatls::{Context, Error, Params, Session};
+use mtatls::{Hooks, Logger, Severity};
 
 /// Peer label the server logs.
 pub const SERVER_LABEL: &str = "localhost[127.0.0.1]";

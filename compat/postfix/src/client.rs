@@ -4,8 +4,8 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::Arc;
 
-use mtatls::Level;
 use mtatls::unstable::status;
+use mtatls::Level;
 use mtatls::Tlsa;
 use mtatls::{Context, Hooks, Params, Session};
 

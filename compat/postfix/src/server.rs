@@ -196,9 +196,7 @@ unsafe fn use_tlsmgr_ticket_key(app: &mut AppState) {
     if app.ticket_key_name == Some(name) {
         return;
     }
-    if let Some(key) =
-        mtatls::TicketKey::from_bytes(&k.bytes, k.tout.max(0) as u64)
-    {
+    if let Some(key) = mtatls::TicketKey::from_bytes(&k.bytes, k.tout.max(0) as u64) {
         keys.install(key);
         app.ticket_key_name = Some(name);
         pf::trace(|| "session ticket key from tlsmgr installed".to_string());

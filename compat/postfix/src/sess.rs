@@ -63,9 +63,7 @@ pub fn last_ssl() -> *mut openssl_sys::SSL {
 ///
 /// # Safety
 /// `ssl` is NULL or the live SSL of the session.
-pub unsafe fn own_cert_signature(
-    ssl: *mut openssl_sys::SSL,
-) -> Option<mtatls::Signature> {
+pub unsafe fn own_cert_signature(ssl: *mut openssl_sys::SSL) -> Option<mtatls::Signature> {
     if ssl.is_null() {
         return None;
     }
@@ -150,7 +148,8 @@ pub fn ssl_setup(ciphers: String, protocols: Option<String>) -> mtatls::unstable
     Box::new(move |ssl: &mut openssl::ssl::SslRef| {
         let ptr = ssl.as_ptr();
         LAST_SSL.with(|c| c.set(ptr));
-        let c = std::ffi::CString::new(ciphers.as_str()).map_err(|_| "bad cipher list".to_string())?;
+        let c =
+            std::ffi::CString::new(ciphers.as_str()).map_err(|_| "bad cipher list".to_string())?;
         // SAFETY: a live SSL, not yet in a handshake; OpenSSL copies the list.
         unsafe {
             SSL_set_options(ptr, SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -163,7 +162,9 @@ pub fn ssl_setup(ciphers: String, protocols: Option<String>) -> mtatls::unstable
             let range = mtatls::unstable::parse_protocols(&p).map_err(|e| e.to_string())?;
             let allowed = range.allowed();
             let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
-                return Err(format!("Invalid TLS protocol list \"{p}\": no protocol left"));
+                return Err(format!(
+                    "Invalid TLS protocol list \"{p}\": no protocol left"
+                ));
             };
             // SAFETY: a live SSL; version numbers OpenSSL knows.
             unsafe {

@@ -114,13 +114,12 @@ pub extern "C" fn tls_print_errors() {
 pub unsafe extern "C" fn tls_log_summary(role: c_int, usage: c_int, ctx: *const SessState) {
     let Some(s) = ctx.as_ref() else { return };
     crate::guard("tls_log_summary", (), || {
-        let sig =
-            |n: abi::Str, c: abi::Str, b: c_int, d: abi::Str| mtatls::Signature {
-                name: str_or_empty(n),
-                curve: str_or_empty(c),
-                bits: b,
-                digest: str_or_empty(d),
-            };
+        let sig = |n: abi::Str, c: abi::Str, b: c_int, d: abi::Str| mtatls::Signature {
+            name: str_or_empty(n),
+            curve: str_or_empty(c),
+            bits: b,
+            digest: str_or_empty(d),
+        };
         let facts = mtatls::Facts {
             am_server: role == 1,
             peer_label: str_or_empty(s.namaddr),
@@ -242,9 +241,10 @@ pub unsafe extern "C" fn tls_digest_encode(buf: *const u8, len: c_int) -> *mut c
     if buf.is_null() || len < 0 {
         return pf::strdup("");
     }
-    pf::strdup(&mtatls::unstable::colon_hex(
-        std::slice::from_raw_parts(buf, len as usize),
-    ))
+    pf::strdup(&mtatls::unstable::colon_hex(std::slice::from_raw_parts(
+        buf,
+        len as usize,
+    )))
 }
 
 #[no_mangle]
