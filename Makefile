@@ -1,11 +1,12 @@
 # C side of mtatls: test harnesses and example programs built against the
 # library cargo builds, `make demo` (the README's main command) and
 # `make install PREFIX=...` (no tool beyond cargo, cc and make).
-# `cargo test` runs `make c-build` itself.
+# `cargo test` builds the same programs itself (tests/common, the cc crate).
 CC ?= cc
 CFLAGS ?= -std=c99 -Wall -Wextra -Werror -pedantic -O1 -g
 PROFILE ?= debug
-TARGET_DIR ?= target
+# Cargo's output directory: CARGO_TARGET_DIR when set, as cargo itself does.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 LIBDIR ?= $(TARGET_DIR)/$(PROFILE)
 OUT ?= $(LIBDIR)/c
 LIBS = -L$(LIBDIR) -Wl,-rpath,$(abspath $(LIBDIR)) -lmtatls -lpthread

@@ -40,6 +40,9 @@ fn main() {
     };
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     println!("cargo:rustc-env=MTATLS_SONAME={soname}");
+    // The target the tests compile the C harnesses for (the cc crate).
+    let target = std::env::var("TARGET").unwrap_or_default();
+    println!("cargo:rustc-env=MTATLS_TARGET={target}");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rustc-env=MTATLS_GENERATED_HEADER={out}");

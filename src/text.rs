@@ -32,6 +32,31 @@ pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Bytes of hex digit pairs optionally separated by single colons
+/// (`2E:9C04`, as Postfix's `hex_decode` with colons allowed); `None` when
+/// malformed or empty.
+pub fn decode_hex_colons(text: &str) -> Option<Vec<u8>> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / 2);
+    let mut i = 0;
+    while i < b.len() {
+        if i + 1 >= b.len() {
+            return None;
+        }
+        let hi = (b[i] as char).to_digit(16)?;
+        let lo = (b[i + 1] as char).to_digit(16)?;
+        out.push((hi * 16 + lo) as u8);
+        i += 2;
+        if i < b.len() && b[i] == b':' {
+            i += 1;
+            if i == b.len() {
+                return None;
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// An I/O error's text as strerror(3) gives it (no `(os error N)`).
 pub fn os_error_text(e: &std::io::Error) -> String {
     let s = e.to_string();
@@ -52,6 +77,10 @@ mod tests {
         assert_eq!(decode_hex("2e9C04"), Some(vec![0x2e, 0x9c, 4]));
         for bad in ["", "2", "2G", "é1"] {
             assert_eq!(decode_hex(bad), None, "{bad}");
+        }
+        assert_eq!(decode_hex_colons("2e:9C04"), Some(vec![0x2e, 0x9c, 4]));
+        for bad in ["", "2e:", ":2e", "2e::9c", "2"] {
+            assert_eq!(decode_hex_colons(bad), None, "{bad}");
         }
         let e = std::io::Error::from_raw_os_error(libc::ENOENT);
         assert_eq!(os_error_text(&e), "No such file or directory");

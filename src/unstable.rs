@@ -26,7 +26,7 @@ pub use crate::report::summary::{received_comment, sanitize_comment, status, sum
 pub use crate::session::pktdump::dump_lines;
 pub use crate::session::SslSetup;
 pub use crate::sys::version::runtime_version;
-pub use crate::sys::wait::unix_time;
+pub use crate::sys::wait::{unix_time, Deadline, WaitError, Want};
 pub use crate::sys::x509::name_oneline;
-pub use crate::text::decode_hex;
+pub use crate::text::{decode_hex, decode_hex_colons};
 pub use crate::verify::trust::{decide, parse_fingerprint, prepare_client, Decision, PeerPolicy};

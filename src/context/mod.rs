@@ -163,9 +163,10 @@ impl std::fmt::Debug for Context {
 
 impl Context {
     /// Build the context for role prefix `smtp`, `lmtp` or `smtpd` from
-    /// `params`, logging to stderr, with no other hooks.
+    /// `params`, with no hooks but the `log` crate: its lines are `log`
+    /// records of target `mtatls` ([`Logger::to_log_crate`]).
     pub fn new(params: &Params, prefix: &str) -> Result<Context> {
-        Context::with_hooks(params, prefix, &Hooks::default())
+        Context::with_hooks(params, prefix, &Hooks::with_logger(Logger::to_log_crate()))
     }
 
     /// Build the context for role prefix `smtp`, `lmtp` or `smtpd` from

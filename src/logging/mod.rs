@@ -43,6 +43,20 @@ impl Logger {
         Logger { sink: Some(sink) }
     }
 
+    /// A logger that hands every line to the `log` crate as a record of
+    /// target `mtatls` (warnings at `Warn`, the rest at `Info`), for Rust
+    /// hosts: whatever logger the host installed receives them. The library
+    /// never installs one itself.
+    pub fn to_log_crate() -> Self {
+        Logger::with_sink(Arc::new(|severity: Severity, line: &str| {
+            let level = match severity {
+                Severity::Warning => log::Level::Warn,
+                Severity::Info => log::Level::Info,
+            };
+            log::log!(target: "mtatls", level, "{line}");
+        }))
+    }
+
     /// Log one line at `severity`. The thread's errno is kept as it was:
     /// a line logged from inside an OpenSSL call must not change how the
     /// call's failure is read afterwards.

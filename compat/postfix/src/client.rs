@@ -234,9 +234,7 @@ unsafe fn tlsa_records(dane: *const Dane) -> Vec<Tlsa> {
     out
 }
 
-fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02X}")).collect()
-}
+use mtatls::unstable::hex;
 
 fn mtatls_level(l: c_int) -> Option<Level> {
     Some(match l {

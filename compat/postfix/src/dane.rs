@@ -52,28 +52,9 @@ pub unsafe fn free_list(mut head: *mut Tlsa) {
     }
 }
 
-/// Postfix's `hex_decode_opt(..., HEX_DECODE_FLAG_ALLOW_COLON)`: hex digit
-/// pairs, optionally separated by single colons.
+/// Postfix's `hex_decode_opt(..., HEX_DECODE_FLAG_ALLOW_COLON)`.
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    let b = text.as_bytes();
-    let mut out = vec![];
-    let mut i = 0;
-    while i < b.len() {
-        if i + 1 >= b.len() {
-            return None;
-        }
-        let hi = (b[i] as char).to_digit(16)?;
-        let lo = (b[i + 1] as char).to_digit(16)?;
-        out.push((hi * 16 + lo) as u8);
-        i += 2;
-        if i < b.len() && b[i] == b':' {
-            i += 1;
-            if i == b.len() {
-                return None;
-            }
-        }
-    }
-    (!out.is_empty()).then_some(out)
+    mtatls::unstable::decode_hex_colons(text)
 }
 
 #[no_mangle]

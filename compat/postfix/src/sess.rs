@@ -362,38 +362,28 @@ pub unsafe fn free_state(sess: *mut c_void) {
 }
 
 /// Wait until `fd` is ready (`POLLIN`/`POLLOUT`) for at most `ms`
-/// milliseconds (None: without limit). Err: errno (ETIMEDOUT on timeout).
+/// milliseconds (None: without limit), with the library's wait. Err:
+/// errno (ETIMEDOUT on timeout); a signal just waits on.
 fn poll_fd(fd: c_int, events: libc::c_short, ms: Option<u128>) -> Result<(), i32> {
-    let start = Instant::now();
+    use mtatls::unstable::{Deadline, WaitError, Want};
+    let want = if events == libc::POLLOUT {
+        Want::Write
+    } else {
+        Want::Read
+    };
+    let budget = match ms {
+        Some(ms) => Duration::from_millis(ms.min(u64::MAX as u128) as u64),
+        None => Duration::from_secs(u64::MAX / 4),
+    };
+    let deadline = Deadline::start(Timeout::After(budget));
+    // Bounded: each round either ends or was interrupted by a signal.
     loop {
-        let left = match ms {
-            None => -1,
-            Some(ms) => {
-                let spent = start.elapsed().as_millis();
-                if spent >= ms {
-                    return Err(libc::ETIMEDOUT);
-                }
-                (ms - spent).min(i32::MAX as u128) as c_int
-            }
-        };
-        let mut p = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut p, 1, left) };
-        if n > 0 {
-            return Ok(());
-        }
-        if n == 0 {
-            return Err(libc::ETIMEDOUT);
-        }
-        let e = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
-        if e != libc::EINTR {
-            return Err(e);
+        match deadline.wait(fd, want) {
+            Ok(()) => return Ok(()),
+            Err(WaitError::Interrupted) => continue,
+            Err(WaitError::TimedOut) => return Err(libc::ETIMEDOUT),
+            Err(WaitError::Os(e)) => return Err(e),
+            Err(WaitError::WouldBlock(_)) => return Err(libc::EAGAIN),
         }
     }
 }
