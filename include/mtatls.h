@@ -408,6 +408,22 @@ extern "C" {
  * failure `*out` is untouched and `mtatls_params_error(params)` says why
  * (naming the parameter, file and OpenSSL reason). Warnings Postfix would
  * log (unknown group names, bad DH file, ...) go to the log callback.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`; `*out` is
+ *   untouched on failure.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (unknown role),
+ *   `MTATLS_RESULT_UNKNOWN_PARAMETER`, `MTATLS_RESULT_INVALID_VALUE`,
+ *   `MTATLS_RESULT_STRICT`, `MTATLS_RESULT_CERTIFICATE`,
+ *   `MTATLS_RESULT_CA_STORE`, `MTATLS_RESULT_CONTEXT`, `MTATLS_RESULT_POLICY`
+ *   (TLS turned off); the text is `mtatls_params_error(params)`.
+ * - Memory: the values are copied; `params` may be freed afterwards. `*out`
+ *   is owned by the caller (`mtatls_ctx_free`).
+ * - Blocking: reads every certificate, key, CA and DH file (local I/O).
+ * - Threads: not thread-safe: one thread at a time per `params`. The new
+ *   context is thread-safe.
  */
 mtatls_result mtatls_ctx_new(struct mtatls_params *params,
                              const char *role,
@@ -416,24 +432,49 @@ mtatls_result mtatls_ctx_new(struct mtatls_params *params,
 /**
  * Release the caller's reference to a context. NULL is ignored. Call at
  * most once per object, after no other thread uses this handle.
+ *
+ * - NULL: NULL is ignored.
+ * - Returns: nothing.
+ * - Memory: releases the caller's reference; sessions keep the context alive.
+ *   Call at most once.
+ * - Blocking: no.
+ * - Threads: after no other thread uses this handle.
  */
 void mtatls_ctx_free(struct mtatls_ctx *ctx);
 
 /**
  * Server: whether Received: headers should carry the TLS comment
  * (`smtpd_tls_received_header`). False for NULL or a client context.
+ *
+ * - NULL: NULL gives false.
+ * - Returns: the flag.
+ * - Memory: nothing is kept.
+ * - Blocking: no.
+ * - Threads: thread-safe.
  */
 bool mtatls_ctx_received_header(const struct mtatls_ctx *ctx);
 
 /**
  * Server: whether TLS starts on connect (`smtpd_tls_wrappermode`, SMTPS).
  * False for NULL or a client context.
+ *
+ * - NULL: NULL gives false.
+ * - Returns: the flag.
+ * - Memory: nothing is kept.
+ * - Blocking: no.
+ * - Threads: thread-safe.
  */
 bool mtatls_ctx_wrappermode(const struct mtatls_ctx *ctx);
 
 /**
  * Whether TLS is mandatory: server level `encrypt` or wrapper mode;
  * client default level above `may`. False for NULL.
+ *
+ * - NULL: NULL gives false.
+ * - Returns: the flag.
+ * - Memory: nothing is kept.
+ * - Blocking: no.
+ * - Threads: thread-safe.
  */
 bool mtatls_ctx_tls_required(const struct mtatls_ctx *ctx);
 
@@ -450,6 +491,14 @@ bool mtatls_ctx_tls_required(const struct mtatls_ctx *ctx);
  * Installing a key turns off the automatic in-process rotation: from then
  * on the host rotates. Thread-safe. `MTATLS_RESULT_BAD_STATE` if the
  * context issues no tickets (client, cache timeout 0, no ticket cipher).
+ *
+ * - NULL: `ctx` or `key` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (`len` is not `MTATLS_TICKET_KEY_LEN`),
+ *   `MTATLS_RESULT_BAD_STATE` (no tickets), `MTATLS_RESULT_PANIC`.
+ * - Memory: the key bytes are copied; the caller may wipe them on return.
+ * - Blocking: no.
+ * - Threads: thread-safe.
  */
 mtatls_result mtatls_ctx_set_ticket_key(const struct mtatls_ctx *ctx,
                                         const uint8_t *key,
@@ -466,6 +515,13 @@ mtatls_result mtatls_ctx_set_ticket_key(const struct mtatls_ctx *ctx,
  * each configured name, the DH parameters, every problem with the
  * parameter to change, and a verdict. `json`: false for text, true for
  * one JSON object with the same content.
+ *
+ * - NULL: NULL `ctx` gives 0 (and "" in `buf`); `buf` may be NULL when `len`
+ *   is 0.
+ * - Returns: the report's full length (excluding NUL).
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: thread-safe.
  */
 size_t mtatls_ctx_fs_report(const struct mtatls_ctx *ctx,
                             bool json,
@@ -477,6 +533,13 @@ size_t mtatls_ctx_fs_report(const struct mtatls_ctx *ctx,
  * default; log lines to stderr) and store it in `*out`.
  * Returns `MTATLS_RESULT_NULL_PARAMETER` if `out` is NULL. Free the
  * result with `mtatls_params_free`.
+ *
+ * - NULL: `out` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_PANIC`.
+ * - Memory: `*out` is owned by the caller: free it with `mtatls_params_free`.
+ * - Blocking: no.
+ * - Threads: thread-safe (a new object).
  */
 mtatls_result mtatls_params_new(struct mtatls_params **out);
 
@@ -485,6 +548,13 @@ mtatls_result mtatls_params_new(struct mtatls_params **out);
  * per object. Contexts built from it stay valid. Called from inside one
  * of the object's own callbacks (during `mtatls_ctx_new`) it does
  * nothing: the object is in use.
+ *
+ * - NULL: NULL is ignored.
+ * - Returns: nothing.
+ * - Memory: frees `params`; contexts built from it stay valid. Call at most
+ *   once; inside one of `params`'s own callbacks it does nothing.
+ * - Blocking: no.
+ * - Threads: not thread-safe: one thread at a time per `params`.
  */
 void mtatls_params_free(struct mtatls_params *params);
 
@@ -494,6 +564,16 @@ void mtatls_params_free(struct mtatls_params *params);
  * context is built). Returns `MTATLS_RESULT_UNKNOWN_PARAMETER` for a name
  * this library does not know and `MTATLS_RESULT_INVALID_VALUE` for a value
  * Postfix refuses; `mtatls_params_error` then names both.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (text not UTF-8),
+ *   `MTATLS_RESULT_UNKNOWN_PARAMETER`, `MTATLS_RESULT_INVALID_VALUE`.
+ * - Memory: `name` and `value` are copied; they may be freed on return.
+ * - Blocking: no.
+ * - Threads: not thread-safe: one thread at a time per `params`.
  */
 mtatls_result mtatls_params_set(struct mtatls_params *params,
                                 const char *name,
@@ -505,6 +585,16 @@ mtatls_result mtatls_params_set(struct mtatls_params *params,
  * `$name` expansion only. Returns `MTATLS_RESULT_CONFIG_FILE` if the
  * file cannot be read or parsed, `MTATLS_RESULT_INVALID_VALUE` for a bad
  * value (the message gives file, line and parameter).
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (path not UTF-8),
+ *   `MTATLS_RESULT_CONFIG_FILE`, `MTATLS_RESULT_INVALID_VALUE`.
+ * - Memory: `path` is copied; the file is read during the call.
+ * - Blocking: reads the file (local I/O).
+ * - Threads: not thread-safe: one thread at a time per `params`.
  */
 mtatls_result mtatls_params_load_file(struct mtatls_params *params,
                                       const char *path);
@@ -512,6 +602,17 @@ mtatls_result mtatls_params_load_file(struct mtatls_params *params,
 /**
  * Read main.cf text (see `mtatls_params_load_file`); `origin` names the
  * text in messages and may be NULL.
+ *
+ * - NULL: `params` or `text` NULL: `MTATLS_RESULT_NULL_PARAMETER`; `origin`
+ *   may be NULL.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (text not UTF-8),
+ *   `MTATLS_RESULT_CONFIG_FILE`, `MTATLS_RESULT_INVALID_VALUE`.
+ * - Memory: `text` and `origin` are copied.
+ * - Blocking: no.
+ * - Threads: not thread-safe: one thread at a time per `params`.
  */
 mtatls_result mtatls_params_load_string(struct mtatls_params *params,
                                         const char *text,
@@ -522,6 +623,18 @@ mtatls_result mtatls_params_load_string(struct mtatls_params *params,
  * snprintf-style: truncated and always NUL-terminated when `len > 0`) and
  * store the full length, excluding the NUL, in `*needed` (may be NULL).
  * `buf` may be NULL when `len` is 0.
+ *
+ * - NULL: `params` or `name` NULL, or `buf` NULL with `len > 0`:
+ *   `MTATLS_RESULT_NULL_PARAMETER`; `needed` may be NULL.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT`,
+ *   `MTATLS_RESULT_UNKNOWN_PARAMETER`, `MTATLS_RESULT_INVALID_VALUE` (the
+ *   expanded value is invalid).
+ * - Memory: the value is copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: not thread-safe: one thread at a time per `params`.
  */
 mtatls_result mtatls_params_get(struct mtatls_params *params,
                                 const char *name,
@@ -533,6 +646,12 @@ mtatls_result mtatls_params_get(struct mtatls_params *params,
  * The message of the last failed call on these parameters, including
  * `mtatls_ctx_new` failures ("" after a successful call). Borrowed: valid
  * until the next call on `params` or its free. NULL `params` gives "".
+ *
+ * - NULL: NULL `params` gives "".
+ * - Returns: the text; never NULL.
+ * - Memory: borrowed from `params`: valid until its next call or its free.
+ * - Blocking: no.
+ * - Threads: not thread-safe: one thread at a time per `params`.
  */
 const char *mtatls_params_error(const struct mtatls_params *params);
 
@@ -542,6 +661,18 @@ const char *mtatls_params_error(const struct mtatls_params *params);
  * stay callable, and `userdata` valid, as long as any such context or
  * session exists; it must be thread-safe if they are used from several
  * threads.
+ *
+ * - NULL: `params` NULL: `MTATLS_RESULT_NULL_PARAMETER`; `callback` NULL
+ *   means stderr; `userdata` may be NULL.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable).
+ * - Memory: `callback` and `userdata` are borrowed: they must stay valid
+ *   while contexts or sessions made from these parameters exist.
+ * - Blocking: no.
+ * - Threads: not thread-safe: one thread at a time per `params`. The callback
+ *   itself is called from every thread that uses such a context or session.
  */
 mtatls_result mtatls_params_set_log_callback(struct mtatls_params *params,
                                              mtatls_log_callback callback,
@@ -552,6 +683,18 @@ mtatls_result mtatls_params_set_log_callback(struct mtatls_params *params,
  * `common_name`, write both (PEM, mode 0600) to the file `path`, and set
  * `smtpd_tls_chain_files` to it: a server default when no certificate is
  * configured. Takes about 0.1 s (key generation).
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (not UTF-8, or
+ *   `path` is a symlink, directory, FIFO, device or socket),
+ *   `MTATLS_RESULT_INVALID_VALUE` (bad common name),
+ *   `MTATLS_RESULT_CERTIFICATE` (cannot write).
+ * - Memory: `common_name` and `path` are copied.
+ * - Blocking: about 0.1 s of key generation, then a local file write.
+ * - Threads: not thread-safe: one thread at a time per `params`.
  */
 mtatls_result mtatls_params_self_signed(struct mtatls_params *params,
                                         const char *common_name,
@@ -564,6 +707,19 @@ mtatls_result mtatls_params_self_signed(struct mtatls_params *params,
  * from the threads running handshakes and must be thread-safe; `userdata`
  * must stay valid as long as such contexts exist. Keys are NUL-terminated
  * strings; values are DER-encoded sessions.
+ *
+ * - NULL: `params` NULL, or some but not all callbacks NULL:
+ *   `MTATLS_RESULT_NULL_PARAMETER`; all three NULL: back to memory.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable).
+ * - Memory: callbacks and `userdata` are borrowed while contexts made from
+ *   these parameters exist; keys and values passed to the callbacks are valid
+ *   only during the call.
+ * - Blocking: no (the callbacks are called during handshakes).
+ * - Threads: not thread-safe: one thread at a time per `params`. The
+ *   callbacks must be thread-safe.
  */
 mtatls_result mtatls_params_set_session_cache(struct mtatls_params *params,
                                               mtatls_cache_get_callback get,
@@ -579,6 +735,18 @@ mtatls_result mtatls_params_set_session_cache(struct mtatls_params *params,
  * NULL `callback`: back to Postfix's lookup. The callback runs on the
  * threads doing handshakes and must be thread-safe; `userdata` must stay
  * valid while such contexts exist.
+ *
+ * - NULL: `params` NULL: `MTATLS_RESULT_NULL_PARAMETER`; `callback` NULL:
+ *   Postfix's lookup.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+ *   `params` is unusable).
+ * - Memory: the callback and `userdata` are borrowed while contexts made from
+ *   these parameters exist.
+ * - Blocking: no (the callback is called during handshakes).
+ * - Threads: not thread-safe: one thread at a time per `params`. The callback
+ *   must be thread-safe.
  */
 mtatls_result mtatls_params_set_sni_callback(struct mtatls_params *params,
                                              mtatls_sni_callback callback,
@@ -587,6 +755,12 @@ mtatls_result mtatls_params_set_sni_callback(struct mtatls_params *params,
 /**
  * The constant's name for a result value (`"MTATLS_RESULT_TIMEOUT"`), or
  * `"MTATLS_RESULT_UNKNOWN"`. Static string; never NULL; thread-safe.
+ *
+ * - NULL: no pointer arguments.
+ * - Returns: a static string; `"MTATLS_RESULT_UNKNOWN"` for an unknown value.
+ * - Memory: the string is static.
+ * - Blocking: no.
+ * - Threads: thread-safe.
  */
 const char *mtatls_result_name(uint32_t result);
 
@@ -600,6 +774,18 @@ const char *mtatls_result_name(uint32_t result);
  * gets a session to free with `mtatls_session_free`; on failure
  * `mtatls_result_name` and the return value say why (there is no object
  * to hold the text: it is logged instead).
+ *
+ * - NULL: `ctx`, `peer_label` or `out` NULL: `MTATLS_RESULT_NULL_PARAMETER`;
+ *   `*out` is untouched on failure.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (bad descriptor, label not UTF-8),
+ *   `MTATLS_RESULT_BAD_STATE` (the socket already has a live session),
+ *   `MTATLS_RESULT_PANIC`.
+ * - Memory: `peer_label` is copied; the session holds a reference to `ctx`;
+ *   `*out` is owned by the caller (`mtatls_session_free`). `fd` stays the
+ *   caller's.
+ * - Blocking: no.
+ * - Threads: thread-safe (a new object; `ctx` may be shared).
  */
 mtatls_result mtatls_session_new(const struct mtatls_ctx *ctx,
                                  int fd,
@@ -612,6 +798,15 @@ mtatls_result mtatls_session_new(const struct mtatls_ctx *ctx,
  * flags are restored. NULL is ignored. Call at most once per object.
  * Called from inside one of the session's own callbacks it does nothing:
  * the session is in use.
+ *
+ * - NULL: NULL is ignored.
+ * - Returns: nothing.
+ * - Memory: frees the session and restores `fd`'s flags; never closes `fd`.
+ *   Call at most once; inside one of the session's own callbacks it does
+ *   nothing.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 void mtatls_session_free(struct mtatls_session *session);
 
@@ -622,6 +817,18 @@ void mtatls_session_free(struct mtatls_session *session);
  * default `smtp_tls_security_level`. `MTATLS_RESULT_INVALID_VALUE` for an
  * unknown name, `MTATLS_RESULT_INVALID_ARGUMENT` on a server session,
  * `MTATLS_RESULT_BAD_STATE` once the handshake has started.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of the session's own callbacks, or the handshake has started),
+ *   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8),
+ *   `MTATLS_RESULT_INVALID_VALUE` (unknown level).
+ * - Memory: `level` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_set_level(struct mtatls_session *session,
                                        const char *level);
@@ -630,6 +837,17 @@ mtatls_result mtatls_session_set_level(struct mtatls_session *session,
  * Client, before the handshake: the server's host name (the MX name:
  * `hostname` in match lists, default TLSA base domain) and the
  * destination domain (`nexthop`, `dot-nexthop`). Either may be "".
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of the session's own callbacks, or the handshake has started),
+ *   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+ * - Memory: `host` and `nexthop` are copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_set_peer_names(struct mtatls_session *session,
                                             const char *host,
@@ -642,6 +860,17 @@ mtatls_result mtatls_session_set_peer_names(struct mtatls_session *session,
  * `smtp_tls_fingerprint_cert_match` (fingerprints) at the matching
  * level, like a Postfix policy table's `match=`. Separators: comma, white
  * space or `|`.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of the session's own callbacks, or the handshake has started),
+ *   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+ * - Memory: `list` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_set_match(struct mtatls_session *session,
                                        const char *list);
@@ -651,6 +880,17 @@ mtatls_result mtatls_session_set_match(struct mtatls_session *session,
  * selector 0-1, matching type 0-2, `len` bytes of association data) for
  * the `dane` / `dane-only` levels. Records OpenSSL cannot use are skipped
  * when the handshake starts (Postfix's fall-backs apply when none is left).
+ *
+ * - NULL: `session` or `data` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of the session's own callbacks, or the handshake has started),
+ *   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+ * - Memory: the `len` bytes of `data` are copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_add_tlsa(struct mtatls_session *session,
                                       uint8_t usage,
@@ -665,6 +905,17 @@ mtatls_result mtatls_session_add_tlsa(struct mtatls_session *session,
  * session is neither looked up nor saved. The cache key adds a digest of
  * everything that must match for reuse (protocols, ciphers, level, names,
  * TLSA records), as Postfix does.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of the session's own callbacks, or the handshake has started),
+ *   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+ * - Memory: `serverid` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_set_serverid(struct mtatls_session *session,
                                           const char *serverid);
@@ -675,6 +926,17 @@ mtatls_result mtatls_session_set_serverid(struct mtatls_session *session,
  * `nexthop`, a literal name, or "" for none). DANE levels always send the
  * TLSA base domain. An invalid name makes the handshake fail with
  * `MTATLS_RESULT_POLICY`, as Postfix defers such a delivery.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of the session's own callbacks, or the handshake has started),
+ *   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+ * - Memory: `name` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_set_servername(struct mtatls_session *session,
                                             const char *name);
@@ -682,6 +944,17 @@ mtatls_result mtatls_session_set_servername(struct mtatls_session *session,
 /**
  * Client, before the handshake: the TLSA base domain (default: the host
  * name given to `mtatls_session_set_peer_names`).
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+ *   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of the session's own callbacks, or the handshake has started),
+ *   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+ * - Memory: `base` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_set_tlsa_base(struct mtatls_session *session,
                                            const char *base);
@@ -698,6 +971,22 @@ mtatls_result mtatls_session_set_tlsa_base(struct mtatls_session *session,
  * session can still carry QUIT before `mtatls_session_stop`.
  * On failure Postfix's `SSL_accept error from ...` / `SSL_connect error
  * to ...` lines are logged and `mtatls_session_error` has the reason.
+ *
+ * - NULL: `session` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NOT_VERIFIED`,
+ *   `MTATLS_RESULT_HANDSHAKE`, `MTATLS_RESULT_TIMEOUT`,
+ *   `MTATLS_RESULT_PEER_CLOSED`, `MTATLS_RESULT_IO`, `MTATLS_RESULT_POLICY`
+ *   (level `none`, invalid SNI name), `MTATLS_RESULT_CONTEXT`,
+ *   `MTATLS_RESULT_WANT_READ`, `MTATLS_RESULT_WANT_WRITE`,
+ *   `MTATLS_RESULT_INTERRUPTED`, `MTATLS_RESULT_BAD_STATE` (stopped mid-way,
+ *   or called from a callback), `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_PANIC`. Once finished, every later call returns the same
+ *   result and text.
+ * - Memory: nothing is kept from the arguments.
+ * - Blocking: up to `timeout_seconds` (default `*_starttls_timeout`); never
+ *   with `MTATLS_TIMEOUT_NONBLOCK`.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_handshake(struct mtatls_session *session,
                                        int timeout_seconds);
@@ -707,6 +996,21 @@ mtatls_result mtatls_session_handshake(struct mtatls_session *session,
  * (0 means the peer closed the connection). `timeout_seconds` as for
  * `mtatls_session_handshake` (default: `smtpd_timeout` /
  * `smtp_data_xfer_timeout`).
+ *
+ * - NULL: `session` or `nread` NULL, or `buf` NULL with `len > 0`:
+ *   `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_BAD_STATE` (no completed
+ *   handshake, failed or closed session, or called from a callback),
+ *   `MTATLS_RESULT_HANDSHAKE`, `MTATLS_RESULT_TIMEOUT`,
+ *   `MTATLS_RESULT_PEER_CLOSED`, `MTATLS_RESULT_IO`,
+ *   `MTATLS_RESULT_WANT_READ`, `MTATLS_RESULT_WANT_WRITE`,
+ *   `MTATLS_RESULT_INTERRUPTED`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_PANIC`.
+ * - Memory: writes at most `len` bytes into `buf`; nothing is kept.
+ * - Blocking: up to `timeout_seconds` (default `smtpd_timeout` /
+ *   `*_data_xfer_timeout`); never with `MTATLS_TIMEOUT_NONBLOCK`.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_read(struct mtatls_session *session,
                                   uint8_t *buf,
@@ -718,6 +1022,20 @@ mtatls_result mtatls_session_read(struct mtatls_session *session,
  * Write all `len` bytes of `buf`; `*nwritten` gets `len` on success.
  * In non-blocking mode a `WANT_*` result means: call again with the same
  * arguments when the socket is ready.
+ *
+ * - NULL: `session` or `nwritten` NULL, or `buf` NULL with `len > 0`:
+ *   `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_BAD_STATE`,
+ *   `MTATLS_RESULT_HANDSHAKE`, `MTATLS_RESULT_TIMEOUT`,
+ *   `MTATLS_RESULT_PEER_CLOSED` (the peer closed or vanished; no SIGPIPE is
+ *   raised), `MTATLS_RESULT_IO`, `MTATLS_RESULT_WANT_READ`,
+ *   `MTATLS_RESULT_WANT_WRITE`, `MTATLS_RESULT_INTERRUPTED`,
+ *   `MTATLS_RESULT_NULL_PARAMETER`, `MTATLS_RESULT_PANIC`.
+ * - Memory: the bytes are sent before the call returns OK; after a `WANT_*`
+ *   result call again with the same buffer.
+ * - Blocking: up to `timeout_seconds` (as for reads).
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_write(struct mtatls_session *session,
                                    const uint8_t *buf,
@@ -730,6 +1048,18 @@ mtatls_result mtatls_session_write(struct mtatls_session *session,
  * `tls_fast_shutdown_enable = no` wait for the peer's), unless the
  * handshake never completed or failed. Restores the socket's flags; the
  * socket stays open. `timeout_seconds` as for reads.
+ *
+ * - NULL: `session` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_WANT_READ`,
+ *   `MTATLS_RESULT_WANT_WRITE`, `MTATLS_RESULT_INTERRUPTED`,
+ *   `MTATLS_RESULT_BAD_STATE` (called from a callback),
+ *   `MTATLS_RESULT_NULL_PARAMETER`, `MTATLS_RESULT_PANIC`; a peer that is
+ *   gone or slow does not make it fail.
+ * - Memory: the socket stays open; its flags are restored.
+ * - Blocking: up to `timeout_seconds` (as for reads) with
+ *   `tls_fast_shutdown_enable = no`; otherwise only to send close_notify.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 mtatls_result mtatls_session_stop(struct mtatls_session *session,
                                   int timeout_seconds);
@@ -737,6 +1067,14 @@ mtatls_result mtatls_session_stop(struct mtatls_session *session,
 /**
  * The facts of the established session, or NULL before the handshake
  * has succeeded (or for NULL). Borrowed: valid until the session is freed.
+ *
+ * - NULL: NULL `session` gives NULL.
+ * - Returns: the facts, or NULL (no completed handshake, poisoned session, or
+ *   called from a callback).
+ * - Memory: borrowed from the session: valid until it is freed.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 const struct mtatls_session_facts *mtatls_session_get_facts(struct mtatls_session *session);
 
@@ -744,6 +1082,14 @@ const struct mtatls_session_facts *mtatls_session_get_facts(struct mtatls_sessio
  * Write Postfix's summary line ("Untrusted TLS connection established
  * to ...: TLSv1.3 with cipher ...") into `buf` snprintf-style and return
  * its full length (excluding NUL); 0 before the handshake has succeeded.
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the line's full length; 0 before a completed handshake or for a
+ *   poisoned session.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 size_t mtatls_session_summary(const struct mtatls_session *session,
                               char *buf,
@@ -755,6 +1101,14 @@ size_t mtatls_session_summary(const struct mtatls_session *session,
  * session (only a server writes Received: headers). The text is the
  * continuation lines that follow `Received: from HELO (NAME [ADDR])`,
  * each starting with a TAB, separated by `\n`, without a final newline.
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the text's full length; 0 before a completed handshake, for a
+ *   client session or a poisoned one.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 size_t mtatls_session_received_comment(const struct mtatls_session *session,
                                        char *buf,
@@ -764,12 +1118,26 @@ size_t mtatls_session_received_comment(const struct mtatls_session *session,
  * The message of the last failed call on this session ("" after a
  * successful call or for NULL). Borrowed: valid until the next call on
  * the session or its free.
+ *
+ * - NULL: NULL `session` gives "".
+ * - Returns: the text; never NULL.
+ * - Memory: borrowed from the session: valid until its next call or its free.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 const char *mtatls_session_error(const struct mtatls_session *session);
 
 /**
  * Whether the peer closed the connection without close_notify
  * (possible truncation). False for NULL.
+ *
+ * - NULL: NULL gives false.
+ * - Returns: the flag (false for a poisoned session).
+ * - Memory: nothing is kept.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel).
  */
 bool mtatls_session_truncated(const struct mtatls_session *session);
 
@@ -777,6 +1145,12 @@ bool mtatls_session_truncated(const struct mtatls_session *session);
  * The library version and the OpenSSL it runs with, e.g.
  * `"mtatls 0.1.0 (OpenSSL 3.0.19 27 Jan 2026)"`. Static; never NULL;
  * thread-safe.
+ *
+ * - NULL: no pointer arguments.
+ * - Returns: the static version string; never NULL.
+ * - Memory: the string is static (never freed).
+ * - Blocking: no.
+ * - Threads: thread-safe.
  */
 const char *mtatls_version(void);
 

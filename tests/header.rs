@@ -107,3 +107,83 @@ fn every_declaration_is_prefixed_and_documented() {
         }
     }
 }
+
+/// Every function's comment in the header is a contract: what NULL does,
+/// what it returns (for `mtatls_result` functions, the codes by name, each
+/// one that exists), whether inputs are copied or borrowed and for how long
+/// outputs stay valid, whether it blocks, and its thread-safety.
+#[test]
+fn every_function_states_its_contract() {
+    let h = std::fs::read_to_string(committed_path()).unwrap();
+    let codes: Vec<String> = h
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("MTATLS_RESULT_"))
+        .map(|rest| {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            format!("MTATLS_RESULT_{name}")
+        })
+        .collect();
+    assert!(codes.len() >= 20, "result codes not found: {codes:?}");
+    let mut functions = 0;
+    let mut problems = Vec::new();
+    let mut comment = String::new();
+    let mut in_comment = false;
+    for line in h.lines() {
+        let t = line.trim();
+        if t.starts_with("/**") {
+            in_comment = true;
+            comment.clear();
+        }
+        if in_comment {
+            comment.push_str(t.trim_start_matches(['/', '*']).trim());
+            comment.push(' ');
+            if t.ends_with("*/") {
+                in_comment = false;
+            }
+            continue;
+        }
+        let Some(open) = t.find('(') else { continue };
+        let head = &t[..open];
+        let Some(name) = head.split_whitespace().last() else {
+            continue;
+        };
+        let name = name.trim_start_matches('*');
+        if !name.starts_with("mtatls_") || t.starts_with("typedef") {
+            continue;
+        }
+        functions += 1;
+        for label in ["NULL:", "Returns:", "Memory:", "Blocking:", "Threads:"] {
+            if !comment.contains(label) {
+                problems.push(format!("{name}: no \"{label}\" in its comment"));
+            }
+        }
+        if head.starts_with("mtatls_result ") {
+            let returns = comment
+                .split("Returns:")
+                .nth(1)
+                .and_then(|r| r.split(" - ").next())
+                .unwrap_or("");
+            let named: Vec<&str> = returns
+                .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                .filter(|w| w.starts_with("MTATLS_RESULT_"))
+                .collect();
+            if !named.contains(&"MTATLS_RESULT_OK") {
+                problems.push(format!("{name}: Returns: does not name MTATLS_RESULT_OK"));
+            }
+            if named.len() < 2 {
+                problems.push(format!("{name}: Returns: names no failure code"));
+            }
+            for n in named {
+                if !codes.iter().any(|c| c == n) {
+                    problems.push(format!("{name}: Returns: names {n}, which does not exist"));
+                }
+            }
+        }
+        comment.clear();
+    }
+    assert!(functions >= 35, "found only {functions} functions");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

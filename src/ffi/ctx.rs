@@ -22,6 +22,22 @@ pub struct mtatls_ctx {
 /// failure `*out` is untouched and `mtatls_params_error(params)` says why
 /// (naming the parameter, file and OpenSSL reason). Warnings Postfix would
 /// log (unknown group names, bad DH file, ...) go to the log callback.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`; `*out` is
+///   untouched on failure.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (unknown role),
+///   `MTATLS_RESULT_UNKNOWN_PARAMETER`, `MTATLS_RESULT_INVALID_VALUE`,
+///   `MTATLS_RESULT_STRICT`, `MTATLS_RESULT_CERTIFICATE`,
+///   `MTATLS_RESULT_CA_STORE`, `MTATLS_RESULT_CONTEXT`, `MTATLS_RESULT_POLICY`
+///   (TLS turned off); the text is `mtatls_params_error(params)`.
+/// - Memory: the values are copied; `params` may be freed afterwards. `*out`
+///   is owned by the caller (`mtatls_ctx_free`).
+/// - Blocking: reads every certificate, key, CA and DH file (local I/O).
+/// - Threads: not thread-safe: one thread at a time per `params`. The new
+///   context is thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_ctx_new(
     params: *mut mtatls_params,
@@ -48,6 +64,13 @@ pub extern "C" fn mtatls_ctx_new(
 
 /// Release the caller's reference to a context. NULL is ignored. Call at
 /// most once per object, after no other thread uses this handle.
+///
+/// - NULL: NULL is ignored.
+/// - Returns: nothing.
+/// - Memory: releases the caller's reference; sessions keep the context alive.
+///   Call at most once.
+/// - Blocking: no.
+/// - Threads: after no other thread uses this handle.
 #[no_mangle]
 pub extern "C" fn mtatls_ctx_free(ctx: *mut mtatls_ctx) {
     ffi_guard!((), {
@@ -65,6 +88,12 @@ fn ctx_flag(ctx: *const mtatls_ctx, f: impl FnOnce(&Context) -> bool) -> bool {
 
 /// Server: whether Received: headers should carry the TLS comment
 /// (`smtpd_tls_received_header`). False for NULL or a client context.
+///
+/// - NULL: NULL gives false.
+/// - Returns: the flag.
+/// - Memory: nothing is kept.
+/// - Blocking: no.
+/// - Threads: thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_ctx_received_header(ctx: *const mtatls_ctx) -> bool {
     ffi_guard!(false, { ctx_flag(ctx, |c| c.received_header) })
@@ -72,6 +101,12 @@ pub extern "C" fn mtatls_ctx_received_header(ctx: *const mtatls_ctx) -> bool {
 
 /// Server: whether TLS starts on connect (`smtpd_tls_wrappermode`, SMTPS).
 /// False for NULL or a client context.
+///
+/// - NULL: NULL gives false.
+/// - Returns: the flag.
+/// - Memory: nothing is kept.
+/// - Blocking: no.
+/// - Threads: thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_ctx_wrappermode(ctx: *const mtatls_ctx) -> bool {
     ffi_guard!(false, { ctx_flag(ctx, |c| c.wrappermode) })
@@ -79,6 +114,12 @@ pub extern "C" fn mtatls_ctx_wrappermode(ctx: *const mtatls_ctx) -> bool {
 
 /// Whether TLS is mandatory: server level `encrypt` or wrapper mode;
 /// client default level above `may`. False for NULL.
+///
+/// - NULL: NULL gives false.
+/// - Returns: the flag.
+/// - Memory: nothing is kept.
+/// - Blocking: no.
+/// - Threads: thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_ctx_tls_required(ctx: *const mtatls_ctx) -> bool {
     ffi_guard!(false, {
@@ -105,6 +146,14 @@ const _: () = assert!(MTATLS_TICKET_KEY_LEN == crate::context::tickets::TICKET_K
 /// Installing a key turns off the automatic in-process rotation: from then
 /// on the host rotates. Thread-safe. `MTATLS_RESULT_BAD_STATE` if the
 /// context issues no tickets (client, cache timeout 0, no ticket cipher).
+///
+/// - NULL: `ctx` or `key` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (`len` is not `MTATLS_TICKET_KEY_LEN`),
+///   `MTATLS_RESULT_BAD_STATE` (no tickets), `MTATLS_RESULT_PANIC`.
+/// - Memory: the key bytes are copied; the caller may wipe them on return.
+/// - Blocking: no.
+/// - Threads: thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_ctx_set_ticket_key(
     ctx: *const mtatls_ctx,
@@ -144,6 +193,13 @@ pub extern "C" fn mtatls_ctx_set_ticket_key(
 /// each configured name, the DH parameters, every problem with the
 /// parameter to change, and a verdict. `json`: false for text, true for
 /// one JSON object with the same content.
+///
+/// - NULL: NULL `ctx` gives 0 (and "" in `buf`); `buf` may be NULL when `len`
+///   is 0.
+/// - Returns: the report's full length (excluding NUL).
+/// - Memory: copied into `buf` (truncated, NUL-terminated).
+/// - Blocking: no.
+/// - Threads: thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_ctx_fs_report(
     ctx: *const mtatls_ctx,

@@ -120,6 +120,13 @@ pub(crate) unsafe fn with_params(
 /// default; log lines to stderr) and store it in `*out`.
 /// Returns `MTATLS_RESULT_NULL_PARAMETER` if `out` is NULL. Free the
 /// result with `mtatls_params_free`.
+///
+/// - NULL: `out` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_PANIC`.
+/// - Memory: `*out` is owned by the caller: free it with `mtatls_params_free`.
+/// - Blocking: no.
+/// - Threads: thread-safe (a new object).
 #[no_mangle]
 pub extern "C" fn mtatls_params_new(out: *mut *mut mtatls_params) -> mtatls_result {
     ffi_guard!(MTATLS_RESULT_PANIC, {
@@ -141,6 +148,13 @@ pub extern "C" fn mtatls_params_new(out: *mut *mut mtatls_params) -> mtatls_resu
 /// per object. Contexts built from it stay valid. Called from inside one
 /// of the object's own callbacks (during `mtatls_ctx_new`) it does
 /// nothing: the object is in use.
+///
+/// - NULL: NULL is ignored.
+/// - Returns: nothing.
+/// - Memory: frees `params`; contexts built from it stay valid. Call at most
+///   once; inside one of `params`'s own callbacks it does nothing.
+/// - Blocking: no.
+/// - Threads: not thread-safe: one thread at a time per `params`.
 #[no_mangle]
 pub extern "C" fn mtatls_params_free(params: *mut mtatls_params) {
     ffi_guard!((), {
@@ -158,6 +172,16 @@ pub extern "C" fn mtatls_params_free(params: *mut mtatls_params) {
 /// context is built). Returns `MTATLS_RESULT_UNKNOWN_PARAMETER` for a name
 /// this library does not know and `MTATLS_RESULT_INVALID_VALUE` for a value
 /// Postfix refuses; `mtatls_params_error` then names both.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (text not UTF-8),
+///   `MTATLS_RESULT_UNKNOWN_PARAMETER`, `MTATLS_RESULT_INVALID_VALUE`.
+/// - Memory: `name` and `value` are copied; they may be freed on return.
+/// - Blocking: no.
+/// - Threads: not thread-safe: one thread at a time per `params`.
 #[no_mangle]
 pub extern "C" fn mtatls_params_set(
     params: *mut mtatls_params,
@@ -182,6 +206,16 @@ pub extern "C" fn mtatls_params_set(
 /// `$name` expansion only. Returns `MTATLS_RESULT_CONFIG_FILE` if the
 /// file cannot be read or parsed, `MTATLS_RESULT_INVALID_VALUE` for a bad
 /// value (the message gives file, line and parameter).
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (path not UTF-8),
+///   `MTATLS_RESULT_CONFIG_FILE`, `MTATLS_RESULT_INVALID_VALUE`.
+/// - Memory: `path` is copied; the file is read during the call.
+/// - Blocking: reads the file (local I/O).
+/// - Threads: not thread-safe: one thread at a time per `params`.
 #[no_mangle]
 pub extern "C" fn mtatls_params_load_file(
     params: *mut mtatls_params,
@@ -200,6 +234,17 @@ pub extern "C" fn mtatls_params_load_file(
 
 /// Read main.cf text (see `mtatls_params_load_file`); `origin` names the
 /// text in messages and may be NULL.
+///
+/// - NULL: `params` or `text` NULL: `MTATLS_RESULT_NULL_PARAMETER`; `origin`
+///   may be NULL.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (text not UTF-8),
+///   `MTATLS_RESULT_CONFIG_FILE`, `MTATLS_RESULT_INVALID_VALUE`.
+/// - Memory: `text` and `origin` are copied.
+/// - Blocking: no.
+/// - Threads: not thread-safe: one thread at a time per `params`.
 #[no_mangle]
 pub extern "C" fn mtatls_params_load_string(
     params: *mut mtatls_params,
@@ -226,6 +271,18 @@ pub extern "C" fn mtatls_params_load_string(
 /// snprintf-style: truncated and always NUL-terminated when `len > 0`) and
 /// store the full length, excluding the NUL, in `*needed` (may be NULL).
 /// `buf` may be NULL when `len` is 0.
+///
+/// - NULL: `params` or `name` NULL, or `buf` NULL with `len > 0`:
+///   `MTATLS_RESULT_NULL_PARAMETER`; `needed` may be NULL.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT`,
+///   `MTATLS_RESULT_UNKNOWN_PARAMETER`, `MTATLS_RESULT_INVALID_VALUE` (the
+///   expanded value is invalid).
+/// - Memory: the value is copied into `buf` (truncated, NUL-terminated).
+/// - Blocking: no.
+/// - Threads: not thread-safe: one thread at a time per `params`.
 #[no_mangle]
 pub extern "C" fn mtatls_params_get(
     params: *mut mtatls_params,
@@ -256,6 +313,12 @@ pub extern "C" fn mtatls_params_get(
 /// The message of the last failed call on these parameters, including
 /// `mtatls_ctx_new` failures ("" after a successful call). Borrowed: valid
 /// until the next call on `params` or its free. NULL `params` gives "".
+///
+/// - NULL: NULL `params` gives "".
+/// - Returns: the text; never NULL.
+/// - Memory: borrowed from `params`: valid until its next call or its free.
+/// - Blocking: no.
+/// - Threads: not thread-safe: one thread at a time per `params`.
 #[no_mangle]
 pub extern "C" fn mtatls_params_error(params: *const mtatls_params) -> *const c_char {
     ffi_guard!(c"".as_ptr(), {
@@ -272,6 +335,18 @@ pub extern "C" fn mtatls_params_error(params: *const mtatls_params) -> *const c_
 /// stay callable, and `userdata` valid, as long as any such context or
 /// session exists; it must be thread-safe if they are used from several
 /// threads.
+///
+/// - NULL: `params` NULL: `MTATLS_RESULT_NULL_PARAMETER`; `callback` NULL
+///   means stderr; `userdata` may be NULL.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable).
+/// - Memory: `callback` and `userdata` are borrowed: they must stay valid
+///   while contexts or sessions made from these parameters exist.
+/// - Blocking: no.
+/// - Threads: not thread-safe: one thread at a time per `params`. The callback
+///   itself is called from every thread that uses such a context or session.
 #[no_mangle]
 pub extern "C" fn mtatls_params_set_log_callback(
     params: *mut mtatls_params,
@@ -304,6 +379,18 @@ pub extern "C" fn mtatls_params_set_log_callback(
 /// `common_name`, write both (PEM, mode 0600) to the file `path`, and set
 /// `smtpd_tls_chain_files` to it: a server default when no certificate is
 /// configured. Takes about 0.1 s (key generation).
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (not UTF-8, or
+///   `path` is a symlink, directory, FIFO, device or socket),
+///   `MTATLS_RESULT_INVALID_VALUE` (bad common name),
+///   `MTATLS_RESULT_CERTIFICATE` (cannot write).
+/// - Memory: `common_name` and `path` are copied.
+/// - Blocking: about 0.1 s of key generation, then a local file write.
+/// - Threads: not thread-safe: one thread at a time per `params`.
 #[no_mangle]
 pub extern "C" fn mtatls_params_self_signed(
     params: *mut mtatls_params,
@@ -416,6 +503,19 @@ impl crate::context::cache::SessionStore for HostStore {
 /// from the threads running handshakes and must be thread-safe; `userdata`
 /// must stay valid as long as such contexts exist. Keys are NUL-terminated
 /// strings; values are DER-encoded sessions.
+///
+/// - NULL: `params` NULL, or some but not all callbacks NULL:
+///   `MTATLS_RESULT_NULL_PARAMETER`; all three NULL: back to memory.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable).
+/// - Memory: callbacks and `userdata` are borrowed while contexts made from
+///   these parameters exist; keys and values passed to the callbacks are valid
+///   only during the call.
+/// - Blocking: no (the callbacks are called during handshakes).
+/// - Threads: not thread-safe: one thread at a time per `params`. The
+///   callbacks must be thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_params_set_session_cache(
     params: *mut mtatls_params,
@@ -469,6 +569,18 @@ pub type mtatls_sni_callback = Option<
 /// NULL `callback`: back to Postfix's lookup. The callback runs on the
 /// threads doing handshakes and must be thread-safe; `userdata` must stay
 /// valid while such contexts exist.
+///
+/// - NULL: `params` NULL: `MTATLS_RESULT_NULL_PARAMETER`; `callback` NULL:
+///   Postfix's lookup.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
+///   `params` is unusable).
+/// - Memory: the callback and `userdata` are borrowed while contexts made from
+///   these parameters exist.
+/// - Blocking: no (the callback is called during handshakes).
+/// - Threads: not thread-safe: one thread at a time per `params`. The callback
+///   must be thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_params_set_sni_callback(
     params: *mut mtatls_params,

@@ -123,6 +123,12 @@ const NAMES: &[(mtatls_result, &std::ffi::CStr)] = &[
 
 /// The constant's name for a result value (`"MTATLS_RESULT_TIMEOUT"`), or
 /// `"MTATLS_RESULT_UNKNOWN"`. Static string; never NULL; thread-safe.
+///
+/// - NULL: no pointer arguments.
+/// - Returns: a static string; `"MTATLS_RESULT_UNKNOWN"` for an unknown value.
+/// - Memory: the string is static.
+/// - Blocking: no.
+/// - Threads: thread-safe.
 #[no_mangle]
 pub extern "C" fn mtatls_result_name(result: u32) -> *const c_char {
     ffi_guard!(c"MTATLS_RESULT_UNKNOWN".as_ptr(), {

@@ -241,6 +241,18 @@ unsafe fn with_session(
 /// gets a session to free with `mtatls_session_free`; on failure
 /// `mtatls_result_name` and the return value say why (there is no object
 /// to hold the text: it is logged instead).
+///
+/// - NULL: `ctx`, `peer_label` or `out` NULL: `MTATLS_RESULT_NULL_PARAMETER`;
+///   `*out` is untouched on failure.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (bad descriptor, label not UTF-8),
+///   `MTATLS_RESULT_BAD_STATE` (the socket already has a live session),
+///   `MTATLS_RESULT_PANIC`.
+/// - Memory: `peer_label` is copied; the session holds a reference to `ctx`;
+///   `*out` is owned by the caller (`mtatls_session_free`). `fd` stays the
+///   caller's.
+/// - Blocking: no.
+/// - Threads: thread-safe (a new object; `ctx` may be shared).
 #[no_mangle]
 pub extern "C" fn mtatls_session_new(
     ctx: *const mtatls_ctx,
@@ -286,6 +298,15 @@ pub extern "C" fn mtatls_session_new(
 /// flags are restored. NULL is ignored. Call at most once per object.
 /// Called from inside one of the session's own callbacks it does nothing:
 /// the session is in use.
+///
+/// - NULL: NULL is ignored.
+/// - Returns: nothing.
+/// - Memory: frees the session and restores `fd`'s flags; never closes `fd`.
+///   Call at most once; inside one of the session's own callbacks it does
+///   nothing.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_free(session: *mut mtatls_session) {
     ffi_guard!((), {
@@ -304,6 +325,18 @@ pub extern "C" fn mtatls_session_free(session: *mut mtatls_session) {
 /// default `smtp_tls_security_level`. `MTATLS_RESULT_INVALID_VALUE` for an
 /// unknown name, `MTATLS_RESULT_INVALID_ARGUMENT` on a server session,
 /// `MTATLS_RESULT_BAD_STATE` once the handshake has started.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of the session's own callbacks, or the handshake has started),
+///   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8),
+///   `MTATLS_RESULT_INVALID_VALUE` (unknown level).
+/// - Memory: `level` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_set_level(
     session: *mut mtatls_session,
@@ -318,6 +351,17 @@ pub extern "C" fn mtatls_session_set_level(
 /// Client, before the handshake: the server's host name (the MX name:
 /// `hostname` in match lists, default TLSA base domain) and the
 /// destination domain (`nexthop`, `dot-nexthop`). Either may be "".
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of the session's own callbacks, or the handshake has started),
+///   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+/// - Memory: `host` and `nexthop` are copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_set_peer_names(
     session: *mut mtatls_session,
@@ -340,6 +384,17 @@ pub extern "C" fn mtatls_session_set_peer_names(
 /// `smtp_tls_fingerprint_cert_match` (fingerprints) at the matching
 /// level, like a Postfix policy table's `match=`. Separators: comma, white
 /// space or `|`.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of the session's own callbacks, or the handshake has started),
+///   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+/// - Memory: `list` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_set_match(
     session: *mut mtatls_session,
@@ -355,6 +410,17 @@ pub extern "C" fn mtatls_session_set_match(
 /// selector 0-1, matching type 0-2, `len` bytes of association data) for
 /// the `dane` / `dane-only` levels. Records OpenSSL cannot use are skipped
 /// when the handshake starts (Postfix's fall-backs apply when none is left).
+///
+/// - NULL: `session` or `data` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of the session's own callbacks, or the handshake has started),
+///   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+/// - Memory: the `len` bytes of `data` are copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_add_tlsa(
     session: *mut mtatls_session,
@@ -388,6 +454,17 @@ pub extern "C" fn mtatls_session_add_tlsa(
 /// session is neither looked up nor saved. The cache key adds a digest of
 /// everything that must match for reuse (protocols, ciphers, level, names,
 /// TLSA records), as Postfix does.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of the session's own callbacks, or the handshake has started),
+///   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+/// - Memory: `serverid` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_set_serverid(
     session: *mut mtatls_session,
@@ -404,6 +481,17 @@ pub extern "C" fn mtatls_session_set_serverid(
 /// `nexthop`, a literal name, or "" for none). DANE levels always send the
 /// TLSA base domain. An invalid name makes the handshake fail with
 /// `MTATLS_RESULT_POLICY`, as Postfix defers such a delivery.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of the session's own callbacks, or the handshake has started),
+///   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+/// - Memory: `name` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_set_servername(
     session: *mut mtatls_session,
@@ -423,6 +511,17 @@ pub extern "C" fn mtatls_session_set_servername(
 
 /// Client, before the handshake: the TLSA base domain (default: the host
 /// name given to `mtatls_session_set_peer_names`).
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`session` or
+///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of the session's own callbacks, or the handshake has started),
+///   `MTATLS_RESULT_PANIC` (internal error; the session is unusable),
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, or text not UTF-8).
+/// - Memory: `base` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_set_tlsa_base(
     session: *mut mtatls_session,
@@ -445,6 +544,22 @@ pub extern "C" fn mtatls_session_set_tlsa_base(
 /// session can still carry QUIT before `mtatls_session_stop`.
 /// On failure Postfix's `SSL_accept error from ...` / `SSL_connect error
 /// to ...` lines are logged and `mtatls_session_error` has the reason.
+///
+/// - NULL: `session` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NOT_VERIFIED`,
+///   `MTATLS_RESULT_HANDSHAKE`, `MTATLS_RESULT_TIMEOUT`,
+///   `MTATLS_RESULT_PEER_CLOSED`, `MTATLS_RESULT_IO`, `MTATLS_RESULT_POLICY`
+///   (level `none`, invalid SNI name), `MTATLS_RESULT_CONTEXT`,
+///   `MTATLS_RESULT_WANT_READ`, `MTATLS_RESULT_WANT_WRITE`,
+///   `MTATLS_RESULT_INTERRUPTED`, `MTATLS_RESULT_BAD_STATE` (stopped mid-way,
+///   or called from a callback), `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_PANIC`. Once finished, every later call returns the same
+///   result and text.
+/// - Memory: nothing is kept from the arguments.
+/// - Blocking: up to `timeout_seconds` (default `*_starttls_timeout`); never
+///   with `MTATLS_TIMEOUT_NONBLOCK`.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_handshake(
     session: *mut mtatls_session,
@@ -460,6 +575,21 @@ pub extern "C" fn mtatls_session_handshake(
 /// (0 means the peer closed the connection). `timeout_seconds` as for
 /// `mtatls_session_handshake` (default: `smtpd_timeout` /
 /// `smtp_data_xfer_timeout`).
+///
+/// - NULL: `session` or `nread` NULL, or `buf` NULL with `len > 0`:
+///   `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_BAD_STATE` (no completed
+///   handshake, failed or closed session, or called from a callback),
+///   `MTATLS_RESULT_HANDSHAKE`, `MTATLS_RESULT_TIMEOUT`,
+///   `MTATLS_RESULT_PEER_CLOSED`, `MTATLS_RESULT_IO`,
+///   `MTATLS_RESULT_WANT_READ`, `MTATLS_RESULT_WANT_WRITE`,
+///   `MTATLS_RESULT_INTERRUPTED`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_PANIC`.
+/// - Memory: writes at most `len` bytes into `buf`; nothing is kept.
+/// - Blocking: up to `timeout_seconds` (default `smtpd_timeout` /
+///   `*_data_xfer_timeout`); never with `MTATLS_TIMEOUT_NONBLOCK`.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_read(
     session: *mut mtatls_session,
@@ -487,6 +617,20 @@ pub extern "C" fn mtatls_session_read(
 /// Write all `len` bytes of `buf`; `*nwritten` gets `len` on success.
 /// In non-blocking mode a `WANT_*` result means: call again with the same
 /// arguments when the socket is ready.
+///
+/// - NULL: `session` or `nwritten` NULL, or `buf` NULL with `len > 0`:
+///   `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_BAD_STATE`,
+///   `MTATLS_RESULT_HANDSHAKE`, `MTATLS_RESULT_TIMEOUT`,
+///   `MTATLS_RESULT_PEER_CLOSED` (the peer closed or vanished; no SIGPIPE is
+///   raised), `MTATLS_RESULT_IO`, `MTATLS_RESULT_WANT_READ`,
+///   `MTATLS_RESULT_WANT_WRITE`, `MTATLS_RESULT_INTERRUPTED`,
+///   `MTATLS_RESULT_NULL_PARAMETER`, `MTATLS_RESULT_PANIC`.
+/// - Memory: the bytes are sent before the call returns OK; after a `WANT_*`
+///   result call again with the same buffer.
+/// - Blocking: up to `timeout_seconds` (as for reads).
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_write(
     session: *mut mtatls_session,
@@ -515,6 +659,18 @@ pub extern "C" fn mtatls_session_write(
 /// `tls_fast_shutdown_enable = no` wait for the peer's), unless the
 /// handshake never completed or failed. Restores the socket's flags; the
 /// socket stays open. `timeout_seconds` as for reads.
+///
+/// - NULL: `session` NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_WANT_READ`,
+///   `MTATLS_RESULT_WANT_WRITE`, `MTATLS_RESULT_INTERRUPTED`,
+///   `MTATLS_RESULT_BAD_STATE` (called from a callback),
+///   `MTATLS_RESULT_NULL_PARAMETER`, `MTATLS_RESULT_PANIC`; a peer that is
+///   gone or slow does not make it fail.
+/// - Memory: the socket stays open; its flags are restored.
+/// - Blocking: up to `timeout_seconds` (as for reads) with
+///   `tls_fast_shutdown_enable = no`; otherwise only to send close_notify.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_stop(
     session: *mut mtatls_session,
@@ -528,6 +684,14 @@ pub extern "C" fn mtatls_session_stop(
 
 /// The facts of the established session, or NULL before the handshake
 /// has succeeded (or for NULL). Borrowed: valid until the session is freed.
+///
+/// - NULL: NULL `session` gives NULL.
+/// - Returns: the facts, or NULL (no completed handshake, poisoned session, or
+///   called from a callback).
+/// - Memory: borrowed from the session: valid until it is freed.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_get_facts(
     session: *mut mtatls_session,
@@ -571,6 +735,14 @@ fn text_out(
 /// Write Postfix's summary line ("Untrusted TLS connection established
 /// to ...: TLSv1.3 with cipher ...") into `buf` snprintf-style and return
 /// its full length (excluding NUL); 0 before the handshake has succeeded.
+///
+/// - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+/// - Returns: the line's full length; 0 before a completed handshake or for a
+///   poisoned session.
+/// - Memory: copied into `buf` (truncated, NUL-terminated).
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_summary(
     session: *const mtatls_session,
@@ -585,6 +757,14 @@ pub extern "C" fn mtatls_session_summary(
 /// session (only a server writes Received: headers). The text is the
 /// continuation lines that follow `Received: from HELO (NAME [ADDR])`,
 /// each starting with a TAB, separated by `\n`, without a final newline.
+///
+/// - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+/// - Returns: the text's full length; 0 before a completed handshake, for a
+///   client session or a poisoned one.
+/// - Memory: copied into `buf` (truncated, NUL-terminated).
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_received_comment(
     session: *const mtatls_session,
@@ -599,6 +779,13 @@ pub extern "C" fn mtatls_session_received_comment(
 /// The message of the last failed call on this session ("" after a
 /// successful call or for NULL). Borrowed: valid until the next call on
 /// the session or its free.
+///
+/// - NULL: NULL `session` gives "".
+/// - Returns: the text; never NULL.
+/// - Memory: borrowed from the session: valid until its next call or its free.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_error(session: *const mtatls_session) -> *const c_char {
     ffi_guard!(c"".as_ptr(), {
@@ -612,6 +799,13 @@ pub extern "C" fn mtatls_session_error(session: *const mtatls_session) -> *const
 
 /// Whether the peer closed the connection without close_notify
 /// (possible truncation). False for NULL.
+///
+/// - NULL: NULL gives false.
+/// - Returns: the flag (false for a poisoned session).
+/// - Memory: nothing is kept.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel).
 #[no_mangle]
 pub extern "C" fn mtatls_session_truncated(session: *const mtatls_session) -> bool {
     ffi_guard!(false, {
