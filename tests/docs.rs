@@ -1,8 +1,8 @@
-//! The README's parameter table is generated from the code's own table
+//! The parameter table of docs/parameters.md is generated from the code's own table
 //! (`mtatls::unstable::PARAMS`) and must not drift from it.
 //! Refresh: `MTATLS_UPDATE_DOCS=1 cargo test --test docs`.
 
-const BEGIN: &str = "<!-- parameters: generated from src/params.rs, do not edit -->\n";
+const BEGIN: &str = "<!-- parameters: generated from src/config/params.rs, do not edit -->\n";
 const END: &str = "<!-- parameters: end -->\n";
 
 fn table() -> String {
@@ -27,16 +27,16 @@ fn table() -> String {
 }
 
 #[test]
-fn readme_parameter_table_is_current() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+fn parameter_table_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/parameters.md");
     let readme = std::fs::read_to_string(&path).unwrap();
     let start = readme
         .find(BEGIN)
-        .expect("README lacks the parameters begin marker")
+        .expect("docs/parameters.md lacks the parameters begin marker")
         + BEGIN.len();
     let end = readme[start..]
         .find(END)
-        .expect("README lacks the parameters end marker")
+        .expect("docs/parameters.md lacks the parameters end marker")
         + start;
     let want = table();
     if std::env::var("MTATLS_UPDATE_DOCS").is_ok_and(|v| v == "1") && readme[start..end] != want {
@@ -46,6 +46,6 @@ fn readme_parameter_table_is_current() {
     }
     assert!(
         readme[start..end] == want,
-        "README.md's parameter table differs from src/params.rs; refresh with MTATLS_UPDATE_DOCS=1 cargo test --test docs"
+        "docs/parameters.md's parameter table differs from src/config/params.rs; refresh with MTATLS_UPDATE_DOCS=1 cargo test --test docs"
     );
 }

@@ -1,4 +1,4 @@
-//! Cipher grades and exclusions (spec §6), protocol lists (§1.5) and the
+//! Cipher grades and exclusions, protocol lists (Postfix's syntax) and the
 //! OpenSSL option names of `tls_disable_workarounds` / `tls_ssl_options`,
 //! turned into OpenSSL settings.
 

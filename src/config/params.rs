@@ -24,7 +24,7 @@ pub enum Kind {
     Time,
     /// A cipher grade: `high medium low export null`.
     Grade,
-    /// A protocol list (§1.5 of the spec).
+    /// A protocol list (`>=TLSv1.2`, `!SSLv3`, `TLSv1.2 TLSv1.3`).
     Protocols,
     /// A cipher exclusion list (no token may start with `! + - @`).
     Exclusions,

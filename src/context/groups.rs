@@ -1,4 +1,4 @@
-//! Forward secrecy settings (spec §1.4): the key-exchange group list from
+//! Forward secrecy settings: the key-exchange group list from
 //! `tls_eecdh_auto_curves` + `tls_ffdhe_auto_groups` with Postfix's
 //! warnings and fallbacks, and the DH parameters for TLS 1.2 DHE ciphers
 //! (`smtpd_tls_dh1024_param_file`).

@@ -1,4 +1,4 @@
-//! SNI (spec §1.6). Client: the name `smtp_tls_servername` asks for.
+//! SNI. Client: the name `smtp_tls_servername` asks for.
 //! Server: `tls_server_sni_maps`, a Postfix lookup table from server name
 //! (or `.parent.domain`) to chain files; every chain is loaded when the
 //! context is built, and the handshake switches to the matching one.

@@ -1,6 +1,6 @@
 //! Session facts and the two texts Postfix writes from them: the
-//! "... TLS connection established ..." summary line (spec §3.1) and the
-//! Received: header TLS comment (spec §4). Formatting is pure: facts in,
+//! "... TLS connection established ..." summary line and the
+//! Received: header TLS comment, as Postfix writes them. Formatting is pure: facts in,
 //! text out.
 
 /// Certificate status bits, as Postfix's `peer_status`.
@@ -161,7 +161,7 @@ fn sig_item(who: &str, sig: &Signature) -> String {
     s
 }
 
-/// The summary line (spec §3.1).
+/// The summary line.
 pub fn summary_line(f: &Facts) -> String {
     let mut line = format!(
         "{} TLS connection established {} {}",
@@ -217,7 +217,7 @@ pub fn sanitize_comment(text: &str) -> String {
     out
 }
 
-/// The Received: header TLS comment (spec §4): the continuation lines
+/// The Received: header TLS comment: the continuation lines
 /// that follow `Received: from HELO (NAME [ADDR])`, each starting with a
 /// TAB, joined by `\n`, without a trailing newline. `ccert_requested`
 /// is whether the server asked for a client certificate

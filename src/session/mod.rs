@@ -192,12 +192,12 @@ impl Session {
         self.truncated
     }
 
-    /// The Postfix summary line (spec §3.1), once established.
+    /// The Postfix summary line, once established.
     pub fn summary(&self) -> Option<String> {
         self.facts.as_ref().map(summary::summary_line)
     }
 
-    /// The Received: header TLS comment (spec §4), once established; a
+    /// The Received: header TLS comment, once established; a
     /// server's only (a client writes no Received: header).
     pub fn received_comment(&self) -> Option<String> {
         if self.ctx.role != Role::Server {
@@ -603,7 +603,7 @@ impl Session {
         }
     }
 
-    /// Log and describe a failed handshake as Postfix does (spec §3.2).
+    /// Log and describe a failed handshake as Postfix does.
     fn handshake_failed(&mut self, ret: libc::c_int, errno: i32) -> Error {
         if let Some(shared) = &self.shared {
             if let (Some(cache), Some(key)) = (&shared.cache, &shared.cache_key) {

@@ -1,8 +1,8 @@
-//! Security levels applied to one session (spec §1.3.1, §2): name checks
+//! Security levels applied to one session: name checks
 //! for `verify`/`secure`, fingerprints for `fingerprint`, TLSA records for
 //! `dane`/`dane-only`, local trust anchors; the certificate verification
 //! callback; the trust decision after the handshake; and the trust-chain
-//! error lines of spec §3.3. All checks are OpenSSL's (X509 host checks,
+//! error lines Postfix logs. All checks are OpenSSL's (X509 host checks,
 //! DANE); nothing here parses certificates by hand.
 
 use std::ffi::CString;
@@ -394,7 +394,7 @@ pub fn prepare_client(
     }
 }
 
-/// The trust-chain error line of spec §3.3 for the recorded error
+/// The trust-chain error line Postfix logs for the recorded error
 /// (`None` when no error was recorded: Postfix then logs nothing).
 pub fn verify_error_line(record: &VerifyRecord, label: &str, am_server: bool) -> Option<String> {
     let depth = record.depth?;
@@ -474,7 +474,7 @@ pub struct Decision {
     pub late_line: Option<String>,
 }
 
-/// Decide the trust bits after a handshake (spec §2.2/§2.3) and log the
+/// Decide the trust bits after a handshake, as Postfix does, and log the
 /// client's certificate-match and trust-chain lines (before its peer line,
 /// as Postfix's client does).
 pub fn decide(

@@ -1,5 +1,5 @@
 //! The structures Debian 12's Postfix 3.7.11 passes to and reads from
-//! libpostfix-tls.so, laid out as on x86-64 (POSTFIX-ABI-3.7.11.md §4).
+//! libpostfix-tls.so, laid out as on x86-64 (from each release's src/tls/tls.h).
 //! Every size and offset is checked at compile time.
 
 #![allow(non_camel_case_types, non_snake_case)]

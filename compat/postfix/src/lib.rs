@@ -4,7 +4,7 @@
 //!
 //! Two builds from this crate:
 //! - the full replacement (default features): every symbol Debian's
-//!   library exports (POSTFIX-ABI-3.7.11.md §2), loaded through
+//!   library exports, loaded through
 //!   `LD_LIBRARY_PATH`;
 //! - `--features preload`: only what smtpd and smtp need, for
 //!   `LD_PRELOAD` next to Debian's library (which keeps serving tlsmgr,

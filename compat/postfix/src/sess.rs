@@ -2,7 +2,7 @@
 //! `TLS_APPL_STATE *`, the `TLS_SESS_STATE` Postfix reads (264 bytes in
 //! Postfix memory, with a private tail pointing at the live mtatls
 //! session), the handshake loop, the VSTREAM read/write callbacks of
-//! POSTFIX-ABI §6, and `tls_session_stop`.
+//! VSTREAM hooks, and `tls_session_stop`.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
@@ -553,7 +553,7 @@ pub unsafe extern "C" fn vstream_write(
     })
 }
 
-/// Hook the VSTREAM onto the session (POSTFIX-ABI §6 "Start").
+/// Hook the VSTREAM onto the session (as Postfix's tls_stream_start).
 ///
 /// # Safety
 /// `stream` is NULL or a live VSTREAM; `sess` a context of this library.
@@ -567,7 +567,7 @@ pub unsafe fn hook(stream: *mut c_void, sess: *mut c_void) {
     }
 }
 
-/// Give the VSTREAM back its harmless dummies (POSTFIX-ABI §6 "Stop").
+/// Give the VSTREAM back its harmless dummies (as Postfix's tls_stream_stop).
 ///
 /// # Safety
 /// `stream` is NULL or a live VSTREAM.
