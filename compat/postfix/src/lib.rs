@@ -14,7 +14,7 @@
 //! ([`pf`]); nothing here references a Postfix symbol at link time.
 
 // The `extern "C"` entry points are Postfix's functions: their safety
-// contract is Postfix's ABI (POSTFIX-ABI-3.7.11.md), not repeated per
+// contract is Postfix's ABI (its src/tls/tls.h), not repeated per
 // function.
 #![allow(clippy::missing_safety_doc)]
 
