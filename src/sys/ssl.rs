@@ -17,7 +17,7 @@ use super::ossl;
 // ---- options and modes ----
 
 /// `SSL_OP_IGNORE_UNEXPECTED_EOF`.
-pub const OP_IGNORE_UNEXPECTED_EOF: u64 = openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF as u64;
+pub const OP_IGNORE_UNEXPECTED_EOF: u64 = openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF;
 
 /// Set `SSL_OP_*` bits on one session.
 pub fn set_options(ssl: &mut SslRef, bits: u64) {

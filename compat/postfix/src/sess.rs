@@ -177,9 +177,9 @@ pub fn ssl_setup(ciphers: String, protocols: Option<String>) -> mtatls::unstable
                 ];
                 for (v, op) in holes {
                     if v > lo && v < hi && !allowed.contains(&v) {
-                        SSL_set_options(ptr, op as u64);
+                        SSL_set_options(ptr, op);
                     } else {
-                        SSL_clear_options(ptr, op as u64);
+                        SSL_clear_options(ptr, op);
                     }
                 }
             }
