@@ -1833,3 +1833,46 @@ fn smtpd_ticket_keys_from_tlsmgr_like_debians() {
         &outputs[0].1,
     );
 }
+
+/// `make -C compat/postfix demo`: one message from Debian's real smtp(8)
+/// to its real smtpd(8), both daemons loading our libpostfix-tls.so,
+/// printing both daemons' TLS lines and the delivered Received: header.
+#[test]
+fn demo_message_between_real_daemons_on_our_library() {
+    let Some(peers) = peers() else { return };
+    shim();
+    let certs = certs(&peers);
+    let server = server(&peers, Lib::Ours, &certs, &[]);
+    let client = client(&peers, Lib::Ours, &certs, &[&server], &[]);
+    let d = deliver(&client, &server);
+    println!(
+        "== smtp(8) (client), Postfix {}, on our library",
+        peers.version
+    );
+    for l in &d.client {
+        println!("smtp: {l}");
+    }
+    println!("== smtpd(8) (server), on our library");
+    for l in &d.server {
+        println!("smtpd: {l}");
+    }
+    println!("== the delivered message's Received: header");
+    for l in &d.received {
+        println!("{l}");
+    }
+    assert!(d.sent, "the message was not delivered: {d:?}");
+    for lines in [&d.client, &d.server] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("TLS connection established")),
+            "{d:?}"
+        );
+    }
+    assert!(
+        d.received.iter().any(|l| l.contains("(using TLSv1.")),
+        "{d:?}"
+    );
+    assert_ran_ours(&server, "smtpd", "tls_server_start");
+    assert_ran_ours(&client, "smtp", "tls_client_start");
+}
