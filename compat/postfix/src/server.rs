@@ -2,7 +2,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use mtatls::{Context, Params, Session};
+use mtatls::{Context, Hooks, Params, Session};
 
 use crate::abi::{ServerInitProps, ServerStartProps};
 use crate::pf::{self, str_or_empty};
@@ -147,7 +147,7 @@ pub unsafe extern "C" fn tls_server_init(props: *const ServerInitProps) -> *mut 
                 return std::ptr::null_mut();
             }
         };
-        match Context::new(&params, "smtpd") {
+        match Context::with_hooks(&params, "smtpd", &Hooks::with_logger(pf::logger())) {
             Ok(ctx) => AppState::new(true, ctx, mask).cast(),
             Err(e) => {
                 pf::warn(e.message());
