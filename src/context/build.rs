@@ -409,7 +409,10 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             None => Arc::new(super::cache::MemoryStore::default()),
         };
         ctx.cache = Some(Arc::new(super::cache::ClientCache {
-            name: settings.prefix.clone(),
+            name: hooks
+                .cache_name
+                .clone()
+                .unwrap_or_else(|| settings.prefix.clone()),
             timeout: cli.cache_timeout,
             store,
         }));

@@ -36,6 +36,9 @@ pub struct Hooks {
     pub logger: Logger,
     /// Client: the session store (default: process memory).
     pub session_store: Option<Arc<dyn cache::SessionStore>>,
+    /// Client: the session cache's name in log lines ("looking for
+    /// session ... in NAME cache"; default: the role prefix, `smtp`).
+    pub cache_name: Option<String>,
     /// Server: picks the `tls_server_sni_maps` entry for a name (default:
     /// Postfix's lookup).
     pub sni_selector: Option<Arc<sni::SniSelector>>,
@@ -69,6 +72,7 @@ impl std::fmt::Debug for Hooks {
             .field("logger", &self.logger)
             .field("session_store", &self.session_store.is_some())
             .field("sni_selector", &self.sni_selector.is_some())
+            .field("cache_name", &self.cache_name)
             .finish()
     }
 }

@@ -194,6 +194,7 @@ pub unsafe extern "C" fn tls_client_init(props: *const ClientInitProps) -> *mut 
         };
         if let (Some(_), Ok(ct)) = (policy, std::ffi::CString::new(cache_type.clone())) {
             hooks.session_store = Some(Arc::new(MgrStore { cache_type: ct }));
+            hooks.cache_name = Some(cache_type);
         }
         match Context::with_hooks(&params, prefix, &hooks) {
             Ok(ctx) => AppState::new(false, ctx, mask).cast(),
