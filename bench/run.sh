@@ -101,6 +101,8 @@ versions=$("$bin" version)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+# Sections other scripts write (examples/fleet/bench.sh) are kept.
+kept=$(sed -n '/^<!-- fleet: begin/,/^<!-- fleet: end -->/p' "$md" 2>/dev/null || true)
 {
     echo "# mtatls benchmarks"
     echo
@@ -158,5 +160,10 @@ dirty=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
     echo "would be negotiated otherwise). Full-handshake clients keep no sessions (no server id)."
     echo "Wall-clock rates on a shared 2-CPU VM move by +-10% between blocks; the callgrind rows"
     echo "are exact. The CPU-loop figure in the scaling row is what the machine itself gave."
-} > "$md"
+    if [ -n "$kept" ]; then
+        echo
+        echo "$kept"
+    fi
+} > "$md.tmp"
+mv -f "$md.tmp" "$md"
 echo "== wrote $md ($((end - start)) s)" >&2
