@@ -18,7 +18,7 @@ MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SONAME := libmtatls.so.$(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 
-HARNESSES = $(OUT)/handshake_cases $(OUT)/api_misuse $(OUT)/sessions $(OUT)/threads $(OUT)/failclosed
+HARNESSES = $(OUT)/handshake_cases $(OUT)/api_misuse $(OUT)/sessions $(OUT)/threads $(OUT)/failclosed $(OUT)/policies
 EXAMPLES = $(OUT)/mtatls-smtpd $(OUT)/mtatls-finger $(OUT)/mtatls-fsreport $(OUT)/quickstart
 
 PREFIX ?= /usr/local

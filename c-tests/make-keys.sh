@@ -4,6 +4,7 @@
 #   DIR/{rsa,ecdsa,ed25519,client}.pem   key + self-signed certificate (chain-file form)
 #   DIR/NAME.crt                          the certificate alone
 #   DIR/NAME.sha256 / NAME.spki-sha256    certificate / public-key SHA-256 fingerprints
+#   DIR/NAME.sha1, NAME.spki-sha256.bin   SHA-1 fingerprint; raw SPKI SHA-256 (TLSA 3 1 1)
 #   DIR/dh3072.pem                        DH parameters (ffdhe3072 group)
 #   DIR/garbage.pem                       a file that is not PEM
 set -eu
@@ -15,6 +16,9 @@ gen() { # name cn keyopts...
         -addext "subjectAltName=DNS:$cn" -keyout "$dir/$name.key" -out "$dir/$name.crt" >/dev/null 2>&1
     cat "$dir/$name.key" "$dir/$name.crt" > "$dir/$name.pem"
     openssl x509 -in "$dir/$name.crt" -noout -fingerprint -sha256 | sed 's/.*=//' > "$dir/$name.sha256"
+    openssl x509 -in "$dir/$name.crt" -noout -fingerprint -sha1 | sed 's/.*=//' > "$dir/$name.sha1"
+    openssl x509 -in "$dir/$name.crt" -noout -pubkey | openssl pkey -pubin -outform DER \
+        | openssl dgst -sha256 -binary > "$dir/$name.spki-sha256.bin"
     openssl x509 -in "$dir/$name.crt" -noout -pubkey | openssl pkey -pubin -outform DER \
         | openssl dgst -sha256 -c | sed 's/.*= //' | tr a-f A-F > "$dir/$name.spki-sha256"
 }

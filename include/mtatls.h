@@ -74,6 +74,16 @@
 #define MTATLS_CERT_SECURED 16
 
 /**
+ * Format argument of `mtatls_session_peer_certificate`: PEM text.
+ */
+#define MTATLS_CERT_FORMAT_PEM 0
+
+/**
+ * Format argument of `mtatls_session_peer_certificate`: DER bytes.
+ */
+#define MTATLS_CERT_FORMAT_DER 1
+
+/**
  * What a call returns. Values are stable across releases; new codes are
  * only ever added. 1-99: calling mistakes; 100-199: parameters;
  * 200-299: contexts; 300-399: sessions.
@@ -455,8 +465,9 @@ void mtatls_ctx_free(struct mtatls_ctx *ctx);
 bool mtatls_ctx_received_header(const struct mtatls_ctx *ctx);
 
 /**
- * Server: whether TLS starts on connect (`smtpd_tls_wrappermode`, SMTPS).
- * False for NULL or a client context.
+ * Whether TLS starts on connect (SMTPS): `smtpd_tls_wrappermode` for a
+ * server context, `smtp_tls_wrappermode` (or `lmtp_`) for a client one.
+ * False for NULL.
  *
  * - NULL: NULL gives false.
  * - Returns: the flag.
@@ -960,6 +971,135 @@ mtatls_result mtatls_session_set_tlsa_base(struct mtatls_session *session,
                                            const char *base);
 
 /**
+ * Before the handshake, either role: the TLS protocols of this session in
+ * Postfix's syntax (`>=TLSv1.2`, `!SSLv3, !TLSv1`, `TLSv1.2 TLSv1.3`),
+ * replacing `*_tls_protocols` / `*_tls_mandatory_protocols`, as a Postfix
+ * policy table's `protocols=` does.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+ *   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (text not
+ *   UTF-8),
+ *   `MTATLS_RESULT_INVALID_VALUE` (not a protocol list, or none left), `MTATLS_RESULT_PANIC`.
+ * - Memory: `protocols` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel). Nothing shared with other sessions of the
+ *   context is changed.
+ */
+mtatls_result mtatls_session_set_protocols(struct mtatls_session *session,
+                                           const char *protocols);
+
+/**
+ * Before the handshake, either role: the cipher grade of this session
+ * (`high`, `medium`, `low`, `export`, `null`), replacing the level's
+ * `*_tls_ciphers` / `*_tls_mandatory_ciphers`. The exclusions the level
+ * implies (`eNULL` at `encrypt`, `aNULL` above) stay.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+ *   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (text not
+ *   UTF-8),
+ *   `MTATLS_RESULT_INVALID_VALUE` (unknown grade); an OpenSSL refusal
+ *   of the resulting list fails the handshake with `MTATLS_RESULT_POLICY`, `MTATLS_RESULT_PANIC`.
+ * - Memory: `grade` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel). Nothing shared with other sessions of the
+ *   context is changed.
+ */
+mtatls_result mtatls_session_set_cipher_grade(struct mtatls_session *session,
+                                              const char *grade);
+
+/**
+ * Before the handshake, either role: the cipher exclusions of this
+ * session (Postfix's syntax, e.g. `aNULL, RC4`), replacing the configured
+ * `*_tls_exclude_ciphers` (and mandatory) ones; the exclusions the level
+ * implies stay.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+ *   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (text not
+ *   UTF-8),
+ *   `MTATLS_RESULT_INVALID_VALUE` (a token starting with `! + - @`), `MTATLS_RESULT_PANIC`.
+ * - Memory: `list` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel). Nothing shared with other sessions of the
+ *   context is changed.
+ */
+mtatls_result mtatls_session_set_exclusions(struct mtatls_session *session,
+                                            const char *list);
+
+/**
+ * Client, before the handshake: the fingerprint digest of this session
+ * (`sha256`, `sha1`, `sha512`, ...), replacing
+ * `smtp_tls_fingerprint_digest`: level `fingerprint` matches with it and
+ * the facts report fingerprints made with it.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+ *   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, text not
+ *   UTF-8),
+ *   `MTATLS_RESULT_INVALID_VALUE` (a digest OpenSSL or this library
+ *   cannot use for matching), `MTATLS_RESULT_PANIC`.
+ * - Memory: `digest` is copied.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel). Nothing shared with other sessions of the
+ *   context is changed.
+ */
+mtatls_result mtatls_session_set_fingerprint_digest(struct mtatls_session *session,
+                                                    const char *digest);
+
+/**
+ * Client, before the handshake: verify the server with the CA
+ * certificates of the PEM file `path` instead of `smtp_tls_CAfile` /
+ * `smtp_tls_CApath` (plus the system's with `tls_append_default_CA`). The
+ * file is read now, once per context and path (mind a chroot).
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+ *   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, text not
+ *   UTF-8),
+ *   `MTATLS_RESULT_CA_STORE` (the file cannot be read or holds no
+ *   certificate), `MTATLS_RESULT_PANIC`.
+ * - Memory: `path` is copied; the store read is kept by the context.
+ * - Blocking: reads the file (local I/O).
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel). Nothing shared with other sessions of the
+ *   context is changed.
+ */
+mtatls_result mtatls_session_set_ca_file(struct mtatls_session *session,
+                                         const char *path);
+
+/**
+ * Client, before the handshake: the trust anchors of the PEM file `path`
+ * (certificates or public keys, as `smtp_tls_trust_anchor_file`) for the
+ * `verify` and `secure` levels of this session, as a Postfix policy
+ * table's `tafile=`. Read now.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+ *   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, text not
+ *   UTF-8),
+ *   `MTATLS_RESULT_CERTIFICATE` (the file cannot be read or parsed), `MTATLS_RESULT_PANIC`.
+ * - Memory: `path` is copied.
+ * - Blocking: reads the file (local I/O).
+ * - Threads: one thread at a time per session (different sessions, also of
+ *   one context, may run in parallel). Nothing shared with other sessions of the
+ *   context is changed.
+ */
+mtatls_result mtatls_session_set_trust_anchor_file(struct mtatls_session *session,
+                                                   const char *path);
+
+/**
  * Run the TLS handshake (after the plain-text STARTTLS exchange).
  * `timeout_seconds`: `MTATLS_TIMEOUT_DEFAULT` (-1) uses
  * `smtpd_starttls_timeout` / `smtp_starttls_timeout`; `MTATLS_TIMEOUT_NONBLOCK`
@@ -1140,6 +1280,44 @@ const char *mtatls_session_error(const struct mtatls_session *session);
  *   one context, may run in parallel).
  */
 bool mtatls_session_truncated(const struct mtatls_session *session);
+
+/**
+ * How many certificates `mtatls_session_peer_certificate` has for this
+ * session: the chain the peer sent (leaf first), or with `verified` the
+ * chain verification built (leaf to trust anchor; 0 when it built none).
+ *
+ * - NULL: NULL `session` gives 0.
+ * - Returns: the count; 0 before a completed handshake, for a poisoned
+ *   session, or a peer without certificate.
+ * - Memory: nothing is kept.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_peer_certificate_count(const struct mtatls_session *session,
+                                             bool verified);
+
+/**
+ * Write certificate `index` (0: the leaf) of the peer's chain (see
+ * `mtatls_session_peer_certificate_count`) into `buf`, as PEM text
+ * (`MTATLS_CERT_FORMAT_PEM`, NUL-terminated when it fits) or DER bytes
+ * (`MTATLS_CERT_FORMAT_DER`), and return its full length (excluding the
+ * NUL); 0 when there is no such certificate. Call with `len` 0 to learn
+ * the size.
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the length; 0 for a bad `index` or `format`, before a
+ *   completed handshake, or for a poisoned session.
+ * - Memory: copied into `buf` (PEM truncated and NUL-terminated; DER
+ *   written only when it fits whole).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_peer_certificate(const struct mtatls_session *session,
+                                       bool verified,
+                                       size_t index,
+                                       int format,
+                                       uint8_t *buf,
+                                       size_t len);
 
 /**
  * The library version and the OpenSSL it runs with, e.g.

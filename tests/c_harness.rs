@@ -97,6 +97,40 @@ fn c_failclosed_under_valgrind() {
     }
 }
 
+/// Per-session policies (protocols, grade, exclusions, digest, CA file,
+/// trust anchors, halfdane) from threads sharing one context, and the
+/// peer's certificates exported.
+#[test]
+fn c_policies_per_session_from_threads() {
+    run_harness("policies", true, &[]);
+}
+
+/// The same under valgrind's race detectors: a session's own settings
+/// touch nothing the other threads share.
+#[test]
+fn c_policies_under_helgrind_and_drd() {
+    if !valgrind_available() {
+        return;
+    }
+    for tool in ["--tool=helgrind", "--tool=drd"] {
+        let bin = c_binaries().join("policies");
+        let out = run_bounded(
+            Command::new("valgrind")
+                .args(["-q", "--error-exitcode=99", tool])
+                .arg(&bin)
+                .arg(keys())
+                .arg("1"),
+            Duration::from_secs(900),
+        );
+        assert!(
+            out.status.success(),
+            "{tool} found problems:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn c_sessions_event_loop_and_resumption() {
     run_harness("sessions", true, &[]);

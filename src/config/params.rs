@@ -154,6 +154,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("smtp_tls_session_cache_timeout", "3600s", Time, "Client session cache lifetime."),
     p("smtp_starttls_timeout", "300s", Time, "Client handshake timeout."),
     p("smtp_data_xfer_timeout", "180s", Time, "Client read/write timeout (default for session I/O)."),
+    p("smtp_tls_wrappermode", "no", Bool, "Client: TLS from the first byte (SMTPS, port 465) instead of STARTTLS."),
     // --- others ---
     p("stress", "", Text, "Set by Postfix's master under stress; used in timeout defaults."),
     p("mtatls_strict", "no", Bool, "Turn every warn-and-continue case into an error (mtatls only)."),

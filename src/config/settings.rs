@@ -68,6 +68,10 @@ pub struct CipherPolicy {
     pub grade_list: String,
     /// Exclusion lists, in order (each token becomes `:!TOKEN`).
     pub exclusions: Vec<String>,
+    /// Exclusions the policy class itself implies (`eNULL` at level
+    /// `encrypt`, `aNULL` above it), after the configured ones; a
+    /// session's own exclusions never remove them.
+    pub implied: Vec<String>,
     /// The exclusion parameter named in reports.
     pub exclusion_param: String,
 }
@@ -77,7 +81,7 @@ impl CipherPolicy {
     /// token as `:!TOKEN`, as Postfix builds it.
     pub fn cipher_list(&self) -> String {
         let mut list = self.grade_list.clone();
-        for excl in &self.exclusions {
+        for excl in self.exclusions.iter().chain(&self.implied) {
             for token in split_list_colon(excl) {
                 list.push_str(":!");
                 list.push_str(token);
@@ -113,6 +117,7 @@ pub fn cipher_list(params: &Params, grade: Grade, exclusions: &[&str]) -> Result
         },
         grade_list: params.get(grade.base_list_param())?,
         exclusions: exclusions.iter().map(|e| e.to_string()).collect(),
+        implied: Vec::new(),
         exclusion_param: String::new(),
     };
     Ok(policy.cipher_list())
@@ -177,6 +182,28 @@ pub struct Groups {
     pub default_ffdhe: String,
 }
 
+/// The OpenSSL cipher lists of the grades (`tls_*_cipherlist`).
+#[derive(Debug, Clone, Default)]
+pub struct Cipherlists {
+    /// `tls_high_cipherlist`.
+    pub high: String,
+    /// `tls_medium_cipherlist` (also the `low` and `export` grades).
+    pub medium: String,
+    /// `tls_null_cipherlist`.
+    pub null: String,
+}
+
+impl Cipherlists {
+    /// The list of `grade`.
+    pub fn of(&self, grade: Grade) -> &str {
+        match grade {
+            Grade::High => &self.high,
+            Grade::Null => &self.null,
+            Grade::Medium | Grade::Low | Grade::Export => &self.medium,
+        }
+    }
+}
+
 /// `tls_config_file` / `tls_config_name`.
 #[derive(Debug, Clone, Default)]
 pub struct OpensslConfig {
@@ -235,6 +262,8 @@ pub struct ClientSettings {
     pub cache_timeout: u64,
     /// `*_tls_trust_anchor_file`.
     pub trust_anchor_file: String,
+    /// `*_tls_wrappermode`.
+    pub wrappermode: bool,
     /// The policies for `may`, `encrypt` and the authenticated levels.
     pub policies: Vec<CipherPolicy>,
 }
@@ -272,6 +301,8 @@ pub struct Settings {
     pub ssl_options: String,
     /// The key-exchange groups.
     pub groups: Groups,
+    /// The grades' cipher lists (sessions may pick another grade).
+    pub cipherlists: Cipherlists,
     /// Keys and certificates.
     pub credentials: Credentials,
     /// The CA trust store.
@@ -315,6 +346,7 @@ impl Reader<'_> {
         protocols_param: String,
         grade_param: String,
         exclusions: Vec<String>,
+        implied: &[&str],
         exclusion_param: String,
     ) -> Result<CipherPolicy> {
         let text = self.get(&protocols_param)?;
@@ -344,6 +376,7 @@ impl Reader<'_> {
             },
             grade_list,
             exclusions,
+            implied: implied.iter().map(|e| e.to_string()).collect(),
             exclusion_param,
         })
     }
@@ -431,6 +464,7 @@ impl Reader<'_> {
                 protocols.into(),
                 grade.into(),
                 exclusions,
+                &[],
                 exclusion.into(),
             )?,
             dh_file: p.get("smtpd_tls_dh1024_param_file")?,
@@ -468,20 +502,23 @@ impl Reader<'_> {
                 self.name("tls_protocols"),
                 self.name("tls_ciphers"),
                 vec![exclude.clone()],
+                &[],
                 self.name("tls_exclude_ciphers"),
             )?,
             self.policy(
                 Policy::Encrypt,
                 self.name("tls_mandatory_protocols"),
                 self.name("tls_mandatory_ciphers"),
-                vec![exclude.clone(), mandatory_exclude.clone(), "eNULL".into()],
+                vec![exclude.clone(), mandatory_exclude.clone()],
+                &["eNULL"],
                 self.name("tls_mandatory_exclude_ciphers"),
             )?,
             self.policy(
                 Policy::Authenticated,
                 self.name("tls_mandatory_protocols"),
                 self.name("tls_mandatory_ciphers"),
-                vec![exclude, mandatory_exclude, "aNULL".into()],
+                vec![exclude, mandatory_exclude],
+                &["aNULL"],
                 self.name("tls_mandatory_exclude_ciphers"),
             )?,
         ];
@@ -495,6 +532,7 @@ impl Reader<'_> {
                 .params
                 .get_time(&self.name("tls_session_cache_timeout"))?,
             trust_anchor_file: self.own("tls_trust_anchor_file")?,
+            wrappermode: self.own_bool("tls_wrappermode")?,
             policies,
         })
     }
@@ -546,6 +584,11 @@ impl Settings {
                 ffdhe: params.get("tls_ffdhe_auto_groups")?,
                 default_eecdh: default_of("tls_eecdh_auto_curves"),
                 default_ffdhe: default_of("tls_ffdhe_auto_groups"),
+            },
+            cipherlists: Cipherlists {
+                high: params.get("tls_high_cipherlist")?,
+                medium: params.get("tls_medium_cipherlist")?,
+                null: params.get("tls_null_cipherlist")?,
             },
             credentials: r.credentials(role)?,
             trust: Trust {

@@ -24,7 +24,7 @@ use crate::sys::ssl;
 
 /// What a profile records of its policy, besides the OpenSSL context.
 struct PolicyInfo {
-    policy: Policy,
+    settings: CipherPolicy,
     grade: String,
     cipher_list: String,
     protocols: Vec<&'static str>,
@@ -34,7 +34,8 @@ struct PolicyInfo {
 impl PolicyInfo {
     fn into_profile(self, ssl: SslContext) -> Profile {
         Profile {
-            policy: self.policy,
+            policy: self.settings.policy,
+            settings: self.settings,
             ssl,
             grade: self.grade,
             cipher_list: self.cipher_list,
@@ -108,7 +109,7 @@ impl Builder<'_> {
             .collect();
         let mut with_extra = policy.clone();
         with_extra
-            .exclusions
+            .implied
             .extend(extra.iter().map(|e| e.to_string()));
         let list = with_extra.cipher_list();
         let grade = &policy.grade;
@@ -123,7 +124,7 @@ impl Builder<'_> {
             .with_detail(&logging::openssl_reasons()));
         }
         Ok(PolicyInfo {
-            policy: policy.policy,
+            settings: with_extra,
             grade: grade.text.to_ascii_lowercase(),
             cipher_list: list,
             protocols,
@@ -250,6 +251,9 @@ fn common(
         verify_match: String::new(),
         secure_match: String::new(),
         trust_anchors: Vec::new(),
+        cipherlists: s.cipherlists.clone(),
+        append_default_ca: s.trust.append_default,
+        ca_stores: Default::default(),
         verify_depth: s.trust.verify_depth,
         require_client_cert: false,
         tickets: None,
@@ -398,6 +402,7 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         return Err(Error::new(ErrorKind::Context, "no client settings"));
     };
     ctx.level = cli.level;
+    ctx.wrappermode = cli.wrappermode;
     let chains = bld.credentials(&settings.credentials)?;
     ctx.fingerprint_match = cli.fingerprint_match.clone();
     ctx.verify_match = cli.verify_match.clone();
@@ -459,7 +464,9 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             // Fingerprints, TLSA records and trust anchors are checked by
             // OpenSSL's DANE code; fingerprints use the private matching
             // type 255 = the fingerprint digest, as in Postfix.
-            if !ssl::ctx_dane_enable(&mut b, ctx.digest, ssl::DANE_MTYPE_FINGERPRINT) {
+            if !ssl::ctx_dane_enable(&mut b, ctx.digest, ssl::DANE_MTYPE_FINGERPRINT)
+                || !ssl::ctx_dane_session_digests(&mut b)
+            {
                 return Err(Error::new(
                     ErrorKind::Context,
                     "cannot enable DANE certificate validation",

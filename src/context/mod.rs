@@ -21,7 +21,12 @@ use openssl::ssl::SslContext;
 
 use crate::config::level::Level;
 use crate::config::params::Params;
-use crate::config::settings::Settings;
+use crate::config::settings::{CipherPolicy, Cipherlists, Settings};
+
+/// Trust stores read from CA files sessions named, by path.
+pub(crate) type CaStores = crate::sys::sync::PMutex<
+    std::collections::HashMap<String, Arc<openssl::x509::store::X509Store>>,
+>;
 pub use crate::config::settings::{Policy, Role};
 use crate::error::Result;
 use crate::logging::Logger;
@@ -91,6 +96,9 @@ pub struct Profile {
     pub protocols: Vec<&'static str>,
     /// The parameters that set this profile's protocols, grade and exclusions.
     pub params: [String; 3],
+    /// The policy's settings (a session may replace protocols, grade or
+    /// exclusions; implied exclusions always stay).
+    pub(crate) settings: CipherPolicy,
 }
 
 /// An immutable TLS context for one role.
@@ -139,6 +147,12 @@ pub struct Context {
     /// Client: trust anchors from `*_tls_trust_anchor_file` as DANE TA
     /// associations (selector, DER data); empty when the file is not set.
     pub(crate) trust_anchors: Vec<(u8, Vec<u8>)>,
+    /// The grades' cipher lists, for sessions that pick another grade.
+    pub(crate) cipherlists: Cipherlists,
+    /// `tls_append_default_CA`, for a session's own CA file.
+    pub(crate) append_default_ca: bool,
+    /// CA stores of the files sessions named, each read once.
+    pub(crate) ca_stores: CaStores,
     /// Chain depth limit given to OpenSSL (`*_verifydepth` + 1).
     pub(crate) verify_depth: u32,
     /// Server: a trusted client certificate is required (`smtpd_tls_req_ccert`
@@ -215,7 +229,8 @@ impl Context {
         self.received_header
     }
 
-    /// Server: `smtpd_tls_wrappermode` (SMTPS).
+    /// `smtpd_tls_wrappermode` / `smtp_tls_wrappermode` (SMTPS: TLS from
+    /// the first byte).
     pub fn wrappermode(&self) -> bool {
         self.wrappermode
     }
@@ -233,6 +248,38 @@ impl Context {
     /// Server: how many names `tls_server_sni_maps` lists (0: no SNI).
     pub fn sni_names(&self) -> usize {
         self.sni_names
+    }
+
+    /// The trust store of CA file `path` (PEM; plus the system's with
+    /// `tls_append_default_CA`), read on first use and kept.
+    pub(crate) fn ca_store(&self, path: &str) -> Result<Arc<openssl::x509::store::X509Store>> {
+        use crate::error::{Error, ErrorKind};
+        let mut stores = self.ca_stores.lock();
+        if let Some(s) = stores.get(path) {
+            return Ok(s.clone());
+        }
+        let fail = |why: String| {
+            Error::new(
+                ErrorKind::CaStore,
+                format!("cannot load Certification Authority data, CAfile=\"{path}\": {why}"),
+            )
+        };
+        if path.is_empty() || path.contains('\0') {
+            return Err(fail("bad path".into()));
+        }
+        // A missing or unreadable file is named by the OS's own words.
+        std::fs::File::open(path).map_err(|e| fail(crate::text::os_error_text(&e)))?;
+        let mut b =
+            openssl::x509::store::X509StoreBuilder::new().map_err(|e| fail(e.to_string()))?;
+        b.add_lookup(openssl::x509::store::X509Lookup::file())
+            .and_then(|l| l.load_cert_file(path, openssl::ssl::SslFiletype::PEM))
+            .map_err(|e| fail(e.to_string()))?;
+        if self.append_default_ca {
+            b.set_default_paths().map_err(|e| fail(e.to_string()))?;
+        }
+        let store = Arc::new(b.build());
+        stores.insert(path.to_string(), store.clone());
+        Ok(store)
     }
 
     /// Client: whether sessions are cached for resumption.

@@ -99,8 +99,9 @@ pub extern "C" fn mtatls_ctx_received_header(ctx: *const mtatls_ctx) -> bool {
     ffi_guard!(false, { ctx_flag(ctx, |c| c.received_header) })
 }
 
-/// Server: whether TLS starts on connect (`smtpd_tls_wrappermode`, SMTPS).
-/// False for NULL or a client context.
+/// Whether TLS starts on connect (SMTPS): `smtpd_tls_wrappermode` for a
+/// server context, `smtp_tls_wrappermode` (or `lmtp_`) for a client one.
+/// False for NULL.
 ///
 /// - NULL: NULL gives false.
 /// - Returns: the flag.

@@ -533,6 +533,171 @@ pub extern "C" fn mtatls_session_set_tlsa_base(
     })
 }
 
+/// Before the handshake, either role: the TLS protocols of this session in
+/// Postfix's syntax (`>=TLSv1.2`, `!SSLv3, !TLSv1`, `TLSv1.2 TLSv1.3`),
+/// replacing `*_tls_protocols` / `*_tls_mandatory_protocols`, as a Postfix
+/// policy table's `protocols=` does.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (text not
+///   UTF-8),
+///   `MTATLS_RESULT_INVALID_VALUE` (not a protocol list, or none left), `MTATLS_RESULT_PANIC`.
+/// - Memory: `protocols` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_protocols(
+    session: *mut mtatls_session,
+    protocols: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_protocols(arg_str(protocols, "protocol list")?)) }
+    })
+}
+
+/// Before the handshake, either role: the cipher grade of this session
+/// (`high`, `medium`, `low`, `export`, `null`), replacing the level's
+/// `*_tls_ciphers` / `*_tls_mandatory_ciphers`. The exclusions the level
+/// implies (`eNULL` at `encrypt`, `aNULL` above) stay.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (text not
+///   UTF-8),
+///   `MTATLS_RESULT_INVALID_VALUE` (unknown grade); an OpenSSL refusal
+///   of the resulting list fails the handshake with `MTATLS_RESULT_POLICY`, `MTATLS_RESULT_PANIC`.
+/// - Memory: `grade` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_cipher_grade(
+    session: *mut mtatls_session,
+    grade: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_cipher_grade(arg_str(grade, "cipher grade")?)) }
+    })
+}
+
+/// Before the handshake, either role: the cipher exclusions of this
+/// session (Postfix's syntax, e.g. `aNULL, RC4`), replacing the configured
+/// `*_tls_exclude_ciphers` (and mandatory) ones; the exclusions the level
+/// implies stay.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (text not
+///   UTF-8),
+///   `MTATLS_RESULT_INVALID_VALUE` (a token starting with `! + - @`), `MTATLS_RESULT_PANIC`.
+/// - Memory: `list` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_exclusions(
+    session: *mut mtatls_session,
+    list: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_exclusions(arg_str(list, "exclusion list")?)) }
+    })
+}
+
+/// Client, before the handshake: the fingerprint digest of this session
+/// (`sha256`, `sha1`, `sha512`, ...), replacing
+/// `smtp_tls_fingerprint_digest`: level `fingerprint` matches with it and
+/// the facts report fingerprints made with it.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, text not
+///   UTF-8),
+///   `MTATLS_RESULT_INVALID_VALUE` (a digest OpenSSL or this library
+///   cannot use for matching), `MTATLS_RESULT_PANIC`.
+/// - Memory: `digest` is copied.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_fingerprint_digest(
+    session: *mut mtatls_session,
+    digest: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_fingerprint_digest(arg_str(digest, "digest name")?)) }
+    })
+}
+
+/// Client, before the handshake: verify the server with the CA
+/// certificates of the PEM file `path` instead of `smtp_tls_CAfile` /
+/// `smtp_tls_CApath` (plus the system's with `tls_append_default_CA`). The
+/// file is read now, once per context and path (mind a chroot).
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, text not
+///   UTF-8),
+///   `MTATLS_RESULT_CA_STORE` (the file cannot be read or holds no
+///   certificate), `MTATLS_RESULT_PANIC`.
+/// - Memory: `path` is copied; the store read is kept by the context.
+/// - Blocking: reads the file (local I/O).
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_ca_file(
+    session: *mut mtatls_session,
+    path: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_ca_file(arg_str(path, "CA file")?)) }
+    })
+}
+
+/// Client, before the handshake: the trust anchors of the PEM file `path`
+/// (certificates or public keys, as `smtp_tls_trust_anchor_file`) for the
+/// `verify` and `secure` levels of this session, as a Postfix policy
+/// table's `tafile=`. Read now.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, text not
+///   UTF-8),
+///   `MTATLS_RESULT_CERTIFICATE` (the file cannot be read or parsed), `MTATLS_RESULT_PANIC`.
+/// - Memory: `path` is copied.
+/// - Blocking: reads the file (local I/O).
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_trust_anchor_file(
+    session: *mut mtatls_session,
+    path: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_trust_anchor_file(arg_str(path, "trust anchor file")?)) }
+    })
+}
+
 /// Run the TLS handshake (after the plain-text STARTTLS exchange).
 /// `timeout_seconds`: `MTATLS_TIMEOUT_DEFAULT` (-1) uses
 /// `smtpd_starttls_timeout` / `smtp_starttls_timeout`; `MTATLS_TIMEOUT_NONBLOCK`
@@ -811,5 +976,83 @@ pub extern "C" fn mtatls_session_truncated(session: *const mtatls_session) -> bo
     ffi_guard!(false, {
         // SAFETY: session is NULL or valid per the contract.
         unsafe { readable(session) }.is_some_and(|s| s.truncated())
+    })
+}
+
+/// Format argument of `mtatls_session_peer_certificate`: PEM text.
+pub const MTATLS_CERT_FORMAT_PEM: i32 = 0;
+/// Format argument of `mtatls_session_peer_certificate`: DER bytes.
+pub const MTATLS_CERT_FORMAT_DER: i32 = 1;
+
+/// How many certificates `mtatls_session_peer_certificate` has for this
+/// session: the chain the peer sent (leaf first), or with `verified` the
+/// chain verification built (leaf to trust anchor; 0 when it built none).
+///
+/// - NULL: NULL `session` gives 0.
+/// - Returns: the count; 0 before a completed handshake, for a poisoned
+///   session, or a peer without certificate.
+/// - Memory: nothing is kept.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session.
+#[no_mangle]
+pub extern "C" fn mtatls_session_peer_certificate_count(
+    session: *const mtatls_session,
+    verified: bool,
+) -> usize {
+    ffi_guard!(0, {
+        // SAFETY: session is NULL or valid per the contract.
+        unsafe { readable(session) }.map_or(0, |s| s.peer_certificates(verified).len())
+    })
+}
+
+/// Write certificate `index` (0: the leaf) of the peer's chain (see
+/// `mtatls_session_peer_certificate_count`) into `buf`, as PEM text
+/// (`MTATLS_CERT_FORMAT_PEM`, NUL-terminated when it fits) or DER bytes
+/// (`MTATLS_CERT_FORMAT_DER`), and return its full length (excluding the
+/// NUL); 0 when there is no such certificate. Call with `len` 0 to learn
+/// the size.
+///
+/// - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+/// - Returns: the length; 0 for a bad `index` or `format`, before a
+///   completed handshake, or for a poisoned session.
+/// - Memory: copied into `buf` (PEM truncated and NUL-terminated; DER
+///   written only when it fits whole).
+/// - Blocking: no.
+/// - Threads: one thread at a time per session.
+#[no_mangle]
+pub extern "C" fn mtatls_session_peer_certificate(
+    session: *const mtatls_session,
+    verified: bool,
+    index: usize,
+    format: c_int,
+    buf: *mut u8,
+    len: usize,
+) -> usize {
+    ffi_guard!(0, {
+        // SAFETY: session is NULL or valid per the contract.
+        let Some(s) = (unsafe { readable(session) }) else {
+            return 0;
+        };
+        let chain = s.peer_certificates(verified);
+        let Some(cert) = chain.get(index) else {
+            return 0;
+        };
+        match format {
+            MTATLS_CERT_FORMAT_PEM => {
+                let pem = cert.to_pem().unwrap_or_default();
+                let text = String::from_utf8_lossy(&pem);
+                // SAFETY: buf is NULL or writable for len bytes.
+                unsafe { copy_out(&text, buf.cast(), len) }
+            }
+            MTATLS_CERT_FORMAT_DER => {
+                let der = cert.to_der().unwrap_or_default();
+                if !buf.is_null() && len >= der.len() {
+                    // SAFETY: buf is writable for len >= der.len() bytes.
+                    unsafe { std::ptr::copy_nonoverlapping(der.as_ptr(), buf, der.len()) };
+                }
+                der.len()
+            }
+            _ => 0,
+        }
     })
 }

@@ -157,11 +157,15 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
 
 /// Fill the peer fingerprints (kept out of [`collect`]: computed only when
 /// logged or asked for).
-pub fn fill_fingerprints(facts: &mut Facts, ssl: &SslRef, ctx: &Context) {
+pub fn fill_fingerprints(
+    facts: &mut Facts,
+    ssl: &SslRef,
+    ctx: &Context,
+    digest: openssl::hash::MessageDigest,
+) {
     let peer = ssl::peer_certificate(ssl);
     if let Some(cert) = peer {
-        facts.peer_cert_fprint = cert::cert_fingerprint(cert, ctx.digest);
-        facts.peer_pkey_fprint =
-            cert::pkey_fingerprint(cert, ctx.digest, ctx.legacy_pkey_fingerprints);
+        facts.peer_cert_fprint = cert::cert_fingerprint(cert, digest);
+        facts.peer_pkey_fprint = cert::pkey_fingerprint(cert, digest, ctx.legacy_pkey_fingerprints);
     }
 }

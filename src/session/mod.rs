@@ -76,6 +76,27 @@ pub struct Session {
     _claim: wait::FdClaim,
     /// Run on the OpenSSL session right after it is made.
     ssl_setup: Option<SslSetup>,
+    /// This session's own cipher policy, replacing parts of the profile's.
+    ciphers: SessionCiphers,
+    /// Client: this session's fingerprint digest (`None`: the context's).
+    digest: Option<openssl::hash::MessageDigest>,
+    /// Client: this session's trust store (a CA file it named).
+    ca_store: Option<(String, Arc<openssl::x509::store::X509Store>)>,
+    /// The cipher list in effect, once the handshake started.
+    cipher_list: String,
+}
+
+/// What a session replaces of its profile's cipher policy (a Postfix
+/// policy table's `protocols=`, `ciphers=`, `exclude=`); the exclusions
+/// the level implies (`eNULL`, `aNULL`) always stay.
+#[derive(Debug, Clone, Default)]
+struct SessionCiphers {
+    /// Protocol list text and range.
+    protocols: Option<(String, crate::config::grades::ProtocolRange)>,
+    /// Grade name and grade.
+    grade: Option<(String, crate::config::grades::Grade)>,
+    /// Exclusion list (Postfix syntax).
+    exclusions: Option<String>,
 }
 
 /// A host's own settings of an OpenSSL session, applied right after it is
@@ -146,6 +167,10 @@ impl Session {
             failure: None,
             _claim: claim,
             ssl_setup: None,
+            ciphers: SessionCiphers::default(),
+            digest: None,
+            ca_store: None,
+            cipher_list: String::new(),
         })
     }
 
@@ -173,13 +198,45 @@ impl Session {
     /// The facts, once the handshake is done (the peer fingerprints are
     /// computed on the first call).
     pub fn facts(&mut self) -> Option<&Facts> {
+        let digest = self.fingerprint_digest();
         if !self.fingerprints_filled {
             if let (Some(facts), Some(ssl)) = (self.facts.as_mut(), self.ssl.as_ref()) {
-                crate::report::facts::fill_fingerprints(facts, ssl, &self.ctx);
+                crate::report::facts::fill_fingerprints(facts, ssl, &self.ctx, digest);
                 self.fingerprints_filled = true;
             }
         }
         self.facts.as_ref()
+    }
+
+    /// The peer's certificates once the handshake completed, leaf first:
+    /// as the peer sent them, or (`verified`) the chain verification
+    /// built, up to the trust anchor (empty when it built none).
+    pub fn peer_certificates(&self, verified: bool) -> Vec<openssl::x509::X509> {
+        let Some(ssl) = self.ssl.as_ref().filter(|_| self.facts.is_some()) else {
+            return Vec::new();
+        };
+        if verified {
+            return ssl
+                .verified_chain()
+                .map(|c| c.iter().map(|x| x.to_owned()).collect())
+                .unwrap_or_default();
+        }
+        let mut out: Vec<openssl::x509::X509> = Vec::new();
+        if let Some(leaf) = ssl.peer_certificate() {
+            out.push(leaf);
+        }
+        if let Some(chain) = ssl.peer_cert_chain() {
+            for c in chain {
+                // A client's chain starts with the leaf; a server's does not.
+                let dup = out
+                    .first()
+                    .is_some_and(|leaf| leaf.to_der().ok() == c.to_der().ok());
+                if !dup || out.len() > 1 {
+                    out.push(c.to_owned());
+                }
+            }
+        }
+        out
     }
 
     /// The peer closed the connection (with or without close_notify).
@@ -242,10 +299,18 @@ impl Session {
 
     /// Client: the security level for this session (Postfix names: `may`,
     /// `encrypt`, `fingerprint`, `dane`, `dane-only`, `verify`, `secure`).
+    ///
+    /// Also `halfdane`: DANE where the MX lookup was not DNSSEC-secure;
+    /// a match makes the peer Trusted (not Verified), as Postfix logs it.
     pub fn set_level(&mut self, level: &str) -> Result<()> {
         self.check_settable("set_level")?;
-        let parsed = Level::parse_client(level)
-            .map_err(|why| Error::new(ErrorKind::InvalidValue, format!("{}: {why}", self.label)))?;
+        let parsed = if level.eq_ignore_ascii_case("halfdane") {
+            Level::HalfDane
+        } else {
+            Level::parse_client(level).map_err(|why| {
+                Error::new(ErrorKind::InvalidValue, format!("{}: {why}", self.label))
+            })?
+        };
         self.policy.level = Some(parsed);
         self.level = parsed;
         Ok(())
@@ -296,6 +361,177 @@ impl Session {
         self.check_settable("set_tlsa_base")?;
         self.policy.tlsa_base = base.to_string();
         Ok(())
+    }
+
+    /// Before the handshake, either role: the protocols of this session
+    /// (Postfix's syntax, e.g. `>=TLSv1.2`), replacing the level's
+    /// `*_tls_protocols` / `*_tls_mandatory_protocols`.
+    pub fn set_protocols(&mut self, list: &str) -> Result<()> {
+        self.check_before_handshake("set_protocols")?;
+        let range = crate::config::grades::parse_protocols(list)
+            .map_err(|why| Error::new(ErrorKind::InvalidValue, format!("{}: {why}", self.label)))?;
+        if range.allowed().is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidValue,
+                format!(
+                    "{}: protocols \"{list}\": the list leaves no TLS protocol version enabled",
+                    self.label
+                ),
+            ));
+        }
+        self.ciphers.protocols = Some((list.to_string(), range));
+        Ok(())
+    }
+
+    /// Before the handshake, either role: the cipher grade of this session
+    /// (`high`, `medium`, `low`, `export`, `null`), replacing the level's.
+    pub fn set_cipher_grade(&mut self, grade: &str) -> Result<()> {
+        self.check_before_handshake("set_cipher_grade")?;
+        let g = crate::config::grades::parse_grade(grade).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidValue,
+                format!("{}: invalid cipher grade: \"{grade}\"", self.label),
+            )
+        })?;
+        self.ciphers.grade = Some((grade.to_ascii_lowercase(), g));
+        Ok(())
+    }
+
+    /// Before the handshake, either role: the cipher exclusions of this
+    /// session (Postfix's syntax: `aNULL, RC4`), replacing the configured
+    /// ones; what the level implies (`eNULL`, `aNULL`) stays excluded.
+    pub fn set_exclusions(&mut self, list: &str) -> Result<()> {
+        self.check_before_handshake("set_exclusions")?;
+        crate::config::grades::check_exclusions(list)
+            .map_err(|why| Error::new(ErrorKind::InvalidValue, format!("{}: {why}", self.label)))?;
+        self.ciphers.exclusions = Some(list.to_string());
+        Ok(())
+    }
+
+    /// Client, before the handshake: the digest of fingerprints for this
+    /// session (`sha256`, `sha1`, `sha512`, ...), replacing
+    /// `*_tls_fingerprint_digest`: the `fingerprint` level matches with
+    /// it and the facts report it.
+    pub fn set_fingerprint_digest(&mut self, name: &str) -> Result<()> {
+        self.check_settable("set_fingerprint_digest")?;
+        let bad = || {
+            Error::new(
+                ErrorKind::InvalidValue,
+                format!("{}: Digest algorithm \"{name}\" not found", self.label),
+            )
+        };
+        let md = openssl::hash::MessageDigest::from_name(name).ok_or_else(bad)?;
+        if md.type_() == self.ctx.digest.type_() {
+            self.policy.fingerprint_mtype = None;
+        } else {
+            self.policy.fingerprint_mtype = Some(ssl::session_digest_mtype(name).ok_or_else(bad)?);
+        }
+        self.digest = Some(md);
+        Ok(())
+    }
+
+    /// Client, before the handshake: verify the server with the CA
+    /// certificates of `path` (PEM) instead of `*_tls_CAfile` /
+    /// `*_tls_CApath` (plus the system's with `tls_append_default_CA`).
+    /// The file is read now (once per context and path: mind a chroot).
+    pub fn set_ca_file(&mut self, path: &str) -> Result<()> {
+        self.check_settable("set_ca_file")?;
+        let store = self.ctx.ca_store(path)?;
+        self.ca_store = Some((path.to_string(), store));
+        Ok(())
+    }
+
+    /// Client, before the handshake: the trust anchors of `path` (PEM
+    /// certificates or public keys, as `*_tls_trust_anchor_file`), for the
+    /// `verify` and `secure` levels of this session. Read now.
+    pub fn set_trust_anchor_file(&mut self, path: &str) -> Result<()> {
+        self.check_settable("set_trust_anchor_file")?;
+        let anchors =
+            crate::context::certs::load_trust_anchors(path, &mut |w| self.ctx.logger.warn(&w))
+                .map_err(|e| Error::new(e.kind(), format!("{}: {}", self.label, e.message())))?;
+        self.policy.trust_anchors = Some(anchors);
+        Ok(())
+    }
+
+    /// Either role: settings are taken before the handshake starts.
+    fn check_before_handshake(&self, what: &str) -> Result<()> {
+        if self.state != State::New {
+            return Err(Error::new(
+                ErrorKind::BadState,
+                format!(
+                    "{what}: the handshake with {} has already started",
+                    self.label
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Apply this session's own cipher policy to `ssl` (made from the
+    /// profile of the level in effect); the list in effect.
+    fn apply_ciphers(&self, ssl: &mut SslRef) -> Result<String> {
+        let profile = self.ctx.profile(self.level);
+        let c = &self.ciphers;
+        let mut list = profile.cipher_list.clone();
+        if c.grade.is_some() || c.exclusions.is_some() {
+            let mut policy = profile.settings.clone();
+            if let Some((_, g)) = &c.grade {
+                policy.grade_list = self.ctx.cipherlists.of(*g).to_string();
+            }
+            if let Some(e) = &c.exclusions {
+                policy.exclusions = vec![e.clone()];
+            }
+            list = policy.cipher_list();
+            let ok = std::ffi::CString::new(list.as_str())
+                .ok()
+                .is_some_and(|l| ssl::set_cipher_list(ssl, &l));
+            if !ok {
+                let grade = c.grade.as_ref().map_or(profile.grade.as_str(), |(n, _)| n);
+                return Err(Error::new(
+                    ErrorKind::Policy,
+                    format!(
+                        "{}: error setting cipher grade: \"{grade}\" (cipher list \"{list}\")",
+                        self.label
+                    ),
+                )
+                .with_detail(&crate::logging::openssl_reasons()));
+            }
+        }
+        if let Some((text, range)) = &c.protocols {
+            let allowed = range.allowed();
+            let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
+                return Err(Error::new(
+                    ErrorKind::InvalidValue,
+                    format!("{}: protocols \"{text}\": no version left", self.label),
+                ));
+            };
+            let holes = [0x0301u16, 0x0302, 0x0303]
+                .iter()
+                .filter(|v| **v > lo && **v < hi && !allowed.contains(v))
+                .fold(0u64, |bits, v| bits | ssl::protocol_hole_bit(*v));
+            if !ssl::set_protocol_range(ssl, lo, hi, holes) {
+                return Err(Error::new(
+                    ErrorKind::Policy,
+                    format!("{}: error setting TLS protocols \"{text}\"", self.label),
+                )
+                .with_detail(&crate::logging::openssl_reasons()));
+            }
+        }
+        if let Some((path, store)) = &self.ca_store {
+            if !ssl::set_verify_store(ssl, store) {
+                return Err(Error::new(
+                    ErrorKind::CaStore,
+                    format!("{}: cannot use the CA file {path}", self.label),
+                )
+                .with_detail(&crate::logging::openssl_reasons()));
+            }
+        }
+        Ok(list)
+    }
+
+    /// The fingerprint digest of this session.
+    fn fingerprint_digest(&self) -> openssl::hash::MessageDigest {
+        self.digest.unwrap_or(self.ctx.digest)
     }
 
     /// Client: trust anchors for this session (selector, DER data, as DANE
@@ -409,7 +645,7 @@ impl Session {
         let mut text = format!(
             "{}\0{}\0{:?}\0{}\0{}\0{:?}\0{:?}",
             crate::sys::version::runtime_version(),
-            profile.cipher_list,
+            self.cipher_list,
             profile.policy,
             self.level,
             self.policy.matches.as_deref().unwrap_or(""),
@@ -422,6 +658,19 @@ impl Session {
                 .as_deref()
                 .unwrap_or(&self.ctx.servername),
         );
+        // What this session set of its own must match too.
+        if let Some((p, _)) = &self.ciphers.protocols {
+            text.push_str(&format!("\0protocols={p}"));
+        }
+        if let Some((path, _)) = &self.ca_store {
+            text.push_str(&format!("\0CAfile={path}"));
+        }
+        if let Some(t) = self.policy.fingerprint_mtype {
+            text.push_str(&format!("\0digest={t}"));
+        }
+        if let Some(anchors) = &self.policy.trust_anchors {
+            text.push_str(&format!("\0anchors={anchors:?}"));
+        }
         if self.level.must_match() {
             let mut tlsa: Vec<String> = self
                 .policy
@@ -454,6 +703,7 @@ impl Session {
                 format!("Could not allocate 'TLScontext->con' with SSL_new(): {e}"),
             )
         })?;
+        self.cipher_list = self.apply_ciphers(&mut ssl)?;
         if let Some(setup) = self.ssl_setup.take() {
             setup(&mut ssl)
                 .map_err(|why| Error::new(ErrorKind::Context, format!("{}: {why}", self.label)))?;
@@ -533,8 +783,7 @@ impl Session {
             ));
             self.logger().info(&format!(
                 "{}: TLS cipher list \"{}\"",
-                self.label,
-                self.ctx.profile(self.level).cipher_list
+                self.label, self.cipher_list
             ));
         }
         self.ssl = Some(ssl);
@@ -701,7 +950,12 @@ impl Session {
         let peer_lines = self.log_mask & (mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE) != 0
             && facts.peer_status & summary::status::PRESENT != 0;
         if peer_lines {
-            crate::report::facts::fill_fingerprints(&mut facts, ssl, &self.ctx);
+            crate::report::facts::fill_fingerprints(
+                &mut facts,
+                ssl,
+                &self.ctx,
+                self.digest.unwrap_or(self.ctx.digest),
+            );
             self.fingerprints_filled = true;
         }
         if peer_lines && am_server {

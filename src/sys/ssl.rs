@@ -153,6 +153,94 @@ pub fn use_cert_and_key(
 /// Private DANE matching type Postfix uses for fingerprints: the
 /// configured fingerprint digest.
 pub const DANE_MTYPE_FINGERPRINT: u8 = ossl::DANE_MTYPE_FINGERPRINT;
+/// Private DANE matching types for a session's own fingerprint digest
+/// (when it is not the context's, which is [`DANE_MTYPE_FINGERPRINT`]).
+pub const SESSION_DIGEST_MTYPES: &[(&str, u8)] = &[
+    ("md5", 249),
+    ("sha1", 250),
+    ("sha224", 251),
+    ("sha256", 252),
+    ("sha384", 253),
+    ("sha512", 254),
+];
+
+/// The private DANE matching type of digest `name` for a session (by
+/// OpenSSL's name), if the context registered one.
+pub fn session_digest_mtype(name: &str) -> Option<u8> {
+    let md = openssl::hash::MessageDigest::from_name(name)?;
+    SESSION_DIGEST_MTYPES
+        .iter()
+        .find(|(n, _)| {
+            openssl::hash::MessageDigest::from_name(n).is_some_and(|m| m.type_() == md.type_())
+        })
+        .map(|(_, t)| *t)
+}
+
+/// Register [`SESSION_DIGEST_MTYPES`] on a DANE-enabled context. False
+/// when OpenSSL refuses one (a digest this OpenSSL lacks is skipped).
+pub fn ctx_dane_session_digests(ctx: &mut SslContextBuilder) -> bool {
+    SESSION_DIGEST_MTYPES.iter().all(|(name, mtype)| {
+        match openssl::hash::MessageDigest::from_name(name) {
+            // SAFETY: ctx wraps a live, DANE-enabled SSL_CTX; md is static.
+            Some(md) => unsafe {
+                ossl::SSL_CTX_dane_mtype_set(ctx.as_ptr(), md.as_ptr(), *mtype, 1) > 0
+            },
+            None => true,
+        }
+    })
+}
+
+/// Verify this session's peer with `store` (shared, counted) instead of
+/// the context's trust store. False when OpenSSL refuses.
+pub fn set_verify_store(ssl: &mut SslRef, store: &openssl::x509::store::X509StoreRef) -> bool {
+    const SSL_CTRL_SET_VERIFY_CERT_STORE: c_int = 106;
+    // SAFETY: ssl and store are live; with larg 1 (set1) OpenSSL takes its
+    // own reference to the store.
+    unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_SET_VERIFY_CERT_STORE,
+            1,
+            store.as_ptr().cast(),
+        ) == 1
+    }
+}
+
+/// Replace this session's cipher list (OpenSSL syntax). False when
+/// OpenSSL refuses it (reasons in the error queue).
+pub fn set_cipher_list(ssl: &mut SslRef, list: &CStr) -> bool {
+    // SAFETY: ssl is live; OpenSSL copies the list.
+    unsafe { openssl_sys::SSL_set_cipher_list(ssl.as_ptr(), list.as_ptr()) == 1 }
+}
+
+/// Limit this session to protocol versions `lo..=hi` (wire numbers, such
+/// as 0x0303) with the `SSL_OP_NO_*` bits `holes` in between. False when
+/// OpenSSL refuses a bound.
+pub fn set_protocol_range(ssl: &mut SslRef, lo: u16, hi: u16, holes: u64) -> bool {
+    let all = openssl_sys::SSL_OP_NO_TLSv1
+        | openssl_sys::SSL_OP_NO_TLSv1_1
+        | openssl_sys::SSL_OP_NO_TLSv1_2;
+    // SAFETY: ssl is live; plain setters.
+    unsafe {
+        let ok = openssl_sys::SSL_set_min_proto_version(ssl.as_ptr(), lo as c_int) == 1
+            && openssl_sys::SSL_set_max_proto_version(ssl.as_ptr(), hi as c_int) == 1;
+        ossl::SSL_clear_options(ssl.as_ptr(), all);
+        ossl::SSL_set_options(ssl.as_ptr(), holes);
+        ok
+    }
+}
+
+/// The `SSL_OP_NO_*` bit that turns off protocol `version` (TLS 1.0, 1.1
+/// or 1.2) between the bounds; 0 for others.
+pub fn protocol_hole_bit(version: u16) -> u64 {
+    match version {
+        0x0301 => openssl_sys::SSL_OP_NO_TLSv1,
+        0x0302 => openssl_sys::SSL_OP_NO_TLSv1_1,
+        0x0303 => openssl_sys::SSL_OP_NO_TLSv1_2,
+        _ => 0,
+    }
+}
+
 /// `DANE_FLAG_NO_DANE_EE_NAMECHECKS`.
 pub const DANE_FLAG_NO_DANE_EE_NAMECHECKS: c_ulong = ossl::DANE_FLAG_NO_DANE_EE_NAMECHECKS;
 /// `X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS`.

@@ -42,6 +42,12 @@ impl<T> PMutex<T> {
     }
 }
 
+impl<T: Default> Default for PMutex<T> {
+    fn default() -> Self {
+        PMutex::new(T::default())
+    }
+}
+
 /// A [`PMutex`] for a `static`: statically initialized (no first-use
 /// race that valgrind's race detectors would report), never destroyed.
 pub struct StaticPMutex<T> {

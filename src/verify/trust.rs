@@ -53,6 +53,9 @@ pub struct PeerPolicy {
     pub servername: Option<String>,
     /// Trust anchors replacing `*_tls_trust_anchor_file`'s.
     pub trust_anchors: Option<Vec<(u8, Vec<u8>)>>,
+    /// The DANE matching type of this session's fingerprint digest
+    /// (`None`: the context's, type 255).
+    pub fingerprint_mtype: Option<u8>,
 }
 
 /// How a client session was set up to check its peer.
@@ -254,13 +257,16 @@ pub fn prepare_client(
                     ),
                 ));
             }
+            let fp_mtype = policy
+                .fingerprint_mtype
+                .unwrap_or(ssl::DANE_MTYPE_FINGERPRINT);
             dane_enable(ssl, "", label, "fingerprint")?;
             no_dane_ee_namechecks(ssl);
             if ctx.log_mask & (mask::VERBOSE | mask::DANE) != 0 {
                 for fp in &fingerprints {
                     log.info(&format!(
                         "fingerprint: digest as private-use TLSA record: 3 0 {} {}",
-                        ssl::DANE_MTYPE_FINGERPRINT,
+                        fp_mtype,
                         hex(fp)
                     ));
                 }
@@ -269,12 +275,7 @@ pub fn prepare_client(
             // In Postfix's order: last fingerprint first, SPKI before cert.
             for fp in fingerprints.iter().rev() {
                 for selector in [1, 0] {
-                    if tlsa_add(
-                        ssl,
-                        (3, selector, ssl::DANE_MTYPE_FINGERPRINT, fp),
-                        label,
-                        log,
-                    ) {
+                    if tlsa_add(ssl, (3, selector, fp_mtype, fp), label, log) {
                         usable += 1;
                     }
                 }
@@ -515,7 +516,7 @@ pub fn decide(
                     }
                 }
             }
-            if level.must_match() && facts.peer_status & status::SECURED == 0 {
+            if level.must_match() && facts.peer_status & status::MATCHED == 0 {
                 let line = verify_error_line(record, &label, false);
                 if ssl.session_reused() {
                     log.info(&format!(

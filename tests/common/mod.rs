@@ -61,6 +61,7 @@ const C_PROGRAMS: &[(&str, &str, &[&str])] = &[
     ("sessions", "c-tests/sessions.c", &["c-tests/harness.c"]),
     ("threads", "c-tests/threads.c", &["c-tests/harness.c"]),
     ("failclosed", "c-tests/failclosed.c", &["c-tests/harness.c"]),
+    ("policies", "c-tests/policies.c", &["c-tests/harness.c"]),
     (
         "mtatls-smtpd",
         "examples/mtatls-smtpd.c",
