@@ -143,6 +143,33 @@ static void ctx_and_session_misuse(const char *dir)
     expect_int("truncated(NULL)", mtatls_session_truncated(NULL), 0);
     mtatls_session_free(NULL);
 
+    /* Per-session settings: NULL anywhere is refused, wrong role or value named. */
+    expect_int("set_protocols(NULL)", R(mtatls_session_set_protocols(NULL, ">=TLSv1.2")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_cipher_grade(NULL)", R(mtatls_session_set_cipher_grade(NULL, "high")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_exclusions(NULL)", R(mtatls_session_set_exclusions(NULL, "RC4")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_fingerprint_digest(NULL)", R(mtatls_session_set_fingerprint_digest(NULL, "sha256")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_ca_file(NULL)", R(mtatls_session_set_ca_file(NULL, "/x")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_ca_path(NULL)", R(mtatls_session_set_ca_path(NULL, "/x")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_trust_anchor_file(NULL)", R(mtatls_session_set_trust_anchor_file(NULL, "/x")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_chain_files(NULL)", R(mtatls_session_set_chain_files(NULL, "/x")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_loglevel(NULL)", R(mtatls_session_set_loglevel(NULL, "1")), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("peer_certificate_count(NULL)", (int) mtatls_session_peer_certificate_count(NULL, 0), 0);
+    expect_int("peer_certificate(NULL)", (int) mtatls_session_peer_certificate(NULL, 0, 0, MTATLS_CERT_FORMAT_PEM, (uint8_t *) buf, sizeof(buf)), 0);
+    expect_int("session_new(server) for setters", R(mtatls_session_new(server, sv[0], "x[1.2.3.4]", &s)), MTATLS_RESULT_OK);
+    expect_int("set_protocols(NULL text)", R(mtatls_session_set_protocols(s, NULL)), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_chain_files(NULL text)", R(mtatls_session_set_chain_files(s, NULL)), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_loglevel(NULL text)", R(mtatls_session_set_loglevel(s, NULL)), MTATLS_RESULT_NULL_PARAMETER);
+    expect_int("set_ca_file on a server", R(mtatls_session_set_ca_file(s, path)), MTATLS_RESULT_INVALID_ARGUMENT);
+    expect_int("set_ca_path on a server", R(mtatls_session_set_ca_path(s, "/")), MTATLS_RESULT_INVALID_ARGUMENT);
+    expect_int("set_loglevel(bad keyword)", R(mtatls_session_set_loglevel(s, "routine,loud")), MTATLS_RESULT_INVALID_VALUE);
+    expect_contains("set_loglevel(bad keyword) text", mtatls_session_error(s), "unknown smtpd_tls_loglevel value \"loud\"");
+    expect_int("set_chain_files(missing)", R(mtatls_session_set_chain_files(s, "/nonexistent/chain.pem")), MTATLS_RESULT_CERTIFICATE);
+    expect_contains("set_chain_files(missing) text", mtatls_session_error(s), "/nonexistent/chain.pem");
+    expect_int("set_protocols(nothing left)", R(mtatls_session_set_protocols(s, "!SSLv3, !TLSv1.2, !TLSv1.3, !TLSv1, !TLSv1.1")),
+               MTATLS_RESULT_INVALID_VALUE);
+    expect_int("peer_certificate before handshake", (int) mtatls_session_peer_certificate(s, 0, 0, MTATLS_CERT_FORMAT_DER, NULL, 0), 0);
+    mtatls_session_free(s);
+    s = NULL;
     expect_int("session_new(server)", R(mtatls_session_new(server, sv[0], "x[1.2.3.4]", &s)), MTATLS_RESULT_OK);
     expect_int("read before handshake", R(mtatls_session_read(s, data, sizeof(data), 1, &n)),
                MTATLS_RESULT_BAD_STATE);

@@ -250,35 +250,59 @@ impl Context {
         self.sni_names
     }
 
-    /// The trust store of CA file `path` (PEM; plus the system's with
+    /// The trust store of CA file `file` and CA directory `dir` (PEM, the
+    /// directory hashed as by `openssl rehash`; plus the system's with
     /// `tls_append_default_CA`), read on first use and kept.
-    pub(crate) fn ca_store(&self, path: &str) -> Result<Arc<openssl::x509::store::X509Store>> {
+    pub(crate) fn ca_store(
+        &self,
+        file: Option<&str>,
+        dir: Option<&str>,
+    ) -> Result<Arc<openssl::x509::store::X509Store>> {
         use crate::error::{Error, ErrorKind};
+        let key = format!("{}\0{}", file.unwrap_or(""), dir.unwrap_or(""));
         let mut stores = self.ca_stores.lock();
-        if let Some(s) = stores.get(path) {
+        if let Some(s) = stores.get(&key) {
             return Ok(s.clone());
         }
         let fail = |why: String| {
             Error::new(
                 ErrorKind::CaStore,
-                format!("cannot load Certification Authority data, CAfile=\"{path}\": {why}"),
+                format!(
+                    "cannot load Certification Authority data, CAfile=\"{}\", CApath=\"{}\": {why}",
+                    file.unwrap_or(""),
+                    dir.unwrap_or("")
+                ),
             )
         };
-        if path.is_empty() || path.contains('\0') {
-            return Err(fail("bad path".into()));
-        }
-        // A missing or unreadable file is named by the OS's own words.
-        std::fs::File::open(path).map_err(|e| fail(crate::text::os_error_text(&e)))?;
         let mut b =
             openssl::x509::store::X509StoreBuilder::new().map_err(|e| fail(e.to_string()))?;
-        b.add_lookup(openssl::x509::store::X509Lookup::file())
-            .and_then(|l| l.load_cert_file(path, openssl::ssl::SslFiletype::PEM))
-            .map_err(|e| fail(e.to_string()))?;
+        if let Some(path) = file {
+            if path.is_empty() || path.contains('\0') {
+                return Err(fail("bad path".into()));
+            }
+            // A missing or unreadable file is named by the OS's own words.
+            std::fs::File::open(path).map_err(|e| fail(crate::text::os_error_text(&e)))?;
+            b.add_lookup(openssl::x509::store::X509Lookup::file())
+                .and_then(|l| l.load_cert_file(path, openssl::ssl::SslFiletype::PEM))
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        if let Some(path) = dir {
+            if path.is_empty() || path.contains('\0') {
+                return Err(fail("bad path".into()));
+            }
+            let meta = std::fs::metadata(path).map_err(|e| fail(crate::text::os_error_text(&e)))?;
+            if !meta.is_dir() {
+                return Err(fail("not a directory".into()));
+            }
+            b.add_lookup(openssl::x509::store::X509Lookup::hash_dir())
+                .and_then(|l| l.add_dir(path, openssl::ssl::SslFiletype::PEM))
+                .map_err(|e| fail(e.to_string()))?;
+        }
         if self.append_default_ca {
             b.set_default_paths().map_err(|e| fail(e.to_string()))?;
         }
         let store = Arc::new(b.build());
-        stores.insert(path.to_string(), store.clone());
+        stores.insert(key, store.clone());
         Ok(store)
     }
 

@@ -698,6 +698,87 @@ pub extern "C" fn mtatls_session_set_trust_anchor_file(
     })
 }
 
+/// Client, before the handshake: verify the server with the CA directory
+/// `path` (PEM files named by subject hash, as `openssl rehash` makes them)
+/// instead of `smtp_tls_CAfile` / `smtp_tls_CApath`, together with the
+/// file `mtatls_session_set_ca_file` names. The directory must exist now;
+/// its files are read when a verification needs them.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (a server session, text not
+///   UTF-8), `MTATLS_RESULT_CA_STORE` (not a directory), `MTATLS_RESULT_PANIC`.
+/// - Memory: `path` is copied; the store is kept by the context.
+/// - Blocking: looks the directory up (local I/O).
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_ca_path(
+    session: *mut mtatls_session,
+    path: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_ca_path(arg_str(path, "CA directory")?)) }
+    })
+}
+
+/// Before the handshake, either role: this session's own private keys and
+/// certificates, from `files` (a list as `smtp_tls_chain_files` /
+/// `smtpd_tls_chain_files`: each key followed by its certificate and
+/// chain), replacing the context's: a client certificate for one
+/// delivery, a server certificate for one listener. Read now.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_ARGUMENT` (text not UTF-8),
+///   `MTATLS_RESULT_CERTIFICATE` (a file cannot be read, holds no PEM
+///   data, or a key does not match its certificate), `MTATLS_RESULT_PANIC`.
+/// - Memory: `files` is copied; the keys read are freed with the session.
+/// - Blocking: reads the files (local I/O).
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_chain_files(
+    session: *mut mtatls_session,
+    files: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_chain_files(arg_str(files, "chain files")?)) }
+    })
+}
+
+/// Before the handshake, either role: this session's log level in
+/// `smtp_tls_loglevel` syntax (`0` to `4`, or keywords such as
+/// `routine,certmatch`), replacing the context's.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_BAD_STATE` (the handshake has started, or called from
+///   a callback), `MTATLS_RESULT_INVALID_VALUE` (an unknown keyword, named
+///   in `mtatls_session_error`), `MTATLS_RESULT_INVALID_ARGUMENT` (text not
+///   UTF-8), `MTATLS_RESULT_PANIC`.
+/// - Memory: `loglevel` is not kept.
+/// - Blocking: no.
+/// - Threads: one thread at a time per session (different sessions, also of
+///   one context, may run in parallel). Nothing shared with other sessions of the
+///   context is changed.
+#[no_mangle]
+pub extern "C" fn mtatls_session_set_loglevel(
+    session: *mut mtatls_session,
+    loglevel: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: session, MTATLS_RESULT_PANIC, {
+        // SAFETY: arguments are valid per the contract.
+        unsafe { with_session(session, |s| s.set_loglevel(arg_str(loglevel, "log level")?)) }
+    })
+}
+
 /// Run the TLS handshake (after the plain-text STARTTLS exchange).
 /// `timeout_seconds`: `MTATLS_TIMEOUT_DEFAULT` (-1) uses
 /// `smtpd_starttls_timeout` / `smtp_starttls_timeout`; `MTATLS_TIMEOUT_NONBLOCK`

@@ -80,10 +80,22 @@ pub struct Session {
     ciphers: SessionCiphers,
     /// Client: this session's fingerprint digest (`None`: the context's).
     digest: Option<openssl::hash::MessageDigest>,
-    /// Client: this session's trust store (a CA file it named).
-    ca_store: Option<(String, Arc<openssl::x509::store::X509Store>)>,
+    /// Client: this session's CA file and directory, and the trust store
+    /// read from them.
+    ca: SessionCa,
+    /// This session's own keys and certificates (chain files it named).
+    chains: Option<(String, Vec<crate::context::certs::KeyChain>)>,
     /// The cipher list in effect, once the handshake started.
     cipher_list: String,
+}
+
+/// A session's own CA file and directory (`None`: not set) and the store
+/// read from both.
+#[derive(Default)]
+struct SessionCa {
+    file: Option<String>,
+    dir: Option<String>,
+    store: Option<Arc<openssl::x509::store::X509Store>>,
 }
 
 /// What a session replaces of its profile's cipher policy (a Postfix
@@ -169,7 +181,8 @@ impl Session {
             ssl_setup: None,
             ciphers: SessionCiphers::default(),
             digest: None,
-            ca_store: None,
+            ca: SessionCa::default(),
+            chains: None,
             cipher_list: String::new(),
         })
     }
@@ -432,12 +445,65 @@ impl Session {
 
     /// Client, before the handshake: verify the server with the CA
     /// certificates of `path` (PEM) instead of `*_tls_CAfile` /
-    /// `*_tls_CApath` (plus the system's with `tls_append_default_CA`).
-    /// The file is read now (once per context and path: mind a chroot).
+    /// `*_tls_CApath` (with the directory [`Session::set_ca_path`] names,
+    /// and the system's with `tls_append_default_CA`). The file is read
+    /// now (once per context and path: mind a chroot).
     pub fn set_ca_file(&mut self, path: &str) -> Result<()> {
         self.check_settable("set_ca_file")?;
-        let store = self.ctx.ca_store(path)?;
-        self.ca_store = Some((path.to_string(), store));
+        let store = self.ctx.ca_store(Some(path), self.ca.dir.as_deref())?;
+        self.ca.file = Some(path.to_string());
+        self.ca.store = Some(store);
+        Ok(())
+    }
+
+    /// Client, before the handshake: verify the server with the CA
+    /// directory `path` (PEM files named by subject hash, as `openssl
+    /// rehash` makes them) instead of `*_tls_CAfile` / `*_tls_CApath`
+    /// (with the file [`Session::set_ca_file`] names). The directory must
+    /// exist now; its files are read when a verification needs them.
+    pub fn set_ca_path(&mut self, path: &str) -> Result<()> {
+        self.check_settable("set_ca_path")?;
+        let store = self.ctx.ca_store(self.ca.file.as_deref(), Some(path))?;
+        self.ca.dir = Some(path.to_string());
+        self.ca.store = Some(store);
+        Ok(())
+    }
+
+    /// Before the handshake, either role: this session's own private keys
+    /// and certificates, from `files` (a list as `*_tls_chain_files`: each
+    /// key followed by its certificate and chain), replacing the
+    /// context's: a client's certificate for this delivery, a server's
+    /// for this listener. Read now.
+    pub fn set_chain_files(&mut self, files: &str) -> Result<()> {
+        self.check_before_handshake("set_chain_files")?;
+        let list: Vec<&str> = crate::config::params::split_list(files).collect();
+        let chains = crate::context::certs::load_chain_files(&list, files, &mut |w| {
+            self.ctx.logger.warn(&w)
+        })
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "{}: {}: error loading private keys and certificates from: {files}",
+                    self.label,
+                    e.message()
+                ),
+            )
+        })?;
+        self.chains = Some((files.to_string(), chains));
+        Ok(())
+    }
+
+    /// Before the handshake, either role: the log level of this session in
+    /// `*_tls_loglevel` syntax (`0`..`4`, or Postfix's keywords such as
+    /// `routine,certmatch`), replacing the context's. An unknown keyword
+    /// is an error naming it.
+    pub fn set_loglevel(&mut self, value: &str) -> Result<()> {
+        self.check_before_handshake("set_loglevel")?;
+        let param = format!("{}_tls_loglevel", self.ctx.prefix);
+        let mask = crate::config::loglevel::parse_log_mask(&param, value)
+            .map_err(|why| Error::new(ErrorKind::InvalidValue, format!("{}: {why}", self.label)))?;
+        self.log_mask = mask;
         Ok(())
     }
 
@@ -517,13 +583,33 @@ impl Session {
                 .with_detail(&crate::logging::openssl_reasons()));
             }
         }
-        if let Some((path, store)) = &self.ca_store {
+        if let Some(store) = &self.ca.store {
             if !ssl::set_verify_store(ssl, store) {
                 return Err(Error::new(
                     ErrorKind::CaStore,
-                    format!("{}: cannot use the CA file {path}", self.label),
+                    format!(
+                        "{}: cannot use the CA file \"{}\" / directory \"{}\"",
+                        self.label,
+                        self.ca.file.as_deref().unwrap_or(""),
+                        self.ca.dir.as_deref().unwrap_or("")
+                    ),
                 )
                 .with_detail(&crate::logging::openssl_reasons()));
+            }
+        }
+        if let Some((files, chains)) = &self.chains {
+            ssl::clear_certs(ssl);
+            for kc in chains {
+                if !ssl::use_cert_and_key(ssl, &kc.cert, &kc.key, &kc.chain) {
+                    return Err(Error::new(
+                        ErrorKind::Certificate,
+                        format!(
+                            "{}: cannot use the keys and certificates of {files}",
+                            self.label
+                        ),
+                    )
+                    .with_detail(&crate::logging::openssl_reasons()));
+                }
             }
         }
         Ok(list)
@@ -662,8 +748,14 @@ impl Session {
         if let Some((p, _)) = &self.ciphers.protocols {
             text.push_str(&format!("\0protocols={p}"));
         }
-        if let Some((path, _)) = &self.ca_store {
+        if let Some(path) = &self.ca.file {
             text.push_str(&format!("\0CAfile={path}"));
+        }
+        if let Some(path) = &self.ca.dir {
+            text.push_str(&format!("\0CApath={path}"));
+        }
+        if let Some((files, _)) = &self.chains {
+            text.push_str(&format!("\0chains={files}"));
         }
         if let Some(t) = self.policy.fingerprint_mtype {
             text.push_str(&format!("\0digest={t}"));

@@ -140,6 +140,7 @@ extern "C" {
         chain: *mut openssl_sys::stack_st_X509,
         override_: c_int,
     ) -> c_int;
+    pub fn SSL_certs_clear(ssl: *mut SSL);
     pub fn SSL_use_cert_and_key(
         ssl: *mut SSL,
         x509: *mut X509,

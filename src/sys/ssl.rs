@@ -190,6 +190,12 @@ pub fn ctx_dane_session_digests(ctx: &mut SslContextBuilder) -> bool {
     })
 }
 
+/// Drop every key and certificate the session got from its context.
+pub fn clear_certs(ssl: &mut SslRef) {
+    // SAFETY: ssl is live; only the session's own copies are freed.
+    unsafe { ossl::SSL_certs_clear(ssl.as_ptr()) }
+}
+
 /// Verify this session's peer with `store` (shared, counted) instead of
 /// the context's trust store. False when OpenSSL refuses.
 pub fn set_verify_store(ssl: &mut SslRef, store: &openssl::x509::store::X509StoreRef) -> bool {
