@@ -47,6 +47,9 @@ $(OUT)/%: c-tests/%.c c-tests/harness.c c-tests/harness.h include/mtatls.h $(LIB
 $(OUT)/quickstart: examples/quickstart.c include/mtatls.h $(LIBDIR)/$(SONAME) | $(OUT)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< $(LIBS)
 
+# The finger prints certificates with OpenSSL calls of its own.
+$(OUT)/mtatls-finger: LIBS += -lcrypto
+
 $(OUT)/mtatls-%: examples/mtatls-%.c examples/smtp_io.c examples/smtp_io.h include/mtatls.h $(LIBDIR)/$(SONAME) | $(OUT)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< examples/smtp_io.c $(LIBS)
 

@@ -1,47 +1,59 @@
 /*
- * mtatls-finger - probe an SMTP server's STARTTLS like Postfix's
- * posttls-finger(1), through the mtatls C API.
+ * mtatls-finger - probe an SMTP or LMTP server's TLS the way Postfix's
+ * posttls-finger(1) does, through the mtatls C API.
  *
- * usage: mtatls-finger [options] host[:port] [match ...]
+ * usage: mtatls-finger [options] destination [match ...]
  *
- * Connects, reads the greeting, sends EHLO, STARTTLS, runs the TLS
- * handshake (the library logs Postfix's "... TLS connection established
- * to ..." line and, by default, the certificate-match lines), sends EHLO
- * again through TLS and QUIT. With -w the TLS handshake comes right after
- * connect (SMTPS). Lines go to stderr.
+ * The options are posttls-finger's, with its syntax and defaults; each
+ * TLS option maps to one per-session call of the library, so a single
+ * context serves every setting:
+ *   -a family     address preference: ipv4, ipv6 or any (default any)
+ *   -c            no SMTP chat lines ("Connected to", "> ...", "< ...")
+ *   -h lookup     host lookup: dns or native (both use the system resolver)
+ *   -o name=value a parameter (repeatable; `myhostname` is the EHLO name)
+ *   -S            LMTP (LHLO) instead of SMTP; default port 24
+ *   -t seconds    connect timeout (default 30)
+ *   -T seconds    timeout of each SMTP reply and of the TLS handshake
+ *                 (default 30)
+ *   -v            accepted (more verbose: nothing more here)
+ *   -A file       trust anchors (repeatable)   mtatls_session_set_trust_anchor_file
+ *   -C            print the server's certificate chain (stdout)
+ *   -d digest     fingerprint digest           mtatls_session_set_fingerprint_digest
+ *   -f            accepted (no DNS lookups here; see -D)
+ *   -F CAfile     CA file                      mtatls_session_set_ca_file
+ *   -g grade      cipher grade (default medium) mtatls_session_set_cipher_grade
+ *   -H files      chain files (repeatable)     mtatls_session_set_chain_files
+ *   -k certfile   client certificate (smtp_tls_cert_file; with -K)
+ *   -K keyfile    client key (smtp_tls_key_file; with -k)
+ *   -l level      security level (default may) mtatls_session_set_level
+ *   -L logopts    log types (default routine,certmatch) mtatls_session_set_loglevel
+ *   -m count      most reconnections with -r (default 5)
+ *   -M level      insecure MX level: may, encrypt or dane (checked; no DNS)
+ *   -p protocols  TLS protocols (default >=TLSv1) mtatls_session_set_protocols
+ *   -P CApath     CA directory                 mtatls_session_set_ca_path
+ *   -r delay      reconnect after delay seconds, resuming the TLS session
+ *   -s name       SNI name                     mtatls_session_set_servername
+ *   -w            TLS wrapper mode (SMTPS)
+ * Not supported (a usage error): -R (SRV lookups), -X (tlsproxy), -x (raw
+ * public keys).
+ * Options of this program only:
+ *   -D u:s:m:hex  a TLSA record for levels dane and dane-only (repeatable;
+ *                 posttls-finger gets these from DNS)
+ *   -b domain     TLSA base domain (default: the destination host)
+ *   -Z file       keep TLS sessions in this file (the library's session
+ *                 cache callbacks), so that a later run resumes them
  *
- * Options (letters as posttls-finger's where they exist; the settings of
- * these letters are applied after -c files and -o overrides):
- *   -c main.cf     read parameters from a main.cf file (repeatable)
- *   -o name=value  set a parameter (repeatable)
- *   -h name        EHLO name (default: the local host name)
- *   -w             TLS wrapper mode (SMTPS)
- *   -l level       security level of the session (mtatls_session_set_level);
- *                  default smtp_tls_security_level (here: may)
- *   -F CAfile      smtp_tls_CAfile            -P CApath   smtp_tls_CApath
- *   -A file        smtp_tls_trust_anchor_file (repeatable)
- *   -d digest      smtp_tls_fingerprint_digest
- *   -L logopts     smtp_tls_loglevel (default: routine,certmatch)
- *   -p protocols   smtp_tls_protocols and smtp_tls_mandatory_protocols
- *   -g grade       smtp_tls_ciphers and smtp_tls_mandatory_ciphers
- *   -H files       smtp_tls_chain_files: client key+certificate (repeatable)
- *   -s servername  smtp_tls_servername (SNI), ignored with a warning if the
- *                  library does not know that parameter
- *   -t u:s:m:hex   a TLSA record for levels dane/dane-only (repeatable;
- *                  posttls-finger gets these from DNS)
- *   -b domain      TLSA base domain (default: the destination host)
- *   -Z file        keep TLS sessions in this file (the library's external
- *                  session cache callbacks), so that a later run resumes
- *                  them; posttls-finger has no such option (its -r
- *                  reconnects within one process)
- * The match arguments (joined with ", ") replace the level's match list:
- * fingerprints at level fingerprint, else names and strategies. The
- * destination host (without brackets) is both the host name and the
- * next-hop domain of the match strategies.
+ * Parameters: $MAIL_CONFIG/main.cf when MAIL_CONFIG is set (as
+ * posttls-finger reads its main.cf), then -o. The destination is host,
+ * host:port, [host]:port or [address]:port; no MX lookups are done (a bare
+ * name is the host). The match arguments replace the level's match list:
+ * fingerprints at level fingerprint, else names and strategies.
  *
- * Exit status: 0 when TLS was established and the level's authentication
- * requirement was met; 1 otherwise (a peer that failed authentication
- * still gets QUIT through TLS); 2 on usage errors.
+ * Output as posttls-finger's: log lines on stderr, the chain (-C) on
+ * stdout. Unlike posttls-finger, the exit status says what was found: 0
+ * when TLS was established and the level's requirement met (with -r: on
+ * every connection); 1 otherwise (an unverified server is reported with
+ * "Server certificate not verified: ..."); 2 on usage errors.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -58,23 +70,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "smtp_io.h"
 
 #define PROG "mtatls-finger"
-#define DEFAULT_PORT "25"
-#define CONNECT_TIMEOUT 30   /* seconds, as posttls-finger -t */
-#define COMMAND_TIMEOUT 30   /* seconds per reply, as posttls-finger -T */
-#define TLSA_MAX 32          /* most -t records */
+#define TLSA_MAX 32          /* most -D records */
 #define TLSA_DATA_MAX 8192   /* bytes of one record's association data */
+#define ADDRS_MAX 16         /* addresses of one host tried */
+#define MEMCACHE_MAX 16      /* sessions kept in memory for -r */
 
-/* Parameter defaults, before -c and -o. */
-static const char *const finger_defaults[] = {
-    "smtp_tls_security_level=may",
-    "smtp_tls_loglevel=routine,certmatch",   /* posttls-finger's -L default */
-    NULL,
-};
-
-/* One -t usage:selector:mtype:hexdata record, decoded. */
+/* One -D usage:selector:mtype:hexdata record, decoded. */
 struct tlsa_arg {
     unsigned char usage, selector, mtype;
     unsigned char *data;   /* malloc'd */
@@ -84,25 +91,57 @@ struct tlsa_arg {
 /* The command line. */
 struct finger_opts {
     struct param_args params;
-    const char *helo;    /* -h name, or NULL for the local host name */
-    int wrapper;         /* -w: TLS on connect (SMTPS) */
-    const char *level;   /* -l, or NULL for smtp_tls_security_level */
+    char main_cf[4096];       /* $MAIL_CONFIG/main.cf */
+    int family;               /* -a: preferred address family, or AF_UNSPEC */
+    int nochat;               /* -c */
+    int lmtp;                 /* -S */
+    int conn_timeout;         /* -t */
+    int smtp_timeout;         /* -T */
+    int print_chain;          /* -C */
+    int wrapper;              /* -w */
+    int reconnect;            /* -r delay, or -1 */
+    int max_reconnect;        /* -m */
+    const char *helo;         /* -o myhostname=, or NULL */
+    const char *level;        /* -l */
+    const char *digest;       /* -d, or NULL */
+    const char *cafile, *capath;   /* -F, -P */
+    const char *grade;        /* -g, or NULL */
+    const char *protocols;    /* -p, or NULL */
+    const char *logopts;      /* -L */
     const char *servername;   /* -s, or NULL */
+    const char *certfile, *keyfile;   /* -k, -K */
+    char *anchors, *chains;   /* -A, -H (joined with ", ") */
     const char *tlsa_base;    /* -b, or NULL */
     const char *cache_file;   /* -Z, or NULL */
-    struct tlsa_arg tlsa[TLSA_MAX];   /* -t */
+    struct tlsa_arg tlsa[TLSA_MAX];   /* -D */
     size_t ntlsa;
-    char *match;         /* the match arguments joined with ", ", or NULL */
-    char host[LABEL_HOST_MAX];   /* from host[:port] */
+    char *match;              /* the match arguments joined with ", ", or NULL */
+    const char *dest;         /* as given */
+    char host[LABEL_HOST_MAX];
     char port[32];
 };
 
-/* One probe. */
+/* Sessions kept in memory between the connections of -r (posttls-finger's
+ * in-memory cache), with its counters. */
+struct memcache {
+    struct {
+        char *key;
+        unsigned char *der;
+        size_t len;
+        uint64_t expires;
+    } entry[MEMCACHE_MAX];
+    size_t count;    /* entries */
+    size_t hits;     /* lookups that found one */
+};
+
+/* One run: connections, one context. */
 struct finger {
     struct smtp_conn conn;
     mtatls_ctx *ctx;
     mtatls_session *tls;
     const struct finger_opts *opts;
+    struct memcache *memcache;
+    int pass;                 /* 1 for the first connection */
     char helo[LABEL_HOST_MAX];
     char label[LABEL_MAX];
 };
@@ -111,17 +150,18 @@ struct finger {
 enum tls_outcome {
     TLS_FAILED = -1,      /* no TLS: stop talking */
     TLS_VERIFIED = 0,     /* established, the level's requirement met */
-    TLS_NOT_VERIFIED = 1  /* established, peer not authenticated: QUIT */
+    TLS_NOT_VERIFIED = 1  /* established, peer not authenticated */
 };
 
 static void usage(void)
 {
     (void) fprintf(stderr,
-                   "usage: %s [-w] [-h helo] [-c main.cf] [-o name=value] [-l level]\n"
-                   "\t[-F CAfile] [-P CApath] [-A trust-anchor-file] [-d digest] [-L logopts]\n"
-                   "\t[-p protocols] [-g grade] [-H chain-files] [-s servername]\n"
-                   "\t[-t usage:selector:mtype:hexdata] [-b tlsa-base-domain] [-Z cache-file]\n"
-                   "\thost[:port] [match ...]\n",
+                   "usage: %s [-cCSvw] [-a family] [-h lookup] [-o name=value] [-t conn_tmout]\n"
+                   "\t[-T smtp_tmout] [-A trust-anchor-file] [-d digest] [-F CAfile] [-g grade]\n"
+                   "\t[-H chain-files] [-k certfile] [-K keyfile] [-l level] [-L logopts]\n"
+                   "\t[-m count] [-M insecure_mx_level] [-p protocols] [-P CApath] [-r delay]\n"
+                   "\t[-s servername] [-D usage:selector:mtype:hexdata] [-b tlsa-base-domain]\n"
+                   "\t[-Z cache-file] destination [match ...]\n",
                    PROG);
 }
 
@@ -135,11 +175,15 @@ static int copy_text(char *dst, size_t size, const char *src, size_t len)
     return 0;
 }
 
-/* Split "host:port", "[host]:port", "[v6addr]:port" or "host". */
-static int split_dest(const char *dest, char *host, size_t hsize, char *port, size_t psize)
+/* Split "host", "host:port", "[host]", "[host]:port" (also "inet:" first,
+ * as posttls-finger takes for LMTP). */
+static int split_dest(const char *dest, const char *default_port, char *host, size_t hsize,
+                      char *port, size_t psize)
 {
     const char *colon, *end;
 
+    if (strncmp(dest, "inet:", 5) == 0)
+        dest += 5;
     if (dest[0] == '[') {
         if ((end = strchr(dest, ']')) == NULL || (end[1] != 0 && end[1] != ':'))
             return -1;
@@ -154,7 +198,7 @@ static int split_dest(const char *dest, char *host, size_t hsize, char *port, si
             return -1;
     }
     if (colon == NULL)
-        return copy_text(port, psize, DEFAULT_PORT, strlen(DEFAULT_PORT));
+        return copy_text(port, psize, default_port, strlen(default_port));
     return copy_text(port, psize, colon + 1, strlen(colon + 1));
 }
 
@@ -247,19 +291,17 @@ bad:
     return -1;
 }
 
-/* Whether the library accepts `level` as a client security level. */
-static int level_ok(const char *level)
+/* A whole non-negative decimal number; -1 otherwise. */
+static int parse_count(const char *text)
 {
-    mtatls_params *scratch = NULL;
-    int ok;
+    char *end;
+    long v;
 
-    if (mtatls_params_new(&scratch) != MTATLS_RESULT_OK)
-        return 0;
-    ok = mtatls_params_set(scratch, "smtp_tls_security_level", level) == MTATLS_RESULT_OK;
-    if (!ok)
-        msg_info(PROG, "bad -l level: %s", mtatls_params_error(scratch));
-    mtatls_params_free(scratch);
-    return ok;
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != 0 || v < 0 || v > 86400)
+        return -1;
+    return (int) v;
 }
 
 static void free_opts(struct finger_opts *opts)
@@ -267,138 +309,211 @@ static void free_opts(struct finger_opts *opts)
     while (opts->ntlsa > 0)
         free(opts->tlsa[--opts->ntlsa].data);
     free(opts->match);
-    opts->match = NULL;
+    free(opts->anchors);
+    free(opts->chains);
+    opts->match = opts->anchors = opts->chains = NULL;
     param_args_free(&opts->params);
 }
 
-/* Settings of the option letters that stand for parameters. */
-struct letter_params {
-    const char *cafile, *capath, *digest, *logopts, *protocols, *grade;
-    char *anchors, *chains;   /* lists built from repeated -A / -H */
-};
-
-/* Turn the letters into overrides after the -o ones. */
-static int apply_letters(struct finger_opts *opts, const struct letter_params *lp)
+/* -o: "myhostname=NAME" is the EHLO name (as posttls-finger's
+ * var_myhostname); everything else is a library parameter. */
+static int option_o(struct finger_opts *opts, const char *arg)
 {
-    struct param_args *a = &opts->params;
-
-    return (lp->cafile && param_args_set(a, PROG, "smtp_tls_CAfile", lp->cafile) < 0)
-        || (lp->capath && param_args_set(a, PROG, "smtp_tls_CApath", lp->capath) < 0)
-        || (lp->anchors && param_args_set(a, PROG, "smtp_tls_trust_anchor_file", lp->anchors) < 0)
-        || (lp->digest && param_args_set(a, PROG, "smtp_tls_fingerprint_digest", lp->digest) < 0)
-        || (lp->logopts && param_args_set(a, PROG, "smtp_tls_loglevel", lp->logopts) < 0)
-        || (lp->protocols && (param_args_set(a, PROG, "smtp_tls_protocols", lp->protocols) < 0
-                              || param_args_set(a, PROG, "smtp_tls_mandatory_protocols",
-                                                lp->protocols) < 0))
-        || (lp->grade && (param_args_set(a, PROG, "smtp_tls_ciphers", lp->grade) < 0
-                          || param_args_set(a, PROG, "smtp_tls_mandatory_ciphers", lp->grade) < 0))
-        || (lp->chains && param_args_set(a, PROG, "smtp_tls_chain_files", lp->chains) < 0)
-        ? -1 : 0;
-}
-
-/* The getopt loop; 0 or -1 (message printed). */
-static int parse_letters(int argc, char **argv, struct finger_opts *opts, struct letter_params *lp)
-{
-    int ch;
-
-    while ((ch = getopt(argc, argv, "A:b:c:d:F:g:h:H:l:L:o:p:P:s:t:wZ:")) != -1) {
-        switch (ch) {
-        case 'c':
-        case 'o':
-            if (param_args_add(&opts->params, PROG, ch, optarg) < 0)
-                return -1;
-            break;
-        case 'h':
-            if (!helo_ok(optarg)) {
-                msg_info(PROG, "bad -h name \"%s\"", optarg);
-                return -1;
-            }
-            opts->helo = optarg;
-            break;
-        case 'w':
-            opts->wrapper = 1;
-            break;
-        case 'l':
-            if (!level_ok(optarg))
-                return -1;
-            opts->level = optarg;
-            break;
-        case 'A':
-            if (append_list(&lp->anchors, optarg) < 0)
-                return -1;
-            break;
-        case 'H':
-            if (append_list(&lp->chains, optarg) < 0)
-                return -1;
-            break;
-        case 'F':
-            lp->cafile = optarg;
-            break;
-        case 'P':
-            lp->capath = optarg;
-            break;
-        case 'd':
-            lp->digest = optarg;
-            break;
-        case 'L':
-            lp->logopts = optarg;
-            break;
-        case 'p':
-            lp->protocols = optarg;
-            break;
-        case 'g':
-            lp->grade = optarg;
-            break;
-        case 's':
-            opts->servername = optarg;
-            break;
-        case 'b':
-            opts->tlsa_base = optarg;
-            break;
-        case 'Z':
-            opts->cache_file = optarg;
-            break;
-        case 't':
-            if (opts->ntlsa >= TLSA_MAX) {
-                msg_info(PROG, "too many -t records (at most %d)", TLSA_MAX);
-                return -1;
-            }
-            if (parse_tlsa(optarg, &opts->tlsa[opts->ntlsa]) < 0) {
-                msg_info(PROG, "bad -t record \"%s\": expected usage:selector:mtype:hexdata",
-                         optarg);
-                return -1;
-            }
-            opts->ntlsa++;
-            break;
-        default:
-            usage();
+    if (strncmp(arg, "myhostname=", 11) == 0) {
+        if (!helo_ok(arg + 11)) {
+            msg_info(PROG, "bad myhostname \"%s\"", arg + 11);
             return -1;
         }
+        opts->helo = arg + 11;
+        return 0;
+    }
+    return param_args_add(&opts->params, PROG, 'o', arg);
+}
+
+/* Options that take a number. */
+static int option_number(int ch, const char *arg, int *out)
+{
+    if ((*out = parse_count(arg)) < 0) {
+        msg_info(PROG, "bad '-%c' option value: %s", ch, arg);
+        return -1;
     }
     return 0;
+}
+
+/* One option letter; 0 or -1 (message printed). */
+static int option(struct finger_opts *opts, int ch, const char *arg)
+{
+    switch (ch) {
+    case 'a':
+        if (strcasecmp(arg, "ipv4") == 0)
+            opts->family = AF_INET;
+        else if (strcasecmp(arg, "ipv6") == 0)
+            opts->family = AF_INET6;
+        else if (strcasecmp(arg, "any") == 0)
+            opts->family = AF_UNSPEC;
+        else {
+            msg_info(PROG, "bad '-a' option value: %s", arg);
+            return -1;
+        }
+        return 0;
+    case 'c':
+        opts->nochat = 1;
+        return 0;
+    case 'h':
+        if (strcasecmp(arg, "dns") != 0 && strcasecmp(arg, "native") != 0
+            && strcasecmp(arg, "dns, native") != 0 && strcasecmp(arg, "native, dns") != 0) {
+            msg_info(PROG, "bad '-h' option value: %s", arg);
+            return -1;
+        }
+        return 0;
+    case 'o':
+        return option_o(opts, arg);
+    case 'S':
+        opts->lmtp = 1;
+        return 0;
+    case 't':
+        return option_number(ch, arg, &opts->conn_timeout);
+    case 'T':
+        return option_number(ch, arg, &opts->smtp_timeout);
+    case 'v':
+        return 0;
+    case 'A':
+        return append_list(&opts->anchors, arg);
+    case 'C':
+        opts->print_chain = 1;
+        return 0;
+    case 'd':
+        opts->digest = arg;
+        return 0;
+    case 'f':
+        return 0;
+    case 'F':
+        opts->cafile = arg;
+        return 0;
+    case 'g':
+        opts->grade = arg;
+        return 0;
+    case 'H':
+        return append_list(&opts->chains, arg);
+    case 'k':
+        opts->certfile = arg;
+        if (opts->keyfile == NULL)
+            opts->keyfile = arg;
+        return 0;
+    case 'K':
+        opts->keyfile = arg;
+        if (opts->certfile == NULL)
+            opts->certfile = arg;
+        return 0;
+    case 'l':
+        opts->level = arg;
+        return 0;
+    case 'L':
+        opts->logopts = arg;
+        return 0;
+    case 'm':
+        return option_number(ch, arg, &opts->max_reconnect);
+    case 'M':
+        if (strcasecmp(arg, "may") != 0 && strcasecmp(arg, "encrypt") != 0
+            && strcasecmp(arg, "dane") != 0) {
+            msg_info(PROG, "bad '-M' option value: %s", arg);
+            return -1;
+        }
+        return 0;
+    case 'p':
+        opts->protocols = arg;
+        return 0;
+    case 'P':
+        opts->capath = arg;
+        return 0;
+    case 'r':
+        return option_number(ch, arg, &opts->reconnect);
+    case 's':
+        opts->servername = arg;
+        return 0;
+    case 'w':
+        opts->wrapper = 1;
+        return 0;
+    case 'R':
+        msg_info(PROG, "-R: SRV lookups are not supported");
+        return -1;
+    case 'X':
+        msg_info(PROG, "-X: tlsproxy mode is not supported");
+        return -1;
+    case 'x':
+        msg_info(PROG, "-x: raw public keys are not supported");
+        return -1;
+    case 'b':
+        opts->tlsa_base = arg;
+        return 0;
+    case 'Z':
+        opts->cache_file = arg;
+        return 0;
+    case 'D':
+        if (opts->ntlsa >= TLSA_MAX) {
+            msg_info(PROG, "too many -D records (at most %d)", TLSA_MAX);
+            return -1;
+        }
+        if (parse_tlsa(arg, &opts->tlsa[opts->ntlsa]) < 0) {
+            msg_info(PROG, "bad -D record \"%s\": expected usage:selector:mtype:hexdata", arg);
+            return -1;
+        }
+        opts->ntlsa++;
+        return 0;
+    default:
+        usage();
+        return -1;
+    }
 }
 
 /* Returns 0, or -1 on a usage error (message printed; free_opts). */
 static int parse_args(int argc, char **argv, struct finger_opts *opts)
 {
-    struct letter_params lp;
-    int i, r;
+    const char *config = getenv("MAIL_CONFIG");
+    int ch, i;
 
     memset(opts, 0, sizeof(*opts));
-    memset(&lp, 0, sizeof(lp));
-    r = parse_letters(argc, argv, opts, &lp);
-    if (r == 0)
-        r = apply_letters(opts, &lp);
-    free(lp.anchors);
-    free(lp.chains);
-    if (r < 0)
+    opts->family = AF_UNSPEC;
+    opts->conn_timeout = 30;
+    opts->smtp_timeout = 30;
+    opts->reconnect = -1;
+    opts->max_reconnect = 5;
+    opts->level = "may";
+    opts->logopts = "routine,certmatch";
+    if (config != NULL && *config != 0) {
+        if (snprintf(opts->main_cf, sizeof(opts->main_cf), "%s/main.cf", config)
+            >= (int) sizeof(opts->main_cf)) {
+            msg_info(PROG, "MAIL_CONFIG too long");
+            return -1;
+        }
+        if (param_args_add(&opts->params, PROG, 'c', opts->main_cf) < 0)
+            return -1;
+    }
+    while ((ch = getopt(argc, argv, "a:ch:o:RSt:T:vA:Cd:fF:g:H:k:K:l:L:m:M:p:P:r:s:wxXb:D:Z:"))
+           != -1)
+        if (option(opts, ch, optarg) < 0)
+            return -1;
+    if (opts->chains != NULL && opts->certfile != NULL) {
+        msg_info(PROG, "When the '-H' option is used, neither the '-k', nor the '-K' options may be used");
         return -1;
+    }
+    if (opts->wrapper && strcasecmp(opts->level, "none") == 0) {
+        msg_info(PROG, "SSL wrapper mode requires that TLS not be disabled");
+        return -1;
+    }
     if (optind >= argc) {
         usage();
         return -1;
     }
-    if (split_dest(argv[optind], opts->host, sizeof(opts->host), opts->port, sizeof(opts->port)) < 0) {
-        msg_info(PROG, "bad destination \"%s\": expected host:port", argv[optind]);
+    opts->dest = argv[optind];
+    if (strncmp(opts->dest, "unix:", 5) == 0) {
+        msg_info(PROG, "unix: destinations are not supported");
+        return -1;
+    }
+    if (split_dest(opts->dest, opts->lmtp ? "24" : "25", opts->host, sizeof(opts->host),
+                   opts->port, sizeof(opts->port)) < 0) {
+        msg_info(PROG, "bad destination \"%s\": expected host, host:port or [host]:port",
+                 opts->dest);
         return -1;
     }
     for (i = optind + 1; i < argc; i++)
@@ -406,6 +521,8 @@ static int parse_args(int argc, char **argv, struct finger_opts *opts)
             return -1;
     return 0;
 }
+
+/* ---- Connecting ---- */
 
 /* Wait for a non-blocking connect() in progress; 0 or -1 with errno. */
 static int finish_connect(int fd, int seconds)
@@ -431,8 +548,9 @@ static int finish_connect(int fd, int seconds)
     return err == 0 ? 0 : -1;
 }
 
-/* Connect to one address within CONNECT_TIMEOUT; fd or -1 with errno. */
-static int connect_one(const struct addrinfo *ai)
+/* Connect to one address within `seconds` (0: the system's own limit);
+ * fd or -1 with errno. */
+static int connect_one(const struct addrinfo *ai, int seconds)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol), flags, saved;
 
@@ -442,7 +560,7 @@ static int connect_one(const struct addrinfo *ai)
         goto fail;
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
         return fd;
-    if (errno != EINPROGRESS || finish_connect(fd, CONNECT_TIMEOUT) < 0)
+    if (errno != EINPROGRESS || finish_connect(fd, seconds > 0 ? seconds : 75) < 0)
         goto fail;
     return fd;
 fail:
@@ -452,106 +570,232 @@ fail:
     return -1;
 }
 
-/* Connect to host:port, trying each address; fills f->label. fd or -1. */
-static int connect_dest(struct finger *f, const char *host, const char *port)
+/* Connect to the destination's host, the preferred family's addresses
+ * first; fills f->label. fd or -1 (message printed). */
+static int connect_dest(struct finger *f)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    int fd = -1, err, tried = 0;
+    const struct finger_opts *o = f->opts;
+    struct addrinfo hints, *res = NULL, *ai, *order[ADDRS_MAX];
+    size_t n = 0, i;
+    int fd = -1, err, round;
 
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    if ((err = getaddrinfo(host, port, &hints, &res)) != 0) {
-        msg_info(PROG, "%s:%s: host or service not found: %s", host, port, gai_strerror(err));
+    if ((err = getaddrinfo(o->host, o->port, &hints, &res)) != 0) {
+        msg_info(PROG, "Destination address lookup failed: %s: %s", o->host, gai_strerror(err));
         return -1;
     }
-    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        if (label_for_server(host, ai->ai_addr, ai->ai_addrlen, f->label, sizeof(f->label)) < 0)
+    /* With -a, that family's addresses first. */
+    for (round = 0; round < 2; round++)
+        for (ai = res; ai != NULL && n < ADDRS_MAX; ai = ai->ai_next) {
+            int preferred = o->family == AF_UNSPEC || ai->ai_family == o->family;
+            if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+                && preferred == (round == 0))
+                order[n++] = ai;
+        }
+    for (i = 0; i < n && fd < 0; i++) {
+        if (label_for_server(o->host, order[i]->ai_addr, order[i]->ai_addrlen, f->label,
+                             sizeof(f->label)) < 0)
             continue;
-        tried++;
-        if ((fd = connect_one(ai)) < 0)
-            msg_info(PROG, "connect to %s: %s", f->label, strerror(errno));
+        if ((fd = connect_one(order[i], o->conn_timeout)) < 0)
+            msg_info(PROG, "Failed to establish session to %s: connect to %s: %s", o->dest,
+                     f->label, strerror(errno));
     }
     freeaddrinfo(res);
-    if (!tried)
-        msg_info(PROG, "%s:%s: no IPv4 or IPv6 address", host, port);
+    if (n == 0)
+        msg_info(PROG, "Destination address lookup failed: %s: no IPv4 or IPv6 address",
+                 o->host);
     return fd;
 }
 
-/* Report a failed read or write while `stage`. */
-static void report_io(struct finger *f, int status, const char *stage)
+/* ---- SMTP ---- */
+
+/* Report a failed read or write while `what` (posttls-finger's words). */
+static void report_io(struct finger *f, int status, const char *what)
 {
     if (status == SMTP_IO_EOF)
-        msg_info(PROG, "lost connection with %s while %s", f->label, stage);
+        msg_info(PROG, "lost connection while %s", what);
     else if (status == SMTP_IO_TIMEOUT)
-        msg_info(PROG, "conversation with %s timed out while %s", f->label, stage);
+        msg_info(PROG, "timeout while %s", what);
     else
-        msg_info(PROG, "error talking to %s while %s: %s", f->label, stage,
+        msg_info(PROG, "error talking to %s while %s: %s", f->label, what,
                  smtp_conn_error(&f->conn));
 }
 
-/* Send `line` (none for the greeting), read the reply, expect `want`. */
-static int command(struct finger *f, const char *line, const char *stage, int want,
+/* Print each line of `reply` as "< line", posttls-finger's chat. */
+static void show_reply(struct finger *f, const struct smtp_reply *reply, int verbose)
+{
+    const char *line = reply->text;
+
+    if (!verbose || f->opts->nochat)
+        return;
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        int len = eol ? (int) (eol - line) : (int) strlen(line);
+
+        msg_info(PROG, "< %.*s", len, line);
+        line += len;
+        if (*line == '\n')
+            line++;
+    }
+}
+
+/* Send `line` (shown as "> line" when `verbose`), read the reply (shown
+ * likewise). The reply code, or -1 (message printed). */
+static int command(struct finger *f, int verbose, const char *line, const char *what,
                    struct smtp_reply *reply)
 {
     int r;
 
-    if (line != NULL && (r = smtp_printf(&f->conn, "%s", line)) < 0) {
-        report_io(f, r, stage);
+    if (verbose && !f->opts->nochat)
+        msg_info(PROG, "> %s", line);
+    if ((r = smtp_printf(&f->conn, "%s", line)) < 0) {
+        report_io(f, r, what);
         return -1;
     }
     if ((r = smtp_read_reply(&f->conn, reply)) < 0) {
-        report_io(f, r, stage);
+        report_io(f, r, what);
         return -1;
     }
-    if (r != want) {
-        const char *eol = strchr(reply->text, '\n');
-        int len = eol ? (int) (eol - reply->text) : (int) strlen(reply->text);
-        msg_info(PROG, "host %s said: %.*s (while %s)", f->label, len, reply->text, stage);
+    show_reply(f, reply, verbose);
+    return r;
+}
+
+/* The first line's text after the code, for messages. */
+static void first_line(const struct smtp_reply *reply, char *out, size_t size)
+{
+    const char *text = strlen(reply->text) > 4 ? reply->text + 4 : "";
+    size_t len = strcspn(text, "\n");
+
+    snprintf(out, size, "%.*s", (int) (len < size ? len : size - 1), text);
+}
+
+static int greeting(struct finger *f)
+{
+    struct smtp_reply reply;
+    char text[512];
+    int r = smtp_read_reply(&f->conn, &reply);
+
+    if (r < 0) {
+        report_io(f, r, "reading server greeting");
+        return -1;
+    }
+    show_reply(f, &reply, 1);
+    if (r / 100 != 2) {
+        first_line(&reply, text, sizeof(text));
+        msg_info(PROG, "SMTP service not available: %d %s", r, text);
         return -1;
     }
     return 0;
 }
 
+/* EHLO or LHLO; chat shown on the first connection only. */
 static int ehlo(struct finger *f, struct smtp_reply *reply)
 {
-    char line[SMTP_LINE_MAX];
+    const char *verb = f->opts->lmtp ? "LHLO" : "EHLO";
+    char line[SMTP_LINE_MAX], what[32], text[512];
+    int r;
 
-    snprintf(line, sizeof(line), "EHLO %s", f->helo);
-    return command(f, line, "performing the EHLO handshake", 250, reply);
+    snprintf(line, sizeof(line), "%s %s", verb, f->helo);
+    snprintf(what, sizeof(what), "sending %s", verb);
+    if ((r = command(f, f->pass == 1, line, what, reply)) < 0)
+        return -1;
+    if (r / 100 != 2) {
+        first_line(reply, text, sizeof(text));
+        msg_info(PROG, "%s rejected: %d %s", verb, r, text);
+        return -1;
+    }
+    return 0;
 }
 
-/* Give the new session what the command line says about the peer. */
+/* ---- TLS ---- */
+
+/* The log types of connections after the first (posttls-finger's -r): no
+ * certificate-match detail, and always the summary and cache lines. */
+static void later_logopts(const char *logopts, char *out, size_t size)
+{
+    static const char *const dropped[] = {"certmatch", "peercert", "verbose", "untrusted", NULL};
+    char words[1024], *word, *save = NULL;
+    size_t i;
+
+    snprintf(out, size, "summary,cache");
+    snprintf(words, sizeof(words), "%s", logopts);
+    for (word = strtok_r(words, ", \t", &save); word != NULL; word = strtok_r(NULL, ", \t", &save)) {
+        const char *add = word;
+
+        for (i = 0; dropped[i] != NULL; i++)
+            if (strcasecmp(word, dropped[i]) == 0)
+                add = NULL;
+        /* Numeric levels 2 and up include "verbose": keep the rest. */
+        if (strcmp(word, "2") == 0 || strcasecmp(word, "debug") == 0)
+            add = "ssl-debug";
+        else if (strcmp(word, "3") == 0 || strcasecmp(word, "ssl-expert") == 0)
+            add = "ssl-debug,ssl-handshake-packet-dump,forward-secrecy";
+        else if ((word[0] >= '4' && word[0] <= '9' && word[1] == 0)
+                 || strcasecmp(word, "ssl-developer") == 0)
+            add = "ssl-debug,ssl-session-packet-dump,forward-secrecy";
+        if (add != NULL && strlen(out) + strlen(add) + 2 < size) {
+            strcat(out, ",");
+            strcat(out, add);
+        }
+    }
+}
+
+/* Report the library's error for the setting it refused (a warning, as
+ * Postfix logs a TLS setting it cannot use); -1. */
+static int session_failed(struct finger *f)
+{
+    msg_info(PROG, "warning: %s", mtatls_session_error(f->tls));
+    return -1;
+}
+
+/* Give the new session what the command line says: the peer, then each
+ * TLS option through its per-session call. */
 static int configure_session(struct finger *f)
 {
     const struct finger_opts *o = f->opts;
+    char logopts[1024];
     size_t i;
 
-    if ((o->level != NULL && mtatls_session_set_level(f->tls, o->level) != MTATLS_RESULT_OK)
+    if (f->pass == 1)
+        snprintf(logopts, sizeof(logopts), "%s", o->logopts);
+    else
+        later_logopts(o->logopts, logopts, sizeof(logopts));
+    if (mtatls_session_set_level(f->tls, o->level) != MTATLS_RESULT_OK
         || mtatls_session_set_peer_names(f->tls, o->host, o->host) != MTATLS_RESULT_OK
+        || mtatls_session_set_loglevel(f->tls, logopts) != MTATLS_RESULT_OK
         || (o->match != NULL && mtatls_session_set_match(f->tls, o->match) != MTATLS_RESULT_OK)
+        || (o->protocols != NULL
+            && mtatls_session_set_protocols(f->tls, o->protocols) != MTATLS_RESULT_OK)
+        || (o->grade != NULL
+            && mtatls_session_set_cipher_grade(f->tls, o->grade) != MTATLS_RESULT_OK)
+        || (o->digest != NULL
+            && mtatls_session_set_fingerprint_digest(f->tls, o->digest) != MTATLS_RESULT_OK)
+        || (o->cafile != NULL && mtatls_session_set_ca_file(f->tls, o->cafile) != MTATLS_RESULT_OK)
+        || (o->capath != NULL && mtatls_session_set_ca_path(f->tls, o->capath) != MTATLS_RESULT_OK)
+        || (o->anchors != NULL
+            && mtatls_session_set_trust_anchor_file(f->tls, o->anchors) != MTATLS_RESULT_OK)
+        || (o->chains != NULL
+            && mtatls_session_set_chain_files(f->tls, o->chains) != MTATLS_RESULT_OK)
+        || (o->servername != NULL
+            && mtatls_session_set_servername(f->tls, o->servername) != MTATLS_RESULT_OK)
         || (o->tlsa_base != NULL
-            && mtatls_session_set_tlsa_base(f->tls, o->tlsa_base) != MTATLS_RESULT_OK)) {
-        msg_info(PROG, "%s", mtatls_session_error(f->tls));
-        return -1;
-    }
-    if (o->cache_file != NULL) {
+            && mtatls_session_set_tlsa_base(f->tls, o->tlsa_base) != MTATLS_RESULT_OK))
+        return session_failed(f);
+    if (o->cache_file != NULL || f->memcache != NULL) {
         /* The session cache key, as Postfix's serverid: [host]:port. */
         char serverid[LABEL_HOST_MAX + 40];
 
         snprintf(serverid, sizeof(serverid), "[%s]:%s", o->host, o->port);
-        if (mtatls_session_set_serverid(f->tls, serverid) != MTATLS_RESULT_OK) {
-            msg_info(PROG, "%s", mtatls_session_error(f->tls));
-            return -1;
-        }
+        if (mtatls_session_set_serverid(f->tls, serverid) != MTATLS_RESULT_OK)
+            return session_failed(f);
     }
     for (i = 0; i < o->ntlsa; i++) {
         const struct tlsa_arg *t = &o->tlsa[i];
         if (mtatls_session_add_tlsa(f->tls, t->usage, t->selector, t->mtype, t->data, t->len)
-            != MTATLS_RESULT_OK) {
-            msg_info(PROG, "%s", mtatls_session_error(f->tls));
-            return -1;
-        }
+            != MTATLS_RESULT_OK)
+            return session_failed(f);
     }
     return 0;
 }
@@ -570,82 +814,155 @@ static enum tls_outcome start_tls(struct finger *f)
     if (configure_session(f) < 0)
         return TLS_FAILED;
     /* A signal interrupted the wait: nothing is lost, go on. */
-    while ((r = mtatls_session_handshake(f->tls, MTATLS_TIMEOUT_DEFAULT))
+    while ((r = mtatls_session_handshake(f->tls, f->opts->smtp_timeout))
            == MTATLS_RESULT_INTERRUPTED)
         continue;
-    if (r != MTATLS_RESULT_OK && r != MTATLS_RESULT_NOT_VERIFIED) {
-        msg_info(PROG, "TLS handshake failed: %s", mtatls_session_error(f->tls));
+    /* The library has logged Postfix's lines for a failed handshake. */
+    if (r != MTATLS_RESULT_OK && r != MTATLS_RESULT_NOT_VERIFIED)
         return TLS_FAILED;
-    }
     if (mtatls_session_get_facts(f->tls) == NULL) {
         msg_info(PROG, "TLS handshake with %s left no session facts", f->label);
         return TLS_FAILED;
     }
     if (r == MTATLS_RESULT_NOT_VERIFIED) {
-        /* "Server certificate not verified: ..." */
+        /* "Server certificate not verified: ..." (this program's own line) */
         msg_info(PROG, "%s", mtatls_session_error(f->tls));
         return TLS_NOT_VERIFIED;
     }
     return TLS_VERIFIED;
 }
 
-/* Send QUIT and close the TLS session, if any. */
-static int quit(struct finger *f)
+/* Hex digest of `data` with colons, as Postfix prints fingerprints. */
+static void print_digest(const char *what, const EVP_MD *md, const unsigned char *data,
+                         size_t len)
 {
-    struct smtp_reply reply;
-    mtatls_result r;
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
 
-    if (command(f, "QUIT", "sending QUIT", 221, &reply) < 0)
-        return -1;
-    if (f->tls == NULL)
-        return 0;
-    while ((r = mtatls_session_stop(f->tls, COMMAND_TIMEOUT)) == MTATLS_RESULT_INTERRUPTED)
-        continue;
-    if (r != MTATLS_RESULT_OK)
-        msg_info(PROG, "TLS shutdown with %s: %s", f->label, mtatls_session_error(f->tls));
-    return 0;
+    if (md == NULL || !EVP_Digest(data, len, out, &n, md, NULL)) {
+        printf("   %s digest=(unavailable)\n", what);
+        return;
+    }
+    printf("   %s digest=", what);
+    for (i = 0; i < n; i++)
+        printf("%s%02X", i ? ":" : "", out[i]);
+    printf("\n");
 }
 
-/* The SMTP dialogue; 0 when TLS was established and the peer met the
- * level's authentication requirement. With `no_tls` (level none) the
- * dialogue is EHLO and QUIT only. */
-static int chat(struct finger *f, int wrapper, int no_tls)
+/* -C: the server's chain as sent, in posttls-finger's form: subject,
+ * issuer, certificate and public-key digests, then the PEM text (from
+ * the library's export). */
+static void print_chain(struct finger *f, const char *digest)
+{
+    const EVP_MD *md = EVP_get_digestbyname(digest);
+    size_t count = mtatls_session_peer_certificate_count(f->tls, 0), i;
+
+    if (count == 0)
+        return;
+    printf("\n---\nCertificate chain\n");
+    for (i = 0; i < count; i++) {
+        size_t der_len = mtatls_session_peer_certificate(f->tls, 0, i, MTATLS_CERT_FORMAT_DER, NULL, 0);
+        size_t pem_len = mtatls_session_peer_certificate(f->tls, 0, i, MTATLS_CERT_FORMAT_PEM, NULL, 0);
+        unsigned char *der = malloc(der_len + 1), *spki = NULL;
+        char *pem = malloc(pem_len + 1), name[1024];
+        const unsigned char *p = der;
+        X509 *cert = NULL;
+        int spki_len;
+
+        if (der == NULL || pem == NULL
+            || mtatls_session_peer_certificate(f->tls, 0, i, MTATLS_CERT_FORMAT_DER, der, der_len) != der_len
+            || mtatls_session_peer_certificate(f->tls, 0, i, MTATLS_CERT_FORMAT_PEM, (uint8_t *) pem, pem_len + 1) != pem_len
+            || (cert = d2i_X509(NULL, &p, (long) der_len)) == NULL) {
+            msg_info(PROG, "cannot read certificate %zu of %s", i, f->label);
+            free(der);
+            free(pem);
+            return;
+        }
+        printf("%2zu subject: %s\n", i, X509_NAME_oneline(X509_get_subject_name(cert), name, sizeof(name)));
+        printf("    issuer: %s\n", X509_NAME_oneline(X509_get_issuer_name(cert), name, sizeof(name)));
+        print_digest("cert", md, der, der_len);
+        spki_len = i2d_PUBKEY(X509_get0_pubkey(cert), &spki);
+        if (spki_len > 0)
+            print_digest("pkey", md, spki, (size_t) spki_len);
+        fputs(pem, stdout);
+        OPENSSL_free(spki);
+        X509_free(cert);
+        free(der);
+        free(pem);
+    }
+}
+
+/* The fingerprint digest in effect: -d, else smtp_tls_fingerprint_digest. */
+static void digest_name(mtatls_params *params, const char *opt, char *out, size_t size)
+{
+    if (opt != NULL)
+        snprintf(out, size, "%s", opt);
+    else if (mtatls_params_get(params, "smtp_tls_fingerprint_digest", out, size, NULL)
+             != MTATLS_RESULT_OK)
+        snprintf(out, size, "sha256");
+}
+
+/* ---- One connection ---- */
+
+/* Send QUIT (shown) and read the reply. */
+static void quit(struct finger *f)
+{
+    struct smtp_reply reply;
+
+    (void) command(f, 1, "QUIT", "sending QUIT command", &reply);
+}
+
+/* The dialogue: greeting, EHLO, STARTTLS, handshake, EHLO again (first
+ * connection), QUIT. 0 when TLS was established and the level's
+ * requirement met. */
+static int chat(struct finger *f, const char *digest)
 {
     struct smtp_reply reply;
     enum tls_outcome tls = TLS_FAILED;
+    int offers_tls = 0;
+    char text[512];
 
-    if (wrapper && (tls = start_tls(f)) == TLS_FAILED)
-        return -1;
-    if (command(f, NULL, "receiving the initial server greeting", 220, &reply) < 0)
-        return -1;
-    /* An unauthenticated peer gets only QUIT. */
-    if (tls != TLS_NOT_VERIFIED) {
-        if (ehlo(f, &reply) < 0)
+    if (!f->opts->wrapper) {
+        if (greeting(f) < 0 || ehlo(f, &reply) < 0)
             return -1;
-        if (no_tls) {
-            msg_info(PROG, "not using STARTTLS with %s: security level none", f->label);
-            (void) quit(f);
-            return -1;
-        }
-        if (!wrapper) {
-            if (!smtp_reply_has(&reply, "STARTTLS")) {
-                msg_info(PROG, "host %s offers no STARTTLS", f->label);
-                (void) quit(f);
+        offers_tls = smtp_reply_has(&reply, "STARTTLS");
+    }
+    if ((f->opts->wrapper || offers_tls) && strcasecmp(f->opts->level, "none") != 0) {
+        int r;
+
+        if (!f->opts->wrapper) {
+            if ((r = command(f, f->pass == 1, "STARTTLS", "sending STARTTLS", &reply)) < 0)
+                return -1;
+            if (r / 100 != 2) {
+                first_line(&reply, text, sizeof(text));
+                msg_info(PROG, "STARTTLS rejected: %d %s", r, text);
                 return -1;
             }
-            if (command(f, "STARTTLS", "sending STARTTLS", 220, &reply) < 0
-                || (tls = start_tls(f)) == TLS_FAILED)
+        }
+        if ((tls = start_tls(f)) == TLS_FAILED)
+            return -1;
+        if (f->opts->wrapper && greeting(f) < 0)
+            return -1;
+        if (f->pass == 1) {
+            if (ehlo(f, &reply) < 0)
                 return -1;
-            if (tls == TLS_VERIFIED && ehlo(f, &reply) < 0)
-                return -1;
+            if (mtatls_session_peer_certificate_count(f->tls, 0) == 0)
+                msg_info(PROG, "Server is anonymous");
+            else if (f->opts->print_chain)
+                print_chain(f, digest);
         }
     }
-    if (quit(f) < 0)
-        return -1;
+    quit(f);
+    if (f->tls != NULL) {
+        mtatls_result r;
+
+        while ((r = mtatls_session_stop(f->tls, f->opts->smtp_timeout)) == MTATLS_RESULT_INTERRUPTED)
+            continue;
+    }
     return tls == TLS_VERIFIED ? 0 : -1;
 }
 
-/* The EHLO name: -h, else the local host name, else "localhost". */
+/* The EHLO name: -o myhostname, else the local host name. */
 static void pick_helo(struct finger *f, const char *helo)
 {
     if (helo != NULL) {
@@ -657,18 +974,19 @@ static void pick_helo(struct finger *f, const char *helo)
     f->helo[sizeof(f->helo) - 1] = 0;
 }
 
-/* Connect and probe; the exit status. */
-static int probe(struct finger *f, int no_tls)
+/* Connect and probe once; 0 as `chat`. */
+static int probe(struct finger *f, const char *digest)
 {
-    const struct finger_opts *opts = f->opts;
-    int fd = connect_dest(f, opts->host, opts->port), status = 1;
+    int fd = connect_dest(f), status = -1;
 
     if (fd < 0)
-        return 1;
-    if (smtp_conn_init(&f->conn, fd, COMMAND_TIMEOUT) < 0)
+        return -1;
+    if (f->pass == 1 && !f->opts->nochat)
+        msg_info(PROG, "Connected to %s", f->label);
+    if (smtp_conn_init(&f->conn, fd, f->opts->smtp_timeout) < 0)
         msg_info(PROG, "%s: %s", f->label, smtp_conn_error(&f->conn));
-    else if (chat(f, opts->wrapper, no_tls) == 0)
-        status = 0;
+    else
+        status = chat(f, digest);
     /* Free the session before closing its socket. */
     mtatls_session_free(f->tls);
     f->tls = NULL;
@@ -677,21 +995,7 @@ static int probe(struct finger *f, int no_tls)
     return status;
 }
 
-/* -s: smtp_tls_servername, if the library has it. 0, or -1 (printed). */
-static int set_servername(mtatls_params *params, const char *name)
-{
-    mtatls_result r = mtatls_params_set(params, "smtp_tls_servername", name);
-
-    if (r == MTATLS_RESULT_UNKNOWN_PARAMETER) {
-        msg_info(PROG, "warning: -s %s ignored: %s", name, mtatls_params_error(params));
-        return 0;
-    }
-    if (r != MTATLS_RESULT_OK) {
-        msg_info(PROG, "%s", mtatls_params_error(params));
-        return -1;
-    }
-    return 0;
-}
+/* ---- Session caches ---- */
 
 /*
  * -Z: an external session cache in a file, through the library's
@@ -748,7 +1052,7 @@ static void cache_rewrite(const char *path, const char *key, const uint8_t *der,
         msg_info(PROG, "warning: session cache %s not updated: %s", path, strerror(errno));
 }
 
-static size_t cache_get(void *userdata, const char *key, uint8_t *buf, size_t len)
+static size_t file_cache_get(void *userdata, const char *key, uint8_t *buf, size_t len)
 {
     char line[CACHE_LINE_MAX];
     FILE *in = fopen((const char *) userdata, "r");
@@ -777,67 +1081,188 @@ static size_t cache_get(void *userdata, const char *key, uint8_t *buf, size_t le
     return found;
 }
 
-static void cache_put(void *userdata, const char *key, const uint8_t *der, size_t len,
-                      uint64_t expires)
+static void file_cache_put(void *userdata, const char *key, const uint8_t *der, size_t len,
+                           uint64_t expires)
 {
     cache_rewrite((const char *) userdata, key, der, len, expires);
 }
 
-static void cache_remove(void *userdata, const char *key)
+static void file_cache_remove(void *userdata, const char *key)
 {
     cache_rewrite((const char *) userdata, key, NULL, 0, 0);
 }
 
-/* Whether the session level will be "none": -l none, or no -l and
- * smtp_tls_security_level = none. */
-static int level_is_none(mtatls_params *params, const char *level)
+/* -r without -Z: sessions in memory, counted as posttls-finger counts them. */
+static int memcache_find(struct memcache *c, const char *key)
 {
-    char value[32];
+    size_t i;
 
-    if (level != NULL)
-        return strcasecmp(level, "none") == 0;
-    return mtatls_params_get(params, "smtp_tls_security_level", value, sizeof(value), NULL)
-        == MTATLS_RESULT_OK && strcasecmp(value, "none") == 0;
+    for (i = 0; i < MEMCACHE_MAX; i++)
+        if (c->entry[i].key != NULL && strcmp(c->entry[i].key, key) == 0)
+            return (int) i;
+    return -1;
+}
+
+static void memcache_drop(struct memcache *c, int i)
+{
+    free(c->entry[i].key);
+    free(c->entry[i].der);
+    memset(&c->entry[i], 0, sizeof(c->entry[i]));
+    c->count--;
+}
+
+static size_t memcache_get(void *userdata, const char *key, uint8_t *buf, size_t len)
+{
+    struct memcache *c = userdata;
+    int i = memcache_find(c, key);
+
+    if (i < 0)
+        return 0;
+    if (c->entry[i].expires <= (uint64_t) time(NULL)) {
+        memcache_drop(c, i);
+        return 0;
+    }
+    /* The library calls again with room when `len` is short: count once. */
+    if (len >= c->entry[i].len) {
+        memcpy(buf, c->entry[i].der, c->entry[i].len);
+        c->hits++;
+    }
+    return c->entry[i].len;
+}
+
+static void memcache_remove(void *userdata, const char *key)
+{
+    struct memcache *c = userdata;
+    int i = memcache_find(c, key);
+
+    if (i >= 0)
+        memcache_drop(c, i);
+}
+
+static void memcache_put(void *userdata, const char *key, const uint8_t *der, size_t len,
+                         uint64_t expires)
+{
+    struct memcache *c = userdata;
+    size_t i;
+
+    memcache_remove(c, key);
+    for (i = 0; i < MEMCACHE_MAX; i++)
+        if (c->entry[i].key == NULL)
+            break;
+    if (i == MEMCACHE_MAX || (c->entry[i].key = strdup(key)) == NULL)
+        return;
+    if ((c->entry[i].der = malloc(len ? len : 1)) == NULL) {
+        free(c->entry[i].key);
+        c->entry[i].key = NULL;
+        return;
+    }
+    memcpy(c->entry[i].der, der, len);
+    c->entry[i].len = len;
+    c->entry[i].expires = expires;
+    c->count++;
+}
+
+static void memcache_free(struct memcache *c)
+{
+    size_t i;
+
+    for (i = 0; i < MEMCACHE_MAX; i++)
+        if (c->entry[i].key != NULL)
+            memcache_drop(c, (int) i);
+}
+
+/* Whether the -L types (of later connections: with "cache") log cache lines. */
+static int reconnect_done(struct finger *f, int *remaining)
+{
+    const struct memcache *c = f->memcache;
+
+    if (c != NULL && c->count == 0) {
+        msg_info(PROG, "Server declined session caching. Done reconnecting.");
+        return 1;
+    }
+    if (c != NULL && c->hits > 0) {
+        msg_info(PROG, "Found a previously used server.  Done reconnecting.");
+        return 1;
+    }
+    if ((*remaining)-- <= 0) {
+        msg_info(PROG, "Maximum reconnect count reached.");
+        return 1;
+    }
+    return 0;
+}
+
+/* First connection, then with -r the reconnections (posttls-finger's
+ * loop); 0 when every connection met the level's requirement. */
+static int run(struct finger *f, const char *digest)
+{
+    int status = 0, remaining = f->opts->max_reconnect;
+
+    for (f->pass = 1;; f->pass++) {
+        if (probe(f, digest) < 0)
+            status = 1;
+        if (f->opts->reconnect <= 0 || reconnect_done(f, &remaining))
+            break;
+        msg_info(PROG, "Reconnecting after %d seconds", f->opts->reconnect);
+        sleep((unsigned) f->opts->reconnect);
+    }
+    return status;
 }
 
 int main(int argc, char **argv)
 {
     struct finger_opts opts;
     struct finger f;
+    struct memcache memcache;
     mtatls_params *params = NULL;
-    mtatls_result r;
-    int status = 2, no_tls;
+    char digest[64];
+    int status = 2;
 
     memset(&f, 0, sizeof(f));
+    memset(&memcache, 0, sizeof(memcache));
     f.opts = &opts;
     if (parse_args(argc, argv, &opts) < 0
-        || (params = param_args_build(&opts.params, PROG, finger_defaults)) == NULL
-        || (opts.servername != NULL && set_servername(params, opts.servername) < 0))
+        || (opts.certfile != NULL
+            && (param_args_set(&opts.params, PROG, "smtp_tls_cert_file", opts.certfile) < 0
+                || param_args_set(&opts.params, PROG, "smtp_tls_key_file", opts.keyfile) < 0))
+        || (params = param_args_build(&opts.params, PROG, (const char *const[]) {NULL})) == NULL)
         goto out;
     status = 1;
-    if ((no_tls = level_is_none(params, opts.level)) && opts.wrapper) {
-        msg_info(PROG, "security level none: no TLS wrapper mode");
-        goto out;
-    }
     if (ignore_sigpipe() < 0) {
         msg_info(PROG, "sigaction: %s", strerror(errno));
         goto out;
     }
-    if (opts.cache_file != NULL
-        && mtatls_params_set_session_cache(params, cache_get, cache_put, cache_remove,
-                                           (void *) opts.cache_file) != MTATLS_RESULT_OK) {
+    if (opts.cache_file != NULL) {
+        if (mtatls_params_set_session_cache(params, file_cache_get, file_cache_put,
+                                            file_cache_remove, (void *) opts.cache_file)
+            != MTATLS_RESULT_OK) {
+            msg_info(PROG, "%s", mtatls_params_error(params));
+            goto out;
+        }
+    } else if (opts.reconnect > 0) {
+        f.memcache = &memcache;
+        /* "memory": posttls-finger's name of its in-process cache. */
+        if (mtatls_params_set_session_cache(params, memcache_get, memcache_put, memcache_remove,
+                                            &memcache)
+            != MTATLS_RESULT_OK
+            || mtatls_params_set_session_cache_name(params, "memory") != MTATLS_RESULT_OK) {
+            msg_info(PROG, "%s", mtatls_params_error(params));
+            goto out;
+        }
+    }
+    /* The context's own level only matters for its profiles: sessions set theirs. */
+    if (mtatls_params_set(params, "smtp_tls_security_level", "may") != MTATLS_RESULT_OK
+        || mtatls_ctx_new(params, "smtp", &f.ctx) != MTATLS_RESULT_OK) {
         msg_info(PROG, "%s", mtatls_params_error(params));
         goto out;
     }
-    if ((r = mtatls_ctx_new(params, "smtp", &f.ctx)) != MTATLS_RESULT_OK) {
-        msg_info(PROG, "%s", mtatls_params_error(params));
-        goto out;
-    }
+    digest_name(params, opts.digest, digest, sizeof(digest));
     pick_helo(&f, opts.helo);
-    status = probe(&f, no_tls);
+    status = run(&f, digest);
+    fflush(stdout);
 out:
     mtatls_ctx_free(f.ctx);
     mtatls_params_free(params);
+    memcache_free(&memcache);
     free_opts(&opts);
     return status;
 }

@@ -739,6 +739,24 @@ mtatls_result mtatls_params_set_session_cache(struct mtatls_params *params,
                                               void *userdata);
 
 /**
+ * The name of the client session cache in log lines (`looking for
+ * session ... in NAME cache`), as Postfix names its cache by type
+ * (`smtp`, `lmtp`, `memory` for posttls-finger's); default: the role
+ * prefix. For contexts made from now on.
+ *
+ * - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+ * - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+ *   `MTATLS_RESULT_INVALID_ARGUMENT` (empty, not UTF-8, or not one word of
+ *   printable characters), `MTATLS_RESULT_BAD_STATE` (called from inside
+ *   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC`.
+ * - Memory: `name` is copied.
+ * - Blocking: no.
+ * - Threads: not thread-safe: one thread at a time per `params`.
+ */
+mtatls_result mtatls_params_set_session_cache_name(struct mtatls_params *params,
+                                                   const char *name);
+
+/**
  * Server: let the host pick the `tls_server_sni_maps` entry for each SNI
  * name instead of Postfix's lookup (the name, then its parent domains),
  * for contexts made from now on. The chains themselves still come from

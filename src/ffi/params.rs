@@ -549,6 +549,42 @@ pub extern "C" fn mtatls_params_set_session_cache(
     })
 }
 
+/// The name of the client session cache in log lines (`looking for
+/// session ... in NAME cache`), as Postfix names its cache by type
+/// (`smtp`, `lmtp`, `memory` for posttls-finger's); default: the role
+/// prefix. For contexts made from now on.
+///
+/// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
+/// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER`,
+///   `MTATLS_RESULT_INVALID_ARGUMENT` (empty, not UTF-8, or not one word of
+///   printable characters), `MTATLS_RESULT_BAD_STATE` (called from inside
+///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC`.
+/// - Memory: `name` is copied.
+/// - Blocking: no.
+/// - Threads: not thread-safe: one thread at a time per `params`.
+#[no_mangle]
+pub extern "C" fn mtatls_params_set_session_cache_name(
+    params: *mut mtatls_params,
+    name: *const c_char,
+) -> mtatls_result {
+    ffi_guard!(poison: params, MTATLS_RESULT_PANIC, {
+        // SAFETY: params is NULL or valid per the contract.
+        unsafe {
+            with_params(params, |p| {
+                let name = arg_str(name, "session cache name")?;
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic()) {
+                    return Err(Error::new(
+                        crate::error::ErrorKind::InvalidArgument,
+                        format!("session cache name \"{name}\": expected one word of printable characters"),
+                    ));
+                }
+                p.hooks.cache_name = Some(name.to_string());
+                Ok(())
+            })
+        }
+    })
+}
+
 /// SNI selector callback: `servername` is the name the client asked for
 /// (already checked to be a valid host name). Write the key of the
 /// `tls_server_sni_maps` entry to use into `key` (`len` bytes, NUL-terminated)

@@ -87,6 +87,10 @@ pub struct Session {
     chains: Option<(String, Vec<crate::context::certs::KeyChain>)>,
     /// The cipher list in effect, once the handshake started.
     cipher_list: String,
+    /// A setting OpenSSL refused when the handshake started: Postfix's
+    /// warning line and OpenSSL's queued errors, logged as Postfix does
+    /// (the warning, then one `TLS library problem:` line each).
+    refused: Option<(String, Vec<crate::sys::errors::OpensslError>)>,
 }
 
 /// A session's own CA file and directory (`None`: not set) and the store
@@ -184,6 +188,7 @@ impl Session {
             ca: SessionCa::default(),
             chains: None,
             cipher_list: String::new(),
+            refused: None,
         })
     }
 
@@ -535,7 +540,7 @@ impl Session {
 
     /// Apply this session's own cipher policy to `ssl` (made from the
     /// profile of the level in effect); the list in effect.
-    fn apply_ciphers(&self, ssl: &mut SslRef) -> Result<String> {
+    fn apply_ciphers(&mut self, ssl: &mut SslRef) -> Result<String> {
         let profile = self.ctx.profile(self.level);
         let c = &self.ciphers;
         let mut list = profile.cipher_list.clone();
@@ -553,14 +558,8 @@ impl Session {
                 .is_some_and(|l| ssl::set_cipher_list(ssl, &l));
             if !ok {
                 let grade = c.grade.as_ref().map_or(profile.grade.as_str(), |(n, _)| n);
-                return Err(Error::new(
-                    ErrorKind::Policy,
-                    format!(
-                        "{}: error setting cipher grade: \"{grade}\" (cipher list \"{list}\")",
-                        self.label
-                    ),
-                )
-                .with_detail(&crate::logging::openssl_reasons()));
+                let line = format!("{}: error setting cipher grade: \"{grade}\"", self.label);
+                return Err(self.refused(line, &format!("cipher list \"{list}\"")));
             }
         }
         if let Some((text, range)) = &c.protocols {
@@ -576,11 +575,11 @@ impl Session {
                 .filter(|v| **v > lo && **v < hi && !allowed.contains(v))
                 .fold(0u64, |bits, v| bits | ssl::protocol_hole_bit(*v));
             if !ssl::set_protocol_range(ssl, lo, hi, holes) {
-                return Err(Error::new(
-                    ErrorKind::Policy,
-                    format!("{}: error setting TLS protocols \"{text}\"", self.label),
-                )
-                .with_detail(&crate::logging::openssl_reasons()));
+                let line = format!(
+                    "{}: error setting TLS protocols \"{text}\": aborting TLS session",
+                    self.label
+                );
+                return Err(self.refused(line, ""));
             }
         }
         if let Some(store) = &self.ca.store {
@@ -613,6 +612,21 @@ impl Session {
             }
         }
         Ok(list)
+    }
+
+    /// OpenSSL refused a setting of this session: the error (Postfix's
+    /// `line`, `context`, OpenSSL's reasons) and, for the log, the line and
+    /// the queued errors.
+    fn refused(&mut self, line: String, context: &str) -> Error {
+        let queue = crate::logging::drain_openssl_errors();
+        let reasons: Vec<String> = queue.iter().map(|e| e.short()).collect();
+        let mut e = Error::new(ErrorKind::Policy, line.clone());
+        if !context.is_empty() {
+            e = e.with_detail(context);
+        }
+        let e = e.with_detail(&reasons.join("; "));
+        self.refused = Some((line, queue));
+        e
     }
 
     /// The fingerprint digest of this session.
@@ -918,7 +932,16 @@ impl Session {
             State::New => {
                 drain_openssl_errors();
                 if let Err(e) = self.start() {
-                    self.logger().warn(e.message());
+                    match self.refused.take() {
+                        Some((line, queue)) => {
+                            self.logger().warn(&line);
+                            for q in &queue {
+                                self.logger()
+                                    .warn(&format!("TLS library problem: {}", q.postfix_format()));
+                            }
+                        }
+                        None => self.logger().warn(e.message()),
+                    }
                     return Err(self.fail(e));
                 }
                 self.state = State::Handshaking;

@@ -161,18 +161,31 @@ fn dane_enable(ssl: &mut SslRef, base: &str, label: &str, what: &str) -> Result<
 }
 
 /// Add one TLSA association; `true` when OpenSSL can use it. An unusable
-/// one gets Postfix's warning.
+/// one gets Postfix's warning, where a fingerprint's matching type is
+/// always Postfix's private 255 (also when this session's own digest
+/// uses one of [`ssl::SESSION_DIGEST_MTYPES`]).
 fn tlsa_add(ssl: &mut SslRef, r: (u8, u8, u8, &[u8]), label: &str, log: &Logger) -> bool {
     let (usage, selector, mtype, data) = r;
     let ok = ssl::dane_tlsa_add(ssl, usage, selector, mtype, data);
     crate::logging::drain_openssl_errors();
     if !ok {
+        let shown = if is_session_digest_mtype(mtype) {
+            255
+        } else {
+            mtype
+        };
         log.warn(&format!(
-            "{label}: unusable TLSA RR: {usage} {selector} {mtype} {}",
+            "{label}: unusable TLSA RR: {usage} {selector} {shown} {}",
             hex(data)
         ));
     }
     ok
+}
+
+/// One of the private matching types this library gives the fingerprint
+/// digests of sessions.
+fn is_session_digest_mtype(mtype: u8) -> bool {
+    ssl::SESSION_DIGEST_MTYPES.iter().any(|(_, t)| *t == mtype)
 }
 
 /// Do not check names for DANE-EE(3) matches (RFC 7672), as Postfix.
@@ -318,6 +331,17 @@ pub fn prepare_client(
             no_dane_ee_namechecks(ssl);
             let mut usable = 0;
             for r in &policy.tlsa {
+                // Records never use the private types of session digests.
+                if is_session_digest_mtype(r.mtype) {
+                    log.warn(&format!(
+                        "{label}: unusable TLSA RR: {} {} {} {}",
+                        r.usage,
+                        r.selector,
+                        r.mtype,
+                        hex(&r.data)
+                    ));
+                    continue;
+                }
                 if tlsa_add(ssl, (r.usage, r.selector, r.mtype, &r.data), label, log) {
                     usable += 1;
                 }
@@ -364,14 +388,17 @@ pub fn prepare_client(
             let anchors = policy.trust_anchors.as_ref().unwrap_or(&ctx.trust_anchors);
             let dane = !anchors.is_empty();
             if dane {
-                dane_enable(
-                    ssl,
-                    names.first().map_or("", String::as_str),
-                    label,
-                    "trust anchor",
-                )?;
+                // No base domain, and the names are checked also when an
+                // anchor matches the server's own certificate (DANE-EE):
+                // these levels authenticate the name, as Postfix's.
+                if !ssl::dane_enable(ssl, None) {
+                    return Err(Error::new(
+                        ErrorKind::Context,
+                        format!("{label}: error configuring local trust anchors"),
+                    )
+                    .with_detail(&crate::logging::openssl_reasons()));
+                }
                 let mut usable = 0;
-                no_dane_ee_namechecks(ssl);
                 // Each anchor also as DANE-EE(3), as Postfix's trust-anchor
                 // file does: a self-signed server certificate may be listed.
                 for (selector, der) in anchors {

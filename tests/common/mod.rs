@@ -128,6 +128,10 @@ fn compile(name: &str, sources: &[&str], libdir: &Path, out: &Path) {
     cmd.arg(format!("-L{}", libdir.display()))
         .arg(format!("-Wl,-rpath,{}", libdir.display()))
         .args(["-lmtatls", "-lpthread"]);
+    // The finger prints certificates with OpenSSL calls of its own.
+    if name == "mtatls-finger" {
+        cmd.arg("-lcrypto");
+    }
     let st = cmd
         .status()
         .unwrap_or_else(|e| panic!("run the C compiler for {name}: {e}"));
