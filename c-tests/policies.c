@@ -189,6 +189,9 @@ static void check_export(const struct policy *p, mtatls_session *c)
     if (p->trust == MTATLS_TRUST_VERIFIED && p->ca_file
         && mtatls_session_peer_certificate_count(c, true) < 1)
         fail(p, "no verified chain", NULL);
+    /* An untrusted peer's chain is never reported as verified. */
+    if (p->trust == MTATLS_TRUST_UNTRUSTED && mtatls_session_peer_certificate_count(c, true) != 0)
+        fail(p, "a verified chain for an untrusted peer", NULL);
     free(der);
     free(pem);
 }

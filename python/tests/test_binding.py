@@ -120,6 +120,8 @@ def client_side(ctx, sock, r, setup=None):
         except mtatls.NotVerified as e:  # still usable for QUIT
             r["error"] = e
         r["summary"], r["info"] = s.summary(), s.info
+        r["certs"], r["certs_der"] = s.peer_certificates(), s.peer_certificates(der=True)
+        r["verified"] = s.peer_certificates(verified=True, der=True)
         s.write(b"QUIT\r\n", timeout=TIMEOUT)
         r["reply"] = tls_line(s)
         r["eof"] = s.read(100, timeout=TIMEOUT)  # the server's close_notify
@@ -480,3 +482,48 @@ def test_session_cache_callbacks_and_ticket_keys(cert):
         srv, cli = run_pair(s2, cctx, setup)  # another "process" with the same key
         assert cli["info"].reused and srv["info"].reused
         assert calls.count("get") >= 2
+
+
+def test_peer_certificates_as_sent_and_verified(cert, server_ctx, client_ctx):
+    der = cert_der_from(cert)
+    pem = ssl.DER_cert_to_PEM_cert(der)
+
+    def secure(s):
+        assert s.peer_certificates() == [] and s.peer_certificates(verified=True) == []
+        s.set_level("secure")
+        s.set_ca_file(cert)
+        s.set_match("server.test")
+
+    srv, cli = run_pair(server_ctx, client_ctx, secure)
+    assert "error" not in cli, cli.get("error")
+    assert cli["summary"].startswith("Verified TLS connection established to ")
+    assert cli["certs_der"] == [der]
+    assert [c.replace("\n", "") for c in cli["certs"]] == [pem.replace("\n", "")]
+    assert cli["verified"] == [der]  # self-signed: the anchor is the leaf
+
+    # Untrusted at level may: as sent, but no verified chain.
+    srv, cli = run_pair(server_ctx, client_ctx)
+    assert cli["certs_der"] == [der] and cli["verified"] == []
+
+
+def test_per_session_policy(cert, server_ctx, client_ctx):
+    def tls12(s):
+        s.set_protocols("<=TLSv1.2")
+        s.set_cipher_grade("high")
+        s.set_exclusions("AES128")
+        s.set_loglevel("routine,certmatch")
+
+    srv, cli = run_pair(server_ctx, client_ctx, tls12)
+    assert cli["info"].protocol == "TLSv1.2" and srv["info"].protocol == "TLSv1.2"
+    assert "AES128" not in cli["info"].cipher_name
+
+    def bad(setter, value, exc):
+        def setup(s):
+            with pytest.raises(exc) as e:
+                getattr(s, setter)(value)
+            assert value in e.value.message
+        return setup
+
+    for setter, value in [("set_cipher_grade", "bogus"), ("set_loglevel", "loud"),
+                          ("set_fingerprint_digest", "nodigest")]:
+        run_pair(server_ctx, client_ctx, bad(setter, value, mtatls.InvalidValue))

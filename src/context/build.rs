@@ -424,7 +424,7 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
     }
     if !cli.trust_anchor_file.is_empty() {
         ctx.trust_anchors =
-            certs::load_trust_anchors(&cli.trust_anchor_file, &mut |w| bld.diag.warn(w))?;
+            certs::load_trust_anchor_files(&cli.trust_anchor_file, &mut |w| bld.diag.warn(w))?;
     }
     let trust = &settings.trust;
     for policy in &cli.policies {

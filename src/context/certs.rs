@@ -289,6 +289,19 @@ pub fn load_trust_anchors(file: &str, warn: &mut dyn FnMut(String)) -> Result<Ve
     Ok(anchors)
 }
 
+/// Load the trust anchors of every file of `list` (a Postfix list, as
+/// `*_tls_trust_anchor_file`), in order.
+pub fn load_trust_anchor_files(
+    list: &str,
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<(u8, Vec<u8>)>> {
+    let mut anchors = Vec::new();
+    for file in crate::config::params::split_list(list) {
+        anchors.extend(load_trust_anchors(file, warn)?);
+    }
+    Ok(anchors)
+}
+
 /// Short algorithm name of a key, for messages.
 pub fn key_algorithm(key: &PKey<Private>) -> &'static str {
     match key.id() {

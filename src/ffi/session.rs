@@ -671,8 +671,9 @@ pub extern "C" fn mtatls_session_set_ca_file(
     })
 }
 
-/// Client, before the handshake: the trust anchors of the PEM file `path`
-/// (certificates or public keys, as `smtp_tls_trust_anchor_file`) for the
+/// Client, before the handshake: the trust anchors of the PEM files `path`
+/// (one file or a list, certificates or public keys, as
+/// `smtp_tls_trust_anchor_file`) for the
 /// `verify` and `secure` levels of this session, as a Postfix policy
 /// table's `tafile=`. Read now.
 ///
@@ -1067,7 +1068,8 @@ pub const MTATLS_CERT_FORMAT_DER: i32 = 1;
 
 /// How many certificates `mtatls_session_peer_certificate` has for this
 /// session: the chain the peer sent (leaf first), or with `verified` the
-/// chain verification built (leaf to trust anchor; 0 when it built none).
+/// chain verification built (leaf to trust anchor; 0 unless the chain
+/// verified: an untrusted peer's chain is never reported as verified).
 ///
 /// - NULL: NULL `session` gives 0.
 /// - Returns: the count; 0 before a completed handshake, for a poisoned

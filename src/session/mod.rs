@@ -228,12 +228,16 @@ impl Session {
 
     /// The peer's certificates once the handshake completed, leaf first:
     /// as the peer sent them, or (`verified`) the chain verification
-    /// built, up to the trust anchor (empty when it built none).
+    /// built, up to the trust anchor: empty unless verification succeeded
+    /// (a chain OpenSSL built for an untrusted peer is not reported).
     pub fn peer_certificates(&self, verified: bool) -> Vec<openssl::x509::X509> {
         let Some(ssl) = self.ssl.as_ref().filter(|_| self.facts.is_some()) else {
             return Vec::new();
         };
         if verified {
+            if ssl.verify_result() != openssl::x509::X509VerifyResult::OK {
+                return Vec::new();
+            }
             return ssl
                 .verified_chain()
                 .map(|c| c.iter().map(|x| x.to_owned()).collect())
@@ -513,12 +517,13 @@ impl Session {
     }
 
     /// Client, before the handshake: the trust anchors of `path` (PEM
-    /// certificates or public keys, as `*_tls_trust_anchor_file`), for the
+    /// certificates or public keys; a list of files, as
+    /// `*_tls_trust_anchor_file`), for the
     /// `verify` and `secure` levels of this session. Read now.
     pub fn set_trust_anchor_file(&mut self, path: &str) -> Result<()> {
         self.check_settable("set_trust_anchor_file")?;
         let anchors =
-            crate::context::certs::load_trust_anchors(path, &mut |w| self.ctx.logger.warn(&w))
+            crate::context::certs::load_trust_anchor_files(path, &mut |w| self.ctx.logger.warn(&w))
                 .map_err(|e| Error::new(e.kind(), format!("{}: {}", self.label, e.message())))?;
         self.policy.trust_anchors = Some(anchors);
         Ok(())

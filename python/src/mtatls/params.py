@@ -230,6 +230,12 @@ class Params:
         self._cache_cbs = cbs
         return self
 
+    def session_cache_name(self, name: StrLike) -> "Params":
+        """The client cache's name in log lines (``looking for session ...
+        in NAME cache``); default: the role prefix."""
+        self._check(_lib.lib().mtatls_params_set_session_cache_name(self._handle(), _lib.b(name, "name")))
+        return self
+
     def sni_callback(self, func: Optional[SniFunc]) -> "Params":
         """Server: pick the ``tls_server_sni_maps`` entry for each SNI name
         with ``func(servername) -> key | None`` (None keeps the default

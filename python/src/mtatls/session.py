@@ -7,7 +7,7 @@ import dataclasses
 import enum
 import socket
 from types import TracebackType
-from typing import Any, Dict, Optional, Sequence, Type, Union
+from typing import Any, Dict, List, Optional, Sequence, Type, Union
 
 from . import _lib
 from ._lib import StrLike
@@ -203,6 +203,47 @@ class Session:
         """Client: the TLSA base domain."""
         self._check(_lib.lib().mtatls_session_set_tlsa_base(self._handle(), _lib.b(base, "base")))
 
+    # -- per-session policy (a Postfix TLS policy table's fields) --
+    def set_protocols(self, protocols: StrLike) -> None:
+        """The TLS protocols of this session (``">=TLSv1.2"``, ``"!TLSv1.3"``),
+        replacing the level's."""
+        self._check(_lib.lib().mtatls_session_set_protocols(self._handle(), _lib.b(protocols, "protocols")))
+
+    def set_cipher_grade(self, grade: StrLike) -> None:
+        """The cipher grade of this session (``high``, ``medium``, ``null``, ...)."""
+        self._check(_lib.lib().mtatls_session_set_cipher_grade(self._handle(), _lib.b(grade, "grade")))
+
+    def set_exclusions(self, exclusions: StrLike) -> None:
+        """Cipher exclusions of this session (``"aNULL, RC4"``); those the
+        level implies stay."""
+        self._check(_lib.lib().mtatls_session_set_exclusions(self._handle(), _lib.b(exclusions, "exclusions")))
+
+    def set_fingerprint_digest(self, digest: StrLike) -> None:
+        """Client: the fingerprint digest of this session (``sha256``, ``sha1``, ...)."""
+        self._check(_lib.lib().mtatls_session_set_fingerprint_digest(self._handle(), _lib.b(digest, "digest")))
+
+    def set_ca_file(self, path: StrLike) -> None:
+        """Client: verify the server with the CA certificates of this PEM file."""
+        self._check(_lib.lib().mtatls_session_set_ca_file(self._handle(), _lib.b(path, "path")))
+
+    def set_ca_path(self, path: StrLike) -> None:
+        """Client: verify the server with this CA directory (``openssl rehash``)."""
+        self._check(_lib.lib().mtatls_session_set_ca_path(self._handle(), _lib.b(path, "path")))
+
+    def set_trust_anchor_file(self, path: StrLike) -> None:
+        """Client: trust anchors (PEM certificates or public keys; a file or a
+        list) for levels ``verify`` and ``secure``."""
+        self._check(_lib.lib().mtatls_session_set_trust_anchor_file(self._handle(), _lib.b(path, "path")))
+
+    def set_chain_files(self, files: StrLike) -> None:
+        """This session's own keys and certificates (``*_tls_chain_files``
+        syntax), replacing the context's."""
+        self._check(_lib.lib().mtatls_session_set_chain_files(self._handle(), _lib.b(files, "files")))
+
+    def set_loglevel(self, loglevel: StrLike) -> None:
+        """This session's log level (``"1"``, ``"routine,certmatch"``, ...)."""
+        self._check(_lib.lib().mtatls_session_set_loglevel(self._handle(), _lib.b(loglevel, "loglevel")))
+
     # -- I/O --
     def handshake(self, timeout: Optional[float] = None) -> None:
         """Run the TLS handshake. :class:`~mtatls.errors.NotVerified`: it
@@ -256,6 +297,24 @@ class Session:
         lines separated by ``"\\n"``; "" before the handshake and for a
         client."""
         return _lib.sized_string(_lib.lib().mtatls_session_received_comment, self._handle())
+
+    def peer_certificates(self, verified: bool = False, der: bool = False) -> List[Union[str, bytes]]:
+        """The peer's certificates, leaf first: as it sent them, or
+        (``verified=True``) the chain verification built, ending at the
+        trust anchor ([] when none was built). PEM text, or DER bytes with
+        ``der=True``. [] before the handshake has completed."""
+        lib = _lib.lib()
+        h = self._handle()
+        fmt = 1 if der else 0
+        out: List[Union[str, bytes]] = []
+        for i in range(lib.mtatls_session_peer_certificate_count(h, verified)):
+            n = lib.mtatls_session_peer_certificate(h, verified, i, fmt, None, 0)
+            buf = ctypes.create_string_buffer(n + 1)
+            got = lib.mtatls_session_peer_certificate(h, verified, i, fmt, buf, n + 1)
+            if got != n or n == 0:
+                raise error_for(Result.BAD_STATE, f"peer certificate {i} of {self.peer_label}: changed while read")
+            out.append(buf.raw[:n] if der else buf.raw[:n].decode("ascii"))
+        return out
 
     @property
     def error(self) -> str:
