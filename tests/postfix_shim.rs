@@ -1,11 +1,16 @@
-//! Debian's unmodified Postfix 3.7.11 doing STARTTLS through mtatls, by
-//! way of compat/postfix (a drop-in libpostfix-tls.so, and an LD_PRELOAD
-//! shim), compared byte for byte with the same cases on Debian's own
+//! Real, unmodified Postfix doing STARTTLS through mtatls, by way of
+//! compat/postfix (a drop-in libpostfix-tls.so, and an LD_PRELOAD shim),
+//! compared byte for byte with the same cases on that release's own
 //! libpostfix-tls.so.
 //!
-//! Every case runs twice, once with Debian's library and once with ours
-//! (loaded with `import_environment = ... LD_LIBRARY_PATH=DIR` or
-//! `LD_PRELOAD=...`), on private Postfix instances made by the tests'
+//! The release: Debian 12's package (3.7.11) by default, or the Postfix
+//! tree named by MTATLS_PF_ROOT (e.g. /opt/postfix-3.11.6, built from
+//! source); the shim is built for it with `make -C compat/postfix
+//! PF_ROOT=...` (its ABI series is a build option).
+//!
+//! Every case runs twice, once with the release's own library and once
+//! with ours (loaded with `import_environment = ... LD_LIBRARY_PATH=DIR`
+//! or `LD_PRELOAD=...`), on private Postfix instances made by the tests'
 //! harness (tests/common/postfix.rs), on 127.0.0.1. Compared after
 //! normalising queue ids, ports, pids, times and delays: the smtp client's
 //! lines, the smtpd's lines of the session, and the Received: header;
@@ -13,10 +18,13 @@
 //! the case expects a deferral, which must then happen with both
 //! libraries.
 //!
-//! Always Debian's package (the shim implements its library's ABI),
-//! whatever MTATLS_PF_ROOT selects for the other interop tests. Skipped
-//! (with the reason printed) when it is missing; a failure when
-//! MTATLS_REQUIRE_PEERS=1. The shim is built with `make -C compat/postfix`.
+//! Texts that mtatls writes the way of a release only once it has the
+//! release selector (`mtatls_postfix_release`) are compared after a
+//! normalisation of exactly those differences while the library lacks
+//! the parameter (see `Pending`); with the selector, exactly.
+//!
+//! Skipped (with the reason printed) when the release is missing; a
+//! failure when MTATLS_REQUIRE_PEERS=1.
 
 mod common;
 
@@ -40,13 +48,14 @@ fn required() -> bool {
     common::required("MTATLS_REQUIRE_PEERS")
 }
 
-/// Debian's Postfix package, or None (printed) when this test must skip.
+/// The selected Postfix release (MTATLS_PF_ROOT, else Debian's package),
+/// or None (printed) when this test must skip.
 fn peers() -> Option<Release> {
-    let found = Release::debian().and_then(|r| {
+    let found = Release::selected().and_then(|r| {
         if !r.daemon_dir.join("smtpd").exists() {
             return Err(format!("no {}/smtpd", r.daemon_dir.display()));
         }
-        let lib = r.shlib_dir.join("libpostfix-tls.so");
+        let lib = own_library(&r);
         if !lib.exists() {
             return Err(format!("{} is missing", lib.display()));
         }
@@ -71,6 +80,11 @@ fn peers() -> Option<Release> {
     }
 }
 
+/// The release's own libpostfix-tls.so.
+fn own_library(r: &Release) -> PathBuf {
+    r.shlib_dir.join("libpostfix-tls.so")
+}
+
 /// `common::run_bounded` with no standard input (Postfix's tools must not
 /// wait for a terminal).
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
@@ -85,30 +99,37 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// Build the shim once (`make -C compat/postfix`), serialized across test
-/// processes with a lock file; returns compat/postfix/out.
+/// Build the shim for the selected release once (`make -C compat/postfix
+/// [PF_ROOT=...]`), serialized across test processes with a lock file;
+/// returns the directory of its two files (compat/postfix/out, or
+/// out/postfix-VERSION for a tree).
 fn shim() -> &'static Path {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
     OUT.get_or_init(|| {
+        let release = Release::selected().expect("release");
         let dir = root().join("compat/postfix");
         fs::create_dir_all(dir.join("out")).expect("out dir");
         let lock = fs::File::create(dir.join("out/.build.lock")).expect("lock");
         // SAFETY: flock on our own descriptor.
         unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-        let o = run_bounded(
-            Command::new("make")
-                .arg("-s")
-                .arg("-C")
-                .arg(&dir)
-                .env("CARGO", env!("CARGO")),
-            Duration::from_secs(1200),
-        );
+        let mut make = Command::new("make");
+        make.arg("-s")
+            .arg("-C")
+            .arg(&dir)
+            .env("CARGO", env!("CARGO"));
+        if let Some(r) = &release.root {
+            make.arg(format!("PF_ROOT={}", r.display()));
+        }
+        let o = run_bounded(&mut make, Duration::from_secs(1200));
         assert!(
             o.status.success(),
             "make -C compat/postfix failed:\n{}",
             text(&o)
         );
-        dir.join("out")
+        match &release.root {
+            Some(_) => dir.join(format!("out/postfix-{}", release.version)),
+            None => dir.join("out"),
+        }
     })
 }
 
@@ -181,11 +202,11 @@ fn certs(peers: &Release) -> Certs {
 /// Which libpostfix-tls a Postfix instance runs with.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Lib {
-    /// Debian's /usr/lib/postfix/libpostfix-tls.so.
-    Debian,
-    /// Ours, replacing Debian's: LD_LIBRARY_PATH.
+    /// The release's own libpostfix-tls.so.
+    Own,
+    /// Ours, replacing the release's: LD_LIBRARY_PATH.
     Ours,
-    /// Ours in front of Debian's: LD_PRELOAD.
+    /// Ours in front of the release's: LD_PRELOAD.
     Preload,
 }
 
@@ -201,14 +222,14 @@ struct Instance {
 }
 
 impl Instance {
-    /// Start an instance of Debian's Postfix in `role` with `params`, on
+    /// Start an instance of the release's Postfix in `role` with `params`, on
     /// `lib`, with the test's certificates.
     fn start(peers: &Release, role: Role, lib: Lib, certs: &Path, params: &[String]) -> Instance {
         let mut all: Vec<String> = params.to_vec();
         // The daemons run as postfix/nobody: give them a copy they can
         // read, in DIR/lib.
         let copy = match lib {
-            Lib::Debian => None,
+            Lib::Own => None,
             Lib::Ours => {
                 all.push(format!(
                     "{IMPORT} MTATLS_POSTFIX_TRACE=1 LD_LIBRARY_PATH=DIR/lib"
@@ -515,7 +536,7 @@ fn normalize(line: &str) -> String {
 fn same(what: &str, ours: &[String], theirs: &[String]) {
     assert!(
         ours == theirs,
-        "{what}: differs from Debian's library\n--- ours:\n{}\n--- Debian's:\n{}",
+        "{what}: differs from Postfix's own library\n--- ours:\n{}\n--- Postfix's own:\n{}",
         ours.join("\n"),
         theirs.join("\n")
     );
@@ -536,7 +557,7 @@ fn compare(
         "{case} [client {:?}, server {:?} vs client {:?}, server {:?}]",
         ours.0.lib, ours.1.lib, theirs.0.lib, theirs.1.lib
     );
-    assert_eq!(t.sent, expect_sent, "{who}: Debian's outcome: {t:#?}");
+    assert_eq!(t.sent, expect_sent, "{who}: the outcome on Postfix's own library: {t:#?}");
     assert_eq!(o.sent, expect_sent, "{who}: our outcome: {o:#?}");
     same(&format!("{who}: smtp client lines"), &o.client, &t.client);
     same(&format!("{who}: smtpd lines"), &o.server, &t.server);
@@ -588,15 +609,14 @@ fn tls_text(certs: &Path, name: &str) -> String {
 
 // ---------------------------------------------------------------------
 
-/// Every symbol Debian's binaries import from libpostfix-tls.so is
-/// exported (140 of them, as Debian's library; same data sizes), the
-/// SONAME is libpostfix-tls.so, and every BIND_NOW binary resolves
+/// The library exports exactly the symbols of the release's own
+/// libpostfix-tls.so (140 for Debian's 3.7.11, 141 for 3.8.5, 157 for
+/// 3.11.6 with TLSRPT; same data sizes; and mtatls's own `mtatls_*`),
+/// the SONAME is libpostfix-tls.so, and every BIND_NOW binary resolves
 /// against it; the preload shim references no Postfix symbol.
 #[test]
 fn shim_exports_every_symbol_and_loads_into_every_binary() {
-    if peers().is_none() {
-        return;
-    }
+    let Some(peers) = peers() else { return };
     let out = shim();
     let lib = out.join("libpostfix-tls.so");
     let nm = |args: &[&str], f: &Path| {
@@ -616,10 +636,27 @@ fn shim_exports_every_symbol_and_loads_into_every_binary() {
             })
             .collect()
     };
-    let debian = defined(Path::new("/usr/lib/postfix/libpostfix-tls.so"));
+    let theirs = defined(&own_library(&peers));
     let ours = defined(&lib);
-    assert_eq!(debian.len(), 140, "Debian's library changed?");
-    for (name, kind) in &debian {
+    assert!(
+        theirs.len() >= 140,
+        "{}: {} symbols?",
+        own_library(&peers).display(),
+        theirs.len()
+    );
+    for (name, _) in &ours {
+        assert!(
+            name.starts_with("mtatls_") || theirs.iter().any(|(n, _)| n == name),
+            "{name} is exported, but not by Postfix {}'s library",
+            peers.version
+        );
+    }
+    eprintln!(
+        "ok: {} symbols as Postfix {}'s library",
+        theirs.len(),
+        peers.version
+    );
+    for (name, kind) in &theirs {
         let mine = ours.iter().find(|(n, _)| n == name);
         let mine = mine.unwrap_or_else(|| panic!("{name} is not exported"));
         // Data objects: same size (copy relocations in postconf).
@@ -646,19 +683,21 @@ fn shim_exports_every_symbol_and_loads_into_every_binary() {
         dynamic.contains("BIND_NOW") || dynamic.contains("NOW"),
         "{dynamic}"
     );
-    for bin in [
-        "/usr/lib/postfix/sbin/smtpd",
-        "/usr/lib/postfix/sbin/smtp",
-        "/usr/lib/postfix/sbin/tlsmgr",
-        "/usr/lib/postfix/sbin/tlsproxy",
-        "/usr/lib/postfix/sbin/postscreen",
-        "/usr/sbin/posttls-finger",
-        "/usr/sbin/postconf",
-    ] {
+    let bins = [
+        peers.daemon_dir.join("smtpd"),
+        peers.daemon_dir.join("smtp"),
+        peers.daemon_dir.join("tlsmgr"),
+        peers.daemon_dir.join("tlsproxy"),
+        peers.daemon_dir.join("postscreen"),
+        peers.posttls_finger(),
+        peers.postconf(),
+    ];
+    for path in &bins {
+        let bin = path.display();
         let o = run_bounded(
             Command::new("ldd")
                 .arg("-r")
-                .arg(bin)
+                .arg(path)
                 .env("LD_LIBRARY_PATH", out),
             Duration::from_secs(30),
         );
@@ -672,7 +711,7 @@ fn shim_exports_every_symbol_and_loads_into_every_binary() {
     }
     // postconf, which imports the var_tls_* data, runs the same.
     let pc = |env: bool| {
-        let mut c = Command::new("postconf");
+        let mut c = Command::new(peers.postconf());
         c.arg("-d").arg("-x");
         if env {
             c.env("LD_LIBRARY_PATH", out);
@@ -711,8 +750,10 @@ fn shim_exports_every_symbol_and_loads_into_every_binary() {
         let undefined = nm(&["-D", "--undefined-only"], f);
         for l in undefined.lines() {
             let name = l.split_whitespace().last().unwrap_or("");
+            // libtlsrpt (3.10+ with TLSRPT) is not versioned.
+            let tlsrpt = name.starts_with("tlsrpt_") && f == &lib;
             assert!(
-                name.contains('@') || l.trim_start().starts_with('w'),
+                name.contains('@') || l.trim_start().starts_with('w') || tlsrpt,
                 "{} needs {name} at load time",
                 f.display()
             );
@@ -721,11 +762,11 @@ fn shim_exports_every_symbol_and_loads_into_every_binary() {
 }
 
 /// (a) A real smtpd on our library receives from the real smtp client (on
-/// Debian's library) and from posttls-finger, exactly as a real smtpd on
-/// Debian's library does: RSA, ECDSA, both, TLS 1.3 and 1.2, client
+/// its own library) and from posttls-finger, exactly as a real smtpd on
+/// its own library does: RSA, ECDSA, both, TLS 1.3 and 1.2, client
 /// certificates (trusted, absent).
 #[test]
-fn smtpd_on_our_library_receives_like_debians() {
+fn smtpd_on_our_library_receives_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
@@ -751,21 +792,21 @@ fn smtpd_on_our_library_receives_like_debians() {
     let mut pairs = vec![];
     for (name, params) in &configs {
         let ours = server(&peers, Lib::Ours, &certs, params);
-        let theirs = server(&peers, Lib::Debian, &certs, params);
+        let theirs = server(&peers, Lib::Own, &certs, params);
         pairs.push((*name, ours, theirs));
     }
     let all: Vec<&Instance> = pairs.iter().flat_map(|(_, o, t)| [o, t]).collect();
-    let plain = client(&peers, Lib::Debian, &certs, &all, &[]);
+    let plain = client(&peers, Lib::Own, &certs, &all, &[]);
     let with_cert = client(
         &peers,
-        Lib::Debian,
+        Lib::Own,
         &certs,
         &all,
         &["smtp_tls_chain_files=DIR/tls/client-rsa.pem"],
     );
     let tls12_client = client(
         &peers,
-        Lib::Debian,
+        Lib::Own,
         &certs,
         &all,
         &[
@@ -798,7 +839,7 @@ fn smtpd_on_our_library_receives_like_debians() {
     );
     assert_ran_ours(ours_both, "smtpd", "tls_server_start");
 
-    // posttls-finger (Debian's library) at both servers.
+    // posttls-finger (its own library) at both servers.
     let finger = |port: u16, args: &[&str]| posttls_finger(&peers, port, args);
     let client_pem = certs.join("tls/client-rsa.pem").display().to_string();
     let fp_rsa = tls_text(&certs, "server-rsa.sha256");
@@ -856,7 +897,7 @@ fn smtpd_on_our_library_receives_like_debians() {
     }
 }
 
-/// posttls-finger (on Debian's library) at 127.0.0.1:`port` with `args`:
+/// posttls-finger (on its own library) at 127.0.0.1:`port` with `args`:
 /// its lines, normalised.
 fn posttls_finger(peers: &Release, port: u16, args: &[&str]) -> Vec<String> {
     let mut cmd = postfix::posttls_finger_command(peers, port, args);
@@ -867,7 +908,8 @@ fn posttls_finger(peers: &Release, port: u16, args: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The Debian smtpd instances the client cases of one test deliver to.
+/// The smtpd instances (on their own library) the client cases of one
+/// test deliver to.
 struct Targets(Vec<(&'static str, Instance)>);
 
 impl Targets {
@@ -876,7 +918,7 @@ impl Targets {
     }
 }
 
-/// Start the named Debian smtpd configurations: both (RSA + ECDSA), rsa,
+/// Start the named smtpd configurations (on their own library): both (RSA + ECDSA), rsa,
 /// rsa12 (TLS 1.2 only), ccert (asks for client certificates), issued (a
 /// certificate from the private CA).
 fn targets(peers: &Release, certs: &Path, names: &[&'static str]) -> Targets {
@@ -895,14 +937,15 @@ fn targets(peers: &Release, certs: &Path, names: &[&'static str]) -> Targets {
                     "issued" => vec!["smtpd_tls_chain_files=DIR/tls/server-ca-issued.pem"],
                     other => panic!("unknown target {other}"),
                 };
-                (*n, server(peers, Lib::Debian, certs, &params))
+                (*n, server(peers, Lib::Own, certs, &params))
             })
             .collect(),
     )
 }
 
 /// (b) Run client `cases` (name, client params, target, delivered?) with
-/// the smtp client on our library and on Debian's, to the same Debian
+/// the smtp client on our library and on its own, to the same smtpd on
+/// its own library
 /// smtpd.
 fn client_cases(
     peers: &Release,
@@ -913,7 +956,7 @@ fn client_cases(
     let servers: Vec<&Instance> = t.0.iter().map(|(_, i)| i).collect();
     for (name, params, target, sent) in cases {
         let ours = client(peers, Lib::Ours, certs, &servers, params);
-        let theirs = client(peers, Lib::Debian, certs, &servers, params);
+        let theirs = client(peers, Lib::Own, certs, &servers, params);
         compare(
             &format!("smtp {name}"),
             (&ours, target),
@@ -935,7 +978,7 @@ fn client_cases(
 /// (b) smtp on our library, levels may and encrypt, RSA and ECDSA
 /// servers, TLS 1.3 and TLS 1.2 (forced by either side).
 #[test]
-fn smtp_on_our_library_may_encrypt_like_debians() {
+fn smtp_on_our_library_may_encrypt_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
@@ -1003,7 +1046,7 @@ fn smtp_on_our_library_may_encrypt_like_debians() {
 /// (b) smtp on our library at level fingerprint: certificate and public
 /// key digests, a mismatch, a TLS 1.2 server.
 #[test]
-fn smtp_on_our_library_fingerprint_like_debians() {
+fn smtp_on_our_library_fingerprint_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
@@ -1067,7 +1110,7 @@ fn smtp_on_our_library_fingerprint_like_debians() {
 /// (b) smtp on our library at levels secure and verify: CA file, trust
 /// anchor file, name mismatches.
 #[test]
-fn smtp_on_our_library_secure_verify_like_debians() {
+fn smtp_on_our_library_secure_verify_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
@@ -1152,7 +1195,7 @@ fn smtp_on_our_library_secure_verify_like_debians() {
 /// (b) smtp on our library with a client certificate (RSA), to a server
 /// that asks for one, and without one.
 #[test]
-fn smtp_on_our_library_client_certificates_like_debians() {
+fn smtp_on_our_library_client_certificates_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
@@ -1188,16 +1231,16 @@ fn smtp_on_our_library_client_certificates_like_debians() {
     );
 }
 
-/// (c) Both ends on our library, compared with both ends on Debian's.
+/// (c) Both ends on our library, compared with both ends on their own.
 #[test]
-fn both_ends_on_our_library_like_debians() {
+fn both_ends_on_our_library_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
     let ours_both = server(&peers, Lib::Ours, &certs, &[]);
-    let theirs_both = server(&peers, Lib::Debian, &certs, &[]);
+    let theirs_both = server(&peers, Lib::Own, &certs, &[]);
     let ours_cc = server(&peers, Lib::Ours, &certs, &["smtpd_tls_ask_ccert=yes"]);
-    let theirs_cc = server(&peers, Lib::Debian, &certs, &["smtpd_tls_ask_ccert=yes"]);
+    let theirs_cc = server(&peers, Lib::Own, &certs, &["smtpd_tls_ask_ccert=yes"]);
     let servers = [&ours_both, &theirs_both, &ours_cc, &theirs_cc];
     let fp = format!(
         "smtp_tls_fingerprint_cert_match={}",
@@ -1226,7 +1269,7 @@ fn both_ends_on_our_library_like_debians() {
     ];
     for (name, params, i) in &cases {
         let ours = client(&peers, Lib::Ours, &certs, &servers, params);
-        let theirs = client(&peers, Lib::Debian, &certs, &servers, params);
+        let theirs = client(&peers, Lib::Own, &certs, &servers, params);
         compare(
             &format!("both ends {name}"),
             (&ours, servers[*i]),
@@ -1240,14 +1283,14 @@ fn both_ends_on_our_library_like_debians() {
 
 /// (d) The LD_PRELOAD shim in every daemon of both instances (cleanup,
 /// qmgr, tlsmgr, ... keep working), smtpd and smtp running our code next
-/// to Debian's library; compared with Debian's library at both ends.
+/// to the release's library; compared with its own library at both ends.
 #[test]
-fn preload_shim_at_both_ends_like_debians() {
+fn preload_shim_at_both_ends_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
     let ours = server(&peers, Lib::Preload, &certs, &["smtpd_tls_ask_ccert=yes"]);
-    let theirs = server(&peers, Lib::Debian, &certs, &["smtpd_tls_ask_ccert=yes"]);
+    let theirs = server(&peers, Lib::Own, &certs, &["smtpd_tls_ask_ccert=yes"]);
     let servers = [&ours, &theirs];
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("may", vec![]),
@@ -1262,7 +1305,7 @@ fn preload_shim_at_both_ends_like_debians() {
     ];
     for (name, params) in &cases {
         let c_ours = client(&peers, Lib::Preload, &certs, &servers, params);
-        let c_theirs = client(&peers, Lib::Debian, &certs, &servers, params);
+        let c_theirs = client(&peers, Lib::Own, &certs, &servers, params);
         compare(
             &format!("preload {name}"),
             (&c_ours, &ours),
@@ -1273,7 +1316,7 @@ fn preload_shim_at_both_ends_like_debians() {
     }
     assert_ran_ours(&ours, "smtpd", "tls_server_start");
     // Connection reuse: smtp hands TLS to tlsproxy(8), where the preload
-    // shim passes every call on to Debian's library.
+    // shim passes every call on to the release's library.
     let c_ours = client(
         &peers,
         Lib::Preload,
@@ -1283,7 +1326,7 @@ fn preload_shim_at_both_ends_like_debians() {
     );
     let c_theirs = client(
         &peers,
-        Lib::Debian,
+        Lib::Own,
         &certs,
         &servers,
         &["smtp_tls_connection_reuse=yes"],
@@ -1300,7 +1343,7 @@ fn preload_shim_at_both_ends_like_debians() {
     assert!(!log.contains("fatal:") && !log.contains("panic:"), "{log}");
 }
 
-/// posttls-finger on our library prints what it prints on Debian's
+/// posttls-finger on our library prints what it prints on its own
 /// (summary, peer certificate, certificate chain from `con`, a reconnect
 /// that resumes through posttls-finger's own tls_mgr cache, secure and
 /// fingerprint levels); what needs OpenSSL's `SSL *` driven by Postfix
@@ -1311,7 +1354,7 @@ fn posttls_finger_tlsmgr_tlsproxy_on_our_library() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
-    let target = server(&peers, Lib::Debian, &certs, &[]);
+    let target = server(&peers, Lib::Own, &certs, &[]);
     let finger = |ours: bool, args: &[&str]| -> Vec<String> {
         let mut cmd = postfix::posttls_finger_command(&peers, target.port, args);
         if ours {
@@ -1409,7 +1452,7 @@ fn posttls_finger_tlsmgr_tlsproxy_on_our_library() {
         }
     }
     // The smtpd on our library still works next to them.
-    let c = client(&peers, Lib::Debian, &certs, &[&ours], &[]);
+    let c = client(&peers, Lib::Own, &certs, &[&ours], &[]);
     assert!(deliver(&c, &ours).sent);
 }
 
@@ -1503,13 +1546,13 @@ fn starttls(port: u16) -> std::net::TcpStream {
 }
 
 /// The VSTREAM contract of POSTFIX-ABI §6 seen from outside, compared with
-/// Debian's library: handshake timeout, garbage, a client that hangs up,
+/// the release's own library: handshake timeout, garbage, a client that hangs up,
 /// the read timeout after the handshake (ETIMEDOUT: "timeout after", not
 /// "lost connection"), and a client dripping one TLS record byte by byte:
 /// with `smtpd_per_record_deadline = yes` the timeout is a budget for the
 /// whole read (timeout), without it a limit per wait (served).
 #[test]
-fn smtpd_timeouts_and_errors_like_debians() {
+fn smtpd_timeouts_and_errors_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
@@ -1523,12 +1566,12 @@ fn smtpd_timeouts_and_errors_like_debians() {
         (
             "per-wait timeouts",
             server(&peers, Lib::Ours, &certs, &base),
-            server(&peers, Lib::Debian, &certs, &base),
+            server(&peers, Lib::Own, &certs, &base),
         ),
         (
             "deadlines",
             server(&peers, Lib::Ours, &certs, &deadline),
-            server(&peers, Lib::Debian, &certs, &deadline),
+            server(&peers, Lib::Own, &certs, &deadline),
         ),
     ];
     let py = unique("drip.py");
@@ -1621,13 +1664,13 @@ fn smtpd_timeouts_and_errors_like_debians() {
 /// Loglevel 2 (verbose library lines, OpenSSL state lines, certificate
 /// lines, session tickets) on both sides, with client certificates.
 #[test]
-fn loglevel_2_like_debians() {
+fn loglevel_2_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
     let sp = ["smtpd_tls_loglevel=2", "smtpd_tls_ask_ccert=yes"];
     let ours = server(&peers, Lib::Ours, &certs, &sp);
-    let theirs = server(&peers, Lib::Debian, &certs, &sp);
+    let theirs = server(&peers, Lib::Own, &certs, &sp);
     let servers = [&ours, &theirs];
     let cp = [
         "smtp_tls_loglevel=2",
@@ -1635,7 +1678,7 @@ fn loglevel_2_like_debians() {
         "smtp_tls_security_level=secure",
         "smtp_tls_secure_cert_match=localhost",
     ];
-    let c_theirs = client(&peers, Lib::Debian, &certs, &servers, &cp);
+    let c_theirs = client(&peers, Lib::Own, &certs, &servers, &cp);
     let c_ours = client(&peers, Lib::Ours, &certs, &servers, &cp);
     compare(
         "loglevel 2, smtpd on ours",
@@ -1668,15 +1711,15 @@ fn loglevel_2_like_debians() {
 
 /// Keys and CAs are read in the init calls (as root, before chroot):
 /// smtpd and smtp chrooted into the queue directory work on our library
-/// as on Debian's.
+/// as on their own.
 #[test]
-fn chrooted_daemons_like_debians() {
+fn chrooted_daemons_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
     let sp = ["smtpd_tls_ask_ccert=yes"];
     let ours = server(&peers, Lib::Ours, &certs, &sp);
-    let theirs = server(&peers, Lib::Debian, &certs, &sp);
+    let theirs = server(&peers, Lib::Own, &certs, &sp);
     ours.chroot("smtpd");
     theirs.chroot("smtpd");
     let servers = [&ours, &theirs];
@@ -1686,7 +1729,7 @@ fn chrooted_daemons_like_debians() {
         "smtp_tls_secure_cert_match=localhost",
     ];
     let c_ours = client(&peers, Lib::Ours, &certs, &servers, &cp);
-    let c_theirs = client(&peers, Lib::Debian, &certs, &servers, &cp);
+    let c_theirs = client(&peers, Lib::Own, &certs, &servers, &cp);
     c_ours.chroot("smtp");
     c_theirs.chroot("smtp");
     let d = compare(
@@ -1708,9 +1751,9 @@ fn chrooted_daemons_like_debians() {
 
 /// smtpd with `smtpd_tls_req_ccert = yes` at level encrypt: a trusted
 /// client certificate is accepted; none, or one the CA file does not
-/// trust, is refused, as with Debian's library.
+/// trust, is refused, as with Postfix's own library.
 #[test]
-fn smtpd_requires_client_certificates_like_debians() {
+fn smtpd_requires_client_certificates_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
@@ -1719,7 +1762,7 @@ fn smtpd_requires_client_certificates_like_debians() {
         "smtpd_tls_req_ccert=yes",
     ];
     let ours = server(&peers, Lib::Ours, &certs, &sp);
-    let theirs = server(&peers, Lib::Debian, &certs, &sp);
+    let theirs = server(&peers, Lib::Own, &certs, &sp);
     let servers = [&ours, &theirs];
     for (name, params, sent) in [
         (
@@ -1734,7 +1777,7 @@ fn smtpd_requires_client_certificates_like_debians() {
             false,
         ),
     ] {
-        let c = client(&peers, Lib::Debian, &certs, &servers, &params);
+        let c = client(&peers, Lib::Own, &certs, &servers, &params);
         compare(
             &format!("smtpd requires client certificates, {name}"),
             (&c, &ours),
@@ -1745,14 +1788,14 @@ fn smtpd_requires_client_certificates_like_debians() {
 }
 
 /// A self-signed server certificate listed in `smtp_tls_trust_anchor_file`:
-/// Debian's library matches it as DANE-EE(3) as well as DANE-TA(2) and
+/// Postfix's own library matches it as DANE-EE(3) as well as DANE-TA(2) and
 /// delivers; so does mtatls (trust anchors are added as both).
 #[test]
 fn smtp_secure_with_self_signed_trust_anchor() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
-    let both = server(&peers, Lib::Debian, &certs, &[]);
+    let both = server(&peers, Lib::Own, &certs, &[]);
     let params = [
         "smtp_tls_security_level=secure",
         "smtp_tls_secure_cert_match=localhost",
@@ -1760,7 +1803,7 @@ fn smtp_secure_with_self_signed_trust_anchor() {
         "smtp_tls_trust_anchor_file=DIR/tls/server-ta.pem",
     ];
     let ours = client(&peers, Lib::Ours, &certs, &[&both], &params);
-    let theirs = client(&peers, Lib::Debian, &certs, &[&both], &params);
+    let theirs = client(&peers, Lib::Own, &certs, &[&both], &params);
     compare(
         "smtp secure, self-signed trust anchors",
         (&ours, &both),
@@ -1772,13 +1815,13 @@ fn smtp_secure_with_self_signed_trust_anchor() {
 /// Session tickets across smtpd processes: with `max_use = 1` each
 /// connection gets a new smtpd process, so posttls-finger's reconnection
 /// (`-r 1`, its own session cache) resumes only when the processes share
-/// tlsmgr(8)'s ticket key. Debian's library and the LD_PRELOAD shim (whose
-/// smtpd gets the key from Debian's `tls_mgr_key` and installs it with
+/// tlsmgr(8)'s ticket key. Postfix's own library and the LD_PRELOAD shim
+/// (whose smtpd gets the key from Postfix's `tls_mgr_key` and installs it with
 /// mtatls's ticket-key API) resume, with the same lines; the full
 /// replacement, whose tlsmgr client is a stub, keeps per-process keys and
 /// does not (a documented difference).
 #[test]
-fn smtpd_ticket_keys_from_tlsmgr_like_debians() {
+fn smtpd_ticket_keys_from_tlsmgr_like_postfix() {
     let Some(peers) = peers() else { return };
     shim();
     let certs = certs(&peers);
@@ -1792,7 +1835,7 @@ fn smtpd_ticket_keys_from_tlsmgr_like_debians() {
     };
     let reused = |lines: &[String]| lines.iter().any(|l| l.ends_with(": Reusing old session"));
     let mut outputs = vec![];
-    for lib in [Lib::Debian, Lib::Preload, Lib::Ours] {
+    for lib in [Lib::Own, Lib::Preload, Lib::Ours] {
         let inst = server(&peers, lib, &certs, &sp);
         let out = finger(inst.port);
         let smtpd = wait_for(Duration::from_secs(10), || {
@@ -1828,13 +1871,13 @@ fn smtpd_ticket_keys_from_tlsmgr_like_debians() {
         outputs.push((lib, out));
     }
     same(
-        "posttls-finger -r at smtpd, preload shim vs Debian",
+        "posttls-finger -r at smtpd, preload shim vs Postfix's own library",
         &outputs[1].1,
         &outputs[0].1,
     );
 }
 
-/// `make -C compat/postfix demo`: one message from Debian's real smtp(8)
+/// `make -C compat/postfix demo`: one message from the release's real smtp(8)
 /// to its real smtpd(8), both daemons loading our libpostfix-tls.so,
 /// printing both daemons' TLS lines and the delivered Received: header.
 #[test]
