@@ -41,7 +41,9 @@ fn main() {
             }
         });
     if !release.starts_with(&format!("{series}.")) {
-        panic!("POSTFIX_TLS_RELEASE={release} does not belong to the series {series} of the features");
+        panic!(
+            "POSTFIX_TLS_RELEASE={release} does not belong to the series {series} of the features"
+        );
     }
     println!("cargo:rustc-env=POSTFIX_TLS_RELEASE={release}");
     println!("cargo:rustc-env=POSTFIX_TLS_SERIES={series}");

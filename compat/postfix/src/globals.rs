@@ -109,7 +109,11 @@ pub fn get() -> &'static Globals {
                 auto,
                 empty_ok(pf38 || may_be_empty),
             ),
-            eecdh_strong: s("tls_eecdh_strong_curve", "prime256v1", empty_ok(may_be_empty)),
+            eecdh_strong: s(
+                "tls_eecdh_strong_curve",
+                "prime256v1",
+                empty_ok(may_be_empty),
+            ),
             eecdh_ultra: s("tls_eecdh_ultra_curve", "secp384r1", empty_ok(may_be_empty)),
             ffdhe_auto: if pf38 {
                 s("tls_ffdhe_auto_groups", "ffdhe2048 ffdhe3072", 0)
@@ -282,7 +286,11 @@ pub mod exports {
     #[cfg(not(feature = "pf38"))]
     strvars!(var_tls_low_clist, var_tls_export_clist);
     #[cfg(feature = "pf38")]
-    strvars!(var_tls_low_ignored, var_tls_export_ignored, var_tls_ffdhe_auto);
+    strvars!(
+        var_tls_low_ignored,
+        var_tls_export_ignored,
+        var_tls_ffdhe_auto
+    );
     intvars!(var_tls_daemon_rand_bytes);
     boolvars!(
         var_tls_append_def_CA,

@@ -150,8 +150,7 @@ pub fn rpt_reported(reused: bool) -> bool {
     if !armed() {
         return false;
     }
-    !trw().is_null()
-        && (trw_flag(&TRW_IS_REPORTED) || (reused && trw_flag(&TRW_IS_SKIP_REUSED_HS)))
+    !trw().is_null() && (trw_flag(&TRW_IS_REPORTED) || (reused && trw_flag(&TRW_IS_SKIP_REUSED_HS)))
 }
 
 /// The handshake failed (after its error lines).
