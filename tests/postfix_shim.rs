@@ -594,8 +594,12 @@ fn selector_pending() -> bool {
     })
 }
 
-/// The PENDING rules that mapped a line so far (printed by `same`).
-static PENDING_USED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+thread_local! {
+    /// The PENDING rules that mapped a line in this test (its thread), and
+    /// how many of them `same` printed.
+    static PENDING_USED: std::cell::RefCell<(Vec<&'static str>, usize)> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
 
 /// `line` with the PENDING differences of the selected release mapped
 /// to one form (unchanged when nothing is pending).
@@ -624,10 +628,12 @@ fn pending_selector(line: &str) -> String {
             }
         }
         if hit {
-            let mut used = PENDING_USED.lock().unwrap_or_else(|e| e.into_inner());
-            if !used.contains(what) {
-                used.push(what);
-            }
+            PENDING_USED.with(|u| {
+                let used = &mut u.borrow_mut().0;
+                if !used.contains(what) {
+                    used.push(what);
+                }
+            });
         }
     }
     s
@@ -635,16 +641,19 @@ fn pending_selector(line: &str) -> String {
 
 #[track_caller]
 fn same(what: &str, ours: &[String], theirs: &[String]) {
-    let used = PENDING_USED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    if !used.is_empty() {
+    // Each rule once per test, when it first made a difference.
+    let new: Vec<&str> = PENDING_USED.with(|u| {
+        let mut u = u.borrow_mut();
+        let fresh = u.0[u.1..].to_vec();
+        u.1 = u.0.len();
+        fresh
+    });
+    for rule in new {
         eprintln!(
-            "PENDING ({} until the library has {}): compared modulo {}",
+            "PENDING ({} until the library has {}) in {}: compared modulo {rule}",
             Release::selected().map(|r| r.version).unwrap_or_default(),
             postfix::RELEASE_PARAM,
-            used.join("; ")
+            std::thread::current().name().unwrap_or("?")
         );
     }
     assert!(
@@ -2253,11 +2262,13 @@ fn in_namespace(real: &Path, resolv: &Path) -> String {
 
 /// TLSRPT through our library (3.10+ with libtlsrpt): Postfix's smtp(8)
 /// with `smtp_tlsrpt_enable = yes` reports to a real tlsrpt-collectd, for
-/// a delivery that succeeds (level may) and two that fail verification
+/// a delivery that succeeds (level may) and three that fail verification
 /// (level secure: a self-signed server certificate, the engine's TLSRPT
 /// validation-failure "self-signed_certificate"; and a chain to a trust
-/// anchor with the wrong name, smtp's certificate-host-mismatch),
-/// exactly what it reports on its own library: the same smtp lines (with the "TLSRPT: status=..."
+/// anchor with the wrong name, smtp's certificate-host-mismatch; and an
+/// STS policy in the policy table that signals a failure, forcing the
+/// verification failure that is reported as sts-policy-invalid), exactly
+/// what it reports on its own library: the same smtp lines (with the "TLSRPT: status=..."
 /// ones) and the same rows in tlsrpt-collectd's database.
 ///
 /// Postfix looks up the next hop's `_smtp._tls` TXT policy (and reports
@@ -2313,8 +2324,13 @@ fn tlsrpt_reports_like_postfix() {
     };
     // smtp (user postfix) sends to the collector's socket in here.
     mode(&dir, 0o755);
-    let (ok, bad, mismatch) = ("ok.tlsrpt.test", "bad.tlsrpt.test", "mismatch.tlsrpt.test");
-    let (_dns, dns_addr) = dns_server(&dir, &[ok, bad, mismatch]);
+    let (ok, bad, mismatch, sts) = (
+        "ok.tlsrpt.test",
+        "bad.tlsrpt.test",
+        "mismatch.tlsrpt.test",
+        "sts.tlsrpt.test",
+    );
+    let (_dns, dns_addr) = dns_server(&dir, &[ok, bad, mismatch, sts]);
     let resolv = dir.join("resolv.conf");
     fs::write(
         &resolv,
@@ -2344,15 +2360,17 @@ fn tlsrpt_reports_like_postfix() {
         let params: Vec<String> = vec![
             "relayhost=".into(),
             format!(
-                "transport_maps=inline:{{{ok}=smtp:{ok}:{port}, {bad}=smtp:{bad}:{port}, {mismatch}=smtp:{mismatch}:{}}}",
+                "transport_maps=inline:{{{ok}=smtp:{ok}:{port}, {bad}=smtp:{bad}:{port}, {mismatch}=smtp:{mismatch}:{}, {sts}=smtp:{sts}:{port}}}",
                 issued.port
             ),
             "smtp_tls_security_level=may".into(),
             "smtp_tls_CAfile=".into(),
             // Keyed by the next hop, port included. The mismatch: a chain
-            // to the trust anchor, but not the next hop's name.
+            // to the trust anchor, but not the next hop's name. The STS
+            // policy (as an MTA-STS plugin would return it) signals a
+            // failure: verification must fail, reported as that type.
             format!(
-                "smtp_tls_policy_maps=inline:{{{{{bad}:{port}=secure}}, {{{mismatch}:{}=secure tafile=DIR/tls/ca.crt}}}}",
+                "smtp_tls_policy_maps=inline:{{{{{bad}:{port}=secure}}, {{{mismatch}:{}=secure tafile=DIR/tls/ca.crt}}, {{{sts}:{port}=secure policy_type=sts policy_domain={sts} policy_string=version:STSv1 policy_string=mode:enforce mx_host_pattern=mx.{sts} policy_failure=sts-policy-invalid}}}}",
                 issued.port
             ),
             "smtp_tlsrpt_enable=yes".into(),
@@ -2390,7 +2408,7 @@ fn tlsrpt_reports_like_postfix() {
             },
         );
         let mut lines = vec![];
-        for (rcpt, want_sent) in [(ok, true), (bad, false), (mismatch, false)] {
+        for (rcpt, want_sent) in [(ok, true), (bad, false), (mismatch, false), (sts, false)] {
             let tag = format!(
                 "tlsrpt-{}-{}",
                 std::process::id(),
@@ -2442,11 +2460,11 @@ fn tlsrpt_reports_like_postfix() {
         };
         let rows = wait_for(WAIT, || {
             let rows = tlsrpt_rows(&db);
-            (total(&rows) >= 3).then_some(rows)
+            (total(&rows) >= 4).then_some(rows)
         })
         .unwrap_or_else(|| {
             panic!(
-                "{name}: tlsrpt-collectd did not store 3 reports: {:?}\n{}\nclient log:\n{}",
+                "{name}: tlsrpt-collectd did not store 4 reports: {:?}\n{}\nclient log:\n{}",
                 tlsrpt_rows(&db),
                 collectd_log(&dir, name),
                 client.log()
@@ -2461,6 +2479,7 @@ fn tlsrpt_reports_like_postfix() {
         "success (may)",
         "failure (secure, self-signed)",
         "failure (secure, trust anchor, name mismatch)",
+        "failure (secure, STS policy failure)",
     ]
     .iter()
     .enumerate()
@@ -2498,6 +2517,13 @@ fn tlsrpt_reports_like_postfix() {
                 && r.contains(&format!("\"c\": {code}"))
                 && !r.contains("\"f\":")),
         "no failure {code} for {mismatch}: {rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(&format!("failures ('{sts}'"))
+                && r.contains("\"policy-type\": 2")
+                && r.contains("\"c\": 302")),
+        "no sts-policy-invalid failure for {sts}: {rows:#?}"
     );
     eprintln!("ok: TLSRPT, tlsrpt-collectd rows on both libraries:");
     for r in rows {
