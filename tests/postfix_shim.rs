@@ -2260,7 +2260,9 @@ fn in_namespace(real: &Path, resolv: &Path) -> String {
     )
 }
 
-/// TLSRPT through our library (3.10+ with libtlsrpt): Postfix's smtp(8)
+/// TLSRPT through our library (3.10+ with libtlsrpt), full replacement
+/// and LD_PRELOAD shim (whose engine reports through the release's own
+/// `trw_*`): Postfix's smtp(8)
 /// with `smtp_tlsrpt_enable = yes` reports to a real tlsrpt-collectd, for
 /// a delivery that succeeds (level may) and three that fail verification
 /// (level secure: a self-signed server certificate, the engine's TLSRPT
@@ -2355,7 +2357,11 @@ fn tlsrpt_reports_like_postfix() {
         &["smtpd_tls_chain_files=DIR/tls/server-ca-issued.pem"],
     );
     let mut outcomes = vec![];
-    for (lib, name) in [(Lib::Own, "own"), (Lib::Ours, "ours")] {
+    for (lib, name) in [
+        (Lib::Own, "own"),
+        (Lib::Ours, "ours"),
+        (Lib::Preload, "preload"),
+    ] {
         let (collector, sock, db) = collectd(&dir, name);
         let params: Vec<String> = vec![
             "relayhost=".into(),
@@ -2445,7 +2451,7 @@ fn tlsrpt_reports_like_postfix() {
             );
             lines.push(l);
         }
-        if lib == Lib::Ours {
+        if lib != Lib::Own {
             assert_ran_ours(&client, "smtp", "tls_client_start");
         }
         // Both reports stored (one datagram each).
@@ -2474,19 +2480,30 @@ fn tlsrpt_reports_like_postfix() {
         drop(collector);
         outcomes.push((name, lines, rows));
     }
-    let (own, ours) = (&outcomes[0], &outcomes[1]);
-    for (i, what) in [
-        "success (may)",
-        "failure (secure, self-signed)",
-        "failure (secure, trust anchor, name mismatch)",
-        "failure (secure, STS policy failure)",
-    ]
-    .iter()
-    .enumerate()
-    {
-        same(&format!("TLSRPT {what}: smtp lines"), &ours.1[i], &own.1[i]);
+    let own = &outcomes[0];
+    for ours in &outcomes[1..] {
+        for (i, what) in [
+            "success (may)",
+            "failure (secure, self-signed)",
+            "failure (secure, trust anchor, name mismatch)",
+            "failure (secure, STS policy failure)",
+        ]
+        .iter()
+        .enumerate()
+        {
+            same(
+                &format!("TLSRPT {what} ({}): smtp lines", ours.0),
+                &ours.1[i],
+                &own.1[i],
+            );
+        }
+        same(
+            &format!("TLSRPT ({}): tlsrpt-collectd rows", ours.0),
+            &ours.2,
+            &own.2,
+        );
     }
-    same("TLSRPT: tlsrpt-collectd rows", &ours.2, &own.2);
+    let ours = &outcomes[1];
     let rows = &ours.2;
     let want = [
         format!("finalresults ('{ok}', 'v=TLSRPTv1; rua=mailto:tlsrpt@{ok}', '{{\"policy-type\": 9, \"policy-domain\": \"{ok}\"}}', 1, 0)"),
