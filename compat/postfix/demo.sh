@@ -7,7 +7,7 @@
 # removed at the end, also on failure.
 #
 #   sudo make -C compat/postfix demo      (or: sudo compat/postfix/demo.sh)
-#   sudo make -C compat/postfix demo PF_ROOT=/opt/postfix-3.11.6
+#   sudo make -C compat/postfix demo PF_ROOT=/opt/postfix-VERSION
 #
 # Needs root (Postfix instances run their daemons as postfix/nobody) and
 # Postfix: Debian's package (apt-get install postfix) by default, or the
