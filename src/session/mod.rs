@@ -555,6 +555,11 @@ impl Session {
                 policy.grade_list = self.ctx.cipherlists.of(*g).to_string();
             }
             if let Some(e) = &c.exclusions {
+                // What the level implies is excluded once: a host that
+                // passes the level's own exclusions (as smtpd does) does
+                // not get them twice.
+                let named: Vec<&str> = crate::config::params::split_list_colon(e).collect();
+                policy.implied.retain(|i| !named.contains(&i.as_str()));
                 policy.exclusions = vec![e.clone()];
             }
             list = policy.cipher_list();

@@ -313,40 +313,43 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
             ));
             return std::ptr::null_mut();
         }
-        let ciphers = match crate::globals::cipher_string(
-            "TLS",
-            &str_or_empty(p.cipher_grade),
-            &str_or_empty(p.cipher_exclusions),
-        ) {
-            Ok(c) => c,
-            Err(w) => {
-                pf::warn(&w);
-                return std::ptr::null_mut();
-            }
+        let ciphers = SessionCiphers {
+            grade: str_or_empty(p.cipher_grade),
+            exclusions: str_or_empty(p.cipher_exclusions),
+            protocols,
+            digest: str_or_empty(p.mdalg),
         };
         let records = tlsa_records(p.dane);
         // 3.10+: TLSRPT reports of this session's TLS engine, and Postfix's
         // verification error record (see crate::tlsrpt).
         #[cfg(feature = "pf310")]
         crate::tlsrpt::arm(p.tlsrpt, pf::opt_str(p.ffail_type));
-        let state = start_session(app, p, fd, &namaddr, lev, protocols, ciphers, &records);
+        let state = start_session(app, p, fd, &namaddr, lev, ciphers, &records);
         #[cfg(feature = "pf310")]
         crate::tlsrpt::disarm();
         state
     })
 }
 
+/// What Postfix passes with each client session of its policy (grade,
+/// exclusions, protocols, fingerprint digest): given to the session's own
+/// settings, nothing shared is changed.
+struct SessionCiphers {
+    grade: String,
+    exclusions: String,
+    protocols: String,
+    digest: String,
+}
+
 /// The part of `tls_client_start` after the props were checked: set up the
 /// session, run the handshake, make the `TLS_SESS_STATE`.
-#[allow(clippy::too_many_arguments)]
 unsafe fn start_session(
     app: &mut AppState,
     p: &ClientStartProps,
     fd: c_int,
     namaddr: &str,
     lev: Level,
-    protocols: String,
-    ciphers: String,
+    ciphers: SessionCiphers,
     records: &[Tlsa],
 ) -> *mut c_void {
     {
@@ -362,7 +365,17 @@ unsafe fn start_session(
         let nexthop = str_or_empty(p.nexthop);
         let setup = (|| -> mtatls::Result<()> {
             session.set_log_mask(app.session_log_mask())?;
-            session.set_ssl_setup(sess::ssl_setup(ciphers, Some(protocols)))?;
+            session.set_ssl_setup(sess::ssl_setup())?;
+            session.set_cipher_grade(&ciphers.grade)?;
+            if !ciphers.exclusions.is_empty() {
+                session.set_exclusions(&ciphers.exclusions)?;
+            }
+            if !ciphers.protocols.is_empty() {
+                session.set_protocols(&ciphers.protocols)?;
+            }
+            if !ciphers.digest.is_empty() {
+                session.set_fingerprint_digest(&ciphers.digest)?;
+            }
             // Trust anchors (smtp_tls_trust_anchor_file, policy "tafile"):
             // DANE-TA(2) records with full data, at the PKIX levels.
             if matches!(lev, Level::Verify | Level::Secure) {
@@ -419,7 +432,7 @@ unsafe fn start_session(
             Ok(())
         })();
         if let Err(e) = setup {
-            pf::warn(&format!("{namaddr}: {}", e.message()));
+            pf::warn(&sess::with_label(&namaddr, e.message()));
             return std::ptr::null_mut();
         }
         sess::clear_ssl();

@@ -145,44 +145,6 @@ pub fn get() -> &'static Globals {
     })
 }
 
-/// The OpenSSL cipher list of a Postfix cipher grade, or None for an
-/// unknown grade.
-pub fn grade_list(grade: &str) -> Option<&'static str> {
-    let g = get();
-    // From 3.8.0 the low and export grades are medium.
-    let pf38 = cfg!(feature = "pf38");
-    Some(match grade.to_ascii_lowercase().as_str() {
-        "high" => &g.high_clist,
-        "medium" => &g.medium_clist,
-        "low" | "export" if pf38 => &g.medium_clist,
-        "low" => &g.low_clist,
-        "export" => &g.export_clist,
-        "null" => &g.null_clist,
-        _ => return None,
-    })
-}
-
-/// The cipher string Postfix's `tls_set_ciphers` builds: the grade's list
-/// plus `:!TOKEN` for each exclusion token. Err: the warning to log.
-pub fn cipher_string(context: &str, grade: &str, exclusions: &str) -> Result<String, String> {
-    let mut list = grade_list(grade)
-        .ok_or_else(|| format!("{context}: invalid cipher grade: \"{grade}\""))?
-        .to_string();
-    for tok in exclusions
-        .split(|c: char| c == ',' || c == ':' || c.is_ascii_whitespace())
-        .filter(|t| !t.is_empty())
-    {
-        if tok.starts_with(['!', '+', '-', '@']) {
-            return Err(format!(
-                "{context}: invalid unary '!+-@' in cipher exclusion: \"{tok}\""
-            ));
-        }
-        list.push_str(":!");
-        list.push_str(tok);
-    }
-    Ok(list)
-}
-
 /// Set the `tls_*` parameters of an mtatls parameter set to the values in
 /// effect (Postfix 3.7 has no FFDHE groups list: empty; from 3.8 the low
 /// and export lists are the medium one), and the library's release

@@ -233,17 +233,8 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
         };
         let namaddr = str_or_empty(p.namaddr);
         pf::trace(|| format!("tls_server_start {namaddr}"));
-        let ciphers = match crate::globals::cipher_string(
-            "TLS",
-            &str_or_empty(p.cipher_grade),
-            &str_or_empty(p.cipher_exclusions),
-        ) {
-            Ok(c) => c,
-            Err(w) => {
-                pf::warn(&w);
-                return std::ptr::null_mut();
-            }
-        };
+        let grade = str_or_empty(p.cipher_grade);
+        let exclusions = str_or_empty(p.cipher_exclusions);
         use_tlsmgr_ticket_key(app);
         let mut session = match Session::new(app.ctx.clone(), fd, &namaddr) {
             Ok(s) => s,
@@ -252,11 +243,18 @@ pub unsafe extern "C" fn tls_server_start(props: *const ServerStartProps) -> *mu
                 return std::ptr::null_mut();
             }
         };
+        // The grade and exclusions of this session (smtpd's mandatory or
+        // opportunistic ones), as its own settings.
         let setup = session
             .set_log_mask(app.session_log_mask())
-            .and_then(|()| session.set_ssl_setup(sess::ssl_setup(ciphers, None)));
+            .and_then(|()| session.set_ssl_setup(sess::ssl_setup()))
+            .and_then(|()| session.set_cipher_grade(&grade))
+            .and_then(|()| match exclusions.is_empty() {
+                true => Ok(()),
+                false => session.set_exclusions(&exclusions),
+            });
         if let Err(e) = setup {
-            pf::warn(&format!("{namaddr}: {}", e.message()));
+            pf::warn(&sess::with_label(&namaddr, e.message()));
             return std::ptr::null_mut();
         }
         sess::clear_ssl();

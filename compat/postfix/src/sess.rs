@@ -43,7 +43,6 @@ thread_local!(static LAST_SSL: std::cell::Cell<*mut openssl_sys::SSL> = const { 
 extern "C" {
     fn SSL_get_certificate(ssl: *const openssl_sys::SSL) -> *mut openssl_sys::X509;
     fn SSL_set_options(ssl: *mut openssl_sys::SSL, op: u64) -> u64;
-    fn SSL_clear_options(ssl: *mut openssl_sys::SSL, op: u64) -> u64;
 }
 
 const SSL_OP_IGNORE_UNEXPECTED_EOF: u64 = 1 << 7;
@@ -140,11 +139,12 @@ impl AppState {
 }
 
 /// What a session's OpenSSL object gets when mtatls makes it: recorded as
-/// this thread's `SSL *`, Debian's lost-connection behaviour for a peer
-/// that closes without close_notify, and the per-session cipher list and
-/// (client) protocol range, as Postfix applies the grade, exclusions and
-/// protocols of each session. Nothing shared is changed.
-pub fn ssl_setup(ciphers: String, protocols: Option<String>) -> mtatls::unstable::SslSetup {
+/// this thread's `SSL *`, and Debian's lost-connection behaviour for a peer
+/// that closes without close_notify (3.10+ clients: Postfix's
+/// verification error record too). The grade, exclusions and protocols of
+/// each session are the session's own settings (see `client.rs`,
+/// `server.rs`). Nothing shared is changed.
+pub fn ssl_setup() -> mtatls::unstable::SslSetup {
     Box::new(move |ssl: &mut openssl::ssl::SslRef| {
         let ptr = ssl.as_ptr();
         LAST_SSL.with(|c| c.set(ptr));
@@ -154,44 +154,20 @@ pub fn ssl_setup(ciphers: String, protocols: Option<String>) -> mtatls::unstable
         unsafe {
             crate::tlsrpt::wrap_verify(ptr)
         };
-        let c =
-            std::ffi::CString::new(ciphers.as_str()).map_err(|_| "bad cipher list".to_string())?;
-        // SAFETY: a live SSL, not yet in a handshake; OpenSSL copies the list.
-        unsafe {
-            SSL_set_options(ptr, SSL_OP_IGNORE_UNEXPECTED_EOF);
-            if openssl_sys::SSL_set_cipher_list(ptr, c.as_ptr()) == 0 {
-                let why = mtatls::unstable::openssl_reasons();
-                return Err(format!("error setting cipher list \"{ciphers}\": {why}"));
-            }
-        }
-        if let Some(p) = protocols {
-            let range = mtatls::unstable::parse_protocols(&p).map_err(|e| e.to_string())?;
-            let allowed = range.allowed();
-            let (Some(&lo), Some(&hi)) = (allowed.first(), allowed.last()) else {
-                return Err(format!(
-                    "Invalid TLS protocol list \"{p}\": no protocol left"
-                ));
-            };
-            // SAFETY: a live SSL; version numbers OpenSSL knows.
-            unsafe {
-                openssl_sys::SSL_set_min_proto_version(ptr, lo as c_int);
-                openssl_sys::SSL_set_max_proto_version(ptr, hi as c_int);
-                let holes = [
-                    (0x0301u16, openssl_sys::SSL_OP_NO_TLSv1),
-                    (0x0302, openssl_sys::SSL_OP_NO_TLSv1_1),
-                    (0x0303, openssl_sys::SSL_OP_NO_TLSv1_2),
-                ];
-                for (v, op) in holes {
-                    if v > lo && v < hi && !allowed.contains(&v) {
-                        SSL_set_options(ptr, op);
-                    } else {
-                        SSL_clear_options(ptr, op);
-                    }
-                }
-            }
-        }
+        // SAFETY: a live SSL, not yet in a handshake.
+        unsafe { SSL_set_options(ptr, SSL_OP_IGNORE_UNEXPECTED_EOF) };
         Ok(())
     })
+}
+
+/// A warning about the session with `label`: `message` as it is when it
+/// names the session already, else after "LABEL: ".
+pub fn with_label(label: &str, message: &str) -> String {
+    if message.starts_with(&format!("{label}: ")) {
+        message.to_string()
+    } else {
+        format!("{label}: {message}")
+    }
 }
 
 /// Whether `p` is an application context of this library.
