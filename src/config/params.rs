@@ -186,12 +186,15 @@ pub fn lookup(name: &str) -> Option<ParamDef> {
     })
 }
 
-/// Defaults of `lmtp_` twins refer to `lmtp_` parameters.
+/// Defaults of `lmtp_` twins refer to `lmtp_` parameters (and LMTP has
+/// no `dot-nexthop` secure match).
 fn lmtp_default(default: &'static str) -> &'static str {
     match default {
         "$smtp_tls_cert_file" => "$lmtp_tls_cert_file",
         "$smtp_tls_eccert_file" => "$lmtp_tls_eccert_file",
         "$smtp_tls_dcert_file" => "$lmtp_tls_dcert_file",
+        // lmtp_tls_secure_cert_match (postconf -d of every release).
+        "nexthop, dot-nexthop" => "nexthop",
         other => other,
     }
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod forms;
 pub mod pair;
 pub mod peers;
 pub mod pki;
