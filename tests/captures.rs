@@ -98,7 +98,7 @@ fn hex_out(word: &str) -> String {
         return format!("{}FP{tail}", &core[..prefix_end]);
     }
     if let Some(i) = core.rfind('&') {
-        if core.len() - i - 1 >= 32 && hex(&core[i + 1..]) {
+        if core.len() - i > 32 && hex(&core[i + 1..]) {
             return format!("{}&HEX{tail}", &core[..i]);
         }
     }
