@@ -6,33 +6,62 @@ use openssl::pkey::{Id, PKeyRef, Public};
 use openssl::ssl::SslRef;
 use openssl::x509::{X509Ref, X509VerifyResult};
 
+use crate::config::release::Release;
 use crate::context::Context;
 use crate::report::cert;
 use crate::report::summary::{status, Facts, Signature};
 use crate::sys::ssl::{self, kx};
 use crate::sys::x509;
 
-/// Key-exchange description of the peer's ephemeral key.
-fn key_exchange(ssl: &SslRef, tls13: bool) -> (String, String, i32) {
+/// Key exchange: name, curve, bits.
+type Kex = (String, String, i32);
+
+/// The peer's ephemeral key described as Postfix up to 3.9 does (`DHE`
+/// with bits, `ECDHE` with the curve, `X25519`, ...); a provider's key
+/// type (OpenSSL 3.5 hybrids) by the provider's name when
+/// `provider_names`, else as `EVP_PKEY_type` leaves it (`UNDEF`).
+fn peer_key_kex(ssl: &SslRef, provider_names: bool) -> Option<Kex> {
     let Some(key) = ssl::peer_tmp_key(ssl) else {
         crate::logging::drain_openssl_errors();
-        // Provider-only groups (OpenSSL 3.5 hybrids such as
-        // X25519MLKEM768, TLS 1.3 only) have no key to describe: their
-        // name, as Postfix 3.10 logs it. TLS 1.2 without an ephemeral key
-        // (a resumed session, static key exchange) has no key exchange at
-        // all, whatever group the hello messages named.
-        if !tls13 {
-            return Default::default();
-        }
-        return (ssl::negotiated_group_name(ssl), String::new(), 0);
+        return None;
     };
-    match key.id() {
+    Some(match key.id() {
         Id::DH | Id::DHX => ("DHE".into(), String::new(), key.bits() as i32),
         Id::EC => ("ECDHE".into(), ec_curve(&key), 0),
         Id::X25519 => ("X25519".into(), String::new(), 0),
         Id::X448 => ("X448".into(), String::new(), 0),
-        _ => (x509::pkey_type_name(&key), String::new(), 0),
+        _ if provider_names => (x509::pkey_type_name(&key), String::new(), 0),
+        _ => ("UNDEF".into(), String::new(), 0),
+    })
+}
+
+/// The key exchange as the forward-secrecy line describes it (the same
+/// in every release): the peer's ephemeral key, else (TLS 1.3 groups
+/// without a key to describe, such as X25519MLKEM768 on the client) the
+/// negotiated group; empty without an ephemeral key exchange.
+fn forward_secrecy_kex(ssl: &SslRef, tls13: bool) -> String {
+    match peer_key_kex(ssl, true) {
+        Some((name, curve, _)) if !curve.is_empty() => format!("{name} ({curve})"),
+        Some((name, _, bits)) if bits > 0 => format!("{name} ({bits} bits)"),
+        Some((name, _, _)) => name,
+        None if tls13 => ssl::negotiated_group_name(ssl),
+        None => String::new(),
     }
+}
+
+/// The key exchange as the release's TLS library records it. TLS 1.3:
+/// from 3.10.0 the negotiated group's TLS name (`x25519`, `secp256r1`,
+/// `ffdhe2048`, `X25519MLKEM768`) with no detail; before, the peer's
+/// ephemeral key (none for a client that negotiated a KEM). TLS 1.2 (no
+/// key-exchange item in any release's text): the peer's ephemeral key.
+fn key_exchange(ssl: &SslRef, tls13: bool, release: &Release) -> Kex {
+    if tls13 && release.kex_uses_group_name() {
+        let group = ssl::negotiated_group_name(ssl);
+        if !group.is_empty() {
+            return (group, String::new(), 0);
+        }
+    }
+    peer_key_kex(ssl, !tls13 || release.provider_key_names()).unwrap_or_default()
 }
 
 fn ec_curve(key: &PKeyRef<Public>) -> String {
@@ -90,8 +119,11 @@ fn forward_secret(ssl: &SslRef, tls13: bool) -> bool {
     )
 }
 
-/// Collect the facts of the established session `ssl`.
+/// Collect the facts of the established session `ssl`, as the TLS
+/// library of the context's Postfix release records them (key exchange,
+/// signatures of resumed sessions).
 pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -> Facts {
+    let release = &ctx.release;
     let protocol = ssl.version_str().to_string();
     let tls13 = protocol == "TLSv1.3";
     let (cipher_name, usebits, algbits) = match ssl.current_cipher() {
@@ -101,7 +133,8 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         }
         None => (String::new(), 0, 0),
     };
-    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, tls13);
+    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, tls13, release);
+    let reused = ssl.session_reused();
     let peer_cert = ssl::peer_certificate(ssl);
     let own_cert = ssl.certificate();
     let peer_sig = peer_cert.map(|c| {
@@ -121,9 +154,14 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
             Some(t),
             tls13,
         )),
+        // A resumed session made no signature. Postfix before 3.7.13,
+        // 3.8.8, 3.9.2 and 3.10.0 still names the server's current key.
+        (Some(c), None) if am_server && reused => Some(signature(c, None, None, tls13)),
         _ => None,
     };
-    let (server_sig, client_sig) = if am_server {
+    let (server_sig, client_sig) = if tls13 && reused && release.resumed_tls13_omits_signatures() {
+        (None, None)
+    } else if am_server {
         (own_sig, peer_sig)
     } else {
         (peer_sig, own_sig)
@@ -141,7 +179,8 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         client_sig: client_sig.unwrap_or_default(),
         server_sig: server_sig.unwrap_or_default(),
         forward_secret: forward_secret(ssl, tls13),
-        reused: ssl.session_reused(),
+        forward_secrecy_kex: forward_secrecy_kex(ssl, tls13),
+        reused,
         ..Facts::default()
     };
     if let Some(cert) = peer_cert {
