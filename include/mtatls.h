@@ -691,7 +691,10 @@ mtatls_result mtatls_params_set_log_callback(struct mtatls_params *params,
  *   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (not UTF-8, or
  *   `path` is a symlink, directory, FIFO, device or socket),
  *   `MTATLS_RESULT_INVALID_VALUE` (bad common name),
- *   `MTATLS_RESULT_CERTIFICATE` (cannot write).
+ *   `MTATLS_RESULT_CERTIFICATE` (cannot write), `MTATLS_RESULT_CONTEXT`
+ *   (the OpenSSL configuration file of `tls_config_file` /
+ *   `tls_config_name` cannot be loaded, or OpenSSL is already configured
+ *   otherwise in this process; OpenSSL is initialised with them first).
  * - Memory: `common_name` and `path` are copied.
  * - Blocking: about 0.1 s of key generation, then a local file write.
  * - Threads: not thread-safe: one thread at a time per `params`.

@@ -68,7 +68,7 @@ const ERRORS: &[(&str, &str, &str, ErrorKind, &str)] = &[
     ("smtpd", "tls_preempt_cipherlist", "2", ErrorKind::InvalidValue, "bad boolean configuration: tls_preempt_cipherlist = 2"),
     ("smtpd", "smtpd_tls_ccert_verifydepth", "deep", ErrorKind::InvalidValue, "bad numerical configuration: smtpd_tls_ccert_verifydepth = deep"),
     ("smtpd", "tls_config_file", "openssl.cnf", ErrorKind::InvalidValue, "non-default tls_config_file = openssl.cnf is not an absolute pathname, disabling TLS support"),
-    ("smtpd", "tls_config_file", "/nonexistent/openssl.cnf", ErrorKind::Context, "cannot load OpenSSL configuration file \"/nonexistent/openssl.cnf\""),
+    ("smtpd", "tls_config_file", "/nonexistent/openssl.cnf", ErrorKind::Context, "error loading the 'global' settings from the /nonexistent/openssl.cnf OpenSSL configuration file, disabling TLS support"),
     ("smtpd", "smtpd_tls_chain_files", "/nonexistent/chain.pem", ErrorKind::Certificate, "error opening chain file: /nonexistent/chain.pem: No such file or directory"),
     ("smtpd", "smtpd_tls_chain_files", "DIR/rsa.crt", ErrorKind::Certificate, "/rsa.crt: key not first"),
     ("smtpd", "smtpd_tls_chain_files", "DIR/garbage.pem", ErrorKind::Certificate, "No PEM data in "),

@@ -32,7 +32,7 @@ pub enum Kind {
     ServerLevel,
     /// `smtp_tls_security_level`.
     ClientLevel,
-    /// A digest name OpenSSL must know.
+    /// A digest name (OpenSSL must know it: checked when a context is built).
     Digest,
     /// `tls_config_file`: `default`, `none` or an absolute path.
     ConfigFile,
@@ -86,8 +86,8 @@ pub static PARAMS: &[ParamDef] = &[
     p("tls_wildcard_matches_multiple_labels", "yes", Bool, "Read but unused (OpenSSL matches names)."),
     p("tls_dane_digests", "sha512 sha256", NonEmpty, "Digests usable in DANE TLSA records."),
     p("tls_daemon_random_bytes", "32", Int, "Bytes of entropy a daemon seeds from (kept for compatibility)."),
-    p("tls_config_file", "default", ConfigFile, "OpenSSL configuration file: `default`, `none` or an absolute path."),
-    p("tls_config_name", "", Text, "Application name in the OpenSSL configuration file."),
+    p("tls_config_file", "default", ConfigFile, "OpenSSL configuration file: `default` (OpenSSL's, errors ignored), `none` (no file at all) or an absolute path (strict). Applied once per process, before anything else uses OpenSSL."),
+    p("tls_config_name", "", Text, "Application name: its section of the OpenSSL configuration file is applied (with `default`, `openssl_conf` when the file has none)."),
     // --- server (smtpd_*) ---
     p("smtpd_use_tls", "no", Bool, "Obsolete: offer STARTTLS (level `may`) when smtpd_tls_security_level is empty."),
     p("smtpd_enforce_tls", "no", Bool, "Obsolete: require TLS (level `encrypt`) when smtpd_tls_security_level is empty."),
@@ -312,8 +312,11 @@ pub fn validate(name: &str, kind: Kind, value: &str) -> Result<()> {
         ClientLevel => crate::config::level::Level::parse_client(value)
             .map(drop)
             .map_err(|why| Error::invalid(name, value, why)),
+        // Whether OpenSSL knows the name is checked when a context is
+        // built, as Postfix does: asking OpenSSL now would initialise it
+        // before `tls_config_file` is applied.
         Digest => {
-            if value.is_empty() || openssl::hash::MessageDigest::from_name(value).is_none() {
+            if value.is_empty() {
                 Err(Error::invalid(
                     name,
                     value,

@@ -168,7 +168,9 @@ impl Builder<'_> {
 
 /// Build the context of `settings`, with the host's `hooks`.
 pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
-    openssl::init();
+    // OpenSSL's configuration file first: nothing may touch OpenSSL before.
+    crate::sys::init::init_openssl(&settings.openssl_config.file, &settings.openssl_config.name)
+        .map_err(|e| Error::new(ErrorKind::Context, e))?;
     // Process-wide state is made now, before threads share the context.
     super::exdata::prepare();
     super::tickets::prepare();
@@ -207,11 +209,6 @@ pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
             format!("Digest algorithm \"{digest_name}\" not found"),
         )
     })?;
-    let config_file = &settings.openssl_config.file;
-    if config_file.starts_with('/') {
-        crate::sys::version::load_config_file(config_file, &settings.openssl_config.name)
-            .map_err(|e| Error::new(ErrorKind::Context, format!("{e}: disabling TLS support")))?;
-    }
     let ctx = common(settings, logger.clone(), log_mask, digest);
     let ctx = match settings.role {
         Role::Server => build_server(&mut bld, ctx, hooks)?,

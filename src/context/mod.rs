@@ -165,6 +165,18 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// Initialise OpenSSL for this process with the OpenSSL configuration file
+/// that `tls_config_file` and `tls_config_name` of `params` select, as
+/// Postfix's `tls_library_init` does (building a context does this first).
+/// Call it before anything else uses OpenSSL: the first configuration
+/// applied is the process's, and a later different one is an error.
+pub fn init_openssl(params: &Params) -> Result<()> {
+    let file = params.get("tls_config_file")?;
+    let name = params.get("tls_config_name")?;
+    crate::sys::init::init_openssl(&file, &name)
+        .map_err(|e| crate::error::Error::new(crate::error::ErrorKind::Context, e))
+}
+
 impl Context {
     /// Build the context for role prefix `smtp`, `lmtp` or `smtpd` from
     /// `params`, with no hooks but the `log` crate: its lines are `log`

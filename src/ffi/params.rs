@@ -387,7 +387,10 @@ pub extern "C" fn mtatls_params_set_log_callback(
 ///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (not UTF-8, or
 ///   `path` is a symlink, directory, FIFO, device or socket),
 ///   `MTATLS_RESULT_INVALID_VALUE` (bad common name),
-///   `MTATLS_RESULT_CERTIFICATE` (cannot write).
+///   `MTATLS_RESULT_CERTIFICATE` (cannot write), `MTATLS_RESULT_CONTEXT`
+///   (the OpenSSL configuration file of `tls_config_file` /
+///   `tls_config_name` cannot be loaded, or OpenSSL is already configured
+///   otherwise in this process; OpenSSL is initialised with them first).
 /// - Memory: `common_name` and `path` are copied.
 /// - Blocking: about 0.1 s of key generation, then a local file write.
 /// - Threads: not thread-safe: one thread at a time per `params`.
@@ -403,6 +406,9 @@ pub extern "C" fn mtatls_params_self_signed(
             with_params(params, |p| {
                 let cn = arg_str(common_name, "common name")?;
                 let path = arg_str(path, "path")?;
+                // OpenSSL is initialised with these parameters'
+                // tls_config_file before the key is made.
+                crate::context::init_openssl(&p.params)?;
                 crate::context::selfsigned::write_self_signed(cn, Path::new(path))?;
                 p.params.set("smtpd_tls_chain_files", path)
             })

@@ -5,6 +5,7 @@
 
 pub mod bio;
 pub mod errors;
+pub mod init;
 pub mod ossl;
 pub mod ssl;
 pub mod sync;

@@ -67,6 +67,11 @@ extern "C" {
         appname: *const c_char,
         flags: c_ulong,
     ) -> c_int;
+    pub fn NCONF_load(
+        conf: *mut openssl_sys::CONF,
+        file: *const c_char,
+        eline: *mut c_long,
+    ) -> c_int;
     pub fn SSL_CTX_set_tlsext_ticket_key_evp_cb(
         ctx: *mut SSL_CTX,
         cb: Option<
