@@ -243,6 +243,74 @@ fn loglevel_3_states_forward_secrecy() {
     }
 }
 
+/// Issue 17, fix 3: a TLS 1.2 server's loglevel-3 line names the key
+/// exchange as a client's does (OpenSSL keeps no server key after a TLS 1.2
+/// handshake), and it is what `openssl s_client` reports as the server's
+/// temporary key: X25519, an ECDHE curve, or the DHE group's size (also
+/// OpenSSL's automatic 1024-bit group for a 128-bit anonymous suite).
+#[test]
+fn tls12_server_forward_secrecy_line_matches_openssl_s_client() {
+    if !common::have("openssl") {
+        assert!(
+            !common::required("MTATLS_REQUIRE_PEERS"),
+            "the openssl CLI is required"
+        );
+        eprintln!("SKIPPED (real peers): no openssl CLI");
+        return;
+    }
+    let smtpd = common::peers::MtatlsSmtpd::start(&[
+        "-o".to_string(),
+        "smtpd_tls_loglevel=1, forward-secrecy".to_string(),
+    ]);
+    let cases: [(&[&str], &str); 4] = [
+        (&["-groups", "X25519"], "X25519"),
+        (&["-groups", "P-256"], "ECDHE (prime256v1)"),
+        (&["-cipher", "DHE-RSA-AES256-GCM-SHA384"], "DHE (2048 bits)"),
+        (
+            &["-cipher", "ADH-AES128-SHA:@SECLEVEL=0"],
+            "DHE (1024 bits)",
+        ),
+    ];
+    for (i, (opts, want)) in cases.iter().enumerate() {
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_client", "-starttls", "smtp", "-tls1_2", "-connect"])
+            .arg(format!("127.0.0.1:{}", smtpd.port))
+            .args(*opts)
+            .stdin(std::process::Stdio::null());
+        let out = common::run_bounded(&mut cmd, std::time::Duration::from_secs(30));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let temp_key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Server Temp Key: "))
+            .unwrap_or_else(|| panic!("s_client {opts:?} shows no server key:\n{text}"));
+        // s_client's words for the key, in the line's words.
+        let f: Vec<&str> = temp_key.split(", ").collect();
+        let theirs = match f.as_slice() {
+            ["DH", bits] => format!("DHE ({})", bits),
+            ["ECDH", curve, _] => format!("ECDHE ({curve})"),
+            [name, _] => name.to_string(),
+            _ => panic!("unexpected s_client key: {temp_key}"),
+        };
+        assert_eq!(&theirs, want, "s_client {opts:?}: {temp_key}");
+        let lines = smtpd.wait_tls_lines(i + 1);
+        assert!(lines[i].contains("TLSv1.2 with cipher"), "{}", lines[i]);
+        let fs: Vec<String> = smtpd
+            .stderr()
+            .into_iter()
+            .filter(|l| l.contains(": forward secrecy: "))
+            .collect();
+        assert_eq!(
+            fs.get(i).map(String::as_str),
+            Some(
+                format!("localhost[127.0.0.1]: forward secrecy: yes, key-exchange {theirs}")
+                    .as_str()
+            ),
+            "s_client {opts:?}:\n{}",
+            common::peers::indent(&smtpd.stderr())
+        );
+    }
+}
+
 /// Issue 9: `mtatls-fsreport` reads the main.cf of a real Postfix smtpd
 /// instance (made by the tests' harness, tests/common/postfix.rs) as it
 /// is (Postfix's other parameters included) and reports that server: its RSA and ECDSA keys from

@@ -150,6 +150,39 @@ pub enum DhChoice {
     File(String, u32),
 }
 
+/// The size in bits of the DH group OpenSSL's automatic selection
+/// (`SSL_CTX_set_dh_auto`) uses for a TLS 1.2 DHE suite: from the suite's
+/// strength when it is anonymous (or PSK-authenticated): 3072 bits for
+/// 256-bit suites, otherwise 1024; else from the security bits of the
+/// server key that signs (RSA-2048: 2048); never below the security level
+/// (0 for the contexts mtatls builds, as Postfix's). The groups are
+/// RFC 3526's (RFC 2409's for 1024 bits).
+pub fn auto_dh_bits(
+    anonymous: bool,
+    cipher_strength_bits: i32,
+    key_security_bits: u32,
+    security_level: u32,
+) -> u32 {
+    let mut secbits = if anonymous {
+        if cipher_strength_bits == 256 {
+            128
+        } else {
+            80
+        }
+    } else {
+        key_security_bits
+    };
+    let level_bits = [0, 80, 112, 128, 192, 256][security_level.min(5) as usize];
+    secbits = secbits.max(level_bits);
+    match secbits {
+        192.. => 8192,
+        152.. => 4096,
+        128.. => 3072,
+        112.. => 2048,
+        _ => 1024,
+    }
+}
+
 fn set_dh_auto(b: &mut SslContextBuilder, diag: &mut Diag) {
     if !crate::sys::ssl::ctx_set_dh_auto(b) {
         diag.warn("error configuring auto DH parameters".to_string());

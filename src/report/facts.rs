@@ -12,19 +12,29 @@ use crate::report::summary::{status, Facts, Signature};
 use crate::sys::ssl::{self, kx};
 use crate::sys::x509;
 
-/// Key-exchange description of the peer's ephemeral key.
-fn key_exchange(ssl: &SslRef, tls13: bool) -> (String, String, i32) {
+/// Key-exchange description: the peer's ephemeral key, or, for a TLS 1.2
+/// server (which keeps no key after the handshake), the group it chose.
+fn key_exchange(
+    ssl: &SslRef,
+    ctx: &Context,
+    am_server: bool,
+    tls13: bool,
+) -> (String, String, i32) {
     let Some(key) = ssl::peer_tmp_key(ssl) else {
         crate::logging::drain_openssl_errors();
         // Provider-only groups (OpenSSL 3.5 hybrids such as
         // X25519MLKEM768, TLS 1.3 only) have no key to describe: their
-        // name, as Postfix 3.10 logs it. TLS 1.2 without an ephemeral key
-        // (a resumed session, static key exchange) has no key exchange at
-        // all, whatever group the hello messages named.
-        if !tls13 {
+        // name, as Postfix 3.10 logs it.
+        if tls13 {
+            return (ssl::negotiated_group_name(ssl), String::new(), 0);
+        }
+        // A TLS 1.2 client without an ephemeral key (a resumed session,
+        // static key exchange) has no key exchange at all, whatever group
+        // the hello messages named; nor has a resumed server session.
+        if !am_server || ssl.session_reused() {
             return Default::default();
         }
-        return (ssl::negotiated_group_name(ssl), String::new(), 0);
+        return server_tls12_key_exchange(ssl, ctx);
     };
     match key.id() {
         Id::DH | Id::DHX => ("DHE".into(), String::new(), key.bits() as i32),
@@ -32,6 +42,49 @@ fn key_exchange(ssl: &SslRef, tls13: bool) -> (String, String, i32) {
         Id::X25519 => ("X25519".into(), String::new(), 0),
         Id::X448 => ("X448".into(), String::new(), 0),
         _ => (x509::pkey_type_name(&key), String::new(), 0),
+    }
+}
+
+/// A TLS 1.2 server's key exchange, described as the client describes it
+/// from the server's key: ECDHE by the curve OpenSSL negotiated (`X25519`,
+/// `X448`, or `ECDHE` and the curve's name); DHE by the size of the group
+/// the context has (its DH parameter file, or OpenSSL's automatic choice
+/// for this suite and key). Nothing for a static key exchange.
+fn server_tls12_key_exchange(ssl: &SslRef, ctx: &Context) -> (String, String, i32) {
+    let Some(cipher) = ssl.current_cipher() else {
+        return Default::default();
+    };
+    match ssl::cipher_kx_nid(cipher) {
+        kx::ECDHE | kx::ECDHE_PSK => {
+            let Some(name) = ssl::negotiated_group_nid(ssl).and_then(x509::nid_short_name) else {
+                return Default::default();
+            };
+            match name.as_str() {
+                "X25519" | "X448" => (name, String::new(), 0),
+                _ => ("ECDHE".into(), name, 0),
+            }
+        }
+        kx::DHE | kx::DHE_PSK => {
+            let bits = match &ctx.dh {
+                Some(crate::context::groups::DhChoice::File(_, bits)) => *bits,
+                _ => {
+                    let au = ssl::cipher_description(cipher);
+                    let anonymous = au.contains(" Au=None ") || au.contains(" Au=PSK ");
+                    let key_bits = ssl
+                        .certificate()
+                        .and_then(|c| c.public_key().ok())
+                        .map_or(0, |k| k.security_bits());
+                    crate::context::groups::auto_dh_bits(
+                        anonymous,
+                        cipher.bits().secret,
+                        key_bits,
+                        ssl.security_level(),
+                    )
+                }
+            };
+            ("DHE".into(), String::new(), bits as i32)
+        }
+        _ => Default::default(),
     }
 }
 
@@ -101,7 +154,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         }
         None => (String::new(), 0, 0),
     };
-    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, tls13);
+    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, ctx, am_server, tls13);
     let peer_cert = ssl::peer_certificate(ssl);
     let own_cert = ssl.certificate();
     let peer_sig = peer_cert.map(|c| {

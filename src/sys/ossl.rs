@@ -287,6 +287,26 @@ pub fn negotiated_group_name(ssl: &openssl::ssl::SslRef) -> String {
     }
 }
 
+/// `TLSEXT_nid_unknown`: set in a group "NID" that is really an unknown
+/// TLS group id.
+const TLSEXT_NID_UNKNOWN: libc::c_long = 0x0100_0000;
+
+/// The NID of the negotiated key-exchange group (`SSL_get_negotiated_group`),
+/// when there is one and OpenSSL has a NID for it. For a TLS 1.2 server this
+/// is the ECDHE curve it chose; OpenSSL keeps no key to describe it.
+pub fn negotiated_group_nid(ssl: &openssl::ssl::SslRef) -> Option<c_int> {
+    // SAFETY: ssl is live; the control only reads the SSL.
+    let id = unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_GET_NEGOTIATED_GROUP,
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    (id > 0 && id & TLSEXT_NID_UNKNOWN == 0).then_some(id as c_int)
+}
+
 /// Set `SSL_MODE_*` bits on a context.
 pub fn ctx_set_mode(ctx: &mut openssl::ssl::SslContextBuilder, mode: c_long) {
     // SAFETY: ctx wraps a live SSL_CTX*.

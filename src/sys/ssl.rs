@@ -385,7 +385,10 @@ pub fn own_signature_type_nid(ssl: &SslRef) -> Option<i32> {
         .then_some(nid)
 }
 
-pub use ossl::{negotiated_group_name, own_signature_digest_nid, peer_signature_digest_nid};
+pub use ossl::{
+    negotiated_group_name, negotiated_group_nid, own_signature_digest_nid,
+    peer_signature_digest_nid,
+};
 
 /// Key-exchange NIDs of TLS 1.2 cipher suites (`SSL_CIPHER_get_kx_nid`).
 pub mod kx {
