@@ -104,6 +104,7 @@ impl Builder<'_> {
             .value
             .allowed()
             .into_iter()
+            .filter(|v| ciphers::runtime_supports(*v))
             .map(protocol_name)
             .collect();
         let mut with_extra = policy.clone();
@@ -242,6 +243,7 @@ fn common(
         groups: GroupChoice::OpenSslDefault,
         group_entries: Vec::new(),
         key_types: Vec::new(),
+        key_security_bits: Vec::new(),
         dh: None,
         fingerprint_match: String::new(),
         verify_match: String::new(),
@@ -297,6 +299,7 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             _ => "ECDSA",
         };
         if !ctx.key_types.iter().any(|k| k == t) {
+            ctx.key_security_bits.push(kc.key.security_bits());
             ctx.key_types.push(t.to_string());
         }
     }

@@ -141,6 +141,52 @@ fn configure_groups_inner(
     GroupChoice::OpenSslDefault
 }
 
+/// What a key-exchange group can be used for, as the providers describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupKind {
+    /// An elliptic curve: TLS 1.2 ECDHE and TLS 1.3.
+    EcCurve,
+    /// A finite-field DH group: TLS 1.3 only (OpenSSL's TLS 1.2 DHE uses
+    /// the DH parameters instead).
+    Ffdhe,
+    /// A hybrid or post-quantum key encapsulation: TLS 1.3 only.
+    Kem,
+    /// Another group usable with TLS 1.3 only.
+    Tls13Only,
+    /// No provider describes it.
+    Unknown,
+}
+
+impl GroupKind {
+    /// How the forward-secrecy report names the kind.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            GroupKind::EcCurve => "elliptic curve (TLS 1.2 ECDHE and TLS 1.3)",
+            GroupKind::Ffdhe => {
+                "finite-field DH (TLS 1.3 only; TLS 1.2 DHE uses the DH parameters)"
+            }
+            GroupKind::Kem => "hybrid or post-quantum KEM (TLS 1.3 only)",
+            GroupKind::Tls13Only => "TLS 1.3 only",
+            GroupKind::Unknown => "not described by this OpenSSL's providers",
+        }
+    }
+}
+
+/// The kind of each of `names` (OpenSSL's short names or TLS names).
+pub fn group_kinds(names: &[String]) -> Vec<GroupKind> {
+    let table = crate::sys::tlsgroups::tls_groups();
+    names
+        .iter()
+        .map(|n| match table.iter().find(|g| g.named(n)) {
+            None => GroupKind::Unknown,
+            Some(g) if g.ecdhe_in_tls12() => GroupKind::EcCurve,
+            Some(g) if g.ffdhe() => GroupKind::Ffdhe,
+            Some(g) if g.is_kem => GroupKind::Kem,
+            Some(_) => GroupKind::Tls13Only,
+        })
+        .collect()
+}
+
 /// Where the server's TLS 1.2 DHE parameters come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DhChoice {

@@ -87,7 +87,8 @@ pub struct Profile {
     pub grade: String,
     /// The cipher list given to OpenSSL (logged at loglevel 2).
     pub cipher_list: String,
-    /// Protocol versions the profile allows (`TLSv1.2`, ...), lowest first.
+    /// Protocol versions the profile allows and this OpenSSL can speak
+    /// (`TLSv1.2`, ...), lowest first.
     pub protocols: Vec<&'static str>,
     /// The parameters that set this profile's protocols, grade and exclusions.
     pub params: [String; 3],
@@ -126,6 +127,9 @@ pub struct Context {
     /// Server: authentication types of the configured keys, as OpenSSL's
     /// cipher descriptions name them (`RSA`, `ECDSA`, `DSS`).
     pub(crate) key_types: Vec<String>,
+    /// Server: the security bits of the first key of each of `key_types`
+    /// (RSA-2048: 112), in the same order.
+    pub(crate) key_security_bits: Vec<u32>,
     /// What became of each configured group name.
     pub(crate) group_entries: Vec<groups::GroupEntry>,
     /// Server: where TLS 1.2 DHE parameters come from.

@@ -72,6 +72,19 @@ extern "C" {
         file: *const c_char,
         eline: *mut c_long,
     ) -> c_int;
+    pub fn OSSL_PROVIDER_do_all(
+        ctx: *mut openssl_sys::OSSL_LIB_CTX,
+        cb: Option<unsafe extern "C" fn(*mut openssl_sys::OSSL_PROVIDER, *mut c_void) -> c_int>,
+        cbdata: *mut c_void,
+    ) -> c_int;
+    pub fn OSSL_PROVIDER_get_capabilities(
+        prov: *const openssl_sys::OSSL_PROVIDER,
+        capability: *const c_char,
+        cb: Option<unsafe extern "C" fn(*const openssl_sys::OSSL_PARAM, *mut c_void) -> c_int>,
+        arg: *mut c_void,
+    ) -> c_int;
+    pub fn OSSL_PARAM_get_int(p: *const openssl_sys::OSSL_PARAM, val: *mut c_int) -> c_int;
+    pub fn OSSL_PARAM_get_uint(p: *const openssl_sys::OSSL_PARAM, val: *mut c_uint) -> c_int;
     pub fn SSL_CTX_set_tlsext_ticket_key_evp_cb(
         ctx: *mut SSL_CTX,
         cb: Option<
