@@ -99,7 +99,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("smtpd_tls_exclude_ciphers", "", Exclusions, "Ciphers the server always excludes."),
     p("smtpd_tls_mandatory_exclude_ciphers", "", Exclusions, "Ciphers the server also excludes when TLS is mandatory."),
     p("smtpd_tls_eecdh_grade", "auto", NonEmpty, "Ignored since Postfix 3.6 (always `auto`)."),
-    p("smtpd_tls_dh1024_param_file", "", Text, "DH parameters for TLS 1.2 DHE ciphers: empty or `auto` for OpenSSL's choice, or a PEM file."),
+    p("smtpd_tls_dh1024_param_file", "", Text, "DH parameters for TLS 1.2 DHE ciphers: empty or `auto` for OpenSSL's choice, or a PEM file of `DH PARAMETERS` (read as Postfix 3.7 reads it with OpenSSL 3: X9.42 parameters are refused, with Postfix's warnings, and OpenSSL's choice is used)."),
     p("smtpd_tls_dh512_param_file", "", Text, "Ignored since Postfix 3.6."),
     p("smtpd_tls_chain_files", "", Text, "PEM files with key then certificate chain, per algorithm."),
     p("smtpd_tls_cert_file", "", Text, "RSA certificate file (`none`: no certificate at all)."),

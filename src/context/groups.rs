@@ -3,8 +3,6 @@
 //! warnings and fallbacks, and the DH parameters for TLS 1.2 DHE ciphers
 //! (`smtpd_tls_dh1024_param_file`).
 
-use openssl::dh::Dh;
-use openssl::pkey::PKey;
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod};
 
 use crate::config::params::split_list;
@@ -255,12 +253,11 @@ pub fn configure_dh(b: &mut SslContextBuilder, dh_file: &str, diag: &mut Diag) -
             return DhChoice::Auto;
         }
     };
-    let decoded = Dh::params_from_pem(&data).and_then(|dh| {
-        let bits = dh.prime_p().num_bits() as u32;
-        PKey::from_dh(dh).map(|k| (k, bits))
-    });
+    // As Postfix 3.7 with OpenSSL 3: an OSSL_DECODER for PEM DH parameters
+    // (its errors are the DECODER's, as Postfix logs them).
+    let decoded = crate::sys::ssl::decode_dh_params_pem(&data);
     match decoded {
-        Ok((pkey, bits)) => {
+        Some((pkey, bits)) => {
             if crate::sys::ssl::ctx_set_tmp_dh(b, pkey) {
                 DhChoice::File(path, bits)
             } else {
@@ -270,11 +267,10 @@ pub fn configure_dh(b: &mut SslContextBuilder, dh_file: &str, diag: &mut Diag) -
                 DhChoice::Auto
             }
         }
-        Err(stack) => {
+        None => {
             diag.warn(format!(
                 "error decoding DH parameters from file \"{path}\" -- using compiled-in defaults"
             ));
-            diag.library_problems(crate::sys::errors::from_error_stack(&stack));
             diag.openssl_errors();
             set_dh_auto(b, diag);
             DhChoice::Auto

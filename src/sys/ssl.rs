@@ -95,6 +95,45 @@ pub fn ctx_set_dh_auto(ctx: &mut SslContextBuilder) -> bool {
     unsafe { openssl_sys::SSL_CTX_set_dh_auto(ctx.as_ptr(), 1) == 1 }
 }
 
+/// Decode PEM DH parameters the way Postfix 3.7 reads
+/// `smtpd_tls_dh1024_param_file` with OpenSSL 3: an `OSSL_DECODER` for
+/// input type PEM, key type DH, domain parameters. The parameters and
+/// their size in bits; `None`: nothing decoded, OpenSSL's reasons are on
+/// its error queue (as Postfix logs them).
+pub fn decode_dh_params_pem(data: &[u8]) -> Option<(PKey<openssl::pkey::Params>, u32)> {
+    let mut pkey: *mut openssl_sys::EVP_PKEY = std::ptr::null_mut();
+    // SAFETY: the strings are static C strings; pkey is written by the
+    // decoder on success only; the context is freed below.
+    let dctx = unsafe {
+        openssl_sys::OSSL_DECODER_CTX_new_for_pkey(
+            &mut pkey,
+            c"PEM".as_ptr(),
+            std::ptr::null(),
+            c"DH".as_ptr(),
+            openssl_sys::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+        )
+    };
+    if dctx.is_null() {
+        return None;
+    }
+    let mut input = data.as_ptr();
+    let mut left: libc::size_t = data.len();
+    // SAFETY: dctx is live; input/left describe `data`, which outlives the
+    // call (the decoder only reads it).
+    let ok = unsafe { openssl_sys::OSSL_DECODER_from_data(dctx, &mut input, &mut left) };
+    // SAFETY: dctx came from OSSL_DECODER_CTX_new_for_pkey and is freed once.
+    unsafe { openssl_sys::OSSL_DECODER_CTX_free(dctx) };
+    if pkey.is_null() {
+        return None;
+    }
+    // SAFETY: the decoder gave us one reference to a new key; reading its
+    // size only reads it.
+    let (key, bits) = unsafe { (PKey::from_ptr(pkey), openssl_sys::EVP_PKEY_bits(pkey)) };
+    (ok == 1).then_some((key, bits.max(0) as u32))
+}
+
 /// Use `key` (DH parameters) for TLS 1.2 DHE. False on failure.
 pub fn ctx_set_tmp_dh(ctx: &mut SslContextBuilder, key: PKey<openssl::pkey::Params>) -> bool {
     // SAFETY: set0 takes ownership of the key on success only.
