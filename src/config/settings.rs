@@ -254,6 +254,9 @@ pub struct Settings {
     pub digest: Named<()>,
     /// The OpenSSL configuration file.
     pub openssl_config: OpensslConfig,
+    /// Names set that this library does not know but that look like TLS
+    /// parameters of this role, with their values (warned about).
+    pub unused: Vec<(String, String)>,
     /// Handshake timeout, seconds (`*_starttls_timeout`).
     pub handshake_timeout: u64,
     /// Read/write timeout, seconds (`smtpd_timeout`, `*_data_xfer_timeout`).
@@ -533,6 +536,7 @@ impl Settings {
                 file: params.get("tls_config_file")?,
                 name: params.get("tls_config_name")?,
             },
+            unused: params.unused_tls_names(prefix),
             handshake_timeout: params.get_time(&handshake)?,
             io_timeout: params.get_time(&io)?,
             fast_shutdown: params.get_bool("tls_fast_shutdown_enable")?,

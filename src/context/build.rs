@@ -189,6 +189,11 @@ pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
     if let Some(w) = version_warning {
         bld.diag.warn(w);
     }
+    // Names mtatls does not know that look like TLS parameters: one line
+    // each, in postconf's words.
+    for (name, value) in &settings.unused {
+        bld.diag.warn(format!("unused parameter: {name}={value}"));
+    }
     let log_mask = match parse_log_mask(&settings.loglevel.param, &settings.loglevel.text) {
         Ok(m) => m,
         Err(w) => {
