@@ -151,6 +151,8 @@ fn warning_cases() -> Vec<WarningCase> {
             vec!["tls_session_ticket_cipher: invalid value: aes-256-gcm; session tickets disabled".into()],
         ),
         ("smtpd", vec![("smtpd_tls_req_ccert", "yes")], vec!["Can't require client certs unless TLS is required".into()]),
+        // tls_dane_digests entries Postfix rejects (client contexts).
+        ("smtp", vec![("tls_dane_digests", "sha1 sha256")], vec!["tls_dane_digests: digest algorithm sha1 needs an explicit number".into()]),
         // A name mtatls does not know that looks like a TLS parameter.
         ("smtpd", vec![("smtpd_tls_no_such_parameter", "x")], vec!["unused parameter: smtpd_tls_no_such_parameter=x".into()]),
         ("lmtp", vec![("lmtp_tls_no_such_parameter", "y")], vec!["unused parameter: lmtp_tls_no_such_parameter=y".into()]),

@@ -84,7 +84,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("tls_legacy_public_key_fingerprints", "no", Bool, "Public-key fingerprints over the bare key bits (pre-2.9.6 compatibility)."),
     p("tls_fast_shutdown_enable", "yes", Bool, "Send close_notify without waiting for the peer's."),
     p("tls_wildcard_matches_multiple_labels", "yes", Bool, "Read but unused (OpenSSL matches names)."),
-    p("tls_dane_digests", "sha512 sha256", NonEmpty, "Digests usable in DANE TLSA records."),
+    p("tls_dane_digests", "sha512 sha256", NonEmpty, "DANE TLSA matching types, most preferred first: `sha256` is type 1, `sha512` type 2, `name=N` a digest for type N (3-254), `=N` disables N; types not listed are unusable. Client contexts; Postfix's warnings for bad entries."),
     p("tls_daemon_random_bytes", "32", Int, "Bytes of entropy a daemon seeds from (kept for compatibility)."),
     p("tls_config_file", "default", ConfigFile, "OpenSSL configuration file: `default` (OpenSSL's, errors ignored), `none` (no file at all) or an absolute path (strict). Applied once per process, before anything else uses OpenSSL."),
     p("tls_config_name", "", Text, "Application name: its section of the OpenSSL configuration file is applied (with `default`, `openssl_conf` when the file has none)."),

@@ -254,6 +254,8 @@ pub struct Settings {
     pub digest: Named<()>,
     /// The OpenSSL configuration file.
     pub openssl_config: OpensslConfig,
+    /// `tls_dane_digests` (clients: the DANE matching types).
+    pub dane_digests: String,
     /// Names set that this library does not know but that look like TLS
     /// parameters of this role, with their values (warned about).
     pub unused: Vec<(String, String)>,
@@ -536,6 +538,7 @@ impl Settings {
                 file: params.get("tls_config_file")?,
                 name: params.get("tls_config_name")?,
             },
+            dane_digests: params.get("tls_dane_digests")?,
             unused: params.unused_tls_names(prefix),
             handshake_timeout: params.get_time(&handshake)?,
             io_timeout: params.get_time(&io)?,

@@ -426,6 +426,10 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         ctx.trust_anchors =
             certs::load_trust_anchors(&cli.trust_anchor_file, &mut |w| bld.diag.warn(w))?;
     }
+    // The DANE matching types of tls_dane_digests (warned about once).
+    let mtypes = super::dane::matching_types(&settings.dane_digests, ctx.digest, &mut |w| {
+        bld.diag.warn(w)
+    });
     let trust = &settings.trust;
     for policy in &cli.policies {
         let mut b = bld.base(Role::Client)?;
@@ -462,14 +466,24 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         }
         if policy.policy == Policy::Authenticated {
             // Fingerprints, TLSA records and trust anchors are checked by
-            // OpenSSL's DANE code; fingerprints use the private matching
-            // type 255 = the fingerprint digest, as in Postfix.
-            if !ssl::ctx_dane_enable(&mut b, ctx.digest, ssl::DANE_MTYPE_FINGERPRINT) {
+            // OpenSSL's DANE code: matching types 1 and 2 and their
+            // preference from tls_dane_digests, and the private type 255
+            // = the fingerprint digest, as in Postfix.
+            if !ssl::ctx_dane_enable(&mut b) {
                 return Err(Error::new(
                     ErrorKind::Context,
                     "cannot enable DANE certificate validation",
                 )
                 .with_detail(&logging::openssl_reasons()));
+            }
+            for t in &mtypes {
+                if !ssl::ctx_dane_mtype_set(&mut b, t.digest, t.mtype, t.ordinal) {
+                    bld.diag.warn(format!(
+                        "tls_dane_digests: error configuring matching type {}",
+                        t.mtype
+                    ));
+                    bld.diag.openssl_errors();
+                }
             }
         }
         ctx.profiles.push(info.into_profile(b.build()));

@@ -7,6 +7,7 @@ mod build;
 pub mod cache;
 pub mod certs;
 pub(crate) mod ciphers;
+pub mod dane;
 pub mod exdata;
 pub mod groups;
 pub mod selfsigned;

@@ -197,18 +197,24 @@ pub const DANE_FLAG_NO_DANE_EE_NAMECHECKS: c_ulong = ossl::DANE_FLAG_NO_DANE_EE_
 /// `X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS`.
 pub const NO_PARTIAL_WILDCARDS: u32 = ossl::X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
 
-/// Enable DANE on a context, with private matching type `mtype` meaning
-/// digest `md` (Postfix's fingerprints). False on failure.
-pub fn ctx_dane_enable(
+/// Enable DANE on a context. False on failure.
+pub fn ctx_dane_enable(ctx: &mut SslContextBuilder) -> bool {
+    // SAFETY: ctx wraps a live SSL_CTX.
+    unsafe { ossl::SSL_CTX_dane_enable(ctx.as_ptr()) > 0 }
+}
+
+/// Make TLSA matching type `mtype` mean digest `md` with preference
+/// `ordinal` (higher preferred), or disable it (`None`). False on failure.
+pub fn ctx_dane_mtype_set(
     ctx: &mut SslContextBuilder,
-    md: openssl::hash::MessageDigest,
+    md: Option<openssl::hash::MessageDigest>,
     mtype: u8,
+    ordinal: u8,
 ) -> bool {
-    // SAFETY: ctx wraps a live SSL_CTX; md is a static EVP_MD.
-    unsafe {
-        ossl::SSL_CTX_dane_enable(ctx.as_ptr()) > 0
-            && ossl::SSL_CTX_dane_mtype_set(ctx.as_ptr(), md.as_ptr(), mtype, 1) > 0
-    }
+    let md = md.map_or(std::ptr::null(), |m| m.as_ptr());
+    // SAFETY: ctx wraps a live, DANE-enabled SSL_CTX; md is NULL or a
+    // static EVP_MD.
+    unsafe { ossl::SSL_CTX_dane_mtype_set(ctx.as_ptr(), md, mtype, ordinal) > 0 }
 }
 
 /// Enable DANE on a session with `base` as the TLSA base domain (`None`:
