@@ -144,7 +144,10 @@ pub fn matching_types(
 mod tests {
     use super::*;
 
-    fn run(value: &str) -> (Vec<(u8, Option<&'static str>, u8)>, Vec<String>) {
+    /// (matching type, digest name, ordinal).
+    type Row = (u8, Option<&'static str>, u8);
+
+    fn run(value: &str) -> (Vec<Row>, Vec<String>) {
         let mut warnings = Vec::new();
         let types = matching_types(value, MessageDigest::sha256(), &mut |w| warnings.push(w));
         let named = types
