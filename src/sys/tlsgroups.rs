@@ -122,11 +122,13 @@ unsafe extern "C" fn one_group(params: *const OSSL_PARAM, arg: *mut c_void) -> c
 }
 
 unsafe extern "C" fn one_provider(prov: *mut OSSL_PROVIDER, arg: *mut c_void) -> c_int {
-    // SAFETY: prov is a live provider OpenSSL passes; arg is the Vec of
-    // `tls_groups`, passed on to the capability callback.
-    unsafe {
-        OSSL_PROVIDER_get_capabilities(prov, c"TLS-GROUP".as_ptr(), Some(one_group), arg);
-    }
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: prov is a live provider OpenSSL passes; arg is the Vec of
+        // `tls_groups`, passed on to the capability callback.
+        unsafe {
+            OSSL_PROVIDER_get_capabilities(prov, c"TLS-GROUP".as_ptr(), Some(one_group), arg);
+        }
+    });
     1
 }
 
