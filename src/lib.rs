@@ -48,6 +48,7 @@ mod verify;
 // The public interface is:
 pub use config::level::Level;
 pub use config::params::Params;
+pub use config::release::Release;
 pub use config::settings::Role;
 pub use context::cache::SessionStore;
 pub use context::selfsigned::{self_signed_pem, write_self_signed};

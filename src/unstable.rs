@@ -12,6 +12,7 @@ pub use crate::config::loglevel::{mask, parse_log_mask};
 pub use crate::config::params::{
     lookup, parse_bool, parse_int, parse_time, split_list, Kind, ParamDef, MAX_TIME_SECONDS, PARAMS,
 };
+pub use crate::config::release::{DefaultChange, Since, DEFAULT_CHANGES, RELEASE_PARAM, SERIES};
 pub use crate::config::settings::{cipher_list, Named, Policy, Settings};
 pub use crate::context::cache::{ClientCache, MemoryStore};
 pub use crate::context::ciphers::apply_protocols;

@@ -339,3 +339,68 @@ fn good_configurations_log_nothing() {
         assert!(w.is_empty(), "{role}: {w:?}");
     }
 }
+
+/// `mtatls_postfix_release` through the C API, like any parameter: a
+/// known release is taken; anything else is MTATLS_RESULT_INVALID_VALUE
+/// with a text naming the parameter and the value; the release decides
+/// what later values are refused (3.7.11: an empty
+/// `tls_eecdh_auto_curves`).
+#[test]
+fn postfix_release_through_the_c_api() {
+    use mtatls::ffi::params::{
+        mtatls_params, mtatls_params_error, mtatls_params_free, mtatls_params_new,
+        mtatls_params_set,
+    };
+    use mtatls::ffi::result::mtatls_result::{self, *};
+    use std::ffi::{CStr, CString};
+    let mut p: *mut mtatls_params = std::ptr::null_mut();
+    assert_eq!(mtatls_params_new(&mut p), MTATLS_RESULT_OK);
+    let set = |name: &str, value: &str| -> (mtatls_result, String) {
+        let (n, v) = (CString::new(name).unwrap(), CString::new(value).unwrap());
+        let r = mtatls_params_set(p, n.as_ptr(), v.as_ptr());
+        // SAFETY: the error text is a valid C string owned by `p`.
+        let e = unsafe { CStr::from_ptr(mtatls_params_error(p)) };
+        (r, e.to_string_lossy().into_owned())
+    };
+    for ok in ["3.7.11", "3.8.5", "3.8", "3.11.6", "3.10.0", "3.11.9"] {
+        assert_eq!(
+            set("mtatls_postfix_release", ok).0,
+            MTATLS_RESULT_OK,
+            "{ok}"
+        );
+    }
+    for (bad, why) in [
+        ("3.6.4", "Postfix releases before 3.7 are not emulated"),
+        (
+            "3.12.0",
+            "Postfix 3.12 is newer than this library knows (the newest is 3.11)",
+        ),
+        (
+            "3.8.x",
+            "not a Postfix release number (x.y.z, or x.y for the newest patch of a series)",
+        ),
+        (
+            "",
+            "not a Postfix release number (x.y.z, or x.y for the newest patch of a series)",
+        ),
+    ] {
+        assert_eq!(
+            set("mtatls_postfix_release", bad),
+            (
+                MTATLS_RESULT_INVALID_VALUE,
+                format!("mtatls_postfix_release = {bad}: {why}")
+            )
+        );
+    }
+    assert_eq!(set("mtatls_postfix_release", "3.7.11").0, MTATLS_RESULT_OK);
+    assert_eq!(
+        set("tls_eecdh_auto_curves", ""),
+        (
+            MTATLS_RESULT_INVALID_VALUE,
+            "bad string length 0 < 1: tls_eecdh_auto_curves = ".to_string()
+        )
+    );
+    assert_eq!(set("mtatls_postfix_release", "3.7.13").0, MTATLS_RESULT_OK);
+    assert_eq!(set("tls_eecdh_auto_curves", "").0, MTATLS_RESULT_OK);
+    mtatls_params_free(p);
+}

@@ -3,7 +3,12 @@
 //! with the tests' own harness (tests/common/postfix.rs):
 //! - posttls-finger at a real smtpd (RSA + ECDSA): TLS 1.3, TLS 1.2 forced
 //!   by the client, P-256 and FFDHE key exchange, a resumed TLS 1.3 session
-//!   (`-r 1`): posttls-finger's summary lines, the smtpd's TLS lines;
+//!   (`-r 1`), the peer certificate line, a name mismatch at level secure
+//!   then resumed, key-exchange group lists the release warns about:
+//!   posttls-finger's summary, certificate, cache and warning lines, the
+//!   smtpd's TLS lines;
+//! - posttls-finger at `openssl s_server` (two TLS 1.3 tickets): the
+//!   sessions it saves;
 //! - the real smtp client delivering to the real smtpd (TLS 1.3, TLS 1.2
 //!   forced by the client, a client certificate, a second delivery that
 //!   resumes the session of the first): the client's and the smtpd's TLS
@@ -11,7 +16,8 @@
 //! - loglevel 3 at both ends (packet dumps; recorded, not compared: the
 //!   bytes differ on every run; tests/packet_dump.rs reads it).
 //!
-//! Ports and queue ids are replaced by PORT and QID.
+//! Ports, queue ids, fingerprints and cache digests are replaced by PORT,
+//! QID, FP and HEX; the instance directory by DIR.
 //!
 //! The release is the one the interop tests use (Debian's package, or
 //! MTATLS_PF_ROOT). With MTATLS_RECORD_CAPTURES=1 the files are (re)written;
@@ -80,9 +86,32 @@ fn ports_out(line: &str, ports: &[u16]) -> String {
     s
 }
 
-/// Ports to PORT, queue ids to QID.
+/// Colon-hex fingerprints (`AB:CD:...`) to FP, the hex digest after `&`
+/// in cache keys to HEX.
+fn hex_out(word: &str) -> String {
+    let core = word.trim_end_matches([',', ')']);
+    let tail = &word[core.len()..];
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let prefix_end = core.find('=').map_or(0, |i| i + 1);
+    let pairs: Vec<&str> = core[prefix_end..].split(':').collect();
+    if pairs.len() >= 16 && pairs.iter().all(|p| p.len() == 2 && hex(p)) {
+        return format!("{}FP{tail}", &core[..prefix_end]);
+    }
+    if let Some(i) = core.rfind('&') {
+        if core.len() - i > 32 && hex(&core[i + 1..]) {
+            return format!("{}&HEX{tail}", &core[..i]);
+        }
+    }
+    word.to_string()
+}
+
+/// Ports to PORT, queue ids to QID, fingerprints to FP, digests to HEX.
 fn normalize(line: &str, ports: &[u16]) -> String {
     ports_out(line, ports)
+        .split(' ')
+        .map(hex_out)
+        .collect::<Vec<_>>()
+        .join(" ")
         .split(' ')
         .map(|w| {
             let core = w.trim_end_matches([':', ',', ')', ';']);
@@ -102,13 +131,16 @@ fn normalize(line: &str, ports: &[u16]) -> String {
 }
 
 /// posttls-finger's lines that matter for the library: summaries,
-/// resumption, errors and warnings.
+/// resumption, peer certificates, saved sessions, errors and warnings.
 fn finger_lines(lines: &[String]) -> Vec<String> {
     lines
         .iter()
         .filter(|l| {
             peers::is_summary(l)
                 || l.ends_with(": Reusing old session")
+                || l.contains(": re-using session with ")
+                || l.contains(": subject_CN=")
+                || l.starts_with("save session ")
                 || l.contains("SSL_connect error")
                 || l.contains("verification failed")
                 || l.starts_with("warning: ")
@@ -151,9 +183,13 @@ fn finger_case(
     let server = server_lines(smtpd, from, connections);
     let ports = [smtpd.port];
     let norm = |v: Vec<String>| v.iter().map(|l| normalize(l, &ports)).collect();
+    let dir = smtpd.dir.display().to_string();
     Capture {
         name,
-        about: vec![format!("posttls-finger {}", args.join(" "))],
+        about: vec![format!(
+            "posttls-finger {}",
+            args.join(" ").replace(&dir, "DIR")
+        )],
         sections: vec![
             ("posttls-finger", norm(finger_lines(&out))),
             ("smtpd", norm(server)),
@@ -280,8 +316,60 @@ fn captures(peers: &Peers) -> Vec<Capture> {
             &["-c", "-l", "may", "-L", "summary,cache", "-r", "1"][..],
             2,
         ),
+        (
+            "finger-peercert",
+            &["-c", "-l", "may", "-L", "summary,peercert"][..],
+            1,
+        ),
     ] {
         out.push(finger_case(peers, &smtpd, name, args, n));
+    }
+    // A PKI-valid certificate, the wrong name, then the session resumed.
+    let cas = smtpd.tls("server-cas.pem");
+    out.push(finger_case(
+        peers,
+        &smtpd,
+        "finger-mismatch-resumed",
+        &[
+            "-c",
+            "-l",
+            "secure",
+            "-F",
+            &cas,
+            "-r",
+            "1",
+            "-L",
+            "summary,certmatch,cache",
+            "--",
+            "mx.example.com",
+        ],
+        2,
+    ));
+    // Key-exchange group lists the releases treat differently (posttls-
+    // finger warns when it sets up its client context).
+    for (name, eecdh, ffdhe) in [
+        (
+            "finger-groups-unknown",
+            "bogus X25519 secp256r1 P-384 x448",
+            None,
+        ),
+        ("finger-groups-none-usable", "bogus1 bogus2", Some("bogus3")),
+        ("finger-groups-duplicate", "X25519 X25519 prime256v1", None),
+        ("finger-groups-empty", "", Some("")),
+        (
+            "finger-groups-provider",
+            "X25519MLKEM768 x25519 X25519",
+            None,
+        ),
+        ("finger-groups-colon", "secp256r1:x25519", None),
+    ] {
+        let eecdh = format!("tls_eecdh_auto_curves={eecdh}");
+        let ffdhe = ffdhe.map(|f| format!("tls_ffdhe_auto_groups={f}"));
+        let mut args = vec!["-c", "-l", "may", "-L", "summary", "-o", &eecdh];
+        if let Some(f) = &ffdhe {
+            args.extend(["-o", f.as_str()]);
+        }
+        out.push(finger_case(peers, &smtpd, name, &args, 1));
     }
 
     let certs = smtpd.tls_dir();
@@ -319,8 +407,46 @@ fn captures(peers: &Peers) -> Vec<Capture> {
     drop(client);
     drop(smtpd);
 
+    out.push(tickets_case(peers, peers::peer_certs(peers)));
     out.push(loglevel_3_case(peers));
     out
+}
+
+/// posttls-finger `-r 1` (a session cache) at a one-shot `openssl
+/// s_server`, which sends two TLS 1.3 tickets: the sessions it saves.
+fn tickets_case(peers: &Peers, certs: &std::path::Path) -> Capture {
+    let tmp = peers::TempDir::new("capture-s_server");
+    let srv = peers::OpensslSmtps::start(peers, tmp.path(), certs, &[]);
+    let args = [
+        "-c",
+        "-w",
+        "-l",
+        "may",
+        "-L",
+        "summary,cache",
+        "-r",
+        "1",
+        "-m",
+        "1",
+    ];
+    let out = peers::posttls_finger_lines(peers, srv.port, &args);
+    srv.wait_done();
+    let ports = [srv.port];
+    Capture {
+        name: "finger-s_server-tickets",
+        about: vec![
+            "openssl s_server (two TLS 1.3 session tickets)".to_string(),
+            format!("posttls-finger {}", args.join(" ")),
+        ],
+        sections: vec![(
+            "posttls-finger",
+            finger_lines(&out)
+                .iter()
+                .map(|l| normalize(l, &ports))
+                .collect(),
+        )],
+        compare: true,
+    }
 }
 
 /// Lines that are compared: all but `#` comments.

@@ -5,21 +5,34 @@
 const BEGIN: &str = "<!-- parameters: generated from src/config/params.rs, do not edit -->\n";
 const END: &str = "<!-- parameters: end -->\n";
 
+/// A default as the table shows it.
+fn shown(value: &str) -> String {
+    if value.is_empty() {
+        "(empty)".to_string()
+    } else {
+        format!("`{}`", value)
+    }
+}
+
 fn table() -> String {
-    let mut t = String::from("| Parameter | Default | Meaning |\n| --- | --- | --- |\n");
+    let mut t = String::from(
+        "| Parameter | Default (3.8.5) | Other releases | Meaning |\n| --- | --- | --- | --- |\n",
+    );
     for p in mtatls::unstable::PARAMS {
-        let default = if p.default.is_empty() {
-            "(empty)".to_string()
-        } else {
-            format!("`{}`", p.default)
-        };
+        let default = shown(p.default);
+        let others: Vec<String> = mtatls::unstable::DEFAULT_CHANGES
+            .iter()
+            .filter(|c| c.name == p.name)
+            .map(|c| format!("{}: {}", c.releases, shown(c.value)))
+            .collect();
+        let others = others.join("; ").replace('|', "\\|");
         let name = if p.name.starts_with("smtp_") {
             format!("`{}` (also `lmtp_{}`)", p.name, &p.name[5..])
         } else {
             format!("`{}`", p.name)
         };
         t.push_str(&format!(
-            "| {name} | {default} | {} |\n",
+            "| {name} | {default} | {others} | {} |\n",
             p.doc.replace('|', "\\|")
         ));
     }

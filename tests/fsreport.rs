@@ -557,7 +557,8 @@ fn report_on_a_real_postfix_instance_main_cf() {
     let main_cf = smtpd.dir.join("etc/main.cf").display().to_string();
     let run = |json: bool| -> String {
         let mut cmd = Command::new(common::c_binaries().join("mtatls-fsreport"));
-        cmd.args(["-c", &main_cf]);
+        // The instance's release: its defaults (cipher lists, groups).
+        cmd.args(["-c", &main_cf]).args(peers.mtatls_options());
         if json {
             cmd.arg("-j");
         }
@@ -616,4 +617,22 @@ fn report_on_a_real_postfix_instance_main_cf() {
         "{lines:?}"
     );
     assert_eq!(lines[1], suites.join(" "));
+    // The cipher list is the release's medium grade (Postfix adds no
+    // exclusion at level may), and its groups are the release's.
+    let medium = peers
+        .release()
+        .postconf_default("tls_medium_cipherlist")
+        .expect("postconf -d tls_medium_cipherlist");
+    assert_eq!(cipher_list, medium, "{text}");
+    let forms = peers.forms();
+    let groups = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("key exchange groups: "))
+        .unwrap_or_else(|| panic!("no key exchange groups in:\n{text}"));
+    let want = match (forms.ffdhe_groups(), forms.names_groups()) {
+        (false, _) => "X25519 X448 prime256v1 secp521r1 secp384r1",
+        (true, false) => "X25519 X448 prime256v1 secp521r1 secp384r1 ffdhe2048 ffdhe3072",
+        (true, true) => "X25519 X448 prime256v1 secp384r1 secp521r1 ffdhe2048 ffdhe3072",
+    };
+    assert_eq!(groups, want, "{text}");
 }

@@ -1,5 +1,8 @@
-//! mtatls-finger against a REAL Postfix 3.7 smtpd (issue 4: tests written
-//! against our own code only can agree with themselves and still be wrong).
+//! mtatls-finger against a REAL Postfix smtpd (issue 4: tests written
+//! against our own code only can agree with themselves and still be wrong),
+//! of the release under test (Debian's 3.7.11, or MTATLS_PF_ROOT's), with
+//! `mtatls_postfix_release` set to that release; the expected lines are
+//! that release's (`common::forms`).
 //!
 //! For every case, Postfix's own posttls-finger and our mtatls-finger probe
 //! the same running smtpd with the same options, one after the other
@@ -18,21 +21,26 @@
 
 mod common;
 
-use common::peers::{self, assert_line, indent, FingerCase as Case, PostfixSmtpd, SMTPD_LABEL};
+use common::peers::{self, assert_line, indent, FingerCase as Case, PostfixSmtpd};
 
-const T13: &str = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519";
 const SIG_RSA: &str = "server-signature RSA-PSS (2048 bits) server-digest SHA256";
 const SIG_EC: &str = "server-signature ECDSA (prime256v1) server-digest SHA256";
 const CSIG_RSA: &str = "client-signature RSA-PSS (2048 bits) client-digest SHA256";
 const ADH12: &str = "TLSv1.2 with cipher ADH-AES256-GCM-SHA384 (256/256 bits)";
 const TLS12: &str = ">=TLSv1.2,<=TLSv1.2";
 
-/// Postfix 3.7's default `tls_medium_cipherlist` followed by what the
+/// The release's default `tls_medium_cipherlist` followed by what the
 /// exclusions `aNULL, kECDHE` append. posttls-finger ignores
 /// `smtp_tls_exclude_ciphers` (its exclusions are compiled in:
 /// DEF_SMTP_TLS_EXCL_CIPH, plus aNULL/eNULL by level), so to make it
 /// exclude kECDHE the grade's list itself has to say so.
-const MEDIUM_NO_ECDHE: &str = "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH:!aNULL:!kECDHE";
+fn medium_no_ecdhe(peers: &peers::Peers) -> String {
+    let medium = peers
+        .release()
+        .postconf_default("tls_medium_cipherlist")
+        .expect("postconf -d tls_medium_cipherlist");
+    format!("{medium}:!aNULL:!kECDHE")
+}
 
 fn check(peers: &peers::Peers, smtpd: &PostfixSmtpd, case: &Case) {
     peers::compare_fingers(peers, smtpd.port, smtpd, case);
@@ -52,7 +60,19 @@ fn finger_vs_postfix_rsa_and_ecdsa() {
     let spki_ec = smtpd.tls_text("server-ecdsa.spki-sha256");
     let fp_rsa = smtpd.tls_text("server-rsa.sha256");
     let cas = smtpd.tls("server-cas.pem");
-    let t13_ec = format!("{T13} {SIG_EC}");
+    let forms = peers.forms();
+    let t13_ec = format!("{} {SIG_EC}", forms.t13());
+    let t13_p256 = format!(
+        "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange {} {SIG_EC}",
+        forms.kex("secp256r1")
+    );
+    let t13_x448 = format!(
+        "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange {} {SIG_EC}",
+        forms.kex("x448")
+    );
+    // A PKI-valid certificate with the wrong name: Untrusted, or Trusted
+    // from 3.10.4 / 3.11.0 on.
+    let mismatch = forms.mismatch_status();
     let cases = [
         Case::new("may", "may").both("Untrusted", &t13_ec),
         Case::new("encrypt", "encrypt").both("Untrusted", &t13_ec),
@@ -76,7 +96,7 @@ fn finger_vs_postfix_rsa_and_ecdsa() {
         Case::new("secure, wrong name", "secure")
             .opts(&["-F", &cas])
             .matches(&["mx.example.com"])
-            .both("Untrusted", &t13_ec)
+            .both(mismatch, &t13_ec)
             .fails(),
         Case::new("verify", "verify")
             .opts(&["-F", &cas])
@@ -86,8 +106,18 @@ fn finger_vs_postfix_rsa_and_ecdsa() {
         Case::new("verify, wrong name", "verify")
             .opts(&["-F", &cas])
             .matches(&["mx.example.com"])
+            .both(mismatch, &t13_ec)
+            .fails(),
+        Case::new("secure, untrusted and wrong name", "secure")
+            .matches(&["mx.example.com"])
             .both("Untrusted", &t13_ec)
             .fails(),
+        Case::new("P-256 only", "may")
+            .opts(&["-o", "tls_eecdh_auto_curves=prime256v1"])
+            .both("Untrusted", &t13_p256),
+        Case::new("X448 only", "may")
+            .opts(&["-o", "tls_eecdh_auto_curves=X448"])
+            .both("Untrusted", &t13_x448),
         Case::new("fingerprint, wrong digest", "fingerprint")
             .matches(&[&fp_rsa])
             .both("Untrusted", &t13_ec)
@@ -107,7 +137,7 @@ fn finger_vs_postfix_rsa_and_ecdsa() {
     for case in &cases {
         check(&peers, &smtpd, case);
     }
-    ffdhe_only_fails(&smtpd);
+    ffdhe_only(&peers, &smtpd);
 }
 
 #[test]
@@ -119,7 +149,7 @@ fn finger_vs_postfix_rsa_only() {
     let fp = smtpd.tls_text("server-rsa.sha256");
     let spki = smtpd.tls_text("server-rsa.spki-sha256");
     let cas = smtpd.tls("server-cas.pem");
-    let t13 = format!("{T13} {SIG_RSA}");
+    let t13 = format!("{} {SIG_RSA}", peers.forms().t13());
     let cases = [
         Case::new("may", "may").both("Untrusted", &t13),
         Case::new("fingerprint (certificate)", "fingerprint")
@@ -158,7 +188,7 @@ fn finger_vs_postfix_ecdsa_only() {
     let fp = smtpd.tls_text("server-ecdsa.sha256");
     let spki = smtpd.tls_text("server-ecdsa.spki-sha256");
     let cas = smtpd.tls("server-cas.pem");
-    let t13 = format!("{T13} {SIG_EC}");
+    let t13 = format!("{} {SIG_EC}", peers.forms().t13());
     let cases = [
         Case::new("may", "may").both("Untrusted", &t13),
         Case::new("encrypt", "encrypt").both("Untrusted", &t13),
@@ -230,8 +260,8 @@ fn finger_vs_postfix_client_certificate() {
     // client certificate is trusted.
     let smtpd = PostfixSmtpd::start(&peers, &["smtpd_tls_ask_ccert=yes"]);
     let chain = smtpd.tls("client-rsa.pem");
-    let t13 = format!("{T13} {SIG_EC}");
-    let t13_ccert = format!("{T13} {SIG_EC} {CSIG_RSA}");
+    let t13 = format!("{} {SIG_EC}", peers.forms().t13());
+    let t13_ccert = format!("{t13} {CSIG_RSA}");
     let ecdsa12 = "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)";
     let cases = [
         Case::new("client certificate, TLS 1.3", "may")
@@ -282,7 +312,7 @@ fn finger_vs_postfix_dhe_tls12() {
     let dh = dh3072(tmp.path());
     let smtpd = PostfixSmtpd::start(&peers, &[&format!("smtpd_tls_dh1024_param_file={dh}")]);
     let dhe = "TLSv1.2 with cipher DHE-RSA-AES256-GCM-SHA384 (256/256 bits)";
-    let medium = format!("tls_medium_cipherlist={MEDIUM_NO_ECDHE}");
+    let medium = format!("tls_medium_cipherlist={}", medium_no_ecdhe(&peers));
     let cases = [
         Case::new("smtp_tls_exclude_ciphers = aNULL, kECDHE", "may")
             .opts(&["-p", "<=TLSv1.2"])
@@ -298,73 +328,56 @@ fn finger_vs_postfix_dhe_tls12() {
     }
 }
 
-/// Forward secrecy, FFDHE only on our side (`tls_eecdh_auto_curves =`
-/// empty): Postfix 3.7 offers no FFDHE group in TLS 1.3 (spec §7: "FFDHE in
-/// TLS 1.3 | not offered (group list = EC curves only)"), so the handshake
-/// fails; both sides log it. posttls-finger cannot take part: 3.7 refuses
-/// the empty value ("fatal: bad string length 0 < 1", spec §7).
-fn ffdhe_only_fails(smtpd: &PostfixSmtpd) {
-    let label = format!("127.0.0.1[127.0.0.1]:{}", smtpd.port);
+/// Forward secrecy, FFDHE only (`tls_eecdh_auto_curves =` empty) on both
+/// fingers. Postfix 3.8 and later offer ffdhe2048 and ffdhe3072 in TLS
+/// 1.3, so that is what is negotiated (`key-exchange DHE (2048 bits)`,
+/// from 3.10 on `ffdhe2048`); Postfix 3.7.0 to 3.7.12 refuse the empty
+/// value ("bad string length 0 < 1"), and so does mtatls-finger with
+/// that release; 3.7.13 and later accept it and leave the groups to
+/// OpenSSL (x25519 first: no FFDHE-only offer in any 3.7).
+fn ffdhe_only(peers: &peers::Peers, smtpd: &PostfixSmtpd) {
+    let forms = peers.forms();
+    let port = smtpd.port;
+    if forms.empty_eecdh_allowed() {
+        let kex = if forms.ffdhe_groups() {
+            forms.kex("ffdhe2048")
+        } else {
+            forms.kex("x25519")
+        };
+        let tail = format!(
+            "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange {kex} {SIG_EC}"
+        );
+        let case = Case::new("FFDHE only", "may")
+            .opts(&["-o", "tls_eecdh_auto_curves="])
+            .both("Untrusted", &tail);
+        check(peers, smtpd, &case);
+        return;
+    }
     let n = smtpd.tls_lines().len();
+    let theirs = peers::posttls_finger_lines(
+        peers,
+        port,
+        &["-c", "-l", "may", "-o", "tls_eecdh_auto_curves="],
+    );
     let (ok, ours) = peers::mtatls_finger(&[
         s("-o"),
         s("tls_eecdh_auto_curves="),
-        format!("127.0.0.1:{}", smtpd.port),
+        format!("127.0.0.1:{port}"),
     ]);
+    let refusal = "bad string length 0 < 1: tls_eecdh_auto_curves = ";
     assert!(
-        !ok,
-        "mtatls-finger succeeded with FFDHE only:\n{}",
+        theirs.contains(&format!("fatal: {refusal}")),
+        "posttls-finger did not refuse the empty list:\n{}",
+        indent(&theirs)
+    );
+    assert!(
+        !ok && ours == [refusal.to_string()],
+        "mtatls-finger did not refuse the empty list as posttls-finger does:\n{}",
         indent(&ours)
     );
-    let first = ours
-        .iter()
-        .position(|l| l.starts_with("SSL_connect error"))
-        .unwrap_or_else(|| {
-            panic!(
-                "mtatls-finger logged no SSL_connect error:\n{}",
-                indent(&ours)
-            )
-        });
-    assert_line(
-        "our handshake failure",
-        &ours[first],
-        &format!("SSL_connect error to {label}: -1"),
-    );
-    let problem = ours.get(first + 1).cloned().unwrap_or_default();
-    assert!(
-        problem.starts_with(
-            "warning: TLS library problem: error:0A000410:SSL routines::sslv3 alert handshake failure:"
-        ),
-        "after our SSL_connect error, expected the TLS library problem line of the server's \
-         handshake_failure alert, got:\n{}",
-        indent(&ours)
-    );
-    assert!(
-        peers::summary(&ours).is_none(),
-        "a summary after a failed handshake:\n{}",
-        indent(&ours)
-    );
-    let line = smtpd.wait_tls_lines(n + 1)[n].clone();
-    assert_line(
-        "real smtpd's line for our connection",
-        &line,
-        &format!("SSL_accept error from {SMTPD_LABEL}: -1"),
-    );
-    let key_share = |l: &String| {
-        l.starts_with("warning: TLS library problem: ") && l.contains("no suitable key share")
-    };
-    let found = peers::wait_for(peers::WAIT, || {
-        smtpd
-            .lines_after_tls(n + 1)
-            .iter()
-            .any(key_share)
-            .then_some(())
-    });
-    assert!(
-        found.is_some(),
-        "real smtpd did not log \"no suitable key share\" for our connection:\n{}",
-        indent(&smtpd.lines_after_tls(n + 1))
-    );
+    // Neither connected.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(smtpd.tls_lines().len(), n, "{}", smtpd.log());
 }
 
 /// Issue 5: a second mtatls-finger process resumes, with a real Postfix
@@ -411,11 +424,17 @@ fn finger_resumes_from_an_external_cache_at_postfix() {
             indent(&second)
         );
     }
-    // Resumed TLS 1.3: the 3.8.8+ summary form, key exchange only.
+    // Resumed TLS 1.3: the key exchange only (3.7.13, 3.8.8, 3.9.2,
+    // 3.10.0 on), before with the server's key, no digest.
+    let forms = peers.forms();
     assert_line(
         "second run's summary",
         &peers::summary(&second).expect("a summary"),
-        &format!("Untrusted TLS connection established to {label}: {T13}"),
+        &format!(
+            "Untrusted TLS connection established to {label}: {}{}",
+            forms.t13(),
+            forms.resumed_sigs("server-signature ECDSA (prime256v1)")
+        ),
     );
     assert!(
         smtpd
@@ -426,5 +445,209 @@ fn finger_resumes_from_an_external_cache_at_postfix() {
             .is_some(),
         "the smtpd did not log a resumed session:\n{}",
         smtpd.log()
+    );
+}
+
+/// Key-exchange group lists as each release reads them: posttls-finger
+/// and mtatls-finger with the same `tls_eecdh_auto_curves` and
+/// `tls_ffdhe_auto_groups` print the same warnings (3.7: "ignoring unknown
+/// ECDHE curve"; 3.8, 3.9: "ignoring unknown key exchange group" and the
+/// fallbacks; 3.10+: unknown names dropped silently, `:` separators,
+/// duplicates removed case-insensitively; provider-only names such as
+/// X25519MLKEM768, unknown to OpenSSL 3.0, handled alike), refuse the
+/// same values, and negotiate the same group.
+#[test]
+fn group_lists_warn_like_posttls_finger() {
+    let Some(peers) = peers::available() else {
+        return;
+    };
+    let smtpd = PostfixSmtpd::start(&peers, &[]);
+    let port = smtpd.port;
+    let cases: [(&str, Option<&str>); 7] = [
+        ("bogus X25519 secp256r1 P-384 x448", None),
+        ("bogus1 bogus2", Some("bogus3")),
+        ("X25519 X25519 prime256v1", None),
+        ("X25519MLKEM768 x25519 X25519", None),
+        ("secp256r1:x25519", None),
+        ("", Some("")),
+        ("prime256v1", Some("ffdhe3072")),
+    ];
+    for (eecdh, ffdhe) in cases {
+        let mut opts = vec![s("-o"), format!("tls_eecdh_auto_curves={eecdh}")];
+        if let Some(f) = ffdhe {
+            opts.extend([s("-o"), format!("tls_ffdhe_auto_groups={f}")]);
+        }
+        let mut targs: Vec<&str> = vec!["-c", "-l", "may", "-L", "summary"];
+        targs.extend(opts.iter().map(String::as_str));
+        let theirs: Vec<String> = peers::posttls_finger_lines(&peers, port, &targs)
+            .into_iter()
+            .filter(|l| {
+                l.starts_with("warning: ") || l.starts_with("fatal: ") || peers::is_summary(l)
+            })
+            .map(|l| l.strip_prefix("fatal: ").map(str::to_string).unwrap_or(l))
+            .collect();
+        let mut oargs = vec![s("-L"), s("summary")];
+        oargs.extend(opts.iter().cloned());
+        oargs.push(format!("127.0.0.1:{port}"));
+        let (_, ours) = peers::mtatls_finger(&oargs);
+        peers::assert_same_lines(
+            &format!("tls_eecdh_auto_curves = {eecdh}, tls_ffdhe_auto_groups = {ffdhe:?}"),
+            &ours,
+            &theirs,
+        );
+    }
+    // What the release is expected to say for an unknown name.
+    let forms = peers.forms();
+    let (_, ours) = peers::mtatls_finger(&[
+        s("-L"),
+        s("summary"),
+        s("-o"),
+        s("tls_eecdh_auto_curves=bogus X25519"),
+        format!("127.0.0.1:{port}"),
+    ]);
+    let warned = ours.iter().any(|l| l.starts_with("warning: "));
+    match forms.unknown_group_warning("bogus") {
+        Some(w) => assert_eq!(ours[0], w, "{ours:?}"),
+        None => assert!(!warned, "{ours:?}"),
+    }
+}
+
+/// A PKI-valid server certificate whose name does not match, at level
+/// secure, and the session resumed from the cache: the verification
+/// failure, the status word (Trusted from 3.10.4 / 3.11.0 on), and on
+/// resumption "re-using session with untrusted peer credential" (3.9+;
+/// "untrusted certificate" before), as posttls-finger -r 1 prints them;
+/// mtatls-finger resumes from its cache file (-Z) in a second run.
+#[test]
+fn name_mismatch_and_resumption_like_posttls_finger() {
+    let Some(peers) = peers::available() else {
+        return;
+    };
+    let smtpd = PostfixSmtpd::start(&peers, &[]);
+    let port = smtpd.port;
+    let cas = smtpd.tls("server-cas.pem");
+    let label = format!("127.0.0.1[127.0.0.1]:{port}");
+    let keep = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| {
+                peers::is_summary(l)
+                    || l.contains("verification failed for")
+                    || l.contains("re-using session")
+                    || l.ends_with(": Reusing old session")
+            })
+            .filter(|l| !l.starts_with("Server certificate not verified: "))
+            .cloned()
+            .collect()
+    };
+    let theirs = peers::posttls_finger_lines(
+        &peers,
+        port,
+        &[
+            "-c",
+            "-l",
+            "secure",
+            "-F",
+            &cas,
+            "-r",
+            "1",
+            "-L",
+            "summary,certmatch,cache",
+            "--",
+            "mx.example.com",
+        ],
+    );
+    let dir = peers::TempDir::new("mismatch-cache");
+    let cache = peers::p(&dir.path().join("sessions"));
+    let mut ours = vec![];
+    for _ in 0..2 {
+        let (ok, lines) = peers::mtatls_finger(&[
+            s("-l"),
+            s("secure"),
+            s("-F"),
+            cas.clone(),
+            s("-Z"),
+            cache.clone(),
+            s("-L"),
+            s("summary,certmatch,cache"),
+            format!("127.0.0.1:{port}"),
+            s("mx.example.com"),
+        ]);
+        assert!(
+            !ok,
+            "mtatls-finger passed a name mismatch at level secure:\n{}",
+            indent(&lines)
+        );
+        ours.extend(lines);
+    }
+    peers::assert_same_lines("name mismatch, then resumed", &keep(&ours), &keep(&theirs));
+    let forms = peers.forms();
+    let t13 = forms.t13();
+    let word = forms.mismatch_status();
+    let want = vec![
+        format!("server certificate verification failed for {label}: num=62:hostname mismatch"),
+        format!("{word} TLS connection established to {label}: {t13} {SIG_EC}"),
+        format!("{label}: Reusing old session"),
+        format!("{label}: {}", forms.reusing_untrusted()),
+        format!(
+            "{word} TLS connection established to {label}: {t13}{}",
+            forms.resumed_sigs("server-signature ECDSA (prime256v1)")
+        ),
+    ];
+    peers::assert_lines(
+        "name mismatch, then resumed (expected)",
+        &keep(&ours),
+        &want,
+    );
+}
+
+/// Every parameter default of the library, with `mtatls_postfix_release`
+/// set to the release under test, is that release's `postconf -d`, but
+/// for the library's own parameters and these documented exceptions:
+/// `*_tls_fingerprint_digest` is `sha256` (Postfix: md5 below
+/// compatibility level 3.6), `stress` (set by master), and parameters the
+/// release lacks (empty or ignored here: `tls_ffdhe_auto_groups` in 3.7,
+/// `tls_legacy_public_key_fingerprints` in 3.11).
+#[test]
+fn defaults_are_the_releases_postconf_d() {
+    let Some(peers) = peers::available() else {
+        return;
+    };
+    let mut params = mtatls::Params::new();
+    for o in peers.mtatls_options().chunks(2) {
+        let (n, v) = o[1].split_once('=').expect("name=value");
+        params.set(n, v).unwrap();
+    }
+    let names: Vec<&str> = mtatls::unstable::PARAMS
+        .iter()
+        .map(|p| p.name)
+        .filter(|n| {
+            !n.starts_with("mtatls_") && *n != "stress" && !n.ends_with("_tls_fingerprint_digest")
+        })
+        .collect();
+    let mut all: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    all.extend(
+        names
+            .iter()
+            .filter_map(|n| n.strip_prefix("smtp_"))
+            .map(|r| format!("lmtp_{r}")),
+    );
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let theirs = peers.release().postconf_defaults(&all);
+    let mut differ = vec![];
+    for name in &all {
+        let ours = params.raw(name).unwrap_or_else(|| panic!("{name} unknown"));
+        match theirs.iter().find(|(n, _)| n == name) {
+            Some((_, v)) if v.trim() == ours => {}
+            Some((_, v)) => differ.push(format!("{name}: ours `{ours}`, postconf -d `{v}`")),
+            None if ours.is_empty() || *name == "tls_legacy_public_key_fingerprints" => {}
+            None => differ.push(format!("{name}: ours `{ours}`, unknown to this release")),
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{}: defaults differ from postconf -d:\n  {}",
+        peers.release().describe(),
+        differ.join("\n  ")
     );
 }

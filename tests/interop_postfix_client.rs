@@ -1,4 +1,5 @@
-//! The REAL Postfix 3.7 smtp client delivering to our mtatls-smtpd, and
+//! The REAL Postfix smtp client (of the release under test; our server
+//! with `mtatls_postfix_release` set to it) delivering to our mtatls-smtpd, and
 //! the same client, with the same parameters, delivering to a REAL Postfix
 //! smtpd with the same keys and certificates (issue 4).
 //!
@@ -24,7 +25,6 @@ use common::peers::{
 };
 
 const SMTPD_LABEL: &str = "localhost[127.0.0.1]";
-const T13: &str = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519";
 const SIG_EC: &str = "server-signature ECDSA (prime256v1) server-digest SHA256";
 const CSIG_RSA: &str = "client-signature RSA-PSS (2048 bits) client-digest SHA256";
 const TLS12: &str = ">=TLSv1.2,<=TLSv1.2";
@@ -79,9 +79,14 @@ struct ClientCase {
     comment: Vec<String>,
 }
 
-/// The Received: comment lines (TAB-led) from a readable form.
-fn comment(lines: &[&str]) -> Vec<String> {
-    lines.iter().map(|l| format!("\t{l}")).collect()
+/// The Received: comment lines (TAB-led) from a readable form; `KEX`
+/// stands for the release's name of the X25519 key exchange.
+fn comment(peers: &peers::Peers, lines: &[&str]) -> Vec<String> {
+    let kex = peers.forms().kex("x25519");
+    lines
+        .iter()
+        .map(|l| format!("\t{}", l.replace("KEX", &kex)))
+        .collect()
 }
 
 fn slug(name: &str) -> String {
@@ -238,7 +243,7 @@ fn postfix_client_may() {
         return;
     };
     let s = servers(&peers, &[], &[], &[]);
-    let t13 = format!("{T13} {SIG_EC}");
+    let t13 = format!("{} {SIG_EC}", peers.forms().t13());
     let ecdsa12 = "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)";
     let cases = [
         // smtp_tls_CAfile (the harness's client) holds the servers' certificates.
@@ -249,11 +254,14 @@ fn postfix_client_may() {
             client_tail: t13.clone(),
             server_status: "Anonymous",
             server_tail: t13.clone(),
-            comment: comment(&[
-                "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
-                " key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256)",
-                "(No client certificate requested)",
-            ]),
+            comment: comment(
+                &peers,
+                &[
+                    "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                    " key-exchange KEX server-signature ECDSA (prime256v1) server-digest SHA256)",
+                    "(No client certificate requested)",
+                ],
+            ),
         },
         ClientCase {
             name: "TLS 1.2 forced by the client, aNULL excluded",
@@ -266,10 +274,13 @@ fn postfix_client_may() {
             client_tail: ecdsa12.into(),
             server_status: "Anonymous",
             server_tail: ecdsa12.into(),
-            comment: comment(&[
-                "(using TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits))",
-                "(No client certificate requested)",
-            ]),
+            comment: comment(
+                &peers,
+                &[
+                    "(using TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits))",
+                    "(No client certificate requested)",
+                ],
+            ),
         },
     ];
     for case in &cases {
@@ -293,10 +304,13 @@ fn postfix_client_tls12_server() {
         client_tail: adh.into(),
         server_status: "Anonymous",
         server_tail: adh.into(),
-        comment: comment(&[
-            "(using TLSv1.2 with cipher ADH-AES256-GCM-SHA384 (256/256 bits))",
-            "(No client certificate requested)",
-        ]),
+        comment: comment(
+            &peers,
+            &[
+                "(using TLSv1.2 with cipher ADH-AES256-GCM-SHA384 (256/256 bits))",
+                "(No client certificate requested)",
+            ],
+        ),
     };
     check(&peers, &s, &case);
 }
@@ -313,8 +327,8 @@ fn postfix_client_certificate_verified() {
         &[],
         &["smtpd_tls_CAfile=DIR/tls/client-ca.pem"],
     );
-    let t13 = format!("{T13} {SIG_EC}");
-    let t13_ccert = format!("{T13} {SIG_EC} {CSIG_RSA}");
+    let t13 = format!("{} {SIG_EC}", peers.forms().t13());
+    let t13_ccert = format!("{} {SIG_EC} {CSIG_RSA}", peers.forms().t13());
     let cases = [
         ClientCase {
             name: "client certificate, trusted",
@@ -323,12 +337,15 @@ fn postfix_client_certificate_verified() {
             client_tail: t13_ccert.clone(),
             server_status: "Trusted",
             server_tail: t13_ccert.clone(),
-            comment: comment(&[
-                "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
-                " key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256",
-                " client-signature RSA-PSS (2048 bits) client-digest SHA256)",
-                "(Client CN \"peers-client.test\", Issuer \"peers-client.test\" (verified OK))",
-            ]),
+            comment: comment(
+                &peers,
+                &[
+                    "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                    " key-exchange KEX server-signature ECDSA (prime256v1) server-digest SHA256",
+                    " client-signature RSA-PSS (2048 bits) client-digest SHA256)",
+                    "(Client CN \"peers-client.test\", Issuer \"peers-client.test\" (verified OK))",
+                ],
+            ),
         },
         ClientCase {
             name: "client certificate asked, none presented",
@@ -337,11 +354,14 @@ fn postfix_client_certificate_verified() {
             client_tail: t13.clone(),
             server_status: "Anonymous",
             server_tail: t13.clone(),
-            comment: comment(&[
-                "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
-                " key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256)",
-                "(Client did not present a certificate)",
-            ]),
+            comment: comment(
+                &peers,
+                &[
+                    "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                    " key-exchange KEX server-signature ECDSA (prime256v1) server-digest SHA256)",
+                    "(Client did not present a certificate)",
+                ],
+            ),
         },
     ];
     for case in &cases {
@@ -361,7 +381,7 @@ fn postfix_client_certificate_not_verified() {
         &["smtpd_tls_CAfile="],
         &[],
     );
-    let t13_ccert = format!("{T13} {SIG_EC} {CSIG_RSA}");
+    let t13_ccert = format!("{} {SIG_EC} {CSIG_RSA}", peers.forms().t13());
     let case = ClientCase {
         name: "client certificate, not trusted",
         params: strings(&["smtp_tls_chain_files=DIR/tls/client-rsa.pem"]),
@@ -369,12 +389,15 @@ fn postfix_client_certificate_not_verified() {
         client_tail: t13_ccert.clone(),
         server_status: "Untrusted",
         server_tail: t13_ccert.clone(),
-        comment: comment(&[
-            "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
-            " key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256",
-            " client-signature RSA-PSS (2048 bits) client-digest SHA256)",
-            "(Client CN \"peers-client.test\", Issuer \"peers-client.test\" (not verified))",
-        ]),
+        comment: comment(
+            &peers,
+            &[
+                "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+                " key-exchange KEX server-signature ECDSA (prime256v1) server-digest SHA256",
+                " client-signature RSA-PSS (2048 bits) client-digest SHA256)",
+                "(Client CN \"peers-client.test\", Issuer \"peers-client.test\" (not verified))",
+            ],
+        ),
     };
     check(&peers, &s, &case);
 }
@@ -435,15 +458,30 @@ fn postfix_client_resumes_with_mtatls_smtpd() {
         "mtatls-smtpd should log one resumed session:\n{}",
         indent(&server)
     );
-    // The client's summary for the resumed session: Postfix 3.7 keeps the
-    // signature items on a resumed TLS 1.3 session (spec §7).
+    // The resumed session's summaries, as the release writes them: the
+    // key exchange only from 3.7.13, 3.8.8, 3.9.2, 3.10.0 on; before also
+    // the signature keys known without a handshake signature (ours, a
+    // self-signed RSA key: the server's; the client has none).
+    let forms = peers.forms();
+    let tail = format!(
+        "{}{}",
+        forms.t13(),
+        forms.resumed_sigs("server-signature RSA-PSS (2048 bits)")
+    );
     let summaries: Vec<&String> = second
         .iter()
         .filter(|l| l.contains(&format!("TLS connection established to {label}: ")))
         .collect();
     assert!(
-        summaries.len() == 1 && summaries[0].contains(T13),
-        "second delivery's summary:\n{}",
+        summaries.len() == 1
+            && summaries[0].ends_with(&format!(" TLS connection established to {label}: {tail}")),
+        "second delivery's summary (expected \"... {tail}\"):\n{}",
         indent(&second)
+    );
+    let ours = ours.tls_lines();
+    assert_line(
+        "mtatls-smtpd's summary for the resumed session",
+        ours.last().expect("a summary"),
+        &format!("Anonymous TLS connection established from {SMTPD_LABEL}: {tail}"),
     );
 }

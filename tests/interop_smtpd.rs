@@ -7,6 +7,10 @@
 //! compared with it: cipher preference, TLS 1.3 session resumption,
 //! required client certificates.
 //!
+//! The real programs are those of the release under test (Debian's 3.7.11
+//! or MTATLS_PF_ROOT's); ours run with `mtatls_postfix_release` set to it,
+//! and the expected lines are that release's (`common::forms`).
+//!
 //! Our smtpd uses the peers' keys and certificates. Each #[test] starts
 //! its own servers on free ports and stops them by pid, also on failure.
 //! Skipped without the peers; required under CI (MTATLS_REQUIRE_PEERS=1).
@@ -22,17 +26,35 @@ use common::peers::{
     FingerCase as Case, MtatlsSmtpd, OpensslSmtps, PostfixSmtpd, TempDir,
 };
 
-const T13: &str = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519";
 const SIG_RSA: &str = "server-signature RSA-PSS (2048 bits) server-digest SHA256";
 const SIG_EC: &str = "server-signature ECDSA (prime256v1) server-digest SHA256";
 const CSIG_RSA: &str = "client-signature RSA-PSS (2048 bits) client-digest SHA256";
 const TLS12: &str = ">=TLSv1.2,<=TLSv1.2";
 
-/// Postfix 3.7's default `tls_medium_cipherlist` followed by what the
+/// The release's default `tls_medium_cipherlist` followed by what the
 /// exclusions `aNULL, kECDHE` append: posttls-finger ignores
 /// `smtp_tls_exclude_ciphers` (its exclusions are compiled in), so the
 /// grade's list itself has to exclude kECDHE.
-const MEDIUM_NO_ECDHE: &str = "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH:!aNULL:!kECDHE";
+fn medium_no_ecdhe(peers: &peers::Peers) -> String {
+    let medium = peers
+        .release()
+        .postconf_default("tls_medium_cipherlist")
+        .expect("postconf -d tls_medium_cipherlist");
+    format!("{medium}:!aNULL:!kECDHE")
+}
+
+/// "TLSv1.3 ... key-exchange X25519" as the release under test writes it.
+fn t13(peers: &peers::Peers) -> String {
+    peers.forms().t13()
+}
+
+/// The Received: line of the X25519 key exchange and ECDSA signature.
+fn kex_comment(peers: &peers::Peers, rest: &str) -> String {
+    format!(
+        "\t key-exchange {} server-signature ECDSA (prime256v1) server-digest SHA256{rest}",
+        peers.forms().kex("x25519")
+    )
+}
 
 fn s(v: &str) -> String {
     v.to_string()
@@ -77,7 +99,7 @@ fn posttls_finger_to_smtpd_starttls() {
     let fp = peers::read_text(&certs.join("server-ecdsa.sha256"));
     let spki = peers::read_text(&certs.join("server-ecdsa.spki-sha256"));
     let cas = path(certs, "server-cas.pem");
-    let t13 = format!("{T13} {SIG_EC}");
+    let t13 = format!("{} {SIG_EC}", t13(&peers));
     let cases = [
         Case::new("may", "may").both("Untrusted", &t13),
         Case::new("encrypt", "encrypt").both("Untrusted", &t13),
@@ -115,8 +137,8 @@ fn posttls_finger_to_smtpd_client_certificate() {
     let ca = format!("smtpd_tls_CAfile={}", path(certs, "client-ca.pem"));
     let smtpd = our_smtpd(certs, &["smtpd_tls_ask_ccert=yes", &ca]);
     let chain = path(certs, "client-rsa.pem");
-    let t13 = format!("{T13} {SIG_EC}");
-    let t13_ccert = format!("{T13} {SIG_EC} {CSIG_RSA}");
+    let t13 = format!("{} {SIG_EC}", t13(&peers));
+    let t13_ccert = format!("{t13} {CSIG_RSA}");
     let ecdsa12 = "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)";
     let cases = [
         Case::new("client certificate, TLS 1.3", "may")
@@ -146,7 +168,7 @@ fn posttls_finger_to_smtpd_wrapper_mode() {
     let certs = peers::peer_certs(&peers);
     let smtpd = our_smtpd(certs, &["smtpd_tls_wrappermode=yes"]);
     let fp = peers::read_text(&certs.join("server-ecdsa.sha256"));
-    let t13 = format!("{T13} {SIG_EC}");
+    let t13 = format!("{} {SIG_EC}", t13(&peers));
     let cases = [
         Case::new("wrapper mode, may", "may")
             .opts(&["-w"])
@@ -202,16 +224,17 @@ fn swaks_to_smtpd() {
         ],
     );
     let lines = smtpd.wait_tls_lines(first + 2);
+    let t13 = t13(&peers);
     assert_line(
         "mtatls-smtpd's summary for swaks",
         &lines[first],
-        &format!("Anonymous TLS connection established from localhost[127.0.0.1]: {T13} {SIG_EC}"),
+        &format!("Anonymous TLS connection established from localhost[127.0.0.1]: {t13} {SIG_EC}"),
     );
     assert_line(
         "mtatls-smtpd's summary for swaks with a client certificate",
         &lines[first + 1],
         &format!(
-            "Trusted TLS connection established from localhost[127.0.0.1]: {T13} {SIG_EC} {CSIG_RSA}"
+            "Trusted TLS connection established from localhost[127.0.0.1]: {t13} {SIG_EC} {CSIG_RSA}"
         ),
     );
     let plain = smtpd.wait_received("swaks-plain");
@@ -220,25 +243,27 @@ fn swaks_to_smtpd() {
         &plain[0],
         "Received: from swaks.peers.test (localhost [127.0.0.1])",
     );
+    let using = "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)".to_string();
     assert_lines(
         "Received: TLS comment for swaks",
         &peers::tls_comment(&plain),
-        &comment(&[
-            "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
-            " key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256)",
-            "(Client did not present a certificate)",
-        ]),
+        &[
+            using.clone(),
+            kex_comment(&peers, ")"),
+            "\t(Client did not present a certificate)".into(),
+        ],
     );
     let ccert = smtpd.wait_received("swaks-ccert");
     assert_lines(
         "Received: TLS comment for swaks with a client certificate",
         &peers::tls_comment(&ccert),
-        &comment(&[
-            "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
-            " key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256",
-            " client-signature RSA-PSS (2048 bits) client-digest SHA256)",
-            "(Client CN \"peers-client.test\", Issuer \"peers-client.test\" (verified OK))",
-        ]),
+        &[
+            using,
+            kex_comment(&peers, ""),
+            "\t client-signature RSA-PSS (2048 bits) client-digest SHA256)".into(),
+            "\t(Client CN \"peers-client.test\", Issuer \"peers-client.test\" (verified OK))"
+                .into(),
+        ],
     );
 }
 
@@ -287,7 +312,10 @@ fn s_client_to_smtpd() {
     assert_line(
         "mtatls-smtpd's summary for s_client",
         &lines[first],
-        &format!("Anonymous TLS connection established from localhost[127.0.0.1]: {T13} {SIG_EC}"),
+        &format!(
+            "Anonymous TLS connection established from localhost[127.0.0.1]: {} {SIG_EC}",
+            t13(&peers)
+        ),
     );
     let ecdsa12 = "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)";
     assert_line(
@@ -303,11 +331,11 @@ fn s_client_to_smtpd() {
     assert_lines(
         "Received: TLS comment for s_client",
         &peers::tls_comment(&r13),
-        &comment(&[
-            "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
-            " key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256)",
-            "(No client certificate requested)",
-        ]),
+        &[
+            "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)".into(),
+            kex_comment(&peers, ")"),
+            "\t(No client certificate requested)".into(),
+        ],
     );
     assert_lines(
         "Received: TLS comment for s_client -tls1_2",
@@ -371,7 +399,10 @@ fn finger_to_openssl_wrapper() {
         certs,
         "s_server, RSA, TLS 1.3",
         &[],
-        &format!("Untrusted TLS connection established to LABEL: {T13} {SIG_RSA}"),
+        &format!(
+            "Untrusted TLS connection established to LABEL: {} {SIG_RSA}",
+            t13(&peers)
+        ),
     );
     finger_vs_posttls_at_s_server(
         &peers,
@@ -390,14 +421,16 @@ fn finger_to_openssl_wrapper() {
 
 /// Forward secrecy, FFDHE only on our side (`tls_eecdh_auto_curves =`
 /// empty, `tls_ffdhe_auto_groups` default): OpenSSL's s_server accepts
-/// ffdhe2048 in TLS 1.3. (Postfix 3.7 cannot be compared here: it refuses
-/// the empty value, and its smtpd offers no FFDHE group in TLS 1.3; see
-/// interop_postfix.rs.)
+/// ffdhe2048 in TLS 1.3, `key-exchange DHE (2048 bits)` (3.10+:
+/// `ffdhe2048`), from Postfix 3.8 on; Postfix 3.7 has no FFDHE groups and
+/// refuses the empty value before 3.7.13 (mtatls-finger with that release
+/// likewise; see interop_postfix.rs for the comparison with posttls-finger).
 #[test]
 fn finger_ffdhe_only_to_openssl_wrapper() {
     let Some(peers) = peers::available_with(&["openssl"]) else {
         return;
     };
+    let forms = peers.forms();
     let certs = peers::peer_certs(&peers);
     let tmp = TempDir::new("s_server-ffdhe");
     let srv = OpensslSmtps::start(&peers, tmp.path(), certs, &[]);
@@ -407,21 +440,102 @@ fn finger_ffdhe_only_to_openssl_wrapper() {
         s("tls_eecdh_auto_curves="),
         format!("127.0.0.1:{}", srv.port),
     ]);
+    if !forms.empty_eecdh_allowed() {
+        assert!(
+            !ok && ours == ["bad string length 0 < 1: tls_eecdh_auto_curves = "],
+            "mtatls-finger with Postfix {}'s rules took an empty tls_eecdh_auto_curves:\n{}",
+            peers.release().version(),
+            indent(&ours)
+        );
+        // Let the one-shot server go.
+        let _ = peers::mtatls_finger(&[s("-w"), format!("127.0.0.1:{}", srv.port)]);
+        srv.wait_done();
+        return;
+    }
     let log = srv.wait_done();
     assert!(
         ok,
         "mtatls-finger -w with FFDHE only failed:\n{}\ns_server:\n{log}",
         indent(&ours)
     );
+    // 3.7.13 and later 3.7: no FFDHE list, OpenSSL's default groups.
+    let group = if forms.ffdhe_groups() {
+        "ffdhe2048"
+    } else {
+        "x25519"
+    };
     assert_line(
         "our summary with FFDHE only",
         &peers::summary(&ours).unwrap_or_default(),
         &format!(
             "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:{}: \
              TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) \
-             key-exchange DHE (2048 bits) {SIG_RSA}",
-            srv.port
+             key-exchange {} {SIG_RSA}",
+            srv.port,
+            forms.kex(group)
         ),
+    );
+}
+
+/// A server that sends two TLS 1.3 session tickets (`openssl s_server`):
+/// up to Postfix 3.10 the client logs (and stores) "save session" for
+/// each, from 3.11 on for the first only. posttls-finger (`-r 1`: with a
+/// session cache) and mtatls-finger (`-Z`: with one) log alike.
+#[test]
+fn sessions_saved_per_ticket_like_posttls_finger() {
+    let Some(peers) = peers::available_with(&["openssl"]) else {
+        return;
+    };
+    let certs = peers::peer_certs(&peers);
+    let tmp = TempDir::new("s_server-tickets");
+    let theirs_srv = OpensslSmtps::start(&peers, tmp.path(), certs, &[]);
+    let port = theirs_srv.port;
+    let theirs = peers::posttls_finger_lines(
+        &peers,
+        port,
+        &[
+            "-c",
+            "-w",
+            "-l",
+            "may",
+            "-L",
+            "summary,cache",
+            "-r",
+            "1",
+            "-m",
+            "1",
+        ],
+    );
+    theirs_srv.wait_done();
+    drop(theirs_srv);
+    let ours_srv = OpensslSmtps::start_on(&peers, port, tmp.path(), certs, &[]);
+    let cache = peers::p(&tmp.path().join("sessions"));
+    let (ok, ours) = peers::mtatls_finger(&[
+        s("-w"),
+        s("-L"),
+        s("summary,cache"),
+        s("-Z"),
+        cache,
+        format!("127.0.0.1:{port}"),
+    ]);
+    ours_srv.wait_done();
+    assert!(ok, "mtatls-finger -w failed:\n{}", indent(&ours));
+    let saves = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("save session "))
+            .count()
+    };
+    let want = if peers.forms().saves_first_ticket_only() {
+        1
+    } else {
+        2
+    };
+    assert!(
+        saves(&theirs) == want && saves(&ours) == want,
+        "\"save session\" lines: {want} expected\n  ours:\n{}\n  theirs:\n{}",
+        indent(&ours),
+        indent(&theirs)
     );
 }
 
@@ -471,7 +585,7 @@ fn dhe_tls12_smtpd_dh_file() {
     let with_file = our_smtpd(certs, &[&format!("smtpd_tls_dh1024_param_file={dh}")]);
     let auto = our_smtpd(certs, &[]);
     let dhe = "TLSv1.2 with cipher DHE-RSA-AES256-GCM-SHA384 (256/256 bits)";
-    let medium = format!("tls_medium_cipherlist={MEDIUM_NO_ECDHE}");
+    let medium = format!("tls_medium_cipherlist={}", medium_no_ecdhe(&peers));
     let cases = [
         Case::new("smtp_tls_exclude_ciphers = aNULL, kECDHE", "may")
             .opts(&["-p", "<=TLSv1.2"])
@@ -587,10 +701,9 @@ fn resumption(peers: &peers::Peers) -> Resumption {
 }
 
 /// Resumption with a TLS 1.3 ticket from our smtpd works for Postfix's
-/// client as with the real smtpd. The server's line for the resumed session
-/// may differ (spec §7, "Signatures on resumed TLS 1.3 sessions": 3.7.11
-/// may print the signature, without digest; 3.8.8+ only `key-exchange`):
-/// both forms are accepted for ours.
+/// client as with the real smtpd, and both servers log the same lines:
+/// for the resumed session the key exchange only from 3.7.13, 3.8.8,
+/// 3.9.2, 3.10.0 on, before also the server's key, without a digest.
 #[test]
 fn resumption_vs_postfix() {
     let Some(peers) = peers::available() else {
@@ -624,13 +737,20 @@ fn resumption_vs_postfix() {
         &r.our_server[0],
         &r.real_server[0],
     );
-    let kex_only = format!("Anonymous TLS connection established from localhost[127.0.0.1]: {T13}");
-    assert!(
-        r.our_server[1] == r.real_server[1] || r.our_server[1] == kex_only,
-        "server line for the resumed session: neither Postfix 3.7's nor 3.8.8+'s form\n  \
-         ours:        {}\n  Postfix 3.7: {}\n  Postfix 3.8: {kex_only}",
-        r.our_server[1],
-        r.real_server[1]
+    assert_same(
+        "server line for the resumed session",
+        &r.our_server[1],
+        &r.real_server[1],
+    );
+    let forms = peers.forms();
+    assert_line(
+        "server line for the resumed session (expected)",
+        &r.our_server[1],
+        &format!(
+            "Anonymous TLS connection established from localhost[127.0.0.1]: {}{}",
+            forms.t13(),
+            forms.resumed_sigs("server-signature ECDSA (prime256v1)")
+        ),
     );
 }
 

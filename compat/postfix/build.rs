@@ -15,6 +15,50 @@ fn main() {
         "cargo:rustc-env=POSTFIX_TLS_OPENSSL_TEXT={}",
         openssl_text()
     );
+    // The Postfix release this build is for (tools/build sets it from the
+    // tree's mail_version); the series comes from the pf3x features.
+    println!("cargo:rerun-if-env-changed=POSTFIX_TLS_RELEASE");
+    let feature = |f: &str| std::env::var_os(format!("CARGO_FEATURE_{f}")).is_some();
+    let series = if feature("PF311") {
+        "3.11"
+    } else if feature("PF310") {
+        "3.10"
+    } else if feature("PF39") {
+        "3.9"
+    } else if feature("PF38") {
+        "3.8"
+    } else {
+        "3.7"
+    };
+    let release = std::env::var("POSTFIX_TLS_RELEASE")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| {
+            if series == "3.7" {
+                "3.7.11".to_string()
+            } else {
+                format!("{series}.0")
+            }
+        });
+    if !release.starts_with(&format!("{series}.")) {
+        panic!(
+            "POSTFIX_TLS_RELEASE={release} does not belong to the series {series} of the features"
+        );
+    }
+    println!("cargo:rustc-env=POSTFIX_TLS_RELEASE={release}");
+    println!("cargo:rustc-env=POSTFIX_TLS_SERIES={series}");
+    // TLSRPT (full library only): link the release's libtlsrpt, found where
+    // the release's own libpostfix-tls finds it.
+    println!("cargo:rerun-if-env-changed=POSTFIX_TLS_TLSRPT_LIBDIR");
+    if feature("TLSRPT") && !feature("PRELOAD") {
+        let dir = std::env::var("POSTFIX_TLS_TLSRPT_LIBDIR").unwrap_or_default();
+        if dir.is_empty() {
+            panic!("feature tlsrpt: set POSTFIX_TLS_TLSRPT_LIBDIR to the directory of libtlsrpt.so (tools/build does)");
+        }
+        println!("cargo:rustc-link-search=native={dir}");
+        println!("cargo:rustc-link-lib=dylib=tlsrpt");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-rpath,{dir}");
+    }
 }
 
 /// OPENSSL_VERSION_TEXT of the headers this build compiles against

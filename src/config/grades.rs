@@ -9,9 +9,11 @@ use crate::config::params::{split_list, split_list_colon};
 pub enum Grade {
     /// `null`: authentication without encryption.
     Null,
-    /// `export`: since Postfix 3.8 the same list as `medium`.
+    /// `export`: since Postfix 3.8 the same list as `medium`
+    /// (3.7: `tls_export_cipherlist`).
     Export,
-    /// `low`: since Postfix 3.8 the same list as `medium`.
+    /// `low`: since Postfix 3.8 the same list as `medium` (3.7:
+    /// `tls_low_cipherlist`).
     Low,
     /// `medium` (the default).
     Medium,
@@ -31,11 +33,21 @@ impl Grade {
         }
     }
 
-    /// The parameter holding the grade's base cipher list.
+    /// The parameter holding the grade's base cipher list (Postfix 3.8
+    /// and later: `low` and `export` use the medium list).
     pub fn base_list_param(self) -> &'static str {
+        self.list_param(true)
+    }
+
+    /// The parameter holding the grade's base cipher list;
+    /// `legacy_grades_use_medium` false: Postfix 3.7's own lists for `low`
+    /// and `export`.
+    pub fn list_param(self, legacy_grades_use_medium: bool) -> &'static str {
         match self {
             Grade::High => "tls_high_cipherlist",
             Grade::Null => "tls_null_cipherlist",
+            Grade::Low if !legacy_grades_use_medium => "tls_low_cipherlist",
+            Grade::Export if !legacy_grades_use_medium => "tls_export_cipherlist",
             Grade::Medium | Grade::Low | Grade::Export => "tls_medium_cipherlist",
         }
     }

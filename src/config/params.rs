@@ -1,12 +1,15 @@
 //! Postfix parameters: the table of every parameter this library reads
-//! (name, Postfix 3.8 default, kind, meaning), a store of values set by
+//! (name, Postfix 3.8.5 default, kind, meaning), a store of values set by
 //! name or loaded from a main.cf, `$name` expansion as Postfix does it,
 //! and value validation whose errors name the parameter and the value.
+//! Defaults and the values Postfix refuses follow the release chosen by
+//! `mtatls_postfix_release` (see `release`).
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::grades;
+use crate::config::release::{Release, RELEASE_PARAM};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How a parameter's value is checked when it is set.
@@ -36,6 +39,8 @@ pub enum Kind {
     Digest,
     /// `tls_config_file`: `default`, `none` or an absolute path.
     ConfigFile,
+    /// `mtatls_postfix_release`: a Postfix release number.
+    Release,
 }
 
 /// One known parameter.
@@ -44,7 +49,8 @@ pub struct ParamDef {
     /// Postfix's name (client parameters are listed with the `smtp_`
     /// prefix; the `lmtp_` twin of each is known too).
     pub name: &'static str,
-    /// The Postfix 3.8 default, before `$name` expansion.
+    /// The Postfix 3.8.5 default, before `$name` expansion (other
+    /// releases: `release::DEFAULT_CHANGES`).
     pub default: &'static str,
     /// How the value is validated.
     pub kind: Kind,
@@ -63,25 +69,25 @@ const fn p(name: &'static str, default: &'static str, kind: Kind, doc: &'static 
 
 use Kind::*;
 
-/// Every parameter this library knows, with its Postfix 3.8 default.
+/// Every parameter this library knows, with its Postfix 3.8.5 default.
 pub static PARAMS: &[ParamDef] = &[
     // --- library-wide (tls_*) ---
     p("tls_high_cipherlist", "aNULL:-aNULL:HIGH:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:@STRENGTH", NonEmpty, "OpenSSL cipher list of the `high` grade."),
-    p("tls_medium_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:+RC4:@STRENGTH", NonEmpty, "OpenSSL cipher list of the `medium`, `low` and `export` grades."),
+    p("tls_medium_cipherlist", "aNULL:-aNULL:HIGH:MEDIUM:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:+RC4:@STRENGTH", NonEmpty, "OpenSSL cipher list of the `medium` grade (from Postfix 3.8 on also of `low` and `export`)."),
     p("tls_null_cipherlist", "eNULL:!kDH:!kECDH:!aDSS:!MD5:!aNULL", NonEmpty, "OpenSSL cipher list of the `null` grade."),
-    p("tls_low_cipherlist", "", Text, "Ignored, as in Postfix 3.8 (grade `low` uses the medium list)."),
-    p("tls_export_cipherlist", "", Text, "Ignored, as in Postfix 3.8 (grade `export` uses the medium list)."),
-    p("tls_eecdh_auto_curves", "X25519 X448 prime256v1 secp521r1 secp384r1", Text, "Elliptic-curve key-exchange groups, in order of preference."),
-    p("tls_ffdhe_auto_groups", "ffdhe2048 ffdhe3072", Text, "Finite-field (FFDHE) groups appended after the EC curves."),
-    p("tls_eecdh_strong_curve", "prime256v1", Text, "Read but unused since Postfix 3.6."),
-    p("tls_eecdh_ultra_curve", "secp384r1", Text, "Read but unused since Postfix 3.6."),
+    p("tls_low_cipherlist", "", Text, "OpenSSL cipher list of the `low` grade in Postfix 3.7; ignored from 3.8 on (grade `low` uses the medium list)."),
+    p("tls_export_cipherlist", "", Text, "OpenSSL cipher list of the `export` grade in Postfix 3.7; ignored from 3.8 on (grade `export` uses the medium list)."),
+    p("tls_eecdh_auto_curves", "X25519 X448 prime256v1 secp521r1 secp384r1", Text, "Elliptic-curve key-exchange groups, in order of preference (from Postfix 3.10 on any TLS group names, also `:`-separated)."),
+    p("tls_ffdhe_auto_groups", "ffdhe2048 ffdhe3072", Text, "Finite-field (FFDHE) groups appended after the EC curves (Postfix 3.8 and later; 3.7 has EC curves only)."),
+    p("tls_eecdh_strong_curve", "prime256v1", NonEmpty, "Read but unused since Postfix 3.6 (may be empty from 3.7.13, 3.8.8, 3.9.2, 3.10.0 on)."),
+    p("tls_eecdh_ultra_curve", "secp384r1", NonEmpty, "Read but unused since Postfix 3.6 (may be empty from 3.7.13, 3.8.8, 3.9.2, 3.10.0 on)."),
     p("tls_preempt_cipherlist", "no", Bool, "Server: prefer the server's cipher and group order."),
     p("tls_disable_workarounds", "", Text, "OpenSSL bug work-arounds to turn off (names or 0x hex)."),
     p("tls_ssl_options", "", Text, "Extra OpenSSL options to turn on (names or 0x hex)."),
     p("tls_append_default_CA", "no", Bool, "Also trust the system CA store when a CAfile or CApath is set."),
     p("tls_session_ticket_cipher", "aes-256-cbc", Text, "Cipher that encrypts server session tickets; empty disables tickets."),
     p("tls_server_sni_maps", "", Text, "Server: SNI name to key and chain files."),
-    p("tls_legacy_public_key_fingerprints", "no", Bool, "Public-key fingerprints over the bare key bits (pre-2.9.6 compatibility)."),
+    p("tls_legacy_public_key_fingerprints", "no", Bool, "Public-key fingerprints over the bare key bits (pre-2.9.6 compatibility); ignored from Postfix 3.9 on."),
     p("tls_fast_shutdown_enable", "yes", Bool, "Send close_notify without waiting for the peer's."),
     p("tls_wildcard_matches_multiple_labels", "yes", Bool, "Read but unused (OpenSSL matches names)."),
     p("tls_dane_digests", "sha512 sha256", NonEmpty, "DANE TLSA matching types, most preferred first: `sha256` is type 1, `sha512` type 2, `name=N` a digest for type N (3-254), `=N` disables N; types not listed are unusable. Client contexts; Postfix's warnings for bad entries."),
@@ -156,6 +162,8 @@ pub static PARAMS: &[ParamDef] = &[
     p("smtp_data_xfer_timeout", "180s", Time, "Client read/write timeout (default for session I/O)."),
     // --- others ---
     p("stress", "", Text, "Set by Postfix's master under stress; used in timeout defaults."),
+    p("compatibility_level", "0", Text, "Postfix's compatibility level; Postfix 3.11's `smtp_tls_security_level` default depends on it."),
+    p("mtatls_postfix_release", "3.8.5", Release, "The Postfix release whose log text and defaults are emulated: `x.y.z`, or `x.y` for that series' newest known release; 3.7 to 3.11 (docs/releases.md; mtatls only)."),
     p("mtatls_strict", "no", Bool, "Turn every warn-and-continue case into an error (mtatls only)."),
     p("mtatls_release_buffers", "yes", Bool, "Free a session's read and write buffers while it is idle (OpenSSL's SSL_MODE_RELEASE_BUFFERS; mtatls only)."),
 ];
@@ -243,12 +251,15 @@ pub fn lookup(name: &str) -> Option<ParamDef> {
     })
 }
 
-/// Defaults of `lmtp_` twins refer to `lmtp_` parameters.
+/// Defaults of `lmtp_` twins refer to `lmtp_` parameters (and LMTP has
+/// no `dot-nexthop` secure match).
 fn lmtp_default(default: &'static str) -> &'static str {
     match default {
         "$smtp_tls_cert_file" => "$lmtp_tls_cert_file",
         "$smtp_tls_eccert_file" => "$lmtp_tls_eccert_file",
         "$smtp_tls_dcert_file" => "$lmtp_tls_dcert_file",
+        // lmtp_tls_secure_cert_match (postconf -d of every release).
+        "nexthop, dot-nexthop" => "nexthop",
         other => other,
     }
 }
@@ -391,6 +402,7 @@ pub fn validate(name: &str, kind: Kind, value: &str) -> Result<()> {
                 Ok(())
             }
         }
+        Release => crate::config::release::Release::parse(value).map(drop),
         ConfigFile => {
             if value == "default" || value == "none" || value.starts_with('/') {
                 Ok(())
@@ -451,18 +463,37 @@ fn too_long(name: &str) -> Error {
     )
 }
 
-/// A set of Postfix parameter values: the explicit ones; defaults come
-/// from [`PARAMS`]. Values only: what a host plugs in (logging, session
-/// store, SNI selector) is a `Hooks` of the context builder.
+/// A set of Postfix parameter values: the explicit ones; defaults are
+/// those of the Postfix release `mtatls_postfix_release` names (the
+/// [`PARAMS`] table's, Postfix 3.8.5's, unless that release changed them).
+/// Values only: what a host plugs in (logging, session store, SNI
+/// selector) is a `Hooks` of the context builder.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     values: HashMap<String, String>,
+    /// The release `mtatls_postfix_release` names (default 3.8.5).
+    release: Release,
 }
 
 impl Params {
     /// Empty parameters: every known parameter has its Postfix default.
     pub fn new() -> Self {
         Params::default()
+    }
+
+    /// The Postfix release whose behaviour and defaults are emulated
+    /// (`mtatls_postfix_release`).
+    pub fn release(&self) -> Release {
+        self.release
+    }
+
+    /// How a value of parameter `name` is checked in the selected release.
+    fn kind_of(&self, name: &str, def: &ParamDef) -> Kind {
+        match self.release.requires_value(name) {
+            Some(true) => NonEmpty,
+            Some(false) if def.kind == NonEmpty => Text,
+            _ => def.kind,
+        }
     }
 
     /// Set a parameter. The rule for names is the same as for a main.cf
@@ -475,11 +506,15 @@ impl Params {
     /// a known parameter are errors naming the parameter and the value. A
     /// value that refers to other parameters (`$name`) is checked when a
     /// context is built.
+    /// `mtatls_postfix_release` takes effect at once: later defaults and
+    /// checks are those of that release.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
         check_name(name).map_err(|m| Error::new(ErrorKind::UnknownParameter, m))?;
         let value = value.trim();
-        let kind = lookup(name).map_or(Kind::Text, |def| def.kind);
-        if !value.contains('$') {
+        if name == RELEASE_PARAM {
+            self.release = Release::parse(value)?;
+        } else if !value.contains('$') {
+            let kind = lookup(name).map_or(Kind::Text, |def| self.kind_of(name, &def));
             validate(name, kind, value)?;
         }
         self.values.insert(name.to_string(), value.to_string());
@@ -540,9 +575,19 @@ impl Params {
             }
             parsed.push((lineno, name.to_string(), value.trim().to_string()));
         }
+        // The release first (its last line wins): it decides how the other
+        // values are checked.
+        if let Some((lineno, _, value)) = parsed.iter().rev().find(|(_, n, _)| n == RELEASE_PARAM) {
+            self.release = Release::parse(value).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!("{origin}, line {lineno}: {}", e.message()),
+                )
+            })?;
+        }
         for (lineno, name, value) in parsed {
-            let kind = lookup(&name).map_or(Kind::Text, |def| def.kind);
-            if !value.contains('$') {
+            if !value.contains('$') && name != RELEASE_PARAM {
+                let kind = lookup(&name).map_or(Kind::Text, |def| self.kind_of(&name, &def));
                 validate(&name, kind, &value).map_err(|e| {
                     Error::new(
                         e.kind(),
@@ -594,13 +639,19 @@ impl Params {
         out
     }
 
-    /// The unexpanded value: explicit, else the default; `None` if unknown
-    /// and not set.
+    /// The unexpanded value: explicit, else the selected release's
+    /// default; `None` if unknown and not set.
     pub fn raw(&self, name: &str) -> Option<&str> {
         match self.values.get(name) {
             Some(v) => Some(v.as_str()),
-            None => lookup(name).map(|d| d.default),
+            None => self.default_value(name),
         }
+    }
+
+    /// The selected release's default of a known parameter (unexpanded).
+    pub fn default_value(&self, name: &str) -> Option<&'static str> {
+        let def = lookup(name)?;
+        Some(self.release.default_of(name).unwrap_or(def.default))
     }
 
     /// Whether `name` was given a value explicitly (set or loaded).
@@ -614,7 +665,7 @@ impl Params {
     /// this library does not know that was never set.
     pub fn get(&self, name: &str) -> Result<String> {
         let kind = match lookup(name) {
-            Some(def) => def.kind,
+            Some(def) => self.kind_of(name, &def),
             None if self.values.contains_key(name) => Kind::Text,
             None => {
                 return Err(Error::new(
@@ -693,15 +744,22 @@ impl Params {
             let end = matching_close(after, close).ok_or_else(|| bad("unbalanced '{' or '('"))?;
             let body = &after[body_start..end];
             rest = &after[end + 1..];
-            let name_len = body
-                .bytes()
-                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-                .count();
-            if name_len == 0 {
-                return Err(bad("missing parameter name in '${...}'"));
-            }
-            let (name, op) = body.split_at(name_len);
-            let current = self.lookup_expanded(name, depth, ex)?;
+            let (current, op) = if body.trim_start().starts_with('{') {
+                // `${{text} OP {text} ? {a} : {b}}`: a comparison stands
+                // for a non-empty (true) or empty (false) value.
+                let (truth, op) = self.relational(owner, body.trim_start(), depth, ex)?;
+                (if truth { "1" } else { "" }.to_string(), op.trim_start())
+            } else {
+                let name_len = body
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                    .count();
+                if name_len == 0 {
+                    return Err(bad("missing parameter name in '${...}'"));
+                }
+                let (name, op) = body.split_at(name_len);
+                (self.lookup_expanded(name, depth, ex)?, op)
+            };
             let chosen = match op.chars().next() {
                 None => {
                     ex.push(owner, &mut out, &current)?;
@@ -737,6 +795,82 @@ impl Params {
         Ok(out)
     }
 
+    /// Evaluate `{left} OP {right}` at the start of `text` (both sides
+    /// expanded; OP one of `== != < <= >= >`, numeric when both sides are
+    /// digits, with the suffix `level` comparing compatibility levels);
+    /// returns the truth and the text after the right operand.
+    fn relational<'t>(
+        &self,
+        owner: &str,
+        text: &'t str,
+        depth: usize,
+        ex: &mut Expansion,
+    ) -> Result<(bool, &'t str)> {
+        let bad = |why: String| Error::new(ErrorKind::InvalidValue, format!("{owner}: {why}"));
+        let operand = |t: &'t str| -> Result<(&'t str, &'t str)> {
+            let t = t.trim_start();
+            if !t.starts_with('{') {
+                return Err(bad(format!("\"{{expression}}\" expected at: \"{t}\"")));
+            }
+            let end = matching_close(t, '}').ok_or_else(|| bad("unbalanced '{'".into()))?;
+            Ok((&t[1..end], &t[end + 1..]))
+        };
+        let (left, after) = operand(text)?;
+        let after = after.trim_start();
+        let op_len = after
+            .bytes()
+            .take_while(|b| b"<>!=?+-*/~&|%".contains(b))
+            .count();
+        let (op, after) = after.split_at(op_len);
+        let suffix_len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        let (suffix, after) = after.split_at(suffix_len);
+        if !["==", "!=", "<", "<=", ">=", ">"].contains(&op) {
+            return Err(bad(format!(
+                "\"==\" or \"!=\" or \"<\" or \"<=\" or \">=\" or \">\" expected at: \"...{{{left}}}>>>{op}{suffix}\""
+            )));
+        }
+        if !suffix.is_empty() && suffix != "level" {
+            return Err(bad(format!(
+                "bad operator suffix at: \"...{op}>>>{suffix}\""
+            )));
+        }
+        let (right, after) = operand(after)?;
+        let left = self.expand(owner, left, depth + 1, ex)?;
+        let right = self.expand(owner, right, depth + 1, ex)?;
+        let ordering = if suffix == "level" {
+            let level = |v: &str| {
+                compat_level(v)
+                    .ok_or_else(|| bad(format!("malformed compatibility level syntax: \"{v}\"")))
+            };
+            level(&left)?.cmp(&level(&right)?)
+        } else {
+            let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+            match (digits(&left), digits(&right)) {
+                (true, true) => {
+                    let n = |v: &str| {
+                        v.parse::<u128>()
+                            .map_err(|_| bad(format!("bad number: {v}")))
+                    };
+                    n(&left)?.cmp(&n(&right)?)
+                }
+                _ => left.cmp(&right),
+            }
+        };
+        use std::cmp::Ordering::*;
+        let truth = match op {
+            "==" => ordering == Equal,
+            "!=" => ordering != Equal,
+            "<" => ordering == Less,
+            "<=" => ordering != Greater,
+            ">=" => ordering != Less,
+            _ => ordering == Greater,
+        };
+        Ok((truth, after))
+    }
+
     /// The expansion of parameter `name`, computed once per top-level
     /// `get` (a chain of `$a$a` references stays linear, not exponential).
     fn lookup_expanded(&self, name: &str, depth: usize, ex: &mut Expansion) -> Result<String> {
@@ -750,6 +884,28 @@ impl Params {
         ex.memo.insert(name.to_string(), v.clone());
         Ok(v)
     }
+}
+
+/// A Postfix compatibility level `major[.minor[.patch]]` as comparable
+/// numbers; `None` when malformed.
+fn compat_level(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.split('.');
+    let mut number = |limit: u64| -> Option<Option<u64>> {
+        match parts.next() {
+            None => Some(None),
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                p.parse::<u64>().ok().filter(|n| *n <= limit).map(Some)
+            }
+            Some(_) => None,
+        }
+    };
+    let major = number(u64::from(u32::MAX))??;
+    let minor = number(0x3ff)?.unwrap_or(0);
+    let patch = number(0x3ff)?.unwrap_or(0);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((major, minor, patch))
 }
 
 /// Index in `s` (which starts with the opening bracket) of its matching close.
@@ -814,6 +970,130 @@ mod tests {
         );
         assert!(lookup("lmtp_nonsense").is_none());
         assert!(lookup("smtpd_tls_loglevl").is_none());
+    }
+
+    #[test]
+    fn release_selects_defaults_and_checks() {
+        let mut p = Params::new();
+        assert_eq!(p.release().to_string(), "3.8.5");
+        assert_eq!(p.get("mtatls_postfix_release").unwrap(), "3.8.5");
+        assert!(p.get("tls_medium_cipherlist").unwrap().contains("!SEED"));
+        assert_eq!(p.get("tls_low_cipherlist").unwrap(), "");
+        // An empty strong curve is refused by 3.8.5, allowed by 3.8.8.
+        let e = p.set("tls_eecdh_strong_curve", "").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "bad string length 0 < 1: tls_eecdh_strong_curve = "
+        );
+        p.set("mtatls_postfix_release", "3.7.11").unwrap();
+        assert_eq!(p.release(), Release::new(3, 7, 11));
+        assert_eq!(
+            p.get("tls_medium_cipherlist").unwrap(),
+            "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH"
+        );
+        assert_eq!(p.get("tls_ffdhe_auto_groups").unwrap(), "");
+        let e = p.set("tls_eecdh_auto_curves", "").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        assert_eq!(
+            e.message(),
+            "bad string length 0 < 1: tls_eecdh_auto_curves = "
+        );
+        // Set under one release, refused when a context reads it under another.
+        p.set("mtatls_postfix_release", "3.8.8").unwrap();
+        p.set("tls_eecdh_strong_curve", "").unwrap();
+        p.set("tls_eecdh_auto_curves", "").unwrap();
+        p.set("mtatls_postfix_release", "3.7.12").unwrap();
+        assert!(p.get("tls_eecdh_auto_curves").is_err());
+        p.set("mtatls_postfix_release", "3.7.13").unwrap();
+        assert_eq!(p.get("tls_eecdh_auto_curves").unwrap(), "");
+        // `$name` expansion sees the release's defaults.
+        p.load_str("smtpd_tls_CAfile = ${tls_high_cipherlist}\n", "t")
+            .unwrap();
+        assert_eq!(
+            p.get("smtpd_tls_CAfile").unwrap(),
+            "aNULL:-aNULL:HIGH:@STRENGTH"
+        );
+        // A refused release names the parameter and the value, and
+        // changes nothing.
+        let e = p.set("mtatls_postfix_release", "3.6.4").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        assert!(
+            e.message().starts_with("mtatls_postfix_release = 3.6.4: "),
+            "{e}"
+        );
+        assert_eq!(p.release(), Release::new(3, 7, 13));
+        // main.cf: the release's line decides the checks of every line.
+        let mut p = Params::new();
+        p.load_str(
+            "tls_eecdh_auto_curves =\nmtatls_postfix_release = 3.8\n",
+            "main.cf",
+        )
+        .unwrap();
+        assert_eq!(p.release(), Release::new(3, 8, 20));
+        let e = Params::new()
+            .load_str(
+                "tls_eecdh_auto_curves =\nmtatls_postfix_release = 3.7.11\n",
+                "main.cf",
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.message(),
+            "main.cf, line 1: bad string length 0 < 1: tls_eecdh_auto_curves = "
+        );
+        let e = Params::new()
+            .load_str("mtatls_postfix_release = 3.x\n", "main.cf")
+            .unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("main.cf, line 1: mtatls_postfix_release = 3.x: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn compatibility_level_expressions() {
+        let mut p = Params::new();
+        p.set("mtatls_postfix_release", "3.11.6").unwrap();
+        assert_eq!(
+            p.raw("smtp_tls_security_level").unwrap(),
+            "${{$compatibility_level} <level {3.11} ? {} : {may}}"
+        );
+        assert_eq!(p.get("smtp_tls_security_level").unwrap(), "");
+        assert_eq!(p.get("lmtp_tls_security_level").unwrap(), "");
+        for (level, want) in [
+            ("3.10", ""),
+            ("3.11", "may"),
+            ("3.11.1", "may"),
+            ("4", "may"),
+            ("2", ""),
+        ] {
+            p.set("compatibility_level", level).unwrap();
+            assert_eq!(p.get("smtp_tls_security_level").unwrap(), want, "{level}");
+        }
+        p.set("mtatls_postfix_release", "3.10.13").unwrap();
+        assert_eq!(p.get("smtp_tls_security_level").unwrap(), "");
+        // The other comparisons.
+        let mut p = Params::new();
+        p.load_str(
+            "a = 10\nb = 9\nc = x\n\
+             smtpd_tls_CAfile = ${{$a} > {$b} ? {num}:{str}} ${{$c} == {x} ? {eq}} ${{$c} != {x} ? {ne} : {same}}\n\
+             smtpd_tls_CApath = ${{$a} <= {$a}?{le}} ${{abc} < {abd} ? {lt}} ${{1} >= {2} ? {ge} : {}}\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.get("smtpd_tls_CAfile").unwrap(), "num eq same");
+        assert_eq!(p.get("smtpd_tls_CApath").unwrap(), "le lt ");
+        for bad in [
+            "${{a} =~ {b} ? {x}}",
+            "${{a} ==bogus {b} ? {x}}",
+            "${{a} == b ? {x}}",
+            "${{x.y} <level {3} ? {x}}",
+        ] {
+            p.load_str(&format!("smtpd_tls_CAfile = {bad}\n"), "t")
+                .unwrap();
+            let e = p.get("smtpd_tls_CAfile").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidValue, "{bad}");
+        }
     }
 
     #[test]

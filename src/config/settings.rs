@@ -8,6 +8,7 @@
 use crate::config::grades::{parse_grade, parse_protocols, Grade, ProtocolRange};
 use crate::config::level::{parse_server_level, Level};
 use crate::config::params::{split_list, split_list_colon, Params};
+use crate::config::release::Release;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Which side of the connection a context serves.
@@ -111,7 +112,7 @@ pub fn cipher_list(params: &Params, grade: Grade, exclusions: &[&str]) -> Result
             text: String::new(),
             value: grade,
         },
-        grade_list: params.get(grade.base_list_param())?,
+        grade_list: params.get(grade.list_param(params.release().legacy_grades_use_medium()))?,
         exclusions: exclusions.iter().map(|e| e.to_string()).collect(),
         exclusion_param: String::new(),
     };
@@ -169,12 +170,15 @@ pub struct Trust {
 pub struct Groups {
     /// `tls_eecdh_auto_curves`.
     pub eecdh: String,
-    /// `tls_ffdhe_auto_groups`.
+    /// `tls_ffdhe_auto_groups` (always empty for Postfix 3.7, which has
+    /// no such parameter).
     pub ffdhe: String,
     /// Their defaults (Postfix falls back to them).
     pub default_eecdh: String,
     /// The default of `tls_ffdhe_auto_groups`.
     pub default_ffdhe: String,
+    /// The release whose rules apply (names, warnings, fallbacks).
+    pub release: Release,
 }
 
 /// `tls_config_file` / `tls_config_name`.
@@ -246,6 +250,8 @@ pub struct Settings {
     pub role: Role,
     /// `smtp`, `lmtp` or `smtpd`.
     pub prefix: String,
+    /// The Postfix release emulated (`mtatls_postfix_release`).
+    pub release: Release,
     /// `mtatls_strict`.
     pub strict: bool,
     /// `*_tls_loglevel` as configured (parsed by the builder, which warns).
@@ -338,7 +344,8 @@ impl Reader<'_> {
                 format!("invalid cipher grade: \"{text}\""),
             )
         })?;
-        let grade_list = self.get(value.base_list_param())?;
+        let release = self.params.release();
+        let grade_list = self.get(value.list_param(release.legacy_grades_use_medium()))?;
         Ok(CipherPolicy {
             policy,
             protocols,
@@ -514,11 +521,22 @@ impl Settings {
             Role::Server => ("smtpd_starttls_timeout".into(), "smtpd_timeout".into()),
             Role::Client => (r.name("starttls_timeout"), r.name("data_xfer_timeout")),
         };
+        let release = params.release();
         let default_of = |name: &str| {
-            crate::config::params::lookup(name)
-                .map(|d| d.default.to_string())
-                .unwrap_or_default()
+            if name == "tls_ffdhe_auto_groups" && !release.has_ffdhe_groups() {
+                return String::new();
+            }
+            params.default_value(name).unwrap_or_default().to_string()
         };
+        // Read (and so checked) as Postfix reads them, though unused.
+        for name in [
+            "tls_eecdh_strong_curve",
+            "tls_eecdh_ultra_curve",
+            "tls_low_cipherlist",
+            "tls_export_cipherlist",
+        ] {
+            params.get(name)?;
+        }
         let depth_param = match role {
             Role::Server => "smtpd_tls_ccert_verifydepth".to_string(),
             Role::Client => r.name("tls_scert_verifydepth"),
@@ -531,6 +549,7 @@ impl Settings {
         Ok(Settings {
             role,
             prefix: prefix.to_string(),
+            release,
             strict: params.strict()?,
             loglevel: r.named(r.name("tls_loglevel"))?,
             digest: r.named(r.name("tls_fingerprint_digest"))?,
@@ -543,16 +562,22 @@ impl Settings {
             handshake_timeout: params.get_time(&handshake)?,
             io_timeout: params.get_time(&io)?,
             fast_shutdown: params.get_bool("tls_fast_shutdown_enable")?,
-            legacy_pkey_fingerprints: params.get_bool("tls_legacy_public_key_fingerprints")?,
+            legacy_pkey_fingerprints: params.get_bool("tls_legacy_public_key_fingerprints")?
+                && !release.ignores_legacy_pkey_fingerprints(),
             release_buffers: params.get_bool("mtatls_release_buffers")?,
             preempt_cipherlist: params.get_bool("tls_preempt_cipherlist")?,
             disable_workarounds: params.get("tls_disable_workarounds")?,
             ssl_options: params.get("tls_ssl_options")?,
             groups: Groups {
                 eecdh: params.get("tls_eecdh_auto_curves")?,
-                ffdhe: params.get("tls_ffdhe_auto_groups")?,
+                ffdhe: if release.has_ffdhe_groups() {
+                    params.get("tls_ffdhe_auto_groups")?
+                } else {
+                    String::new()
+                },
                 default_eecdh: default_of("tls_eecdh_auto_curves"),
                 default_ffdhe: default_of("tls_ffdhe_auto_groups"),
+                release,
             },
             credentials: r.credentials(role)?,
             trust: Trust {

@@ -80,7 +80,11 @@ impl Builder<'_> {
         // compatibility); remove only the work-arounds the user disabled.
         let all = SslOptions::ALL.bits();
         b.clear_options(SslOptions::from_bits_retain(all & !bits));
-        b.set_options(SslOptions::from_bits_retain(bits) | SslOptions::NO_RENEGOTIATION);
+        let mut options = SslOptions::from_bits_retain(bits);
+        if self.settings.release.disables_renegotiation() {
+            options |= SslOptions::NO_RENEGOTIATION;
+        }
+        b.set_options(options);
         let release = if self.settings.release_buffers {
             ssl::MODE_RELEASE_BUFFERS
         } else {
@@ -178,8 +182,9 @@ pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
     super::sni::prepare();
     crate::sys::bio::prepare();
     crate::sys::version::runtime_version();
-    let version_warning = crate::sys::version::check_runtime_version()
-        .map_err(|e| Error::new(ErrorKind::Context, e))?;
+    let version_warning =
+        crate::sys::version::check_runtime_version(settings.release.accepts_newer_openssl_minor())
+            .map_err(|e| Error::new(ErrorKind::Context, e))?;
     let logger = hooks.logger.clone();
     let mut bld = Builder {
         settings,
@@ -233,6 +238,7 @@ fn common(
     Context {
         role: s.role,
         prefix: s.prefix.clone(),
+        release: s.release,
         logger,
         log_mask,
         level: Level::None,

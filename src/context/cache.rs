@@ -119,7 +119,8 @@ impl ClientCache {
 }
 
 /// OpenSSL's new-session callback on client contexts: store the session
-/// under the session's cache key.
+/// under the session's cache key (from Postfix 3.11 on only the first of a
+/// connection).
 pub fn on_new_client_session(ssl: &mut SslRef, session: SslSession) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let Some(shared) = exdata::get(ssl) else {
@@ -128,15 +129,31 @@ pub fn on_new_client_session(ssl: &mut SslRef, session: SslSession) {
         let (Some(cache), Some(key)) = (&shared.cache, &shared.cache_key) else {
             return;
         };
-        if !session_is_resumable(&session) {
-            return;
-        }
-        let Ok(der) = session.to_der() else { return };
-        cache.store.put(key, &der, unix_time() + cache.timeout);
-        if shared.log_mask & mask::CACHE != 0 {
-            shared
-                .logger
-                .info(&format!("save session {key} to {} cache", cache.name));
+        let log = || {
+            if shared.log_mask & mask::CACHE != 0 {
+                shared
+                    .logger
+                    .info(&format!("save session {key} to {} cache", cache.name));
+            }
+        };
+        let der = session_is_resumable(&session)
+            .then(|| session.to_der().ok())
+            .flatten();
+        if shared.release.saves_first_ticket_only() {
+            // Postfix 3.11 and later: the first ticket of a connection only.
+            use std::sync::atomic::Ordering::Relaxed;
+            if let Some(der) = der {
+                if !shared.ticketed.swap(true, Relaxed) {
+                    log();
+                    cache.store.put(key, &der, unix_time() + cache.timeout);
+                }
+            }
+        } else {
+            // Before: every ticket the server sends is logged and stored.
+            log();
+            if let Some(der) = der {
+                cache.store.put(key, &der, unix_time() + cache.timeout);
+            }
         }
     }));
 }

@@ -29,6 +29,8 @@ pub struct VerifyRecord {
 
 /// Per-session data reachable from an `SSL*`.
 pub struct SessionShared {
+    /// The Postfix release emulated.
+    pub release: crate::config::release::Release,
     /// Where lines go.
     pub logger: Logger,
     /// The peer label, lower-cased, as verification lines print it.
@@ -41,7 +43,9 @@ pub struct SessionShared {
     pub cache: Option<Arc<crate::context::cache::ClientCache>>,
     /// Client: the cache key (`SERVERID&HEX`).
     pub cache_key: Option<String>,
-    /// Server: the session was resumed from a ticket.
+    /// Server: a session ticket was decrypted (before Postfix 3.11: or
+    /// issued) for this session. Client (3.11 and later): a session was
+    /// saved already.
     pub ticketed: std::sync::atomic::AtomicBool,
     /// Server: the SNI name matched in `tls_server_sni_maps`.
     pub sni: Mutex<Option<String>>,

@@ -5,7 +5,8 @@
 
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod};
 
-use crate::config::params::split_list;
+use crate::config::params::{split_list, split_list_colon};
+use crate::config::release::Release;
 use crate::config::settings::Groups;
 use crate::logging::{drain_openssl_errors, Diag};
 
@@ -27,116 +28,244 @@ pub struct GroupEntry {
     pub status: String,
 }
 
-/// Resolve the names of `list`, keeping those this OpenSSL can use as a
-/// key-exchange group (short names, in order, duplicates dropped).
-fn usable_groups(list: &str, diag: &mut Diag) -> (Vec<String>, Vec<GroupEntry>) {
-    let mut probe = SslContext::builder(SslMethod::tls()).ok();
-    let mut names = Vec::new();
-    let mut entries = Vec::new();
+/// A throw-away context on which each name is tried alone, as Postfix does.
+fn probe() -> Option<SslContextBuilder> {
+    SslContext::builder(SslMethod::tls()).ok()
+}
+
+/// Whether `nid` alone is a group this OpenSSL can use.
+fn nid_usable(probe: &mut Option<SslContextBuilder>, nid: i32) -> bool {
+    let ok = probe
+        .as_mut()
+        .is_some_and(|b| crate::sys::ssl::ctx_set1_groups(b, &[nid]));
+    drain_openssl_errors();
+    ok
+}
+
+/// Whether `name` alone is a group list this OpenSSL accepts.
+fn name_usable(probe: &mut Option<SslContextBuilder>, name: &str) -> bool {
+    let ok = probe
+        .as_mut()
+        .is_some_and(|b| b.set_groups_list(name).is_ok());
+    drain_openssl_errors();
+    ok
+}
+
+/// Names resolved to NIDs as Postfix 3.7 to 3.9 do (NIST name, then short
+/// name, then long name; case-sensitive): the usable NIDs in order
+/// (duplicates kept: OpenSSL refuses them later), what became of each
+/// name, and how many known names were not usable groups. `unknown` is the
+/// warning for a name without a NID.
+fn resolve_nids(
+    list: &str,
+    unknown: &dyn Fn(&str) -> String,
+    diag: &mut Diag,
+) -> (Vec<i32>, Vec<GroupEntry>, usize) {
+    let mut probe = probe();
+    let (mut nids, mut entries, mut unsupported) = (Vec::new(), Vec::new(), 0);
     for name in split_list(list) {
-        let mut entry = |status: String| {
-            entries.push(GroupEntry {
-                name: name.to_string(),
-                status,
-            })
-        };
-        let Some(nid) = crate::sys::x509::group_name_to_nid(name) else {
-            // Provider-only groups (e.g. X25519MLKEM768 in OpenSSL 3.5)
-            // have no NID: ask OpenSSL whether it knows the name itself.
-            let known = probe
-                .as_mut()
-                .is_some_and(|b| b.set_groups_list(name).is_ok());
-            drain_openssl_errors();
-            if known && !names.iter().any(|n| n == name) {
-                entry(format!("used as {name}"));
-                names.push(name.to_string());
-            } else if known {
-                entry("duplicate".into());
-            } else {
-                diag.warn(format!("ignoring unknown key exchange group \"{name}\""));
-                entry("unknown to this OpenSSL".into());
+        let status = match crate::sys::x509::group_name_to_nid(name) {
+            None => {
+                diag.warn(unknown(name));
+                "unknown to this OpenSSL".to_string()
             }
-            continue;
+            Some(nid) if !nid_usable(&mut probe, nid) => {
+                unsupported += 1;
+                "unsupported as a key exchange group".to_string()
+            }
+            Some(nid) => {
+                let short = crate::sys::x509::nid_short_name(nid).unwrap_or_default();
+                let status = if nids.contains(&nid) {
+                    "duplicate".to_string()
+                } else {
+                    format!("used as {short}")
+                };
+                nids.push(nid);
+                status
+            }
         };
-        let Some(short) = crate::sys::x509::nid_short_name(nid) else {
-            entry("unsupported as a key exchange group".into());
-            continue;
-        };
-        let usable = probe
-            .as_mut()
-            .is_some_and(|b| b.set_groups_list(&short).is_ok());
-        drain_openssl_errors();
-        if !usable {
-            entry("unsupported as a key exchange group".into());
-        } else if names.contains(&short) {
-            entry("duplicate".into());
+        entries.push(GroupEntry {
+            name: name.to_string(),
+            status,
+        });
+    }
+    (nids, entries, unsupported)
+}
+
+/// The colon-separated short names of `nids`.
+fn nid_names(nids: &[i32]) -> String {
+    nids.iter()
+        .filter_map(|n| crate::sys::x509::nid_short_name(*n))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Postfix 3.10 and later: each name (commas, white space or `:` between
+/// them) tried alone by name, kept as written when OpenSSL accepts it and
+/// it was not seen before (case-insensitively); the others dropped
+/// silently.
+fn resolve_names(list: &str) -> (Vec<String>, Vec<GroupEntry>) {
+    let mut probe = probe();
+    let (mut names, mut entries) = (Vec::<String>::new(), Vec::new());
+    for name in split_list_colon(list) {
+        let status = if !name_usable(&mut probe, name) {
+            "unknown to this OpenSSL".to_string()
+        } else if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            "duplicate".to_string()
         } else {
-            entry(format!("used as {short}"));
-            names.push(short);
-        }
+            names.push(name.to_string());
+            format!("used as {name}")
+        };
+        entries.push(GroupEntry {
+            name: name.to_string(),
+            status,
+        });
     }
     (names, entries)
 }
 
-/// Configure the group list on `b` exactly as Postfix 3.8 does, logging its
-/// warnings through `diag`. Never fails: the worst case is OpenSSL's defaults.
+/// Configure the group list on `b` exactly as the release in `groups`
+/// does, logging its warnings through `diag`. Never fails: the worst case
+/// is OpenSSL's defaults.
 pub fn configure_groups(
     b: &mut SslContextBuilder,
     groups: &Groups,
     diag: &mut Diag,
 ) -> (GroupChoice, Vec<GroupEntry>) {
     let mut report = Vec::new();
-    let choice = configure_groups_inner(b, groups, diag, &mut report);
+    let choice = if groups.release.has_ffdhe_groups() {
+        auto_groups(b, groups, diag, &mut report)
+    } else {
+        eecdh_curves_37(b, &groups.eecdh, diag, &mut report)
+    };
     (choice, report)
 }
 
-fn configure_groups_inner(
+/// Postfix 3.7: `tls_eecdh_auto_curves` only, "ECDHE curve" warnings, no
+/// fallback to Postfix's defaults.
+fn eecdh_curves_37(
+    b: &mut SslContextBuilder,
+    eecdh: &str,
+    diag: &mut Diag,
+    report: &mut Vec<GroupEntry>,
+) -> GroupChoice {
+    let unknown = |name: &str| format!("ignoring unknown ECDHE curve \"{name}\"");
+    let (nids, entries, unsupported) = resolve_nids(eecdh, &unknown, diag);
+    *report = entries;
+    if nids.is_empty() {
+        if unsupported > 0 {
+            diag.warn("none of the configured ECDHE curves are supported".to_string());
+        }
+        return GroupChoice::OpenSslDefault;
+    }
+    if !crate::sys::ssl::ctx_set1_groups(b, &nids) {
+        diag.warn("failed to configure ECDHE curves".to_string());
+        diag.openssl_errors();
+        return GroupChoice::OpenSslDefault;
+    }
+    GroupChoice::List(nid_names(&nids))
+}
+
+/// Why one attempt at a group list failed.
+enum Failed {
+    /// No usable group: Postfix may retry with its defaults.
+    NoGroup,
+    /// OpenSSL refused the list: OpenSSL's defaults.
+    NoRetry,
+}
+
+/// One attempt (Postfix's `setup_auto_groups`) with the lists `eecdh` and
+/// `ffdhe`; `origin` is "configured" or "Postfix default".
+fn setup_auto_groups(
+    b: &mut SslContextBuilder,
+    origin: &str,
+    list: &str,
+    release: &Release,
+    diag: &mut Diag,
+    report: &mut Option<Vec<GroupEntry>>,
+) -> Result<GroupChoice, Failed> {
+    let empty = if release.group_list_by_name() {
+        split_list_colon(list).next().is_none()
+    } else {
+        split_list(list).next().is_none()
+    };
+    if empty {
+        diag.warn(format!(
+            "no {origin} key exchange group - OpenSSL requires at least one"
+        ));
+        return Err(Failed::NoGroup);
+    }
+    let (joined, ok) = if release.group_list_by_name() {
+        let (names, entries) = resolve_names(list);
+        report.get_or_insert(entries);
+        if names.is_empty() {
+            diag.warn(format!(
+                "none of the {origin} key exchange groups are supported"
+            ));
+            return Err(Failed::NoGroup);
+        }
+        let joined = names.join(":");
+        let ok = b.set_groups_list(&joined).is_ok();
+        (joined, ok)
+    } else {
+        let unknown = |name: &str| format!("ignoring unknown key exchange group \"{name}\"");
+        let (nids, entries, _) = resolve_nids(list, &unknown, diag);
+        report.get_or_insert(entries);
+        if nids.is_empty() {
+            diag.warn(format!(
+                "none of the {origin} key exchange groups are supported"
+            ));
+            return Err(Failed::NoGroup);
+        }
+        (nid_names(&nids), crate::sys::ssl::ctx_set1_groups(b, &nids))
+    };
+    if !ok {
+        diag.warn(format!("failed to set up the {origin} key exchange groups"));
+        diag.openssl_errors();
+        return Err(Failed::NoRetry);
+    }
+    Ok(GroupChoice::List(joined))
+}
+
+/// Postfix 3.8 and later (`tls_auto_groups`): both lists as one, the
+/// configured ones first, then Postfix's defaults, then OpenSSL's.
+fn auto_groups(
     b: &mut SslContextBuilder,
     groups: &Groups,
     diag: &mut Diag,
     report: &mut Vec<GroupEntry>,
 ) -> GroupChoice {
-    let (eecdh, ffdhe) = (&groups.eecdh, &groups.ffdhe);
-    if eecdh.trim().is_empty() && ffdhe.trim().is_empty() {
+    let release = &groups.release;
+    let (mut eecdh, mut ffdhe) = (groups.eecdh.as_str(), groups.ffdhe.as_str());
+    if eecdh.is_empty() && ffdhe.is_empty() && release.empty_group_lists_are_silent() {
         return GroupChoice::OpenSslDefault;
     }
-    let (default_eecdh, default_ffdhe) = (&groups.default_eecdh, &groups.default_ffdhe);
-    let mut attempts = vec![("configured", format!("{eecdh} {ffdhe}"))];
-    if eecdh != default_eecdh || ffdhe != default_ffdhe {
-        attempts.push((
-            "Postfix default",
-            format!("{default_eecdh} {default_ffdhe}"),
-        ));
-    }
-    for (i, (origin, list)) in attempts.iter().enumerate() {
-        let (names, entries) = usable_groups(list, diag);
-        if i == 0 {
-            *report = entries.clone();
-        }
-        if names.is_empty() {
-            if entries.is_empty() {
-                diag.warn(format!(
-                    "no {origin} key exchange group - OpenSSL requires at least one"
-                ));
-            } else {
-                diag.warn(format!(
-                    "none of the {origin} key exchange groups are supported"
-                ));
+    let mut origin = "configured";
+    let mut entries = None;
+    loop {
+        let list = format!("{eecdh} {ffdhe}");
+        let result = setup_auto_groups(b, origin, &list, release, diag, &mut entries);
+        if let Some(e) = entries.take() {
+            if origin == "configured" {
+                *report = e;
             }
-        } else {
-            let joined = names.join(":");
-            if b.set_groups_list(&joined).is_ok() {
-                return GroupChoice::List(joined);
-            }
-            diag.warn(format!("failed to set up the {origin} key exchange groups"));
-            diag.openssl_errors();
         }
-        if i + 1 < attempts.len() {
-            diag.warn("using Postfix default key exchange groups instead".to_string());
+        match result {
+            Ok(choice) => return choice,
+            Err(Failed::NoGroup)
+                if eecdh != groups.default_eecdh || ffdhe != groups.default_ffdhe =>
+            {
+                diag.warn("using Postfix default key exchange groups instead".to_string());
+                origin = "Postfix default";
+                eecdh = &groups.default_eecdh;
+                ffdhe = &groups.default_ffdhe;
+            }
+            Err(_) => {
+                diag.warn("using OpenSSL default key exchange groups instead".to_string());
+                return GroupChoice::OpenSslDefault;
+            }
         }
     }
-    diag.warn("using OpenSSL default key exchange groups instead".to_string());
-    GroupChoice::OpenSslDefault
 }
 
 /// What a key-exchange group can be used for, as the providers describe it.
@@ -283,12 +412,22 @@ mod tests {
     use super::*;
     use crate::logging::Logger;
 
-    fn run(eecdh: &str, ffdhe: &str) -> (GroupChoice, Vec<String>) {
+    fn run_as(release: &str, eecdh: &str, ffdhe: &str) -> (GroupChoice, Vec<String>) {
+        let release = Release::parse(release).unwrap();
+        let mut params = crate::config::params::Params::new();
+        params
+            .set(crate::config::release::RELEASE_PARAM, &release.to_string())
+            .unwrap();
         let groups = Groups {
             eecdh: eecdh.into(),
             ffdhe: ffdhe.into(),
-            default_eecdh: "X25519 X448 prime256v1 secp521r1 secp384r1".into(),
-            default_ffdhe: "ffdhe2048 ffdhe3072".into(),
+            default_eecdh: params.get("tls_eecdh_auto_curves").unwrap(),
+            default_ffdhe: if release.has_ffdhe_groups() {
+                params.get("tls_ffdhe_auto_groups").unwrap()
+            } else {
+                String::new()
+            },
+            release,
         };
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let l2 = lines.clone();
@@ -302,6 +441,14 @@ mod tests {
         (choice, out)
     }
 
+    fn run(eecdh: &str, ffdhe: &str) -> (GroupChoice, Vec<String>) {
+        run_as("3.8.5", eecdh, ffdhe)
+    }
+
+    fn list(l: &str) -> GroupChoice {
+        GroupChoice::List(l.into())
+    }
+
     #[test]
     fn default_list() {
         let (c, w) = run(
@@ -310,9 +457,7 @@ mod tests {
         );
         assert_eq!(
             c,
-            GroupChoice::List(
-                "X25519:X448:prime256v1:secp521r1:secp384r1:ffdhe2048:ffdhe3072".into()
-            )
+            list("X25519:X448:prime256v1:secp521r1:secp384r1:ffdhe2048:ffdhe3072")
         );
         assert!(w.is_empty());
     }
@@ -320,13 +465,13 @@ mod tests {
     #[test]
     fn nist_and_long_names_resolve() {
         let (c, _) = run("P-256 P-384", "");
-        assert_eq!(c, GroupChoice::List("prime256v1:secp384r1".into()));
+        assert_eq!(c, list("prime256v1:secp384r1"));
     }
 
     #[test]
     fn unknown_names_warn_and_fallbacks_apply() {
         let (c, w) = run("bogus1 X25519", "");
-        assert_eq!(c, GroupChoice::List("X25519".into()));
+        assert_eq!(c, list("X25519"));
         assert_eq!(w, vec!["ignoring unknown key exchange group \"bogus1\""]);
 
         let (c, w) = run("bogus1", "");
@@ -348,11 +493,124 @@ mod tests {
         );
     }
 
+    /// The cases observed with the real releases (3.8.5 and 3.11.6 smtpd,
+    /// and 3.7.11's documented behaviour), per release.
+    #[test]
+    fn warnings_per_release() {
+        let mixed = "bogus X25519 secp256r1 P-384 x448";
+        let (c, w) = run_as("3.8.5", mixed, "");
+        assert_eq!(c, list("X25519:secp384r1"));
+        assert_eq!(
+            w,
+            vec![
+                "ignoring unknown key exchange group \"bogus\"",
+                "ignoring unknown key exchange group \"secp256r1\"",
+                "ignoring unknown key exchange group \"x448\"",
+            ]
+        );
+        let (c, w) = run_as("3.11.6", mixed, "");
+        assert_eq!(c, list("X25519:secp256r1:P-384:x448"));
+        assert!(w.is_empty(), "{w:?}");
+        let (c, w) = run_as("3.7.11", mixed, "");
+        assert_eq!(c, list("X25519:secp384r1"));
+        assert_eq!(
+            w,
+            vec![
+                "ignoring unknown ECDHE curve \"bogus\"",
+                "ignoring unknown ECDHE curve \"secp256r1\"",
+                "ignoring unknown ECDHE curve \"x448\"",
+            ]
+        );
+
+        // Nothing usable.
+        let (c, w) = run_as("3.8.5", "bogus1 bogus2", "bogus3");
+        assert!(matches!(c, GroupChoice::List(ref l) if l.starts_with("X25519:X448:")));
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert_eq!(
+            w[3],
+            "none of the configured key exchange groups are supported"
+        );
+        assert_eq!(w[4], "using Postfix default key exchange groups instead");
+        let (c, w) = run_as("3.11.6", "bogus1 bogus2", "bogus3");
+        assert!(matches!(c, GroupChoice::List(ref l) if l.starts_with("X25519:X448:")));
+        assert_eq!(
+            w,
+            vec![
+                "none of the configured key exchange groups are supported",
+                "using Postfix default key exchange groups instead",
+            ]
+        );
+        let (c, w) = run_as("3.7.11", "bogus1 bogus2", "");
+        assert_eq!(c, GroupChoice::OpenSslDefault);
+        assert_eq!(
+            w,
+            vec![
+                "ignoring unknown ECDHE curve \"bogus1\"",
+                "ignoring unknown ECDHE curve \"bogus2\"",
+            ]
+        );
+        // Known names that are no groups: 3.7 says so.
+        let (c, w) = run_as("3.7.11", "sha256", "");
+        assert_eq!(c, GroupChoice::OpenSslDefault);
+        assert_eq!(w, vec!["none of the configured ECDHE curves are supported"]);
+
+        // Duplicates: OpenSSL refuses the NID list; 3.10+ removes them.
+        for v in ["3.8.5", "3.8.8", "3.9.14"] {
+            let (c, w) = run_as(v, "X25519 X25519 prime256v1", "");
+            assert_eq!(c, GroupChoice::OpenSslDefault, "{v}");
+            assert_eq!(
+                w,
+                vec![
+                    "failed to set up the configured key exchange groups",
+                    "using OpenSSL default key exchange groups instead",
+                ],
+                "{v}"
+            );
+        }
+        let (c, w) = run_as("3.7.11", "X25519 X25519 prime256v1", "");
+        assert_eq!(c, GroupChoice::OpenSslDefault);
+        assert_eq!(w, vec!["failed to configure ECDHE curves"]);
+        let (c, w) = run_as("3.11.6", "x25519 X25519 prime256v1", "");
+        assert_eq!(c, list("x25519:prime256v1"));
+        assert!(w.is_empty(), "{w:?}");
+        // 3.10+: `:` separates names too.
+        assert_eq!(
+            run_as("3.10.0", "X25519:secp256r1", "").0,
+            list("X25519:secp256r1")
+        );
+        let (_, w) = run_as("3.9.0", "X25519:secp256r1", "");
+        assert_eq!(
+            w[0],
+            "ignoring unknown key exchange group \"X25519:secp256r1\""
+        );
+    }
+
     #[test]
     fn empty_lists() {
-        assert_eq!(run("", "").0, GroupChoice::OpenSslDefault);
+        // Both empty: 3.8.5 warns and uses Postfix's defaults; 3.8.8 and
+        // 3.10+ silently OpenSSL's.
+        let (c, w) = run_as("3.8.5", "", "");
+        assert!(matches!(c, GroupChoice::List(ref l) if l.starts_with("X25519:")));
+        assert_eq!(
+            w,
+            vec![
+                "no configured key exchange group - OpenSSL requires at least one",
+                "using Postfix default key exchange groups instead",
+            ]
+        );
+        for v in ["3.7.13", "3.8.8", "3.9.2", "3.10.0", "3.11.6"] {
+            assert_eq!(
+                run_as(v, "", ""),
+                (GroupChoice::OpenSslDefault, vec![]),
+                "{v}"
+            );
+        }
         let (c, w) = run("", "ffdhe2048");
-        assert_eq!(c, GroupChoice::List("ffdhe2048".into()));
+        assert_eq!(c, list("ffdhe2048"));
+        assert!(w.is_empty());
+        // 3.7 has no FFDHE list: whatever was set is not used.
+        let (c, w) = run_as("3.7.11", "X25519", "ffdhe2048");
+        assert_eq!(c, list("X25519"));
         assert!(w.is_empty());
     }
 }

@@ -22,6 +22,7 @@ use openssl::ssl::SslContext;
 
 use crate::config::level::Level;
 use crate::config::params::Params;
+use crate::config::release::Release;
 use crate::config::settings::Settings;
 pub use crate::config::settings::{Policy, Role};
 use crate::error::Result;
@@ -100,6 +101,8 @@ pub struct Context {
     pub(crate) role: Role,
     /// `smtp`, `lmtp` or `smtpd`.
     pub(crate) prefix: String,
+    /// The Postfix release emulated (`mtatls_postfix_release`).
+    pub(crate) release: Release,
     pub(crate) logger: Logger,
     /// Postfix log mask from `*_tls_loglevel`.
     pub(crate) log_mask: u32,
@@ -205,6 +208,12 @@ impl Context {
     /// `smtp`, `lmtp` or `smtpd`.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The Postfix release whose behaviour this context reproduces
+    /// (`mtatls_postfix_release`), e.g. "3.8.5".
+    pub fn postfix_release(&self) -> String {
+        self.release.to_string()
     }
 
     /// Where this context's lines go.

@@ -188,6 +188,14 @@ impl TicketHandler for ContextTickets {
         let keys = ticket_keys(ssl.ssl_context())?;
         let key = keys.current(unix_time())?;
         Self::log(ssl, "Issuing", key.expires);
+        // Before Postfix 3.11 issuing a ticket also marked the session.
+        if let Some(shared) = exdata::get(ssl) {
+            if !shared.release.ticket_mark_needs_decryption() {
+                shared
+                    .ticketed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         Some(Self::material(keys, &key, false))
     }
 

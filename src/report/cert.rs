@@ -6,7 +6,9 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::x509::{X509NameRef, X509Ref};
 
+use crate::config::release::Release;
 use crate::logging::Logger;
+use crate::report::summary::Facts;
 use crate::sys::x509;
 
 /// Names longer than this (bytes, as UTF-8) are refused, as Postfix does.
@@ -106,9 +108,68 @@ pub fn issuer_cn(cert: &X509Ref, peer: &str, log: &Logger) -> String {
         .unwrap_or_default()
 }
 
+/// The peer certificate line (loglevel 2, `peercert`; the client also for
+/// `certmatch`), as `release` writes it: from 3.9.0 `LABEL: subject_CN=CN,
+/// issuer=ISSUER, cert fingerprint=FP, pkey fingerprint=FP` on both sides
+/// (each fingerprint only when there is one); before, the client says
+/// `issuer_CN=`, and both `fingerprint=` and `pkey_fingerprint=`.
+pub fn peer_line(f: &Facts, release: Release) -> String {
+    if release.peer_cert_line_v39() {
+        let mut line = format!(
+            "{}: subject_CN={}, issuer={}",
+            f.peer_label, f.peer_cn, f.issuer_cn
+        );
+        if !f.peer_cert_fprint.is_empty() {
+            line.push_str(&format!(", cert fingerprint={}", f.peer_cert_fprint));
+        }
+        if !f.peer_pkey_fprint.is_empty() {
+            line.push_str(&format!(", pkey fingerprint={}", f.peer_pkey_fprint));
+        }
+        line
+    } else {
+        let issuer_key = if f.am_server { "issuer" } else { "issuer_CN" };
+        format!(
+            "{}: subject_CN={}, {issuer_key}={}, fingerprint={}, pkey_fingerprint={}",
+            f.peer_label, f.peer_cn, f.issuer_cn, f.peer_cert_fprint, f.peer_pkey_fprint
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_lines_per_release() {
+        let mut f = Facts {
+            peer_label: "127.0.0.1[127.0.0.1]:25".into(),
+            peer_cn: "localhost".into(),
+            issuer_cn: "localhost".into(),
+            peer_cert_fprint: "AA:BB".into(),
+            peer_pkey_fprint: "CC:DD".into(),
+            ..Facts::default()
+        };
+        let r = |v: &str| Release::parse(v).unwrap();
+        assert_eq!(
+            peer_line(&f, r("3.8.20")),
+            "127.0.0.1[127.0.0.1]:25: subject_CN=localhost, issuer_CN=localhost, fingerprint=AA:BB, pkey_fingerprint=CC:DD"
+        );
+        assert_eq!(
+            peer_line(&f, r("3.9.0")),
+            "127.0.0.1[127.0.0.1]:25: subject_CN=localhost, issuer=localhost, cert fingerprint=AA:BB, pkey fingerprint=CC:DD"
+        );
+        f.am_server = true;
+        f.peer_label = "localhost[127.0.0.1]".into();
+        assert_eq!(
+            peer_line(&f, r("3.7.11")),
+            "localhost[127.0.0.1]: subject_CN=localhost, issuer=localhost, fingerprint=AA:BB, pkey_fingerprint=CC:DD"
+        );
+        f.peer_cert_fprint.clear();
+        assert_eq!(
+            peer_line(&f, r("3.11.6")),
+            "localhost[127.0.0.1]: subject_CN=localhost, issuer=localhost, pkey fingerprint=CC:DD"
+        );
+    }
 
     #[test]
     fn colon_hex_is_upper_case_pairs() {

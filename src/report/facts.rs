@@ -12,36 +12,45 @@ use crate::report::summary::{status, Facts, Signature};
 use crate::sys::ssl::{self, kx};
 use crate::sys::x509;
 
-/// Key-exchange description: the peer's ephemeral key, or, for a TLS 1.2
-/// server (which keeps no key after the handshake), the group it chose.
-fn key_exchange(
-    ssl: &SslRef,
-    ctx: &Context,
-    am_server: bool,
-    tls13: bool,
-) -> (String, String, i32) {
+/// Key exchange: name, curve, bits.
+type Kex = (String, String, i32);
+
+/// The peer's ephemeral key described as Postfix up to 3.9 does (`DHE`
+/// with bits, `ECDHE` with the curve, `X25519`, ...); a provider's key
+/// type (OpenSSL 3.5 hybrids) by the provider's name when
+/// `provider_names`, else as `EVP_PKEY_type` leaves it (`UNDEF`).
+fn peer_key_kex(ssl: &SslRef, provider_names: bool) -> Option<Kex> {
     let Some(key) = ssl::peer_tmp_key(ssl) else {
         crate::logging::drain_openssl_errors();
-        // Provider-only groups (OpenSSL 3.5 hybrids such as
-        // X25519MLKEM768, TLS 1.3 only) have no key to describe: their
-        // name, as Postfix 3.10 logs it.
-        if tls13 {
-            return (ssl::negotiated_group_name(ssl), String::new(), 0);
-        }
-        // A TLS 1.2 client without an ephemeral key (a resumed session,
-        // static key exchange) has no key exchange at all, whatever group
-        // the hello messages named; nor has a resumed server session.
-        if !am_server || ssl.session_reused() {
-            return Default::default();
-        }
-        return server_tls12_key_exchange(ssl, ctx);
+        return None;
     };
-    match key.id() {
+    Some(match key.id() {
         Id::DH | Id::DHX => ("DHE".into(), String::new(), key.bits() as i32),
         Id::EC => ("ECDHE".into(), ec_curve(&key), 0),
         Id::X25519 => ("X25519".into(), String::new(), 0),
         Id::X448 => ("X448".into(), String::new(), 0),
-        _ => (x509::pkey_type_name(&key), String::new(), 0),
+        _ if provider_names => (x509::pkey_type_name(&key), String::new(), 0),
+        _ => ("UNDEF".into(), String::new(), 0),
+    })
+}
+
+/// The key exchange as the forward-secrecy line describes it (the same
+/// in every release): the peer's ephemeral key, else (TLS 1.3 groups
+/// without a key to describe, such as X25519MLKEM768 on the client) the
+/// negotiated group; a TLS 1.2 server (which keeps no key after the
+/// handshake) the group it chose ([`server_tls12_key_exchange`]); empty
+/// without an ephemeral key exchange.
+fn forward_secrecy_kex(ssl: &SslRef, ctx: &Context, am_server: bool, tls13: bool) -> String {
+    let kex = match peer_key_kex(ssl, true) {
+        Some(kex) => kex,
+        None if tls13 => return ssl::negotiated_group_name(ssl),
+        None if am_server && !ssl.session_reused() => server_tls12_key_exchange(ssl, ctx),
+        None => return String::new(),
+    };
+    match kex {
+        (name, curve, _) if !curve.is_empty() => format!("{name} ({curve})"),
+        (name, _, bits) if bits > 0 => format!("{name} ({bits} bits)"),
+        (name, _, _) => name,
     }
 }
 
@@ -85,6 +94,33 @@ fn server_tls12_key_exchange(ssl: &SslRef, ctx: &Context) -> (String, String, i3
             ("DHE".into(), String::new(), bits as i32)
         }
         _ => Default::default(),
+    }
+}
+
+/// The key exchange as the release's TLS library records it. TLS 1.3:
+/// from 3.10.0 the negotiated group's TLS name (`x25519`, `secp256r1`,
+/// `ffdhe2048`, `X25519MLKEM768`) with no detail; before, the peer's
+/// ephemeral key (none for a client that negotiated a KEM). TLS 1.2 (no
+/// key-exchange item in any release's text): the peer's ephemeral key.
+///
+/// A TLS 1.2 server (which keeps no key after the handshake) gets the
+/// group it chose ([`server_tls12_key_exchange`]) for its facts and its
+/// forward-secrecy line.
+fn key_exchange(ssl: &SslRef, ctx: &Context, am_server: bool, tls13: bool) -> Kex {
+    let release = &ctx.release;
+    if tls13 && release.kex_uses_group_name() {
+        let group = ssl::negotiated_group_name(ssl);
+        if !group.is_empty() {
+            return (group, String::new(), 0);
+        }
+    }
+    match peer_key_kex(ssl, !tls13 || release.provider_key_names()) {
+        Some(kex) => kex,
+        // A TLS 1.2 client without an ephemeral key (a resumed session,
+        // static key exchange) has no key exchange at all, whatever group
+        // the hello messages named; nor has a resumed server session.
+        None if tls13 || !am_server || ssl.session_reused() => Kex::default(),
+        None => server_tls12_key_exchange(ssl, ctx),
     }
 }
 
@@ -143,8 +179,11 @@ fn forward_secret(ssl: &SslRef, tls13: bool) -> bool {
     )
 }
 
-/// Collect the facts of the established session `ssl`.
+/// Collect the facts of the established session `ssl`, as the TLS
+/// library of the context's Postfix release records them (key exchange,
+/// signatures of resumed sessions).
 pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -> Facts {
+    let release = &ctx.release;
     let protocol = ssl.version_str().to_string();
     let tls13 = protocol == "TLSv1.3";
     let (cipher_name, usebits, algbits) = match ssl.current_cipher() {
@@ -155,6 +194,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         None => (String::new(), 0, 0),
     };
     let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, ctx, am_server, tls13);
+    let reused = ssl.session_reused();
     let peer_cert = ssl::peer_certificate(ssl);
     let own_cert = ssl.certificate();
     let peer_sig = peer_cert.map(|c| {
@@ -174,9 +214,14 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
             Some(t),
             tls13,
         )),
+        // A resumed session made no signature. Postfix before 3.7.13,
+        // 3.8.8, 3.9.2 and 3.10.0 still names the server's current key.
+        (Some(c), None) if am_server && reused => Some(signature(c, None, None, tls13)),
         _ => None,
     };
-    let (server_sig, client_sig) = if am_server {
+    let (server_sig, client_sig) = if tls13 && reused && release.resumed_tls13_omits_signatures() {
+        (None, None)
+    } else if am_server {
         (own_sig, peer_sig)
     } else {
         (peer_sig, own_sig)
@@ -194,7 +239,8 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         client_sig: client_sig.unwrap_or_default(),
         server_sig: server_sig.unwrap_or_default(),
         forward_secret: forward_secret(ssl, tls13),
-        reused: ssl.session_reused(),
+        forward_secrecy_kex: forward_secrecy_kex(ssl, ctx, am_server, tls13),
+        reused,
         ..Facts::default()
     };
     if let Some(cert) = peer_cert {

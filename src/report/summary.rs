@@ -86,15 +86,23 @@ pub struct Facts {
     pub cipher_usebits: i32,
     /// Algorithm cipher bits.
     pub cipher_algbits: i32,
-    /// Key exchange: `X25519`, `X448`, `ECDHE`, `DHE`, or a provider name.
+    /// Key exchange as the emulated Postfix release's library records it:
+    /// up to 3.9 `X25519`, `X448`, `ECDHE`, `DHE` or a provider's key
+    /// type; from 3.10 on (TLS 1.3) the negotiated group's TLS name
+    /// (`x25519`, `secp256r1`, `ffdhe2048`, `X25519MLKEM768`).
     pub kex_name: String,
     /// Curve of an ECDHE exchange.
     pub kex_curve: String,
     /// Bits of a DHE exchange.
     pub kex_bits: i32,
-    /// The client's handshake signature (if it used a certificate).
+    /// The client's handshake signature (if it used a certificate). A
+    /// resumed TLS 1.3 session has none from Postfix 3.7.13, 3.8.8, 3.9.2
+    /// and 3.10.0 on; before, the key of the session's certificate,
+    /// without a digest.
     pub client_sig: Signature,
-    /// The server's handshake signature.
+    /// The server's handshake signature (resumed sessions: as
+    /// `client_sig`; before the releases named there, the server's
+    /// current key).
     pub server_sig: Signature,
     /// Peer certificate subject CN ("" if none).
     pub peer_cn: String,
@@ -108,6 +116,10 @@ pub struct Facts {
     pub peer_status: u32,
     /// The key exchange gives forward secrecy.
     pub forward_secret: bool,
+    /// The key exchange as mtatls's forward-secrecy line names it, in every
+    /// release (`X25519`, `ECDHE (prime256v1)`, `DHE (2048 bits)`, a
+    /// provider's group); empty without an ephemeral key exchange.
+    pub forward_secrecy_kex: String,
     /// The session was resumed.
     pub reused: bool,
 }
@@ -179,11 +191,8 @@ pub fn summary_line(f: &Facts) -> String {
     ));
     if f.is_tls13() {
         line.push_str(&f.kex_item());
-        // Resumed TLS 1.3 sessions: only the key exchange (Postfix 3.8.8+).
-        if !f.reused {
-            line.push_str(&sig_item("server", &f.server_sig));
-            line.push_str(&sig_item("client", &f.client_sig));
-        }
+        line.push_str(&sig_item("server", &f.server_sig));
+        line.push_str(&sig_item("client", &f.client_sig));
     }
     line
 }
@@ -234,19 +243,17 @@ pub fn received_comment(f: &Facts, ccert_requested: bool) -> String {
         if have_kex_line {
             lines.push(std::mem::replace(&mut current, format!("\t{kex}")));
         }
-        if !f.reused {
-            let server = sig_item("server", &f.server_sig);
-            if !server.is_empty() {
-                if have_kex_line {
-                    current.push_str(&server);
-                } else {
-                    lines.push(std::mem::replace(&mut current, format!("\t{server}")));
-                }
+        let server = sig_item("server", &f.server_sig);
+        if !server.is_empty() {
+            if have_kex_line {
+                current.push_str(&server);
+            } else {
+                lines.push(std::mem::replace(&mut current, format!("\t{server}")));
             }
-            let client = sig_item("client", &f.client_sig);
-            if !client.is_empty() {
-                lines.push(std::mem::replace(&mut current, format!("\t{client}")));
-            }
+        }
+        let client = sig_item("client", &f.client_sig);
+        if !client.is_empty() {
+            lines.push(std::mem::replace(&mut current, format!("\t{client}")));
         }
     }
     current.push(')');
@@ -351,10 +358,31 @@ mod tests {
     }
 
     #[test]
-    fn resumed_tls13_prints_only_key_exchange() {
+    fn resumed_tls13_prints_what_the_facts_hold() {
+        // 3.8.8+: the facts of a resumed session hold no signature.
         let mut f = tls13_client();
         f.reused = true;
+        f.server_sig = Signature::default();
         assert!(summary_line(&f).ends_with("(256/256 bits) key-exchange X25519"));
+        // Before: the session certificate's key, without a digest.
+        f.server_sig = Signature {
+            name: "ECDSA".into(),
+            curve: "prime256v1".into(),
+            bits: 256,
+            digest: String::new(),
+        };
+        assert!(summary_line(&f)
+            .ends_with("(256/256 bits) key-exchange X25519 server-signature ECDSA (prime256v1)"));
+        // 3.10+: the group's name, no detail.
+        f.kex_name = "x25519".into();
+        f.server_sig = Signature::default();
+        assert!(summary_line(&f).ends_with("(256/256 bits) key-exchange x25519"));
+        f.am_server = true;
+        f.peer_status = 0;
+        assert_eq!(
+            received_comment(&f, false),
+            "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\t key-exchange x25519)\n\t(No client certificate requested)"
+        );
     }
 
     #[test]

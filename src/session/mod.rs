@@ -489,6 +489,7 @@ impl Session {
             _ => None,
         };
         let shared = Arc::new(SessionShared {
+            release: self.ctx.release,
             logger: self.ctx.logger.clone(),
             label: self.label_lower.clone(),
             log_mask: self.log_mask,
@@ -698,13 +699,19 @@ impl Session {
             am_server && self.ctx.require_client_cert,
             self.log_mask,
         );
-        let peer_lines = self.log_mask & (mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE) != 0
-            && facts.peer_status & summary::status::PRESENT != 0;
+        // The client logs its peer's certificate also for `certmatch`.
+        let peer_mask = if am_server {
+            mask::PEERCERT | mask::VERBOSE
+        } else {
+            mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE
+        };
+        let present = facts.peer_status & summary::status::PRESENT != 0;
+        let peer_lines = self.log_mask & peer_mask != 0 && present;
         if peer_lines {
             crate::report::facts::fill_fingerprints(&mut facts, ssl, &self.ctx);
             self.fingerprints_filled = true;
         }
-        if peer_lines && am_server {
+        if am_server && present && self.log_mask & mask::VERBOSE != 0 {
             // The server also shows the client certificate's names in full.
             if let Some(cert) = ssl.peer_certificate() {
                 self.logger().info(&format!(
@@ -718,25 +725,14 @@ impl Session {
             }
         }
         if peer_lines {
-            let issuer_key = if am_server { "issuer" } else { "issuer_CN" };
-            self.logger().info(&format!(
-                "{}: subject_CN={}, {issuer_key}={}, fingerprint={}, pkey_fingerprint={}",
-                self.label_lower,
-                facts.peer_cn,
-                facts.issuer_cn,
-                facts.peer_cert_fprint,
-                facts.peer_pkey_fprint
-            ));
+            self.logger()
+                .info(&crate::report::cert::peer_line(&facts, self.ctx.release));
         }
         if self.log_mask & mask::FORWARD_SECRECY != 0 {
-            let kex = if facts.kex_name.is_empty() {
-                "none (static key exchange)".to_string()
-            } else if !facts.kex_curve.is_empty() {
-                format!("{} ({})", facts.kex_name, facts.kex_curve)
-            } else if facts.kex_bits > 0 {
-                format!("{} ({} bits)", facts.kex_name, facts.kex_bits)
+            let kex = if facts.forward_secrecy_kex.is_empty() {
+                "none (static key exchange)"
             } else {
-                facts.kex_name.clone()
+                &facts.forward_secrecy_kex
             };
             self.logger().info(&format!(
                 "{}: forward secrecy: {}, key-exchange {kex}",

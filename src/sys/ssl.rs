@@ -6,7 +6,7 @@
 use std::ffi::CStr;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
-use libc::{c_int, c_long, c_ulong};
+use libc::{c_int, c_long, c_ulong, c_void};
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
 use openssl::ssl::{ErrorCode, SslContextBuilder, SslContextRef, SslRef};
 use openssl::stack::Stack;
@@ -85,6 +85,26 @@ pub fn ctx_load_verify_locations(
             ctx.as_ptr(),
             file.map_or(std::ptr::null(), CStr::as_ptr),
             dir.map_or(std::ptr::null(), CStr::as_ptr),
+        ) == 1
+    }
+}
+
+/// `SSL_CTRL_SET_GROUPS` from `<openssl/ssl.h>`.
+const SSL_CTRL_SET_GROUPS: c_int = 91;
+
+/// Set a context's key-exchange groups by NID (`SSL_CTX_set1_groups`), in
+/// order. False when OpenSSL refuses (an unsupported NID, a duplicate).
+pub fn ctx_set1_groups(ctx: &mut SslContextBuilder, nids: &[c_int]) -> bool {
+    if nids.is_empty() {
+        return false;
+    }
+    // SAFETY: ctx is live; OpenSSL copies the array during the call.
+    unsafe {
+        openssl_sys::SSL_CTX_ctrl(
+            ctx.as_ptr(),
+            SSL_CTRL_SET_GROUPS,
+            nids.len() as c_long,
+            nids.as_ptr() as *mut c_void,
         ) == 1
     }
 }

@@ -496,6 +496,16 @@ pub fn decide(
     let certmatch = log_mask & (mask::CERTMATCH | mask::VERBOSE) != 0;
     match ctx.role {
         Role::Client => {
+            use crate::sys::x509::codes::X509_V_ERR_HOSTNAME_MISMATCH as MISMATCH;
+            let mismatch_only = present
+                && !record.must_fail
+                && ssl.verify_result().as_raw() == MISMATCH
+                && ctx.release.hostname_mismatch_is_trusted();
+            if level.must_match() && mismatch_only {
+                // Postfix 3.10.4 and 3.11.0 on: the chain was trusted, only
+                // the name did not match.
+                facts.peer_status |= status::TRUSTED;
+            }
             if level.must_match() && chain_ok {
                 facts.peer_status |= status::TRUSTED | status::MATCHED;
                 if level != Level::HalfDane {
@@ -518,8 +528,13 @@ pub fn decide(
             if level.must_match() && facts.peer_status & status::SECURED == 0 {
                 let line = verify_error_line(record, &label, false);
                 if ssl.session_reused() {
+                    let what = if ctx.release.untrusted_peer_credential_text() {
+                        "peer credential"
+                    } else {
+                        "certificate"
+                    };
                     log.info(&format!(
-                        "{label}: re-using session with untrusted certificate, look for details earlier in the log"
+                        "{label}: re-using session with untrusted {what}, look for details earlier in the log"
                     ));
                 } else if let Some(line) = &line {
                     log.info(line);

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod forms;
 pub mod pair;
 pub mod peers;
 pub mod pki;
@@ -151,10 +152,17 @@ pub fn c_binaries() -> &'static Path {
         }
         let st = cargo.status().expect("run cargo build");
         assert!(st.success(), "cargo build --lib failed");
-        // The loader looks for the SONAME: give the build tree that name.
+        // The loader looks for the SONAME: give the build tree that name
+        // (left alone when it is right: test processes of other releases
+        // may be running the programs now; else made by an atomic rename).
         let soname = profile_dir.join(env!("MTATLS_SONAME"));
-        let _ = std::fs::remove_file(&soname);
-        std::os::unix::fs::symlink("libmtatls.so", &soname).expect("SONAME link");
+        let target = Path::new("libmtatls.so");
+        if std::fs::read_link(&soname).ok().as_deref() != Some(target) {
+            let tmp = profile_dir.join(format!(".soname-{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(target, &tmp).expect("SONAME link");
+            std::fs::rename(&tmp, &soname).expect("SONAME link rename");
+        }
         let out = profile_dir.join("c");
         std::fs::create_dir_all(&out).expect("C output directory");
         for (name, main, others) in C_PROGRAMS {

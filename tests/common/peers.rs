@@ -51,6 +51,11 @@ impl Peers {
     pub fn mtatls_options(&self) -> Vec<String> {
         self.release.mtatls_options()
     }
+
+    /// What this release writes where releases differ.
+    pub fn forms(&self) -> super::forms::Forms {
+        super::forms::Forms::of(&self.release)
+    }
 }
 
 /// The real peers if they can run here (the selected Postfix release is

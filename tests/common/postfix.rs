@@ -238,6 +238,31 @@ impl Release {
         )
     }
 
+    /// `postconf -d` of this installation for `names`: (name, default)
+    /// for each name it knows.
+    pub fn postconf_defaults(&self, names: &[&str]) -> Vec<(String, String)> {
+        let out = super::run_bounded(
+            Command::new(self.postconf()).arg("-d").args(names),
+            Duration::from_secs(30),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                l.split_once(" = ")
+                    .or_else(|| l.strip_suffix(" =").map(|n| (n, "")))
+            })
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// One `postconf -d` value (`None`: the release has no such parameter).
+    pub fn postconf_default(&self, name: &str) -> Option<String> {
+        self.postconf_defaults(&[name])
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
     /// "Postfix 3.11.6 (PREFIX)", "Postfix 3.7.11 (Debian's package)".
     pub fn describe(&self) -> String {
         match &self.root {

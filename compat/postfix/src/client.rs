@@ -169,6 +169,9 @@ pub unsafe extern "C" fn tls_client_init(props: *const ClientInitProps) -> *mut 
         let Some(p) = props.as_ref() else {
             return std::ptr::null_mut();
         };
+        if !crate::release::matches("tls_client_init") {
+            return std::ptr::null_mut();
+        }
         let log_param = str_or_empty(p.log_param);
         let cache_type = str_or_empty(p.cache_type);
         let prefix = if cache_type == "lmtp" || log_param.starts_with("lmtp_") {
@@ -322,6 +325,32 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
             }
         };
         let records = tlsa_records(p.dane);
+        // 3.10+: TLSRPT reports of this session's TLS engine, and Postfix's
+        // verification error record (see crate::tlsrpt).
+        #[cfg(feature = "pf310")]
+        crate::tlsrpt::arm(p.tlsrpt, pf::opt_str(p.ffail_type));
+        let state = start_session(app, p, fd, &namaddr, lev, protocols, ciphers, &records);
+        #[cfg(feature = "pf310")]
+        crate::tlsrpt::disarm();
+        state
+    })
+}
+
+/// The part of `tls_client_start` after the props were checked: set up the
+/// session, run the handshake, make the `TLS_SESS_STATE`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn start_session(
+    app: &mut AppState,
+    p: &ClientStartProps,
+    fd: c_int,
+    namaddr: &str,
+    lev: Level,
+    protocols: String,
+    ciphers: String,
+    records: &[Tlsa],
+) -> *mut c_void {
+    {
+        let namaddr = namaddr.to_string();
         let mut session = match Session::new(app.ctx.clone(), fd, &namaddr) {
             Ok(s) => s,
             Err(e) => {
@@ -395,7 +424,11 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
         }
         sess::clear_ssl();
         match sess::handshake(&mut session, fd, p.timeout, false, &namaddr) {
-            Handshake::Failed => return std::ptr::null_mut(),
+            Handshake::Failed => {
+                #[cfg(feature = "pf310")]
+                crate::tlsrpt::handshake_failed();
+                return std::ptr::null_mut();
+            }
             Handshake::Done(_) => {}
         }
         let con = sess::last_ssl();
@@ -413,6 +446,17 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
         } else {
             p.tls_level
         };
+        // 3.10.4 and 3.11.0: at a level that must match, a certificate
+        // whose only verification error is a host name mismatch is
+        // trusted (smtp then reports a TLSRPT host mismatch, not an
+        // untrusted certificate).
+        #[cfg(feature = "pf310")]
+        if out_level > level::ENCRYPT
+            && crate::release::has(&["3.10.4", "3.11.0"])
+            && matches!(crate::tlsrpt::recorded_error(), Some((_, 62)))
+        {
+            facts.peer_status |= status::TRUSTED;
+        }
         let live = Live {
             session,
             stream: p.stream,
@@ -430,6 +474,14 @@ pub unsafe extern "C" fn tls_client_start(props: *const ClientStartProps) -> *mu
         );
         sess::hook(p.stream, state);
         sess::log_summary(&facts, app.log_mask);
+        #[cfg(feature = "pf310")]
+        {
+            let s = sess::state_mut(state);
+            s.rpt_reported = crate::tlsrpt::rpt_reported(facts.reused) as c_int;
+            if let Some(f) = pf::opt_str(p.ffail_type) {
+                s.ffail_type = pf::strdup(&f);
+            }
+        }
         state
-    })
+    }
 }

@@ -94,9 +94,37 @@ pub unsafe extern "C" fn tls_dane_free(dane: *mut Dane) {
 #[no_mangle]
 pub extern "C" fn tls_dane_flush() {}
 
+/// `void tls_dane_add_fpt_digests(TLS_DANE *, const char *digests, const
+/// char *delim, int smtp_mode)` (3.7, 3.8).
+#[cfg(not(feature = "pf39"))]
 #[no_mangle]
 pub unsafe extern "C" fn tls_dane_add_fpt_digests(
     dane: *mut Dane,
+    digests: *const c_char,
+    delim: *const c_char,
+    smtp_mode: c_int,
+) {
+    add_fpt_digests(dane, false, digests, delim, smtp_mode)
+}
+
+/// `void tls_dane_add_fpt_digests(TLS_DANE *, int pkey_only, const char
+/// *digests, const char *delim, int smtp_mode)` (3.9+; `pkey_only`:
+/// public-key digests only, as posttls-finger asks with raw public keys).
+#[cfg(feature = "pf39")]
+#[no_mangle]
+pub unsafe extern "C" fn tls_dane_add_fpt_digests(
+    dane: *mut Dane,
+    pkey_only: c_int,
+    digests: *const c_char,
+    delim: *const c_char,
+    smtp_mode: c_int,
+) {
+    add_fpt_digests(dane, pkey_only != 0, digests, delim, smtp_mode)
+}
+
+unsafe fn add_fpt_digests(
+    dane: *mut Dane,
+    pkey_only: bool,
     digests: *const c_char,
     delim: *const c_char,
     smtp_mode: c_int,
@@ -134,7 +162,9 @@ pub unsafe extern "C" fn tls_dane_add_fpt_digests(
             pf::warn(&format!("malformed fingerprint value: {head}"));
             continue;
         };
-        d.tlsa = prepend(d.tlsa, 3, 0, 255, &raw);
+        if !pkey_only {
+            d.tlsa = prepend(d.tlsa, 3, 0, 255, &raw);
+        }
         d.tlsa = prepend(d.tlsa, 3, 1, 255, &raw);
     }
 }
@@ -212,19 +242,8 @@ pub unsafe extern "C" fn tls_dane_load_trustfile(dane: *mut Dane, tafile: *const
 
 // --- DNSSEC TLSA lookups through libpostfix-dns (smtp links it) -------
 
-/// `DNS_RR` of Postfix 3.7 (offsets checked against Debian's library):
-/// qname @0, rname @8, type @16, ttl @20, dnssec_valid @24, next @32,
-/// data_len @40, data (inline) @48.
-mod rr {
-    pub const QNAME: usize = 0;
-    pub const RNAME: usize = 8;
-    pub const TYPE: usize = 16;
-    pub const TTL: usize = 20;
-    pub const DNSSEC_VALID: usize = 24;
-    pub const NEXT: usize = 32;
-    pub const DATA_LEN: usize = 40;
-    pub const DATA: usize = 48;
-}
+/// The `DNS_RR` offsets of this build's series.
+use crate::abi::dns_rr as rr;
 
 unsafe fn field<T: Copy>(rr: *const c_void, off: usize) -> T {
     *(rr.cast::<u8>().add(off).cast::<T>())
@@ -239,7 +258,7 @@ const T_CNAME: c_uint = 5;
 const T_TLSA: c_uint = 52;
 const RES_USE_DNSSEC: c_uint = 0x0080_0000;
 const DNS_OK: c_int = 0;
-const DNS_NOTFOUND: c_int = -6;
+const DNS_NOTFOUND: c_int = rr::NOTFOUND;
 
 /// One `dns_lookup` with RES_USE_DNSSEC: Ok(list or NULL for
 /// NOTFOUND) or Err(reason).
@@ -288,6 +307,24 @@ unsafe fn lookup(name: &str, rtype: c_uint) -> Result<*mut c_void, String> {
     }
 }
 
+/// The `len` data bytes of a `DNS_RR` (inline in 3.7, behind a pointer
+/// from 3.8 on).
+///
+/// # Safety
+/// `r` is a live `DNS_RR` with at least `len` bytes of data.
+unsafe fn rr_data<'a>(r: *const c_void, len: usize) -> &'a [u8] {
+    let p = if rr::DATA_IS_POINTER {
+        field::<*const u8>(r, rr::DATA)
+    } else {
+        r.cast::<u8>().add(rr::DATA)
+    };
+    if p.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p, len)
+    }
+}
+
 unsafe fn rr_free(rrs: *mut c_void) {
     if let (false, Some(f)) = (rrs.is_null(), DNS_RR_FREE.get()) {
         let f: unsafe extern "C" fn(*mut c_void) = std::mem::transmute(f);
@@ -328,7 +365,7 @@ unsafe fn resolve_host(host: &str, proto: &str, port: u16) -> *mut Dane {
                     let rtype: u16 = field(r, rr::TYPE);
                     let len: usize = field(r, rr::DATA_LEN);
                     if rtype == T_TLSA as u16 && len >= 3 {
-                        let data = std::slice::from_raw_parts(r.cast::<u8>().add(rr::DATA), len);
+                        let data = rr_data(r, len);
                         let (usage, selector, mtype) = (data[0], data[1], data[2]);
                         let rname = pf::str_or_empty(field(r, rr::RNAME));
                         if !(usage == 2 || usage == 3) {
@@ -439,7 +476,7 @@ mod tests {
         assert_eq!(hex_decode("2G"), None);
         let d = tls_dane_alloc();
         unsafe {
-            tls_dane_add_fpt_digests(d, c"AB:CD, 0102".as_ptr(), c", ".as_ptr(), 1);
+            add_fpt_digests(d, false, c"AB:CD, 0102".as_ptr(), c", ".as_ptr(), 1);
             let mut seen = vec![];
             let mut t = (*d).tlsa;
             while let Some(r) = t.as_ref() {

@@ -1,8 +1,8 @@
 //! The library-wide `tls_*` parameters: read once from Postfix's
 //! configuration (main.cf plus the service's `-o` overrides) with
-//! `get_mail_conf_*`, with Postfix 3.7.11's defaults, as Debian's
-//! `tls_param_init()` does; and the `var_tls_*` data symbols `postconf`
-//! imports from libpostfix-tls.so.
+//! `get_mail_conf_*`, with the running release's defaults and limits, as
+//! its `tls_param_init()` does; and the `var_tls_*` data symbols `postconf`
+//! imports from libpostfix-tls.so (their names and sizes are the series').
 
 #[cfg(not(feature = "preload"))]
 use std::ffi::c_char;
@@ -22,6 +22,8 @@ pub struct Globals {
     pub eecdh_auto: String,
     pub eecdh_strong: String,
     pub eecdh_ultra: String,
+    /// `tls_ffdhe_auto_groups` (3.8+; empty in 3.7, which has none).
+    pub ffdhe_auto: String,
     pub bug_tweaks: String,
     pub ssl_options: String,
     pub dane_digests: String,
@@ -41,35 +43,83 @@ pub struct Globals {
 
 static GLOBALS: OnceLock<Globals> = OnceLock::new();
 
+/// Cipher-list exclusions of the 3.8+ defaults.
+const TLS_EXCL: &str = "!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5";
+
 /// Load the `tls_*` parameters (once per process) and return them.
 pub fn get() -> &'static Globals {
     GLOBALS.get_or_init(|| {
         let s = |name: &str, def: &str, min: c_int| pf::conf_str(name, def, min, 0);
+        // 3.8.0: default cipher lists with exclusions, the low and export
+        // grades ignored (= medium), an FFDHE group list, and group lists
+        // that may be empty.
+        let pf38 = cfg!(feature = "pf38");
+        // 3.7.13 / 3.8.8 / 3.9.2 / 3.10.0: the strong and ultra curves
+        // may be empty; 3.7.13 also the automatic curve list.
+        let may_be_empty = crate::release::has(&["3.7.13", "3.8.8", "3.9.2", "3.10.0"]);
+        let empty_ok = |b: bool| if b { 0 } else { 1 };
+        let (high, medium, null) = if pf38 {
+            (
+                format!("aNULL:-aNULL:HIGH:{TLS_EXCL}:@STRENGTH"),
+                format!("aNULL:-aNULL:HIGH:MEDIUM:{TLS_EXCL}:+RC4:@STRENGTH"),
+                "eNULL:!kDH:!kECDH:!aDSS:!MD5:!aNULL".to_string(),
+            )
+        } else {
+            (
+                "aNULL:-aNULL:HIGH:@STRENGTH".to_string(),
+                "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH".to_string(),
+                "eNULL:!aNULL".to_string(),
+            )
+        };
+        // 3.10.0 changed the order of the automatic curves.
+        let auto = if cfg!(feature = "pf310") {
+            "X25519 X448 prime256v1 secp384r1 secp521r1"
+        } else {
+            "X25519 X448 prime256v1 secp521r1 secp384r1"
+        };
+        let high_clist = s("tls_high_cipherlist", &high, 1);
+        let medium_clist = s("tls_medium_cipherlist", &medium, 1);
+        let (low_clist, export_clist) = if pf38 {
+            (
+                s("tls_low_cipherlist", "", 0),
+                s("tls_export_cipherlist", "", 0),
+            )
+        } else {
+            (
+                s(
+                    "tls_low_cipherlist",
+                    "aNULL:-aNULL:HIGH:MEDIUM:LOW:+RC4:@STRENGTH",
+                    1,
+                ),
+                s(
+                    "tls_export_cipherlist",
+                    "aNULL:-aNULL:HIGH:MEDIUM:LOW:EXPORT:+RC4:@STRENGTH",
+                    1,
+                ),
+            )
+        };
         let g = Globals {
-            high_clist: s("tls_high_cipherlist", "aNULL:-aNULL:HIGH:@STRENGTH", 1),
-            medium_clist: s(
-                "tls_medium_cipherlist",
-                "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH",
-                1,
-            ),
-            low_clist: s(
-                "tls_low_cipherlist",
-                "aNULL:-aNULL:HIGH:MEDIUM:LOW:+RC4:@STRENGTH",
-                1,
-            ),
-            export_clist: s(
-                "tls_export_cipherlist",
-                "aNULL:-aNULL:HIGH:MEDIUM:LOW:EXPORT:+RC4:@STRENGTH",
-                1,
-            ),
-            null_clist: s("tls_null_cipherlist", "eNULL:!aNULL", 1),
+            high_clist,
+            medium_clist,
+            low_clist,
+            export_clist,
+            null_clist: s("tls_null_cipherlist", &null, 1),
             eecdh_auto: s(
                 "tls_eecdh_auto_curves",
-                "X25519 X448 prime256v1 secp521r1 secp384r1",
-                0,
+                auto,
+                empty_ok(pf38 || may_be_empty),
             ),
-            eecdh_strong: s("tls_eecdh_strong_curve", "prime256v1", 1),
-            eecdh_ultra: s("tls_eecdh_ultra_curve", "secp384r1", 1),
+            eecdh_strong: s(
+                "tls_eecdh_strong_curve",
+                "prime256v1",
+                empty_ok(may_be_empty),
+            ),
+            eecdh_ultra: s("tls_eecdh_ultra_curve", "secp384r1", empty_ok(may_be_empty)),
+            ffdhe_auto: if pf38 {
+                s("tls_ffdhe_auto_groups", "ffdhe2048 ffdhe3072", 0)
+            } else {
+                String::new()
+            },
             bug_tweaks: s("tls_disable_workarounds", "", 0),
             ssl_options: s("tls_ssl_options", "", 0),
             dane_digests: s("tls_dane_digests", "sha512 sha256", 1),
@@ -81,7 +131,10 @@ pub fn get() -> &'static Globals {
             server_sni_maps: s("tls_server_sni_maps", "", 0),
             daemon_rand_bytes: pf::conf_int("tls_daemon_random_bytes", 32, 1, 0),
             append_def_ca: pf::conf_bool("tls_append_default_CA", false),
-            bc_pkey_fprint: pf::conf_bool("tls_legacy_public_key_fingerprints", false),
+            // Ignored from 3.9.0 (public-key fingerprints are always over
+            // the SubjectPublicKeyInfo), gone in 3.11.0.
+            bc_pkey_fprint: !cfg!(feature = "pf39")
+                && pf::conf_bool("tls_legacy_public_key_fingerprints", false),
             preempt_clist: pf::conf_bool("tls_preempt_cipherlist", false),
             multi_wildcard: pf::conf_bool("tls_wildcard_matches_multiple_labels", true),
             fast_shutdown: pf::conf_bool("tls_fast_shutdown_enable", true),
@@ -96,9 +149,12 @@ pub fn get() -> &'static Globals {
 /// unknown grade.
 pub fn grade_list(grade: &str) -> Option<&'static str> {
     let g = get();
+    // From 3.8.0 the low and export grades are medium.
+    let pf38 = cfg!(feature = "pf38");
     Some(match grade.to_ascii_lowercase().as_str() {
         "high" => &g.high_clist,
         "medium" => &g.medium_clist,
+        "low" | "export" if pf38 => &g.medium_clist,
         "low" => &g.low_clist,
         "export" => &g.export_clist,
         "null" => &g.null_clist,
@@ -128,7 +184,9 @@ pub fn cipher_string(context: &str, grade: &str, exclusions: &str) -> Result<Str
 }
 
 /// Set the `tls_*` parameters of an mtatls parameter set to the values in
-/// effect (Postfix 3.7 has no FFDHE groups list: empty).
+/// effect (Postfix 3.7 has no FFDHE groups list: empty; from 3.8 the low
+/// and export lists are the medium one), and the library's release
+/// selector.
 pub fn apply(params: &mut mtatls::Params, server: bool) -> Result<(), String> {
     let g = get();
     let yn = |b: bool| if b { "yes" } else { "no" };
@@ -139,14 +197,16 @@ pub fn apply(params: &mut mtatls::Params, server: bool) -> Result<(), String> {
     };
     set("tls_high_cipherlist", &g.high_clist)?;
     set("tls_medium_cipherlist", &g.medium_clist)?;
-    set("tls_low_cipherlist", &g.low_clist)?;
-    set("tls_export_cipherlist", &g.export_clist)?;
+    let (low, export) = if cfg!(feature = "pf38") {
+        (&g.medium_clist, &g.medium_clist)
+    } else {
+        (&g.low_clist, &g.export_clist)
+    };
+    set("tls_low_cipherlist", low)?;
+    set("tls_export_cipherlist", export)?;
     set("tls_null_cipherlist", &g.null_clist)?;
     set("tls_eecdh_auto_curves", &g.eecdh_auto)?;
-    set(
-        "tls_ffdhe_auto_groups",
-        &pf::conf_lookup("tls_ffdhe_auto_groups").unwrap_or_default(),
-    )?;
+    set("tls_ffdhe_auto_groups", &g.ffdhe_auto)?;
     set("tls_eecdh_strong_curve", &g.eecdh_strong)?;
     set("tls_eecdh_ultra_curve", &g.eecdh_ultra)?;
     set("tls_preempt_cipherlist", yn(g.preempt_clist))?;
@@ -164,7 +224,7 @@ pub fn apply(params: &mut mtatls::Params, server: bool) -> Result<(), String> {
     if server {
         set("tls_server_sni_maps", &g.server_sni_maps)?;
     }
-    Ok(())
+    crate::release::select(params)
 }
 
 #[cfg(not(feature = "preload"))]
@@ -180,13 +240,35 @@ pub mod exports {
     macro_rules! intvars {
         ($($n:ident),*) => { $( #[no_mangle] pub static mut $n: c_int = 0; )* };
     }
+    /// Postfix's boolean parameters: `int` up to 3.10, C23 `bool` (one
+    /// byte) in 3.11.
+    #[cfg(not(feature = "pf311"))]
+    pub type PfBool = c_int;
+    #[cfg(feature = "pf311")]
+    pub type PfBool = bool;
+
+    /// A Rust `bool` as this series' Postfix boolean.
+    pub const fn pf_bool(b: bool) -> PfBool {
+        #[cfg(not(feature = "pf311"))]
+        return b as c_int;
+        #[cfg(feature = "pf311")]
+        return b;
+    }
+
+    /// A Postfix boolean of this series as the `int` of a struct member.
+    #[allow(clippy::unnecessary_cast)]
+    pub const fn pf_int(b: PfBool) -> c_int {
+        b as c_int
+    }
+
+    macro_rules! boolvars {
+        ($($n:ident),*) => { $( #[no_mangle] pub static mut $n: PfBool = pf_bool(false); )* };
+    }
     strvars!(
         var_tls_cnf_file,
         var_tls_cnf_name,
         var_tls_high_clist,
         var_tls_medium_clist,
-        var_tls_low_clist,
-        var_tls_export_clist,
         var_tls_null_clist,
         var_tls_eecdh_auto,
         var_tls_eecdh_strong,
@@ -199,14 +281,26 @@ pub mod exports {
         var_openssl_path,
         var_tls_server_sni_maps
     );
-    intvars!(
-        var_tls_daemon_rand_bytes,
+    // 3.7: the low and export cipher lists; 3.8+: read but ignored, and
+    // the FFDHE group list.
+    #[cfg(not(feature = "pf38"))]
+    strvars!(var_tls_low_clist, var_tls_export_clist);
+    #[cfg(feature = "pf38")]
+    strvars!(
+        var_tls_low_ignored,
+        var_tls_export_ignored,
+        var_tls_ffdhe_auto
+    );
+    intvars!(var_tls_daemon_rand_bytes);
+    boolvars!(
         var_tls_append_def_CA,
-        var_tls_bc_pkey_fprint,
         var_tls_preempt_clist,
         var_tls_multi_wildcard,
         var_tls_fast_shutdown
     );
+    // Gone in 3.11.
+    #[cfg(not(feature = "pf311"))]
+    intvars!(var_tls_bc_pkey_fprint);
 
     /// `int TLScontext_index = -1` (an OpenSSL ex_data index in Debian's
     /// library; unused here).
@@ -266,8 +360,17 @@ pub mod exports {
             var_tls_cnf_name = pf::strdup(&g.cnf_name);
             var_tls_high_clist = pf::strdup(&g.high_clist);
             var_tls_medium_clist = pf::strdup(&g.medium_clist);
-            var_tls_low_clist = pf::strdup(&g.low_clist);
-            var_tls_export_clist = pf::strdup(&g.export_clist);
+            #[cfg(not(feature = "pf38"))]
+            {
+                var_tls_low_clist = pf::strdup(&g.low_clist);
+                var_tls_export_clist = pf::strdup(&g.export_clist);
+            }
+            #[cfg(feature = "pf38")]
+            {
+                var_tls_low_ignored = pf::strdup(&g.low_clist);
+                var_tls_export_ignored = pf::strdup(&g.export_clist);
+                var_tls_ffdhe_auto = pf::strdup(&g.ffdhe_auto);
+            }
             var_tls_null_clist = pf::strdup(&g.null_clist);
             var_tls_eecdh_auto = pf::strdup(&g.eecdh_auto);
             var_tls_eecdh_strong = pf::strdup(&g.eecdh_strong);
@@ -280,11 +383,14 @@ pub mod exports {
             var_openssl_path = pf::strdup(&g.openssl_path);
             var_tls_server_sni_maps = pf::strdup(&g.server_sni_maps);
             var_tls_daemon_rand_bytes = g.daemon_rand_bytes;
-            var_tls_append_def_CA = g.append_def_ca as c_int;
-            var_tls_bc_pkey_fprint = g.bc_pkey_fprint as c_int;
-            var_tls_preempt_clist = g.preempt_clist as c_int;
-            var_tls_multi_wildcard = g.multi_wildcard as c_int;
-            var_tls_fast_shutdown = g.fast_shutdown as c_int;
+            var_tls_append_def_CA = pf_bool(g.append_def_ca);
+            #[cfg(not(feature = "pf311"))]
+            {
+                var_tls_bc_pkey_fprint = g.bc_pkey_fprint as c_int;
+            }
+            var_tls_preempt_clist = pf_bool(g.preempt_clist);
+            var_tls_multi_wildcard = pf_bool(g.multi_wildcard);
+            var_tls_fast_shutdown = pf_bool(g.fast_shutdown);
         }
     }
 }

@@ -1,6 +1,8 @@
-//! A drop-in `libpostfix-tls.so` for Debian 12's Postfix 3.7.11, built on
-//! the mtatls crate: the unmodified `smtpd(8)` and `smtp(8)` do their
-//! STARTTLS through Rust.
+//! A drop-in `libpostfix-tls.so` for Postfix 3.7 to 3.11 (Debian 12's
+//! 3.7.11 by default), built on the mtatls crate: the unmodified `smtpd(8)`
+//! and `smtp(8)` do their STARTTLS through Rust. One build per Postfix
+//! series (the `pf3x` features, [`abi`]); patch-level behaviour follows
+//! the running `mail_version` ([`release`]).
 //!
 //! Two builds from this crate:
 //! - the full replacement (default features): every symbol Debian's
@@ -27,10 +29,13 @@ pub mod misc;
 pub mod pf;
 #[cfg(feature = "preload")]
 pub mod preload;
+pub mod release;
 pub mod server;
 pub mod sess;
 #[cfg(not(feature = "preload"))]
 pub mod stubs;
+#[cfg(feature = "pf310")]
+pub mod tlsrpt;
 
 use std::ffi::{c_int, c_void};
 

@@ -114,10 +114,31 @@ fn not_in_postfix(line: &str) -> bool {
 
 pub fn logger() -> mtatls::Logger {
     mtatls::Logger::with_sink(std::sync::Arc::new(|sev, line: &str| match sev {
-        mtatls::Severity::Warning => warn(line),
+        mtatls::Severity::Warning => emit_line(true, line),
         mtatls::Severity::Info if not_in_postfix(line) => {}
-        mtatls::Severity::Info => info(line),
+        mtatls::Severity::Info => emit_line(false, line),
     }))
+}
+
+fn emit_line(warning: bool, line: &str) {
+    let emit = |l: &str| if warning { warn(l) } else { info(l) };
+    // 3.10+: TLSRPT reports of the client session being started go with
+    // the lines Postfix puts them with.
+    #[cfg(feature = "pf310")]
+    crate::tlsrpt::filter(warning, line, &emit);
+    #[cfg(not(feature = "pf310"))]
+    emit(line);
+}
+
+static MSG_VERBOSE: Sym = Sym::new(c"msg_verbose");
+
+/// Postfix's `msg_verbose` (0 outside Postfix).
+pub fn msg_verbose() -> c_int {
+    match MSG_VERBOSE.get() {
+        // SAFETY: `int msg_verbose` of libpostfix-util.
+        Some(p) => unsafe { *(p as *const c_int) },
+        None => 0,
+    }
 }
 
 /// Zeroed memory Postfix's `myfree` accepts (mymalloc), at least 1 byte.

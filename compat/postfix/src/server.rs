@@ -138,6 +138,9 @@ pub unsafe extern "C" fn tls_server_init(props: *const ServerInitProps) -> *mut 
         let Some(p) = props.as_ref() else {
             return std::ptr::null_mut();
         };
+        if !crate::release::matches("tls_server_init") {
+            return std::ptr::null_mut();
+        }
         pf::trace(|| format!("tls_server_init in {}", pf::procname()));
         let mask = crate::misc::log_mask(&str_or_empty(p.log_param), &str_or_empty(p.log_level));
         let params = match server_params(p, mask) {

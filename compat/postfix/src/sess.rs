@@ -1,7 +1,7 @@
 //! What the init and start calls share: the application context behind
-//! `TLS_APPL_STATE *`, the `TLS_SESS_STATE` Postfix reads (264 bytes in
-//! Postfix memory, with a private tail pointing at the live mtatls
-//! session), the handshake loop, the VSTREAM read/write callbacks of
+//! `TLS_APPL_STATE *`, the `TLS_SESS_STATE` Postfix reads (the series'
+//! layout, in Postfix memory, with a private tail pointing at the live
+//! mtatls session), the handshake loop, the VSTREAM read/write callbacks of
 //! VSTREAM hooks, and `tls_session_stop`.
 
 use std::ffi::{c_char, c_int, c_void};
@@ -148,6 +148,12 @@ pub fn ssl_setup(ciphers: String, protocols: Option<String>) -> mtatls::unstable
     Box::new(move |ssl: &mut openssl::ssl::SslRef| {
         let ptr = ssl.as_ptr();
         LAST_SSL.with(|c| c.set(ptr));
+        // 3.10+ client sessions: record Postfix's verification error.
+        #[cfg(feature = "pf310")]
+        // SAFETY: the live SSL, right after SSL_new.
+        unsafe {
+            crate::tlsrpt::wrap_verify(ptr)
+        };
         let c =
             std::ffi::CString::new(ciphers.as_str()).map_err(|_| "bad cipher list".to_string())?;
         // SAFETY: a live SSL, not yet in a handshake; OpenSSL copies the list.
@@ -250,7 +256,16 @@ fn opt_dup(text: &str) -> *const c_char {
     }
 }
 
-/// A `TLS_SESS_STATE` for an established session, filled as Debian's
+/// The `TLS_SESS_STATE` of a context of this library, for the client's
+/// 3.10+ fields.
+///
+/// # Safety
+/// `sess` came from [`new_state`] and is alive.
+pub unsafe fn state_mut<'a>(sess: *mut c_void) -> &'a mut SessState {
+    &mut (*sess.cast::<Block>()).state
+}
+
+/// A `TLS_SESS_STATE` for an established session, filled as Postfix's
 /// library fills it (strings in Postfix memory; TLS 1.3-only fields NULL
 /// for older protocols).
 #[allow(clippy::too_many_arguments)]
@@ -317,6 +332,9 @@ pub fn new_state(
         s.stream = live.stream;
         s.dane = dane;
         s.log_mask = 0;
+        // 3.9+: ctos_rpk/stoc_rpk stay 0 (no raw public keys: they need
+        // OpenSSL 3.2, and Postfix then ignores *_tls_enable_rpk too);
+        // 3.10+: rpt_reported and ffail_type are set by the client.
         (*b).magic = SESS_MAGIC;
         (*b).live = Box::into_raw(Box::new(live));
     }
@@ -357,6 +375,8 @@ pub unsafe fn free_state(sess: *mut c_void) {
     ] {
         pf::free(p.cast());
     }
+    #[cfg(feature = "pf310")]
+    pf::free(s.ffail_type.cast());
     (*b).magic = 0;
     pf::free(b.cast());
 }
@@ -658,6 +678,16 @@ pub fn log_summary(facts: &Facts, log_mask: c_int) {
 /// `ssl` is NULL or the session's live SSL.
 pub unsafe fn postfix_facts(session: &mut Session, ssl: *mut openssl_sys::SSL) -> Option<Facts> {
     let mut facts = session.facts()?.clone();
+    // Resumed TLS 1.3 sessions: 3.7.13, 3.8.8, 3.9.2 and 3.10.0 stopped
+    // naming signatures (none was made), in the log and in TLS_SESS_STATE.
+    if facts.reused
+        && facts.protocol == "TLSv1.3"
+        && crate::release::has(&["3.7.13", "3.8.8", "3.9.2", "3.10.0"])
+    {
+        facts.client_sig = mtatls::Signature::default();
+        facts.server_sig = mtatls::Signature::default();
+        return Some(facts);
+    }
     if facts.reused
         && facts.am_server
         && facts.protocol == "TLSv1.3"

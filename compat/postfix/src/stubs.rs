@@ -237,6 +237,9 @@ pub unsafe extern "C" fn tls_cert_fprint(cert: *mut c_void, mdalg: *const c_char
     pf::strdup(&mtatls::unstable::cert_fingerprint(cert, md))
 }
 
+/// `char *tls_pkey_fprint(X509 *, const char *mdalg)` (3.7, 3.8): the
+/// digest of the certificate's public key.
+#[cfg(not(feature = "pf39"))]
 #[no_mangle]
 pub unsafe extern "C" fn tls_pkey_fprint(cert: *mut c_void, mdalg: *const c_char) -> *mut c_char {
     let (false, Some(md)) = (cert.is_null(), digest(mdalg)) else {
@@ -245,6 +248,24 @@ pub unsafe extern "C" fn tls_pkey_fprint(cert: *mut c_void, mdalg: *const c_char
     let cert = X509Ref::from_ptr(cert.cast());
     let legacy = crate::globals::get().bc_pkey_fprint;
     pf::strdup(&mtatls::unstable::pkey_fingerprint(cert, md, legacy))
+}
+
+/// `char *tls_pkey_fprint(EVP_PKEY *, const char *mdalg)` (3.9+): the
+/// digest of the key's DER SubjectPublicKeyInfo.
+#[cfg(feature = "pf39")]
+#[no_mangle]
+pub unsafe extern "C" fn tls_pkey_fprint(key: *mut c_void, mdalg: *const c_char) -> *mut c_char {
+    let (false, Some(md)) = (key.is_null(), digest(mdalg)) else {
+        return std::ptr::null_mut();
+    };
+    let key = openssl::pkey::PKeyRef::<openssl::pkey::Public>::from_ptr(key.cast());
+    match key
+        .public_key_to_der()
+        .and_then(|der| openssl::hash::hash(md, &der))
+    {
+        Ok(d) => pf::strdup(&mtatls::unstable::colon_hex(&d)),
+        Err(_) => std::ptr::null_mut(),
+    }
 }
 
 #[no_mangle]
@@ -378,10 +399,30 @@ pub extern "C" fn tls_dane_log(_ctx: *mut c_void) {}
 
 // --- Debian-internal OpenSSL helpers -----------------------------------------
 
+#[cfg(not(feature = "pf38"))]
 #[no_mangle]
 pub extern "C" fn tls_auto_eecdh_curves(_ctx: *mut c_void, _origin: *const c_char) {
     internal!("tls_auto_eecdh_curves");
 }
+
+/// 3.8+: `void tls_auto_groups(SSL_CTX *, const char *eecdh, const char
+/// *ffdhe)`.
+#[cfg(feature = "pf38")]
+#[no_mangle]
+pub extern "C" fn tls_auto_groups(_ctx: *mut c_void, _eecdh: *const c_char, _ffdhe: *const c_char) {
+    internal!("tls_auto_groups");
+}
+
+/// 3.9+: `void tls_enable_client_rpk(SSL_CTX *, SSL *)`. Raw public keys
+/// need OpenSSL 3.2; without them Postfix does nothing here either.
+#[cfg(feature = "pf39")]
+#[no_mangle]
+pub extern "C" fn tls_enable_client_rpk(_ctx: *mut c_void, _ssl: *mut c_void) {}
+
+/// 3.9+: `void tls_enable_server_rpk(SSL_CTX *, SSL *)`.
+#[cfg(feature = "pf39")]
+#[no_mangle]
+pub extern "C" fn tls_enable_server_rpk(_ctx: *mut c_void, _ssl: *mut c_void) {}
 
 #[no_mangle]
 pub unsafe extern "C" fn tls_bio(
@@ -940,7 +981,8 @@ pub extern "C" fn tls_proxy_client_param_serialize(
 }
 
 /// `TLS_CLIENT_PARAMS *tls_proxy_client_param_from_config(TLS_CLIENT_PARAMS *)`:
-/// the `tls_*` values in effect (pointers to this library's copies).
+/// the `tls_*` values in effect (pointers to this library's copies), in
+/// the series' layout.
 #[no_mangle]
 pub unsafe extern "C" fn tls_proxy_client_param_from_config(
     p: *mut ClientParams,
@@ -952,8 +994,15 @@ pub unsafe extern "C" fn tls_proxy_client_param_from_config(
         p.cnf_name = var_tls_cnf_name;
         p.high_clist = var_tls_high_clist;
         p.medium_clist = var_tls_medium_clist;
-        p.low_clist = var_tls_low_clist;
-        p.export_clist = var_tls_export_clist;
+        #[cfg(not(feature = "pf38"))]
+        {
+            p.low_clist = var_tls_low_clist;
+            p.export_clist = var_tls_export_clist;
+        }
+        #[cfg(feature = "pf38")]
+        {
+            p.ffdhe_auto = var_tls_ffdhe_auto;
+        }
         p.null_clist = var_tls_null_clist;
         p.eecdh_auto = var_tls_eecdh_auto;
         p.eecdh_strong = var_tls_eecdh_strong;
@@ -964,10 +1013,13 @@ pub unsafe extern "C" fn tls_proxy_client_param_from_config(
         p.mgr_service = var_tls_mgr_service;
         p.tkt_cipher = var_tls_tkt_cipher;
         p.daemon_rand_bytes = var_tls_daemon_rand_bytes;
-        p.append_def_CA = var_tls_append_def_CA;
-        p.bc_pkey_fprint = var_tls_bc_pkey_fprint;
-        p.preempt_clist = var_tls_preempt_clist;
-        p.multi_wildcard = var_tls_multi_wildcard;
+        p.append_def_CA = pf_int(var_tls_append_def_CA);
+        #[cfg(not(feature = "pf311"))]
+        {
+            p.bc_pkey_fprint = var_tls_bc_pkey_fprint;
+        }
+        p.preempt_clist = pf_int(var_tls_preempt_clist);
+        p.multi_wildcard = pf_int(var_tls_multi_wildcard);
     }
     p
 }
