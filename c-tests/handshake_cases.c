@@ -324,8 +324,12 @@ static void check_facts(const char *side_name, const struct tcase *c, const stru
             CHK_I(trust, MTATLS_TRUST_ANONYMOUS);
             CHK_S(peer_cert_fprint, "");
         }
-    } else if (strcmp(e->protocol, "TLSv1.3") == 0) {
-        /* In TLS 1.3 the server sees the client's key share: same group. */
+    } else {
+        /*
+         * The server names the same key exchange: in TLS 1.3 from the
+         * client's key share, in TLS 1.2 from the group it chose (the DH
+         * group's size for DHE).
+         */
         CHK_S(kex_name, e->kex_name);
         CHK_I(kex_bits, e->kex_bits);
     }

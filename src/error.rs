@@ -11,7 +11,9 @@ pub enum ErrorKind {
     NullParameter,
     /// A malformed argument: not UTF-8, a bad descriptor, an unknown role.
     InvalidArgument,
-    /// A parameter name this library does not know.
+    /// An invalid parameter name (empty, white space, `=`, control
+    /// characters), or a lookup of a name this library does not know that
+    /// was never set. (Unknown valid names are accepted: see `Params::set`.)
     UnknownParameter,
     /// A parameter value Postfix would refuse.
     InvalidValue,

@@ -54,7 +54,7 @@ pub use context::cache::SessionStore;
 pub use context::selfsigned::{self_signed_pem, write_self_signed};
 pub use context::sni::SniSelector;
 pub use context::tickets::{TicketKey, TicketKeys, TICKET_KEY_LEN};
-pub use context::{Context, Hooks};
+pub use context::{init_openssl, Context, Hooks};
 pub use error::{Error, ErrorKind, Result};
 pub use logging::{Logger, Severity};
 pub use report::fsreport::FsReport;

@@ -26,6 +26,7 @@ pub use crate::report::facts::collect as collect_facts;
 pub use crate::report::summary::{received_comment, sanitize_comment, status, summary_line};
 pub use crate::session::pktdump::dump_lines;
 pub use crate::session::SslSetup;
+pub use crate::sys::init::init_openssl as init_openssl_config;
 pub use crate::sys::version::runtime_version;
 pub use crate::sys::wait::{unix_time, Deadline, WaitError, Want};
 pub use crate::sys::x509::name_oneline;

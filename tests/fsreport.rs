@@ -166,22 +166,34 @@ fn groups_and_dh_problems() {
             ("ffdhe3072".to_string(), "used as ffdhe3072".to_string()),
         ]
     );
-    // A weak (1024-bit) DH parameter file is named.
-    let dh = common::scratch_dir("fsreport").join("dh1024.pem");
+    // A weak (1536-bit) DH parameter file is named. (PKCS#3 "DH
+    // PARAMETERS": Postfix 3.7 on OpenSSL 3 does not read the X9.42 ones
+    // `openssl dhparam -dsaparam` writes; tests/dh_param_file.rs.)
+    let dh = common::scratch_dir("fsreport").join("dh1536.pem");
     let st = Command::new("openssl")
-        .args(["dhparam", "-dsaparam", "-out"])
+        .args(["genpkey", "-genparam", "-algorithm", "DH"])
+        .args(["-pkeyopt", "group:modp_1536", "-out"])
         .arg(&dh)
-        .arg("1024")
         .output()
         .unwrap();
     assert!(st.status.success());
     let dh = dh.display().to_string();
     let r = build("smtpd", &[("smtpd_tls_dh1024_param_file", dh.as_str())]);
-    assert_eq!(r.dh, Some((dh.clone(), 1024)));
+    assert_eq!(r.dh, Some((dh.clone(), 1536)));
     assert!(r
-        .problems
+        .warnings
         .iter()
-        .any(|p| p.starts_with(&format!("DH parameters in {dh} have 1024 bits (weak)"))));
+        .any(|p| p.starts_with(&format!("DH parameters in {dh} have 1536 bits (weak)"))));
+    // Every DHE suite then gets that group: named per suite, warned about.
+    let dhe = r.policies[0]
+        .legacy
+        .iter()
+        .find(|s| s.name == "DHE-RSA-AES256-GCM-SHA384")
+        .unwrap();
+    assert_eq!(dhe.dh_bits, 1536);
+    assert!(r.warnings.iter().any(|w| w.starts_with(&format!(
+        "server: the DH parameters in {dh} give these DHE suites a 1536-bit DH group (weak): "
+    ))));
 }
 
 #[test]
@@ -240,6 +252,292 @@ fn loglevel_3_states_forward_secrecy() {
         let (_, c) = common::pair::run(server.clone(), client, |_| Ok(()));
         let has = c.log.iter().any(|l| l.contains(": forward secrecy: "));
         assert_eq!(has, logged, "loglevel {level}: {:#?}", c.log);
+    }
+}
+
+/// `openssl s_client -starttls smtp OPTIONS` to 127.0.0.1:`port` (no input:
+/// it ends after the handshake); its stdout and stderr together.
+fn s_client(port: u16, opts: &[&str]) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_client", "-starttls", "smtp", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(opts)
+        .stdin(std::process::Stdio::null());
+    let out = common::run_bounded(&mut cmd, std::time::Duration::from_secs(30));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether the openssl CLI is there (else the test is skipped, or fails
+/// under MTATLS_REQUIRE_PEERS=1).
+fn have_openssl_cli() -> bool {
+    if common::have("openssl") {
+        return true;
+    }
+    assert!(
+        !common::required("MTATLS_REQUIRE_PEERS"),
+        "the openssl CLI is required"
+    );
+    eprintln!("SKIPPED (real peers): no openssl CLI");
+    false
+}
+
+/// mtatls-smtpd with `-o` settings.
+fn smtpd_with(settings: &[&str]) -> common::peers::MtatlsSmtpd {
+    let mut opts = Vec::new();
+    for s in settings {
+        opts.push("-o".to_string());
+        opts.push(s.to_string());
+    }
+    common::peers::MtatlsSmtpd::start(&opts)
+}
+
+/// Issue 17, fix 2a: with grade `null` and kRSA excluded, the only TLS 1.2
+/// suite left (which `openssl s_client` really negotiates) has no
+/// encryption: it is not forward-secret, it is named as such, and the
+/// verdict is not "every negotiable session is forward-secret".
+#[test]
+fn null_grade_suites_have_no_encryption_and_no_forward_secrecy() {
+    let settings = [
+        ("smtpd_tls_ciphers", "null"),
+        ("smtpd_tls_exclude_ciphers", "kRSA"),
+    ];
+    let r = build("smtpd", &settings);
+    let suite = r.policies[0]
+        .legacy
+        .iter()
+        .find(|s| s.name == "ECDHE-RSA-NULL-SHA")
+        .expect("ECDHE-RSA-NULL-SHA listed");
+    assert!(suite.unusable.is_empty(), "{suite:?}");
+    assert!(!suite.encrypted && !suite.forward_secret, "{suite:?}");
+    assert!(!r.all_forward_secret(), "{:#?}", r.problems);
+    assert_eq!(
+        r.verdict(),
+        "smtpd: some sessions can be negotiated without forward secrecy"
+    );
+    assert!(
+        r.problems.iter().any(|p| p
+            .starts_with("server: cipher suites without encryption can be negotiated (eNULL: ")
+            && p.contains(
+                ": ECDHE-RSA-NULL-SHA; exclude them with smtpd_tls_exclude_ciphers = eNULL"
+            )),
+        "{:#?}",
+        r.problems
+    );
+    assert!(r.to_text().contains("NOENC ECDHE-RSA-NULL-SHA "));
+    if !have_openssl_cli() {
+        return;
+    }
+    // The suite really is negotiated (in TLS 1.2), without encryption.
+    let smtpd = smtpd_with(&["smtpd_tls_ciphers=null", "smtpd_tls_exclude_ciphers=kRSA"]);
+    let out = s_client(smtpd.port, &["-tls1_2", "-cipher", "ALL:eNULL:@SECLEVEL=0"]);
+    assert!(
+        out.contains("Cipher is ECDHE-RSA-NULL-SHA"),
+        "s_client:\n{out}"
+    );
+}
+
+/// Issue 17, fix 2b: each DHE suite's DH group size is reported, and a
+/// weak one (OpenSSL's automatic choice gives a 128-bit anonymous suite
+/// 1024 bits) is a warning; the sizes are what `openssl s_client` sees
+/// from mtatls-smtpd with the same configuration.
+#[test]
+fn dhe_suites_report_the_dh_group_openssl_s_client_sees() {
+    let out = Command::new(common::c_binaries().join("mtatls-fsreport"))
+        .arg("smtpd")
+        .output()
+        .expect("mtatls-fsreport");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let reported = |suite: &str| -> u32 {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(suite))
+            .unwrap_or_else(|| panic!("{suite} missing:\n{text}"));
+        let bits = line
+            .split("(DH ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or_else(|| panic!("no DH size: {line}"));
+        bits.parse().unwrap()
+    };
+    let cases = [
+        ("ADH-AES128-SHA", 1024),
+        ("ADH-AES256-GCM-SHA384", 3072),
+        ("DHE-RSA-AES128-GCM-SHA256", 2048),
+    ];
+    for (suite, bits) in cases {
+        assert_eq!(reported(suite), bits, "{suite}:\n{text}");
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            "warning: server: OpenSSL's automatic DH parameters give these DHE suites a 1024-bit DH group (weak): "
+        ) && l.contains(" ADH-AES128-SHA ")),
+        "{text}"
+    );
+    // Still a warning only: the verdict is about forward secrecy.
+    assert!(text.contains("\nproblem: server: cipher suites without forward secrecy"));
+    if !have_openssl_cli() {
+        return;
+    }
+    let smtpd = smtpd_with(&[]);
+    for (suite, bits) in cases {
+        let out = s_client(
+            smtpd.port,
+            &["-tls1_2", "-cipher", &format!("{suite}:@SECLEVEL=0")],
+        );
+        assert!(
+            out.contains(&format!("Server Temp Key: DH, {bits} bits")),
+            "{suite}: s_client:\n{out}"
+        );
+    }
+}
+
+/// Issue 17, fix 2d: TLS 1.3 suites are not "always forward-secret" when
+/// the protocols leave TLS 1.3 out: they are not negotiable (and
+/// `openssl s_client -tls1_3` indeed gets no session).
+#[test]
+fn tls13_suites_are_not_negotiable_without_tls13() {
+    let r = build("smtpd", &[("smtpd_tls_protocols", "<=TLSv1.2")]);
+    let p = &r.policies[0];
+    assert!(!p.tls13.is_empty());
+    for s in &p.tls13 {
+        assert_eq!(s.unusable, "TLS 1.3 is not enabled", "{s:?}");
+    }
+    let text = r.to_text();
+    assert!(!text.contains("always forward-secret"), "{text}");
+    assert!(
+        text.contains(
+            "TLS 1.3 suites (not negotiable: TLS 1.3 is not enabled by smtpd_tls_protocols):"
+        ),
+        "{text}"
+    );
+    let json = r.to_json();
+    let facts = json_facts(
+        &json,
+        "print(all(not s['negotiable'] for s in d['policies'][0]['tls13_suites']))",
+    );
+    assert_eq!(facts[2], "True");
+    if !have_openssl_cli() {
+        return;
+    }
+    let smtpd = smtpd_with(&["smtpd_tls_protocols=<=TLSv1.2"]);
+    let out = s_client(smtpd.port, &["-tls1_3"]);
+    assert!(
+        !out.contains("Cipher is TLS_") && out.contains("Cipher is (NONE)"),
+        "s_client -tls1_3:\n{out}"
+    );
+}
+
+/// Issue 17, fix 2e: the protocol lists name only versions this OpenSSL
+/// can speak: SSLv3 only when it has SSLv3 (the openssl CLI built on it
+/// offers `s_client -ssl3` exactly then).
+#[test]
+fn protocol_lists_follow_the_runtime_openssl() {
+    let r = build("smtpd", &[("smtpd_tls_protocols", "!SSLv2")]);
+    let protocols = &r.policies[0].protocols;
+    assert!(
+        protocols.ends_with(&["TLSv1.2".to_string(), "TLSv1.3".to_string()]),
+        "{protocols:?}"
+    );
+    if !have_openssl_cli() {
+        return;
+    }
+    let help = Command::new("openssl")
+        .args(["s_client", "-help"])
+        .output()
+        .expect("openssl s_client -help");
+    let help =
+        String::from_utf8_lossy(&help.stderr).to_string() + &String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains(" -tls1_2 "), "{help}");
+    let has_ssl3 = help.lines().any(|l| l.trim_start().starts_with("-ssl3 "));
+    assert_eq!(
+        protocols.iter().any(|v| v == "SSLv3"),
+        has_ssl3,
+        "{protocols:?} vs s_client -help:\n{help}"
+    );
+    // With SSLv3 alone nothing is left: said, not hidden.
+    let r = build("smtpd", &[("smtpd_tls_protocols", "SSLv3")]);
+    if !has_ssl3 {
+        assert!(r.policies[0].protocols.is_empty());
+        assert!(
+            r.problems.iter().any(|p| p.starts_with(
+                "server: smtpd_tls_protocols enables no protocol version this OpenSSL"
+            )),
+            "{:#?}",
+            r.problems
+        );
+        assert!(!r.all_forward_secret());
+    }
+}
+
+/// Issue 17, fix 3: a TLS 1.2 server's loglevel-3 line names the key
+/// exchange as a client's does (OpenSSL keeps no server key after a TLS 1.2
+/// handshake), and it is what `openssl s_client` reports as the server's
+/// temporary key: X25519, an ECDHE curve, or the DHE group's size (also
+/// OpenSSL's automatic 1024-bit group for a 128-bit anonymous suite).
+#[test]
+fn tls12_server_forward_secrecy_line_matches_openssl_s_client() {
+    if !common::have("openssl") {
+        assert!(
+            !common::required("MTATLS_REQUIRE_PEERS"),
+            "the openssl CLI is required"
+        );
+        eprintln!("SKIPPED (real peers): no openssl CLI");
+        return;
+    }
+    let smtpd = common::peers::MtatlsSmtpd::start(&[
+        "-o".to_string(),
+        "smtpd_tls_loglevel=1, forward-secrecy".to_string(),
+    ]);
+    let cases: [(&[&str], &str); 4] = [
+        (&["-groups", "X25519"], "X25519"),
+        (&["-groups", "P-256"], "ECDHE (prime256v1)"),
+        (&["-cipher", "DHE-RSA-AES256-GCM-SHA384"], "DHE (2048 bits)"),
+        (
+            &["-cipher", "ADH-AES128-SHA:@SECLEVEL=0"],
+            "DHE (1024 bits)",
+        ),
+    ];
+    for (i, (opts, want)) in cases.iter().enumerate() {
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_client", "-starttls", "smtp", "-tls1_2", "-connect"])
+            .arg(format!("127.0.0.1:{}", smtpd.port))
+            .args(*opts)
+            .stdin(std::process::Stdio::null());
+        let out = common::run_bounded(&mut cmd, std::time::Duration::from_secs(30));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let temp_key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Server Temp Key: "))
+            .unwrap_or_else(|| panic!("s_client {opts:?} shows no server key:\n{text}"));
+        // s_client's words for the key, in the line's words.
+        let f: Vec<&str> = temp_key.split(", ").collect();
+        let theirs = match f.as_slice() {
+            ["DH", bits] => format!("DHE ({})", bits),
+            ["ECDH", curve, _] => format!("ECDHE ({curve})"),
+            [name, _] => name.to_string(),
+            _ => panic!("unexpected s_client key: {temp_key}"),
+        };
+        assert_eq!(&theirs, want, "s_client {opts:?}: {temp_key}");
+        let lines = smtpd.wait_tls_lines(i + 1);
+        assert!(lines[i].contains("TLSv1.2 with cipher"), "{}", lines[i]);
+        let fs: Vec<String> = smtpd
+            .stderr()
+            .into_iter()
+            .filter(|l| l.contains(": forward secrecy: "))
+            .collect();
+        assert_eq!(
+            fs.get(i).map(String::as_str),
+            Some(
+                format!("localhost[127.0.0.1]: forward secrecy: yes, key-exchange {theirs}")
+                    .as_str()
+            ),
+            "s_client {opts:?}:\n{}",
+            common::peers::indent(&smtpd.stderr())
+        );
     }
 }
 

@@ -649,3 +649,175 @@ fn server_client_certificate_lines_at_loglevel_2() {
             && s.log[2].ends_with(":!aNULL\"")
     );
 }
+
+/// Issue 17, fix 6: `tls_dane_digests` says which digests DANE TLSA
+/// matching types 1 and 2 mean, and which is preferred, as in Postfix
+/// (`SSL_CTX_dane_mtype_set`): a type left out is unusable, and of a
+/// record set with both types only the preferred type's records count.
+/// The records themselves are checked with `openssl s_client -dane_tlsa_*`
+/// against mtatls-smtpd serving the same certificate.
+#[test]
+fn tls_dane_digests_select_the_tlsa_matching_types() {
+    use openssl::hash::MessageDigest;
+    let pki = pki();
+    let spki256 = pki.spki_digest("rsa", MessageDigest::sha256());
+    let spki512 = pki.spki_digest("rsa", MessageDigest::sha512());
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    let rec = |mtype: u8, data: &[u8]| Tlsa {
+        usage: 3,
+        selector: 1,
+        mtype,
+        data: data.to_vec(),
+    };
+    let wrong256 = vec![0u8; 32];
+    let run_with = |digests: Option<&str>, records: Vec<Tlsa>| {
+        let server = settings(&[
+            ("smtpd_tls_security_level", "may"),
+            ("smtpd_tls_chain_files", &pki.path("rsa.pem")),
+        ]);
+        let mut client = settings(&[
+            ("smtp_tls_security_level", "may"),
+            ("smtp_tls_loglevel", "1"),
+        ]);
+        if let Some(d) = digests {
+            client.extend(settings(&[("tls_dane_digests", d)]));
+        }
+        run(server, client, move |s| {
+            s.set_peer_names("mail.example.test", "example.test")?;
+            s.set_level("dane-only")?;
+            for r in records {
+                s.add_tlsa(r)?;
+            }
+            Ok(())
+        })
+        .1
+    };
+    let verified = |c: &Side| {
+        c.summary
+            .as_deref()
+            .is_some_and(|s| s.starts_with("Verified TLS connection established"))
+            && matches!(c.handshake, Some(Ok(())))
+    };
+    let cases: [(&str, Option<&str>, Vec<Tlsa>, bool); 6] = [
+        ("default, sha512 record", None, vec![rec(2, &spki512)], true),
+        ("default, sha256 record", None, vec![rec(1, &spki256)], true),
+        (
+            "sha256 only, sha512 record",
+            Some("sha256"),
+            vec![rec(2, &spki512)],
+            false,
+        ),
+        (
+            "sha256 only, sha256 record",
+            Some("sha256"),
+            vec![rec(1, &spki256)],
+            true,
+        ),
+        // Both types present: the preferred type's (wrong) record decides.
+        (
+            "sha512 preferred, good sha512 and wrong sha256",
+            Some("sha512 sha256"),
+            vec![rec(2, &spki512), rec(1, &wrong256)],
+            true,
+        ),
+        (
+            "sha256 preferred, good sha512 and wrong sha256",
+            Some("sha256 sha512"),
+            vec![rec(2, &spki512), rec(1, &wrong256)],
+            false,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, digests, records, want) in cases {
+        let c = run_with(digests, records);
+        if verified(&c) != want {
+            failures.push(format!(
+                "{name}: verified {}, want {want}: {:?}\n{:#?}",
+                verified(&c),
+                c.handshake,
+                c.log
+            ));
+        }
+    }
+    // The unusable record is named, in Postfix's words.
+    let c = run_with(Some("sha256"), vec![rec(2, &spki512)]);
+    for line in [
+        format!(
+            "warning: {CLIENT_LABEL}: unusable TLSA RR: 3 1 2 {}",
+            hex(&spki512)
+        ),
+        format!("warning: {CLIENT_LABEL}: all TLSA records unusable"),
+    ] {
+        if !c.logged(&line) {
+            failures.push(format!("no \"{line}\" in {:#?}", c.log));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The sha512 record does match the server's key (OpenSSL's own DANE
+    // code, all types enabled, says so).
+    if !common::have("openssl") {
+        assert!(
+            !common::required("MTATLS_REQUIRE_PEERS"),
+            "the openssl CLI is required"
+        );
+        eprintln!("SKIPPED (real peers): no openssl CLI");
+        return;
+    }
+    let smtpd = common::peers::MtatlsSmtpd::start(&[
+        "-o".to_string(),
+        format!("smtpd_tls_chain_files={}", pki.path("rsa.pem")),
+    ]);
+    let mut cmd = std::process::Command::new("openssl");
+    cmd.args(["s_client", "-starttls", "smtp", "-connect"])
+        .arg(format!("127.0.0.1:{}", smtpd.port))
+        .args([
+            "-dane_tlsa_domain",
+            "mail.example.test",
+            "-dane_tlsa_rrdata",
+        ])
+        .arg(format!("3 1 2 {}", hex(&spki512)))
+        .stdin(std::process::Stdio::null());
+    let out = common::run_bounded(&mut cmd, std::time::Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("Verification: OK") && text.contains("DANE TLSA 3 1 2 "),
+        "s_client:\n{text}"
+    );
+}
+
+/// Issue 17, fix 6: the warnings for `tls_dane_digests` entries Postfix
+/// rejects are real posttls-finger's, for the same value (both probe a
+/// closed port: the client context is built first).
+#[test]
+fn tls_dane_digests_warnings_match_posttls_finger() {
+    let Some(peers) = common::peers::available() else {
+        return;
+    };
+    let value = "sha1 md5=1 sha256=0 sha256=255 x=y foo=5 sha512=2 sha512 =3 sha384=4";
+    let port = common::peers::free_port();
+    let opt = format!("tls_dane_digests={value}");
+    let theirs: Vec<String> = common::postfix::run_posttls_finger(
+        &mut common::postfix::posttls_finger_command(peers.release(), port, &["-c", "-o", &opt]),
+    )
+    .into_iter()
+    .filter_map(|l| {
+        l.strip_prefix("posttls-finger: warning: ")
+            .map(str::to_string)
+    })
+    .collect();
+    let mut cmd = std::process::Command::new(common::c_binaries().join("mtatls-finger"));
+    cmd.args(common::peers::release_options())
+        .args(["-o", &opt])
+        .arg(format!("127.0.0.1:{port}"));
+    let out = common::run_bounded(&mut cmd, std::time::Duration::from_secs(60));
+    let ours: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("mtatls-finger: warning: ")
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(theirs.len(), 7, "{theirs:#?}");
+    assert_eq!(ours, theirs);
+}

@@ -277,10 +277,12 @@ def test_handshake_summaries_facts_fingerprints(cert, server_ctx, client_ctx):
 
 def test_parameter_errors(cert):
     with mtatls.Params() as p:
+        p.set("no_such_parameter", "x")  # kept, as in a main.cf
+        assert p["no_such_parameter"] == "x"
         with pytest.raises(mtatls.ParameterError) as e:
-            p.set("no_such_parameter", "x")
+            p.set("no such parameter", "x")
         assert type(e.value) is mtatls.UnknownParameter
-        assert str(e.value) == e.value.message == "unknown parameter: no_such_parameter"
+        assert str(e.value) == e.value.message == 'bad parameter name: "no such parameter"'
         assert (e.value.code, e.value.name) == (100, "MTATLS_RESULT_UNKNOWN_PARAMETER")
 
         with pytest.raises(mtatls.InvalidValue) as e:

@@ -35,7 +35,7 @@ pub enum Kind {
     ServerLevel,
     /// `smtp_tls_security_level`.
     ClientLevel,
-    /// A digest name OpenSSL must know.
+    /// A digest name (OpenSSL must know it: checked when a context is built).
     Digest,
     /// `tls_config_file`: `default`, `none` or an absolute path.
     ConfigFile,
@@ -90,10 +90,10 @@ pub static PARAMS: &[ParamDef] = &[
     p("tls_legacy_public_key_fingerprints", "no", Bool, "Public-key fingerprints over the bare key bits (pre-2.9.6 compatibility); ignored from Postfix 3.9 on."),
     p("tls_fast_shutdown_enable", "yes", Bool, "Send close_notify without waiting for the peer's."),
     p("tls_wildcard_matches_multiple_labels", "yes", Bool, "Read but unused (OpenSSL matches names)."),
-    p("tls_dane_digests", "sha512 sha256", NonEmpty, "Digests usable in DANE TLSA records."),
+    p("tls_dane_digests", "sha512 sha256", NonEmpty, "DANE TLSA matching types, most preferred first: `sha256` is type 1, `sha512` type 2, `name=N` a digest for type N (3-254), `=N` disables N; types not listed are unusable. Client contexts; Postfix's warnings for bad entries."),
     p("tls_daemon_random_bytes", "32", Int, "Bytes of entropy a daemon seeds from (kept for compatibility)."),
-    p("tls_config_file", "default", ConfigFile, "OpenSSL configuration file: `default`, `none` or an absolute path."),
-    p("tls_config_name", "", Text, "Application name in the OpenSSL configuration file."),
+    p("tls_config_file", "default", ConfigFile, "OpenSSL configuration file: `default` (OpenSSL's, errors ignored), `none` (no file at all) or an absolute path (strict). Applied once per process, before anything else uses OpenSSL."),
+    p("tls_config_name", "", Text, "Application name: its section of the OpenSSL configuration file is applied (with `default`, `openssl_conf` when the file has none)."),
     // --- server (smtpd_*) ---
     p("smtpd_use_tls", "no", Bool, "Obsolete: offer STARTTLS (level `may`) when smtpd_tls_security_level is empty."),
     p("smtpd_enforce_tls", "no", Bool, "Obsolete: require TLS (level `encrypt`) when smtpd_tls_security_level is empty."),
@@ -105,7 +105,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("smtpd_tls_exclude_ciphers", "", Exclusions, "Ciphers the server always excludes."),
     p("smtpd_tls_mandatory_exclude_ciphers", "", Exclusions, "Ciphers the server also excludes when TLS is mandatory."),
     p("smtpd_tls_eecdh_grade", "auto", NonEmpty, "Ignored since Postfix 3.6 (always `auto`)."),
-    p("smtpd_tls_dh1024_param_file", "", Text, "DH parameters for TLS 1.2 DHE ciphers: empty or `auto` for OpenSSL's choice, or a PEM file."),
+    p("smtpd_tls_dh1024_param_file", "", Text, "DH parameters for TLS 1.2 DHE ciphers: empty or `auto` for OpenSSL's choice, or a PEM file of `DH PARAMETERS` (read as Postfix 3.7 reads it with OpenSSL 3: X9.42 parameters are refused, with Postfix's warnings, and OpenSSL's choice is used)."),
     p("smtpd_tls_dh512_param_file", "", Text, "Ignored since Postfix 3.6."),
     p("smtpd_tls_chain_files", "", Text, "PEM files with key then certificate chain, per algorithm."),
     p("smtpd_tls_cert_file", "", Text, "RSA certificate file (`none`: no certificate at all)."),
@@ -168,6 +168,71 @@ pub static PARAMS: &[ParamDef] = &[
     p("mtatls_strict", "no", Bool, "Turn every warn-and-continue case into an error (mtatls only)."),
     p("mtatls_release_buffers", "yes", Bool, "Free a session's read and write buffers while it is idle (OpenSSL's SSL_MODE_RELEASE_BUFFERS; mtatls only)."),
 ];
+
+/// Postfix parameters whose names look like TLS parameters (see
+/// [`looks_like_tls`]) but that Postfix's daemons read themselves, not its
+/// TLS library (policy lookups, SASL, DNS, connection reuse, tlsmgr's
+/// PRNG, postscreen, anvil): a main.cf may set them, mtatls has nothing to
+/// do with them, so they are ignored without a warning. Client names are
+/// listed with the `smtp_` prefix (their `lmtp_` twins count too); every
+/// `tlsproxy_*` parameter is tlsproxy(8)'s. Postfix 3.7 to 3.11.
+pub static POSTFIX_DAEMON_TLS_PARAMS: &[&str] = &[
+    "smtp_sasl_tls_security_options",
+    "smtp_sasl_tls_verified_security_options",
+    "smtp_tls_block_early_mail_reply",
+    "smtp_tls_connection_reuse",
+    "smtp_tls_dane_insecure_mx_policy",
+    "smtp_tls_enforce_sts_mx_patterns",
+    "smtp_tls_force_insecure_host_tlsa_lookup",
+    "smtp_tls_note_starttls_offer",
+    "smtp_tls_per_site",
+    "smtp_tls_policy_maps",
+    "smtp_tls_wrappermode",
+    "smtp_log_tls_feature_status",
+    "smtpd_client_new_tls_session_rate_limit",
+    "smtpd_sasl_tls_security_options",
+    "smtpd_tls_auth_only",
+    "postscreen_tls_security_level",
+    "tls_random_bytes",
+    "tls_random_exchange_name",
+    "tls_random_prng_update_period",
+    "tls_random_reseed_period",
+    "tls_random_source",
+    "tls_required_enable",
+];
+
+/// Whether `name` is a syntactically valid parameter name: not empty, no
+/// white space, no `=` and no control characters (Postfix's main.cf takes
+/// any other text as a name). `Err`: the message, naming the name.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '=' || c.is_control())
+    {
+        Err(format!("bad parameter name: \"{}\"", name.escape_debug()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether a name this library does not know looks like a TLS parameter
+/// (`tls_*`, `*_tls_*`, `*_starttls_*`) or one of mtatls's own
+/// (`mtatls_*`), and is not one of [`POSTFIX_DAEMON_TLS_PARAMS`]: such a
+/// name set in a configuration is worth a warning (a misspelling, or a
+/// TLS setting of a newer Postfix that mtatls does not implement).
+pub fn looks_like_tls(name: &str) -> bool {
+    let tls_like = name.starts_with("tls_")
+        || name.contains("_tls_")
+        || name.contains("_starttls_")
+        || name.starts_with("mtatls_");
+    let daemon = name.starts_with("tlsproxy_")
+        || POSTFIX_DAEMON_TLS_PARAMS.contains(&name)
+        || name.strip_prefix("lmtp_").is_some_and(|rest| {
+            POSTFIX_DAEMON_TLS_PARAMS.contains(&format!("smtp_{rest}").as_str())
+        });
+    tls_like && !daemon
+}
 
 /// The known parameter `name` (including the `lmtp_` twins of client
 /// parameters), with its default adjusted to the name's prefix.
@@ -324,8 +389,11 @@ pub fn validate(name: &str, kind: Kind, value: &str) -> Result<()> {
         ClientLevel => crate::config::level::Level::parse_client(value)
             .map(drop)
             .map_err(|why| Error::invalid(name, value, why)),
+        // Whether OpenSSL knows the name is checked when a context is
+        // built, as Postfix does: asking OpenSSL now would initialise it
+        // before `tls_config_file` is applied.
         Digest => {
-            if value.is_empty() || openssl::hash::MessageDigest::from_name(value).is_none() {
+            if value.is_empty() {
                 Err(Error::invalid(
                     name,
                     value,
@@ -429,23 +497,26 @@ impl Params {
         }
     }
 
-    /// Set a known parameter. Unknown names and values Postfix refuses
-    /// are errors naming the parameter and the value. A value that refers
-    /// to other parameters (`$name`) is checked when a context is built.
+    /// Set a parameter. The rule for names is the same as for a main.cf
+    /// ([`Params::load_str`]): any valid name ([`check_name`]) is kept
+    /// (for `$name` expansion); one this library does not know that looks
+    /// like a TLS parameter ([`looks_like_tls`]) gets one warning, "unused
+    /// parameter: NAME=VALUE", when a context is built (an error under
+    /// `mtatls_strict = yes`); other unknown names are ignored. An invalid
+    /// name (`ErrorKind::UnknownParameter`) and a value Postfix refuses for
+    /// a known parameter are errors naming the parameter and the value. A
+    /// value that refers to other parameters (`$name`) is checked when a
+    /// context is built.
     /// `mtatls_postfix_release` takes effect at once: later defaults and
     /// checks are those of that release.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
-        let def = lookup(name).ok_or_else(|| {
-            Error::new(
-                ErrorKind::UnknownParameter,
-                format!("unknown parameter: {name}"),
-            )
-        })?;
+        check_name(name).map_err(|m| Error::new(ErrorKind::UnknownParameter, m))?;
         let value = value.trim();
         if name == RELEASE_PARAM {
             self.release = Release::parse(value)?;
         } else if !value.contains('$') {
-            validate(name, self.kind_of(name, &def), value)?;
+            let kind = lookup(name).map_or(Kind::Text, |def| self.kind_of(name, &def));
+            validate(name, kind, value)?;
         }
         self.values.insert(name.to_string(), value.to_string());
         Ok(())
@@ -453,9 +524,13 @@ impl Params {
 
     /// Read main.cf text as Postfix does: `name = value` lines, `#`
     /// comment lines, blank lines, continuation lines that start with white
-    /// space; later lines win. Unknown names are kept (for `$name`
-    /// expansion) and otherwise ignored, so a whole main.cf can be read.
-    /// `origin` names the source in error messages.
+    /// space; later lines win. Names follow the rule of [`Params::set`]:
+    /// unknown names are kept (for `$name` expansion), those that look
+    /// like TLS parameters get one "unused parameter" warning when a
+    /// context is built, the others are ignored, so a whole main.cf of
+    /// real Postfix can be read; an invalid name is an error
+    /// (`ErrorKind::ConfigFile`, with the line). `origin` names the source
+    /// in error messages.
     pub fn load_str(&mut self, text: &str, origin: &str) -> Result<()> {
         let mut entries: Vec<(usize, String)> = Vec::new();
         for (idx, line) in text.lines().enumerate() {
@@ -493,10 +568,10 @@ impl Params {
                 ));
             };
             let name = name.trim();
-            if name.is_empty() || name.contains(|c: char| c.is_ascii_whitespace()) {
+            if let Err(why) = check_name(name) {
                 return Err(Error::new(
                     ErrorKind::ConfigFile,
-                    format!("{origin}, line {lineno}: bad parameter name: \"{name}\""),
+                    format!("{origin}, line {lineno}: {why}"),
                 ));
             }
             parsed.push((lineno, name.to_string(), value.trim().to_string()));
@@ -512,15 +587,14 @@ impl Params {
             })?;
         }
         for (lineno, name, value) in parsed {
-            if let Some(def) = lookup(&name) {
-                if !value.contains('$') && name != RELEASE_PARAM {
-                    validate(&name, self.kind_of(&name, &def), &value).map_err(|e| {
-                        Error::new(
-                            e.kind(),
-                            format!("{origin}, line {lineno}: {}", e.message()),
-                        )
-                    })?;
-                }
+            if !value.contains('$') && name != RELEASE_PARAM {
+                let kind = lookup(&name).map_or(Kind::Text, |def| self.kind_of(&name, &def));
+                validate(&name, kind, &value).map_err(|e| {
+                    Error::new(
+                        e.kind(),
+                        format!("{origin}, line {lineno}: {}", e.message()),
+                    )
+                })?;
             }
             self.values.insert(name, value);
         }
@@ -543,8 +617,31 @@ impl Params {
         self.load_str(&text, &path.display().to_string())
     }
 
+    /// The names set (or loaded) that this library does not know but that
+    /// look like TLS parameters ([`looks_like_tls`]), with their
+    /// unexpanded values, sorted by name: those a context for role
+    /// `prefix` warns about (a server context leaves the `smtp_` and
+    /// `lmtp_` ones to client contexts, a client context the `smtpd_`
+    /// ones).
+    pub fn unused_tls_names(&self, prefix: &str) -> Vec<(String, String)> {
+        let other_role: &[&str] = if prefix == "smtpd" {
+            &["smtp_", "lmtp_"]
+        } else {
+            &["smtpd_"]
+        };
+        let mut out: Vec<(String, String)> = self
+            .values
+            .iter()
+            .filter(|(n, _)| lookup(n).is_none() && looks_like_tls(n))
+            .filter(|(n, _)| !other_role.iter().any(|p| n.starts_with(p)))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The unexpanded value: explicit, else the selected release's
-    /// default; `None` if unknown.
+    /// default; `None` if unknown and not set.
     pub fn raw(&self, name: &str) -> Option<&str> {
         match self.values.get(name) {
             Some(v) => Some(v.as_str()),
@@ -563,18 +660,24 @@ impl Params {
         self.values.contains_key(name)
     }
 
-    /// The value of a known parameter with `$name` references expanded,
-    /// validated for its kind.
+    /// The value of a parameter with `$name` references expanded: a known
+    /// one (its default when not set) validated for its kind, or an
+    /// unknown one that was set. `ErrorKind::UnknownParameter` for a name
+    /// this library does not know that was never set.
     pub fn get(&self, name: &str) -> Result<String> {
-        let def = lookup(name).ok_or_else(|| {
-            Error::new(
-                ErrorKind::UnknownParameter,
-                format!("unknown parameter: {name}"),
-            )
-        })?;
+        let kind = match lookup(name) {
+            Some(def) => self.kind_of(name, &def),
+            None if self.values.contains_key(name) => Kind::Text,
+            None => {
+                return Err(Error::new(
+                    ErrorKind::UnknownParameter,
+                    format!("unknown parameter: {name}"),
+                ))
+            }
+        };
         let raw = self.raw(name).unwrap_or("");
         let value = self.expand(name, raw, 0, &mut Expansion::default())?;
-        validate(name, self.kind_of(name, &def), &value)?;
+        validate(name, kind, &value)?;
         Ok(value)
     }
 
@@ -995,11 +1098,37 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_are_errors_naming_them() {
+    fn unknown_names_are_kept_and_invalid_names_are_errors_naming_them() {
         let mut p = Params::new();
-        let e = p.set("smtpd_tls_cert_fil", "x").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::UnknownParameter);
-        assert_eq!(e.message(), "unknown parameter: smtpd_tls_cert_fil");
+        p.set("smtpd_tls_cert_fil", "x").unwrap();
+        p.set("myhostname", "mx.example").unwrap();
+        p.set("smtpd_tls_auth_only", "yes").unwrap();
+        p.set("lmtp_tls_policy_maps", "hash:/x").unwrap();
+        p.set("lmtp_tls_bogus", "1").unwrap();
+        p.set("mtatls_bogus", "1").unwrap();
+        p.set("tlsproxy_tls_loglevel", "1").unwrap();
+        assert_eq!(p.get("smtpd_tls_cert_fil").unwrap(), "x");
+        assert_eq!(
+            p.get("never_set").unwrap_err().kind(),
+            ErrorKind::UnknownParameter
+        );
+        let server = |v: Vec<(String, String)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(
+            server(p.unused_tls_names("smtpd")),
+            ["mtatls_bogus", "smtpd_tls_cert_fil"]
+        );
+        assert_eq!(
+            server(p.unused_tls_names("lmtp")),
+            ["lmtp_tls_bogus", "mtatls_bogus"]
+        );
+        for bad in ["", "smtpd tls", "a=b", "a\u{1}b"] {
+            let e = p.set(bad, "x").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::UnknownParameter);
+            assert_eq!(
+                e.message(),
+                format!("bad parameter name: \"{}\"", bad.escape_debug())
+            );
+        }
     }
 
     #[test]

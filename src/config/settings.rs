@@ -289,6 +289,11 @@ pub struct Settings {
     pub digest: Named<()>,
     /// The OpenSSL configuration file.
     pub openssl_config: OpensslConfig,
+    /// `tls_dane_digests` (clients: the DANE matching types).
+    pub dane_digests: String,
+    /// Names set that this library does not know but that look like TLS
+    /// parameters of this role, with their values (warned about).
+    pub unused: Vec<(String, String)>,
     /// Handshake timeout, seconds (`*_starttls_timeout`).
     pub handshake_timeout: u64,
     /// Read/write timeout, seconds (`smtpd_timeout`, `*_data_xfer_timeout`).
@@ -590,6 +595,8 @@ impl Settings {
                 file: params.get("tls_config_file")?,
                 name: params.get("tls_config_name")?,
             },
+            dane_digests: params.get("tls_dane_digests")?,
+            unused: params.unused_tls_names(prefix),
             handshake_timeout: params.get_time(&handshake)?,
             io_timeout: params.get_time(&io)?,
             fast_shutdown: params.get_bool("tls_fast_shutdown_enable")?,

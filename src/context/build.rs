@@ -109,6 +109,7 @@ impl Builder<'_> {
             .value
             .allowed()
             .into_iter()
+            .filter(|v| ciphers::runtime_supports(*v))
             .map(protocol_name)
             .collect();
         let mut with_extra = policy.clone();
@@ -173,7 +174,9 @@ impl Builder<'_> {
 
 /// Build the context of `settings`, with the host's `hooks`.
 pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
-    openssl::init();
+    // OpenSSL's configuration file first: nothing may touch OpenSSL before.
+    crate::sys::init::init_openssl(&settings.openssl_config.file, &settings.openssl_config.name)
+        .map_err(|e| Error::new(ErrorKind::Context, e))?;
     // Process-wide state is made now, before threads share the context.
     super::exdata::prepare();
     super::tickets::prepare();
@@ -191,6 +194,11 @@ pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
     };
     if let Some(w) = version_warning {
         bld.diag.warn(w);
+    }
+    // Names mtatls does not know that look like TLS parameters: one line
+    // each, in postconf's words.
+    for (name, value) in &settings.unused {
+        bld.diag.warn(format!("unused parameter: {name}={value}"));
     }
     let log_mask = match parse_log_mask(&settings.loglevel.param, &settings.loglevel.text) {
         Ok(m) => m,
@@ -213,11 +221,6 @@ pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
             format!("Digest algorithm \"{digest_name}\" not found"),
         )
     })?;
-    let config_file = &settings.openssl_config.file;
-    if config_file.starts_with('/') {
-        crate::sys::version::load_config_file(config_file, &settings.openssl_config.name)
-            .map_err(|e| Error::new(ErrorKind::Context, format!("{e}: disabling TLS support")))?;
-    }
     let ctx = common(settings, logger.clone(), log_mask, digest);
     let ctx = match settings.role {
         Role::Server => build_server(&mut bld, ctx, hooks)?,
@@ -252,6 +255,7 @@ fn common(
         groups: GroupChoice::OpenSslDefault,
         group_entries: Vec::new(),
         key_types: Vec::new(),
+        key_security_bits: Vec::new(),
         dh: None,
         fingerprint_match: String::new(),
         verify_match: String::new(),
@@ -310,6 +314,7 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             _ => "ECDSA",
         };
         if !ctx.key_types.iter().any(|k| k == t) {
+            ctx.key_security_bits.push(kc.key.security_bits());
             ctx.key_types.push(t.to_string());
         }
     }
@@ -432,6 +437,10 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         ctx.trust_anchors =
             certs::load_trust_anchor_files(&cli.trust_anchor_file, &mut |w| bld.diag.warn(w))?;
     }
+    // The DANE matching types of tls_dane_digests (warned about once).
+    let mtypes = super::dane::matching_types(&settings.dane_digests, ctx.digest, &mut |w| {
+        bld.diag.warn(w)
+    });
     let trust = &settings.trust;
     for policy in &cli.policies {
         let mut b = bld.base(Role::Client)?;
@@ -468,16 +477,25 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         }
         if policy.policy == Policy::Authenticated {
             // Fingerprints, TLSA records and trust anchors are checked by
-            // OpenSSL's DANE code; fingerprints use the private matching
-            // type 255 = the fingerprint digest, as in Postfix.
-            if !ssl::ctx_dane_enable(&mut b, ctx.digest, ssl::DANE_MTYPE_FINGERPRINT)
-                || !ssl::ctx_dane_session_digests(&mut b)
-            {
+            // OpenSSL's DANE code: matching types 1 and 2 and their
+            // preference from tls_dane_digests, the private type 255 = the
+            // fingerprint digest, as in Postfix, and the private types of
+            // a session's own fingerprint digest.
+            if !ssl::ctx_dane_enable(&mut b) || !ssl::ctx_dane_session_digests(&mut b) {
                 return Err(Error::new(
                     ErrorKind::Context,
                     "cannot enable DANE certificate validation",
                 )
                 .with_detail(&logging::openssl_reasons()));
+            }
+            for t in &mtypes {
+                if !ssl::ctx_dane_mtype_set(&mut b, t.digest, t.mtype, t.ordinal) {
+                    bld.diag.warn(format!(
+                        "tls_dane_digests: error configuring matching type {}",
+                        t.mtype
+                    ));
+                    bld.diag.openssl_errors();
+                }
             }
         }
         ctx.profiles.push(info.into_profile(b.build()));

@@ -56,6 +56,69 @@ pub fn apply_protocols(
     Ok(())
 }
 
+/// Whether this process's OpenSSL can speak protocol `version` (`0x0300`
+/// SSLv3 ... `0x0304` TLSv1.3) at all: OpenSSL 3 is usually built without
+/// SSLv3, and a build may lack others. Probed once per version: a client
+/// limited to that version must get as far as sending its hello.
+pub fn runtime_supports(version: u16) -> bool {
+    static KNOWN: std::sync::Mutex<Vec<(u16, bool)>> = std::sync::Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, yes)) = known.iter().find(|(v, _)| *v == version) {
+        return *yes;
+    }
+    let yes = probe_version(version);
+    crate::logging::drain_openssl_errors();
+    known.push((version, yes));
+    yes
+}
+
+/// A stream that takes every write and has nothing to read yet.
+struct HelloSink;
+
+impl std::io::Read for HelloSink {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+}
+
+impl std::io::Write for HelloSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn probe_version(version: u16) -> bool {
+    use openssl::ssl::{HandshakeError, Ssl, SslContext, SslMethod};
+    let v = match version {
+        0x0300 => SslVersion::SSL3,
+        0x0301 => SslVersion::TLS1,
+        0x0302 => SslVersion::TLS1_1,
+        0x0303 => SslVersion::TLS1_2,
+        0x0304 => SslVersion::TLS1_3,
+        _ => return false,
+    };
+    let Ok(mut b) = SslContext::builder(SslMethod::tls_client()) else {
+        return false;
+    };
+    b.set_security_level(0);
+    if b.set_min_proto_version(Some(v)).is_err()
+        || b.set_max_proto_version(Some(v)).is_err()
+        || b.set_cipher_list("ALL:@SECLEVEL=0").is_err()
+    {
+        return false;
+    }
+    let ctx = b.build();
+    let Ok(ssl) = Ssl::new(&ctx) else {
+        return false;
+    };
+    // "No protocols available" fails at once; a usable version waits for
+    // the server's answer after its hello.
+    matches!(ssl.connect(HelloSink), Err(HandshakeError::WouldBlock(_)))
+}
+
 /// The `SSL_OP_*` bits to set from `tls_disable_workarounds` and
 /// `tls_ssl_options`: `SSL_OP_ALL` minus disabled work-arounds, plus the
 /// allowed extra options. Unknown names go to `warn` and are ignored.

@@ -3,8 +3,6 @@
 //! warnings and fallbacks, and the DH parameters for TLS 1.2 DHE ciphers
 //! (`smtpd_tls_dh1024_param_file`).
 
-use openssl::dh::Dh;
-use openssl::pkey::PKey;
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod};
 
 use crate::config::params::{split_list, split_list_colon};
@@ -270,6 +268,52 @@ fn auto_groups(
     }
 }
 
+/// What a key-exchange group can be used for, as the providers describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupKind {
+    /// An elliptic curve: TLS 1.2 ECDHE and TLS 1.3.
+    EcCurve,
+    /// A finite-field DH group: TLS 1.3 only (OpenSSL's TLS 1.2 DHE uses
+    /// the DH parameters instead).
+    Ffdhe,
+    /// A hybrid or post-quantum key encapsulation: TLS 1.3 only.
+    Kem,
+    /// Another group usable with TLS 1.3 only.
+    Tls13Only,
+    /// No provider describes it.
+    Unknown,
+}
+
+impl GroupKind {
+    /// How the forward-secrecy report names the kind.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            GroupKind::EcCurve => "elliptic curve (TLS 1.2 ECDHE and TLS 1.3)",
+            GroupKind::Ffdhe => {
+                "finite-field DH (TLS 1.3 only; TLS 1.2 DHE uses the DH parameters)"
+            }
+            GroupKind::Kem => "hybrid or post-quantum KEM (TLS 1.3 only)",
+            GroupKind::Tls13Only => "TLS 1.3 only",
+            GroupKind::Unknown => "not described by this OpenSSL's providers",
+        }
+    }
+}
+
+/// The kind of each of `names` (OpenSSL's short names or TLS names).
+pub fn group_kinds(names: &[String]) -> Vec<GroupKind> {
+    let table = crate::sys::tlsgroups::tls_groups();
+    names
+        .iter()
+        .map(|n| match table.iter().find(|g| g.named(n)) {
+            None => GroupKind::Unknown,
+            Some(g) if g.ecdhe_in_tls12() => GroupKind::EcCurve,
+            Some(g) if g.ffdhe() => GroupKind::Ffdhe,
+            Some(g) if g.is_kem => GroupKind::Kem,
+            Some(_) => GroupKind::Tls13Only,
+        })
+        .collect()
+}
+
 /// Where the server's TLS 1.2 DHE parameters come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DhChoice {
@@ -277,6 +321,39 @@ pub enum DhChoice {
     Auto,
     /// Loaded from this file, with this many bits.
     File(String, u32),
+}
+
+/// The size in bits of the DH group OpenSSL's automatic selection
+/// (`SSL_CTX_set_dh_auto`) uses for a TLS 1.2 DHE suite: from the suite's
+/// strength when it is anonymous (or PSK-authenticated): 3072 bits for
+/// 256-bit suites, otherwise 1024; else from the security bits of the
+/// server key that signs (RSA-2048: 2048); never below the security level
+/// (0 for the contexts mtatls builds, as Postfix's). The groups are
+/// RFC 3526's (RFC 2409's for 1024 bits).
+pub fn auto_dh_bits(
+    anonymous: bool,
+    cipher_strength_bits: i32,
+    key_security_bits: u32,
+    security_level: u32,
+) -> u32 {
+    let mut secbits = if anonymous {
+        if cipher_strength_bits == 256 {
+            128
+        } else {
+            80
+        }
+    } else {
+        key_security_bits
+    };
+    let level_bits = [0, 80, 112, 128, 192, 256][security_level.min(5) as usize];
+    secbits = secbits.max(level_bits);
+    match secbits {
+        192.. => 8192,
+        152.. => 4096,
+        128.. => 3072,
+        112.. => 2048,
+        _ => 1024,
+    }
 }
 
 fn set_dh_auto(b: &mut SslContextBuilder, diag: &mut Diag) {
@@ -305,12 +382,11 @@ pub fn configure_dh(b: &mut SslContextBuilder, dh_file: &str, diag: &mut Diag) -
             return DhChoice::Auto;
         }
     };
-    let decoded = Dh::params_from_pem(&data).and_then(|dh| {
-        let bits = dh.prime_p().num_bits() as u32;
-        PKey::from_dh(dh).map(|k| (k, bits))
-    });
+    // As Postfix 3.7 with OpenSSL 3: an OSSL_DECODER for PEM DH parameters
+    // (its errors are the DECODER's, as Postfix logs them).
+    let decoded = crate::sys::ssl::decode_dh_params_pem(&data);
     match decoded {
-        Ok((pkey, bits)) => {
+        Some((pkey, bits)) => {
             if crate::sys::ssl::ctx_set_tmp_dh(b, pkey) {
                 DhChoice::File(path, bits)
             } else {
@@ -320,11 +396,10 @@ pub fn configure_dh(b: &mut SslContextBuilder, dh_file: &str, diag: &mut Diag) -
                 DhChoice::Auto
             }
         }
-        Err(stack) => {
+        None => {
             diag.warn(format!(
                 "error decoding DH parameters from file \"{path}\" -- using compiled-in defaults"
             ));
-            diag.library_problems(crate::sys::errors::from_error_stack(&stack));
             diag.openssl_errors();
             set_dh_auto(b, diag);
             DhChoice::Auto

@@ -7,6 +7,7 @@ mod build;
 pub mod cache;
 pub mod certs;
 pub(crate) mod ciphers;
+pub mod dane;
 pub mod exdata;
 pub mod groups;
 pub mod selfsigned;
@@ -93,7 +94,8 @@ pub struct Profile {
     pub grade: String,
     /// The cipher list given to OpenSSL (logged at loglevel 2).
     pub cipher_list: String,
-    /// Protocol versions the profile allows (`TLSv1.2`, ...), lowest first.
+    /// Protocol versions the profile allows and this OpenSSL can speak
+    /// (`TLSv1.2`, ...), lowest first.
     pub protocols: Vec<&'static str>,
     /// The parameters that set this profile's protocols, grade and exclusions.
     pub params: [String; 3],
@@ -137,6 +139,9 @@ pub struct Context {
     /// Server: authentication types of the configured keys, as OpenSSL's
     /// cipher descriptions name them (`RSA`, `ECDSA`, `DSS`).
     pub(crate) key_types: Vec<String>,
+    /// Server: the security bits of the first key of each of `key_types`
+    /// (RSA-2048: 112), in the same order.
+    pub(crate) key_security_bits: Vec<u32>,
     /// What became of each configured group name.
     pub(crate) group_entries: Vec<groups::GroupEntry>,
     /// Server: where TLS 1.2 DHE parameters come from.
@@ -180,6 +185,18 @@ impl std::fmt::Debug for Context {
             .field("level", &self.level)
             .finish_non_exhaustive()
     }
+}
+
+/// Initialise OpenSSL for this process with the OpenSSL configuration file
+/// that `tls_config_file` and `tls_config_name` of `params` select, as
+/// Postfix's `tls_library_init` does (building a context does this first).
+/// Call it before anything else uses OpenSSL: the first configuration
+/// applied is the process's, and a later different one is an error.
+pub fn init_openssl(params: &Params) -> Result<()> {
+    let file = params.get("tls_config_file")?;
+    let name = params.get("tls_config_name")?;
+    crate::sys::init::init_openssl(&file, &name)
+        .map_err(|e| crate::error::Error::new(crate::error::ErrorKind::Context, e))
 }
 
 impl Context {

@@ -169,16 +169,26 @@ pub extern "C" fn mtatls_params_free(params: *mut mtatls_params) {
 
 /// Set parameter `name` (a Postfix name such as `smtpd_tls_protocols`)
 /// to `value` (Postfix syntax; `$name` references are expanded when a
-/// context is built). Returns `MTATLS_RESULT_UNKNOWN_PARAMETER` for a name
-/// this library does not know and `MTATLS_RESULT_INVALID_VALUE` for a value
-/// Postfix refuses; `mtatls_params_error` then names both.
+/// context is built). Names follow one rule here and in a main.cf
+/// (`mtatls_params_load_file`): any valid name is accepted and kept (for
+/// `$name` expansion); a name this library does not know that looks like a
+/// TLS parameter (`tls_*`, `*_tls_*`, `*_starttls_*`, `mtatls_*`, except
+/// those Postfix's daemons read themselves, such as
+/// `smtp_tls_policy_maps`) gets one warning, "unused parameter:
+/// NAME=VALUE", when a context is built (an error under `mtatls_strict =
+/// yes`); other unknown names are ignored. Returns
+/// `MTATLS_RESULT_UNKNOWN_PARAMETER` for an invalid name (empty, white
+/// space, `=` or control characters) and `MTATLS_RESULT_INVALID_VALUE` for
+/// a value Postfix refuses; `mtatls_params_error` then names the name (and
+/// the value). See docs/parameters.md.
 ///
 /// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
 /// - Returns: `MTATLS_RESULT_OK`, `MTATLS_RESULT_NULL_PARAMETER` (`params` or
 ///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
 ///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
 ///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (text not UTF-8),
-///   `MTATLS_RESULT_UNKNOWN_PARAMETER`, `MTATLS_RESULT_INVALID_VALUE`.
+///   `MTATLS_RESULT_UNKNOWN_PARAMETER` (invalid name),
+///   `MTATLS_RESULT_INVALID_VALUE`.
 /// - Memory: `name` and `value` are copied; they may be freed on return.
 /// - Blocking: no.
 /// - Threads: not thread-safe: one thread at a time per `params`.
@@ -202,9 +212,12 @@ pub extern "C" fn mtatls_params_set(
 }
 
 /// Read a main.cf file as Postfix does (comments, continuation lines,
-/// later lines win). Names this library does not know are kept for
-/// `$name` expansion only. Returns `MTATLS_RESULT_CONFIG_FILE` if the
-/// file cannot be read or parsed, `MTATLS_RESULT_INVALID_VALUE` for a bad
+/// later lines win). Names follow the rule of `mtatls_params_set`: unknown
+/// names are kept for `$name` expansion; those that look like TLS
+/// parameters get one "unused parameter: NAME=VALUE" warning when a
+/// context is built, the others (a real main.cf has hundreds) are ignored.
+/// Returns `MTATLS_RESULT_CONFIG_FILE` if the file cannot be read or
+/// parsed or has an invalid name, `MTATLS_RESULT_INVALID_VALUE` for a bad
 /// value (the message gives file, line and parameter).
 ///
 /// - NULL: any pointer NULL: `MTATLS_RESULT_NULL_PARAMETER`.
@@ -267,7 +280,8 @@ pub extern "C" fn mtatls_params_load_string(
     })
 }
 
-/// Copy the expanded value of parameter `name` into `buf` (`len` bytes,
+/// Copy the expanded value of parameter `name` (a known one, or any name
+/// that was set) into `buf` (`len` bytes,
 /// snprintf-style: truncated and always NUL-terminated when `len > 0`) and
 /// store the full length, excluding the NUL, in `*needed` (may be NULL).
 /// `buf` may be NULL when `len` is 0.
@@ -278,8 +292,9 @@ pub extern "C" fn mtatls_params_load_string(
 ///   a pointer argument NULL), `MTATLS_RESULT_BAD_STATE` (called from inside
 ///   one of `params`'s own callbacks), `MTATLS_RESULT_PANIC` (internal error;
 ///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT`,
-///   `MTATLS_RESULT_UNKNOWN_PARAMETER`, `MTATLS_RESULT_INVALID_VALUE` (the
-///   expanded value is invalid).
+///   `MTATLS_RESULT_UNKNOWN_PARAMETER` (a name this library does not know
+///   that was never set), `MTATLS_RESULT_INVALID_VALUE` (the expanded
+///   value is invalid).
 /// - Memory: the value is copied into `buf` (truncated, NUL-terminated).
 /// - Blocking: no.
 /// - Threads: not thread-safe: one thread at a time per `params`.
@@ -387,7 +402,10 @@ pub extern "C" fn mtatls_params_set_log_callback(
 ///   `params` is unusable), `MTATLS_RESULT_INVALID_ARGUMENT` (not UTF-8, or
 ///   `path` is a symlink, directory, FIFO, device or socket),
 ///   `MTATLS_RESULT_INVALID_VALUE` (bad common name),
-///   `MTATLS_RESULT_CERTIFICATE` (cannot write).
+///   `MTATLS_RESULT_CERTIFICATE` (cannot write), `MTATLS_RESULT_CONTEXT`
+///   (the OpenSSL configuration file of `tls_config_file` /
+///   `tls_config_name` cannot be loaded, or OpenSSL is already configured
+///   otherwise in this process; OpenSSL is initialised with them first).
 /// - Memory: `common_name` and `path` are copied.
 /// - Blocking: about 0.1 s of key generation, then a local file write.
 /// - Threads: not thread-safe: one thread at a time per `params`.
@@ -403,6 +421,9 @@ pub extern "C" fn mtatls_params_self_signed(
             with_params(params, |p| {
                 let cn = arg_str(common_name, "common name")?;
                 let path = arg_str(path, "path")?;
+                // OpenSSL is initialised with these parameters'
+                // tls_config_file before the key is made.
+                crate::context::init_openssl(&p.params)?;
                 crate::context::selfsigned::write_self_signed(cn, Path::new(path))?;
                 p.params.set("smtpd_tls_chain_files", path)
             })

@@ -50,9 +50,10 @@ pub struct mtatls_session_facts {
     /// Cipher algorithm key bits.
     pub cipher_algbits: c_int,
     /// `X25519`, `X448`, `ECDHE`, `DHE` or a provider's group name, from
-    /// the peer's ephemeral key; empty when there is none to see: a
-    /// resumed TLS 1.2 session, and a TLS 1.2 server (OpenSSL keeps no
-    /// client key there; Postfix logs no key exchange for TLS 1.2).
+    /// the peer's ephemeral key; a TLS 1.2 server (where OpenSSL keeps no
+    /// key) gives the group it chose (DHE: the size of its DH group).
+    /// Empty for a resumed TLS 1.2 session and a static key exchange.
+    /// (Postfix's summary has no key exchange for TLS 1.2.)
     pub kex_name: *const c_char,
     /// ECDHE curve (`prime256v1`), else "".
     pub kex_curve: *const c_char,

@@ -6,7 +6,6 @@ use openssl::pkey::{Id, PKeyRef, Public};
 use openssl::ssl::SslRef;
 use openssl::x509::{X509Ref, X509VerifyResult};
 
-use crate::config::release::Release;
 use crate::context::Context;
 use crate::report::cert;
 use crate::report::summary::{status, Facts, Signature};
@@ -38,14 +37,63 @@ fn peer_key_kex(ssl: &SslRef, provider_names: bool) -> Option<Kex> {
 /// The key exchange as the forward-secrecy line describes it (the same
 /// in every release): the peer's ephemeral key, else (TLS 1.3 groups
 /// without a key to describe, such as X25519MLKEM768 on the client) the
-/// negotiated group; empty without an ephemeral key exchange.
-fn forward_secrecy_kex(ssl: &SslRef, tls13: bool) -> String {
-    match peer_key_kex(ssl, true) {
-        Some((name, curve, _)) if !curve.is_empty() => format!("{name} ({curve})"),
-        Some((name, _, bits)) if bits > 0 => format!("{name} ({bits} bits)"),
-        Some((name, _, _)) => name,
-        None if tls13 => ssl::negotiated_group_name(ssl),
-        None => String::new(),
+/// negotiated group; a TLS 1.2 server (which keeps no key after the
+/// handshake) the group it chose ([`server_tls12_key_exchange`]); empty
+/// without an ephemeral key exchange.
+fn forward_secrecy_kex(ssl: &SslRef, ctx: &Context, am_server: bool, tls13: bool) -> String {
+    let kex = match peer_key_kex(ssl, true) {
+        Some(kex) => kex,
+        None if tls13 => return ssl::negotiated_group_name(ssl),
+        None if am_server && !ssl.session_reused() => server_tls12_key_exchange(ssl, ctx),
+        None => return String::new(),
+    };
+    match kex {
+        (name, curve, _) if !curve.is_empty() => format!("{name} ({curve})"),
+        (name, _, bits) if bits > 0 => format!("{name} ({bits} bits)"),
+        (name, _, _) => name,
+    }
+}
+
+/// A TLS 1.2 server's key exchange, described as the client describes it
+/// from the server's key: ECDHE by the curve OpenSSL negotiated (`X25519`,
+/// `X448`, or `ECDHE` and the curve's name); DHE by the size of the group
+/// the context has (its DH parameter file, or OpenSSL's automatic choice
+/// for this suite and key). Nothing for a static key exchange.
+fn server_tls12_key_exchange(ssl: &SslRef, ctx: &Context) -> (String, String, i32) {
+    let Some(cipher) = ssl.current_cipher() else {
+        return Default::default();
+    };
+    match ssl::cipher_kx_nid(cipher) {
+        kx::ECDHE | kx::ECDHE_PSK => {
+            let Some(name) = ssl::negotiated_group_nid(ssl).and_then(x509::nid_short_name) else {
+                return Default::default();
+            };
+            match name.as_str() {
+                "X25519" | "X448" => (name, String::new(), 0),
+                _ => ("ECDHE".into(), name, 0),
+            }
+        }
+        kx::DHE | kx::DHE_PSK => {
+            let bits = match &ctx.dh {
+                Some(crate::context::groups::DhChoice::File(_, bits)) => *bits,
+                _ => {
+                    let au = ssl::cipher_description(cipher);
+                    let anonymous = au.contains(" Au=None ") || au.contains(" Au=PSK ");
+                    let key_bits = ssl
+                        .certificate()
+                        .and_then(|c| c.public_key().ok())
+                        .map_or(0, |k| k.security_bits());
+                    crate::context::groups::auto_dh_bits(
+                        anonymous,
+                        cipher.bits().secret,
+                        key_bits,
+                        ssl.security_level(),
+                    )
+                }
+            };
+            ("DHE".into(), String::new(), bits as i32)
+        }
+        _ => Default::default(),
     }
 }
 
@@ -54,14 +102,26 @@ fn forward_secrecy_kex(ssl: &SslRef, tls13: bool) -> String {
 /// `ffdhe2048`, `X25519MLKEM768`) with no detail; before, the peer's
 /// ephemeral key (none for a client that negotiated a KEM). TLS 1.2 (no
 /// key-exchange item in any release's text): the peer's ephemeral key.
-fn key_exchange(ssl: &SslRef, tls13: bool, release: &Release) -> Kex {
+///
+/// A TLS 1.2 server (which keeps no key after the handshake) gets the
+/// group it chose ([`server_tls12_key_exchange`]) for its facts and its
+/// forward-secrecy line.
+fn key_exchange(ssl: &SslRef, ctx: &Context, am_server: bool, tls13: bool) -> Kex {
+    let release = &ctx.release;
     if tls13 && release.kex_uses_group_name() {
         let group = ssl::negotiated_group_name(ssl);
         if !group.is_empty() {
             return (group, String::new(), 0);
         }
     }
-    peer_key_kex(ssl, !tls13 || release.provider_key_names()).unwrap_or_default()
+    match peer_key_kex(ssl, !tls13 || release.provider_key_names()) {
+        Some(kex) => kex,
+        // A TLS 1.2 client without an ephemeral key (a resumed session,
+        // static key exchange) has no key exchange at all, whatever group
+        // the hello messages named; nor has a resumed server session.
+        None if tls13 || !am_server || ssl.session_reused() => Kex::default(),
+        None => server_tls12_key_exchange(ssl, ctx),
+    }
 }
 
 fn ec_curve(key: &PKeyRef<Public>) -> String {
@@ -133,7 +193,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         }
         None => (String::new(), 0, 0),
     };
-    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, tls13, release);
+    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, ctx, am_server, tls13);
     let reused = ssl.session_reused();
     let peer_cert = ssl::peer_certificate(ssl);
     let own_cert = ssl.certificate();
@@ -179,7 +239,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         client_sig: client_sig.unwrap_or_default(),
         server_sig: server_sig.unwrap_or_default(),
         forward_secret: forward_secret(ssl, tls13),
-        forward_secrecy_kex: forward_secrecy_kex(ssl, tls13),
+        forward_secrecy_kex: forward_secrecy_kex(ssl, ctx, am_server, tls13),
         reused,
         ..Facts::default()
     };

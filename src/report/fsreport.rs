@@ -1,14 +1,18 @@
 //! The forward-secrecy report of a context: for each cipher policy the
 //! context can use, the protocol range, the TLS 1.2-and-older suites OpenSSL
 //! will offer in preference order (as `openssl ciphers -v` describes them),
-//! marked forward-secret or not, the TLS 1.3 suites, the key-exchange
-//! groups and what became of each configured name, the DH parameters, and
+//! marked forward-secret or not (a suite without encryption never is), the
+//! DH group size each DHE suite gets, the TLS 1.3 suites (when TLS 1.3 is
+//! enabled), the key-exchange groups with what each can be used for (EC
+//! curves for TLS 1.2 ECDHE, FFDHE groups and hybrid KEMs for TLS 1.3
+//! only) and what became of each configured name, the DH parameters, and
 //! a verdict naming the parameter to change for every path to a session
-//! without forward secrecy. As text and as JSON.
+//! without forward secrecy; warnings for weak forward secrecy. As text and
+//! as JSON.
 
 use std::fmt::Write;
 
-use crate::context::groups::{DhChoice, GroupChoice};
+use crate::context::groups::{auto_dh_bits, group_kinds, DhChoice, GroupChoice, GroupKind};
 use crate::context::{Context, Policy, Profile, Role};
 use crate::sys::ssl::{self, kx};
 
@@ -27,8 +31,15 @@ pub struct Suite {
     pub enc: String,
     /// MAC (`AEAD`, `SHA384`, ...).
     pub mac: String,
-    /// The key exchange is ephemeral (ECDHE, DHE, or any TLS 1.3 suite).
+    /// The key exchange is ephemeral (ECDHE, DHE, or any TLS 1.3 suite)
+    /// and the suite encrypts: a suite without encryption (eNULL) has no
+    /// secrecy to keep, forward or otherwise.
     pub forward_secret: bool,
+    /// The suite encrypts (false for eNULL suites).
+    pub encrypted: bool,
+    /// Server, DHE suites: the size of the DH group it gets (0: not DHE,
+    /// or a client, which gets the server's choice).
+    pub dh_bits: u32,
     /// Why the suite cannot be negotiated here ("" if it can).
     pub unusable: String,
 }
@@ -64,11 +75,18 @@ pub struct FsReport {
     pub groups: Vec<String>,
     /// Configured group names and what became of each.
     pub group_config: Vec<(String, String)>,
+    /// Each group in effect and what it can be used for (EC curve, FFDHE,
+    /// hybrid KEM, ...); empty with OpenSSL's defaults.
+    pub group_kinds: Vec<(String, String)>,
     /// TLS 1.2 DHE parameters: source and bits (server).
     pub dh: Option<(String, u32)>,
-    /// Problems: each a path to a session without forward secrecy, or a
-    /// weakness of it, with the parameter to change. Empty: all good.
+    /// Problems: each a path to a session without forward secrecy (or
+    /// without encryption), or a setting that leaves suites unusable, with
+    /// the parameter to change. Empty: all good.
     pub problems: Vec<String>,
+    /// Weaknesses of forward secrecy that do not remove it (a DH group
+    /// under 2048 bits), with the parameter to change.
+    pub warnings: Vec<String>,
 }
 
 fn field<'a>(desc: &'a str, key: &str) -> &'a str {
@@ -77,53 +95,93 @@ fn field<'a>(desc: &'a str, key: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// The suites of a profile's OpenSSL context, in order.
-fn suites(
-    profile: &Profile,
+/// What the suites of a profile can use: EC curves for ECDHE, the DH
+/// parameters, the server's keys.
+struct SuiteEnv<'a> {
     has_ec_groups: bool,
     role: Role,
-    key_types: &[&str],
-) -> (Vec<Suite>, Vec<Suite>) {
+    key_types: &'a [&'a str],
+    key_security_bits: &'a [u32],
+    dh: Option<&'a DhChoice>,
+}
+
+impl SuiteEnv<'_> {
+    /// The DH group size a server's DHE suite gets (0: unknown).
+    fn dh_bits(&self, au: &str, strength_bits: i32) -> u32 {
+        if self.role != Role::Server {
+            return 0;
+        }
+        match self.dh {
+            Some(DhChoice::File(_, bits)) => *bits,
+            Some(DhChoice::Auto) | None => {
+                let anonymous = matches!(au, "None" | "PSK");
+                let key_bits = self
+                    .key_types
+                    .iter()
+                    .position(|k| *k == au)
+                    .and_then(|i| self.key_security_bits.get(i).copied())
+                    .unwrap_or(0);
+                if !anonymous && key_bits == 0 {
+                    return 0;
+                }
+                // Postfix's contexts, and so mtatls's, have security level 0.
+                auto_dh_bits(anonymous, strength_bits, key_bits, 0)
+            }
+        }
+    }
+}
+
+/// The suites of a profile's OpenSSL context, in order.
+fn suites(profile: &Profile, env: &SuiteEnv) -> (Vec<Suite>, Vec<Suite>) {
     let (mut legacy, mut tls13) = (Vec::new(), Vec::new());
-    {
-        for c in ssl::ctx_ciphers(&profile.ssl) {
-            let desc = ssl::cipher_description(c);
-            let name = desc.split_whitespace().next().unwrap_or("").to_string();
-            let protocol = desc.split_whitespace().nth(1).unwrap_or("").to_string();
-            let forward_secret = matches!(
-                ssl::cipher_kx_nid(c),
+    for c in ssl::ctx_ciphers(&profile.ssl) {
+        let desc = ssl::cipher_description(c);
+        let name = desc.split_whitespace().next().unwrap_or("").to_string();
+        let protocol = desc.split_whitespace().nth(1).unwrap_or("").to_string();
+        let enc = field(&desc, "Enc=").to_string();
+        let encrypted = enc != "None";
+        let kx_nid = ssl::cipher_kx_nid(c);
+        let forward_secret = encrypted
+            && matches!(
+                kx_nid,
                 kx::ECDHE | kx::DHE | kx::ECDHE_PSK | kx::DHE_PSK | kx::ANY
             );
-            let au = field(&desc, "Au=").to_string();
-            let kx = field(&desc, "Kx=").to_string();
-            let mut unusable = String::new();
-            if kx.contains("PSK") || au.contains("PSK") {
-                unusable = "needs a pre-shared key (none configured)".into();
-            } else if kx.contains("SRP") {
-                unusable = "needs SRP (not configured)".into();
-            } else if kx == "ECDH" && !has_ec_groups {
-                unusable = "no elliptic-curve group configured".into();
-            } else if role == Role::Server
-                && !matches!(au.as_str(), "None" | "any")
-                && !key_types.contains(&au.as_str())
-            {
-                unusable = format!("no {au} server key");
-            }
-            let suite = Suite {
-                name,
-                protocol: protocol.clone(),
-                kx,
-                au,
-                enc: field(&desc, "Enc=").to_string(),
-                mac: field(&desc, "Mac=").to_string(),
-                forward_secret,
-                unusable,
-            };
-            if protocol == "TLSv1.3" {
-                tls13.push(suite);
-            } else {
-                legacy.push(suite);
-            }
+        let au = field(&desc, "Au=").to_string();
+        let kx = field(&desc, "Kx=").to_string();
+        let dh_bits = if matches!(kx_nid, kx::DHE | kx::DHE_PSK) {
+            env.dh_bits(&au, c.bits().secret)
+        } else {
+            0
+        };
+        let mut unusable = String::new();
+        if kx.contains("PSK") || au.contains("PSK") {
+            unusable = "needs a pre-shared key (none configured)".into();
+        } else if kx.contains("SRP") {
+            unusable = "needs SRP (not configured)".into();
+        } else if kx == "ECDH" && !env.has_ec_groups {
+            unusable = "no elliptic-curve group configured".into();
+        } else if env.role == Role::Server
+            && !matches!(au.as_str(), "None" | "any")
+            && !env.key_types.contains(&au.as_str())
+        {
+            unusable = format!("no {au} server key");
+        }
+        let suite = Suite {
+            name,
+            protocol: protocol.clone(),
+            kx,
+            au,
+            enc,
+            mac: field(&desc, "Mac=").to_string(),
+            forward_secret,
+            encrypted,
+            dh_bits,
+            unusable,
+        };
+        if protocol == "TLSv1.3" {
+            tls13.push(suite);
+        } else {
+            legacy.push(suite);
         }
     }
     (legacy, tls13)
@@ -135,10 +193,21 @@ pub fn report(ctx: &Context) -> FsReport {
         GroupChoice::List(l) => l.split(':').map(str::to_string).collect(),
         GroupChoice::OpenSslDefault => Vec::new(),
     };
-    // OpenSSL 3.0's default list (used when none is configured) has EC curves.
-    let has_ec = groups.is_empty() || groups.iter().any(|g| !g.starts_with("ffdhe"));
+    let kinds = group_kinds(&groups);
+    // OpenSSL's default list (used when none is configured) has EC curves;
+    // a configured list needs one the providers describe as usable for
+    // TLS 1.2 ECDHE (not FFDHE, not a TLS 1.3-only hybrid KEM).
+    let has_ec = groups.is_empty() || kinds.contains(&GroupKind::EcCurve);
     let key_types: Vec<&str> = ctx.key_types.iter().map(String::as_str).collect();
+    let env = SuiteEnv {
+        has_ec_groups: has_ec,
+        role: ctx.role,
+        key_types: &key_types,
+        key_security_bits: &ctx.key_security_bits,
+        dh: ctx.dh.as_ref(),
+    };
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut policies = Vec::new();
     for p in ctx.profiles() {
         let levels = match p.policy {
@@ -147,7 +216,14 @@ pub fn report(ctx: &Context) -> FsReport {
             Policy::Encrypt => "encrypt".to_string(),
             Policy::Authenticated => "fingerprint, dane, dane-only, verify, secure".to_string(),
         };
-        let (mut legacy, tls13) = suites(p, has_ec, ctx.role, &key_types);
+        let (mut legacy, mut tls13) = suites(p, &env);
+        if p.protocols.is_empty() {
+            problems.push(format!(
+                "{levels}: {} enables no protocol version this OpenSSL ({}) supports: no TLS session can be made",
+                p.params[0],
+                crate::sys::version::runtime_version()
+            ));
+        }
         let legacy_allowed = p.protocols.iter().any(|v| *v != "TLSv1.3");
         if !legacy_allowed {
             for s in &mut legacy {
@@ -156,9 +232,32 @@ pub fn report(ctx: &Context) -> FsReport {
                 }
             }
         }
+        if !p.protocols.contains(&"TLSv1.3") {
+            for s in &mut tls13 {
+                if s.unusable.is_empty() {
+                    s.unusable = "TLS 1.3 is not enabled".into();
+                }
+            }
+        }
+        let negotiable = |s: &&Suite| s.unusable.is_empty();
+        let clear: Vec<&str> = legacy
+            .iter()
+            .filter(negotiable)
+            .filter(|s| !s.encrypted)
+            .map(|s| s.name.as_str())
+            .collect();
+        if !clear.is_empty() {
+            problems.push(format!(
+                "{levels}: cipher suites without encryption can be negotiated (eNULL: the session is readable by anyone on the path, so it has no secrecy, forward or otherwise): {}; exclude them with {} = eNULL (or use another grade than {} = null)",
+                clear.join(" "),
+                p.params[2],
+                p.params[1]
+            ));
+        }
         let bad: Vec<&str> = legacy
             .iter()
-            .filter(|s| !s.forward_secret && s.unusable.is_empty())
+            .filter(negotiable)
+            .filter(|s| s.encrypted && !s.forward_secret)
             .map(|s| s.name.as_str())
             .collect();
         if !bad.is_empty() {
@@ -167,6 +266,27 @@ pub fn report(ctx: &Context) -> FsReport {
                 bad.join(" "),
                 p.params[2],
                 p.params[0]
+            ));
+        }
+        // Weak DH groups, by size, for the suites that get them.
+        let mut weak: Vec<(u32, Vec<&str>)> = Vec::new();
+        for s in legacy.iter().filter(negotiable) {
+            if s.dh_bits > 0 && s.dh_bits < 2048 {
+                match weak.iter_mut().find(|(b, _)| *b == s.dh_bits) {
+                    Some((_, names)) => names.push(&s.name),
+                    None => weak.push((s.dh_bits, vec![&s.name])),
+                }
+            }
+        }
+        for (bits, names) in weak {
+            let source = match &ctx.dh {
+                Some(DhChoice::File(path, _)) => format!("the DH parameters in {path}"),
+                _ => "OpenSSL's automatic DH parameters".to_string(),
+            };
+            warnings.push(format!(
+                "{levels}: {source} give these DHE suites a {bits}-bit DH group (weak): {}; set smtpd_tls_dh1024_param_file to a group of 2048 bits or more, or exclude the suites with {}",
+                names.join(" "),
+                p.params[2]
             ));
         }
         policies.push(PolicyReport {
@@ -188,19 +308,44 @@ pub fn report(ctx: &Context) -> FsReport {
     });
     if let Some((source, bits)) = &dh {
         if *bits > 0 && *bits < 2048 {
-            problems.push(format!(
+            warnings.push(format!(
                 "DH parameters in {source} have {bits} bits (weak): use smtpd_tls_dh1024_param_file = auto or a group of 2048 bits or more"
             ));
         }
     }
-    if !groups.is_empty() && !has_ec {
-        problems.push(
-            "no elliptic-curve group is configured (tls_eecdh_auto_curves is empty): TLS 1.2 ECDHE suites cannot be used, and TLS 1.3 uses the slower FFDHE groups".to_string(),
-        );
+    if !has_ec {
+        let tls13_only: Vec<&str> = groups
+            .iter()
+            .zip(&kinds)
+            .filter(|(_, k)| matches!(k, GroupKind::Kem | GroupKind::Tls13Only))
+            .map(|(g, _)| g.as_str())
+            .collect();
+        problems.push(format!(
+            "no elliptic-curve group is configured for TLS 1.2 ECDHE (tls_eecdh_auto_curves has none{}): TLS 1.2 ECDHE suites cannot be used{}",
+            if tls13_only.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} {} TLS 1.3 only",
+                    tls13_only.join(" and "),
+                    if tls13_only.len() == 1 { "is" } else { "are" }
+                )
+            },
+            if kinds.iter().all(|k| *k == GroupKind::Ffdhe) {
+                ", and TLS 1.3 uses the slower FFDHE groups"
+            } else {
+                ""
+            }
+        ));
     }
     FsReport {
         role: ctx.prefix.clone(),
         policies,
+        group_kinds: groups
+            .iter()
+            .zip(&kinds)
+            .map(|(g, k)| (g.clone(), k.describe().to_string()))
+            .collect(),
         groups,
         group_config: ctx
             .group_entries
@@ -209,6 +354,7 @@ pub fn report(ctx: &Context) -> FsReport {
             .collect(),
         dh,
         problems,
+        warnings,
     }
 }
 
@@ -218,12 +364,13 @@ impl FsReport {
         report(ctx)
     }
 
-    /// Whether every negotiable session is forward-secret.
+    /// Whether every negotiable session is forward-secret (and encrypted).
     pub fn all_forward_secret(&self) -> bool {
-        !self
-            .problems
-            .iter()
-            .any(|p| p.contains("without forward secrecy"))
+        !self.problems.iter().any(|p| {
+            p.contains("without forward secrecy")
+                || p.contains("without encryption")
+                || p.contains("no TLS session can be made")
+        })
     }
 
     /// The verdict line.
@@ -251,17 +398,38 @@ impl FsReport {
                 p.protocols.join(" ")
             );
             let _ = writeln!(t, "  cipher list: {}", p.cipher_list);
-            let _ = writeln!(t, "  TLS 1.3 suites (always forward-secret):");
+            if p.protocols.iter().any(|v| v == "TLSv1.3") {
+                let _ = writeln!(t, "  TLS 1.3 suites (always forward-secret):");
+            } else {
+                let _ = writeln!(
+                    t,
+                    "  TLS 1.3 suites (not negotiable: TLS 1.3 is not enabled by {}):",
+                    p.params[0]
+                );
+            }
             for s in &p.tls13 {
                 let _ = writeln!(t, "    {:<30} Enc={}", s.name, s.enc);
             }
             let _ = writeln!(t, "  TLS 1.2 and older, in preference order:");
             for s in &p.legacy {
-                let fs = if s.forward_secret { "FS   " } else { "NO-FS" };
-                let note = if s.unusable.is_empty() {
+                let fs = if !s.encrypted {
+                    "NOENC"
+                } else if s.forward_secret {
+                    "FS   "
+                } else {
+                    "NO-FS"
+                };
+                let mut notes = Vec::new();
+                if s.dh_bits > 0 {
+                    notes.push(format!("DH {} bits", s.dh_bits));
+                }
+                if !s.unusable.is_empty() {
+                    notes.push(format!("not negotiable: {}", s.unusable));
+                }
+                let note = if notes.is_empty() {
                     String::new()
                 } else {
-                    format!("  (not negotiable: {})", s.unusable)
+                    format!("  ({})", notes.join("; "))
                 };
                 let _ = writeln!(
                     t,
@@ -279,6 +447,12 @@ impl FsReport {
                 self.groups.join(" ")
             }
         );
+        for (name, kind) in &self.group_kinds {
+            let _ = writeln!(t, "  {name}: {kind}");
+        }
+        if !self.group_config.is_empty() {
+            let _ = writeln!(t, "configured group names:");
+        }
         for (name, status) in &self.group_config {
             let _ = writeln!(t, "  {name}: {status}");
         }
@@ -294,6 +468,9 @@ impl FsReport {
         for p in &self.problems {
             let _ = writeln!(t, "problem: {p}");
         }
+        for w in &self.warnings {
+            let _ = writeln!(t, "warning: {w}");
+        }
         let _ = writeln!(t, "verdict: {}", self.verdict());
         t
     }
@@ -305,9 +482,9 @@ impl FsReport {
                 .iter()
                 .map(|s| {
                     format!(
-                        "{{\"name\":{},\"protocol\":{},\"kx\":{},\"au\":{},\"enc\":{},\"mac\":{},\"forward_secret\":{},\"negotiable\":{},\"unusable\":{}}}",
+                        "{{\"name\":{},\"protocol\":{},\"kx\":{},\"au\":{},\"enc\":{},\"mac\":{},\"forward_secret\":{},\"encrypted\":{},\"dh_bits\":{},\"negotiable\":{},\"unusable\":{}}}",
                         js(&s.name), js(&s.protocol), js(&s.kx), js(&s.au), js(&s.enc), js(&s.mac),
-                        s.forward_secret, s.unusable.is_empty(), js(&s.unusable)
+                        s.forward_secret, s.encrypted, s.dh_bits, s.unusable.is_empty(), js(&s.unusable)
                     )
                 })
                 .collect();
@@ -339,14 +516,22 @@ impl FsReport {
             None => "null".into(),
         };
         let problems: Vec<String> = self.problems.iter().map(|p| js(p)).collect();
+        let warnings: Vec<String> = self.warnings.iter().map(|w| js(w)).collect();
+        let kinds: Vec<String> = self
+            .group_kinds
+            .iter()
+            .map(|(n, k)| format!("{{\"name\":{},\"kind\":{}}}", js(n), js(k)))
+            .collect();
         format!(
-            "{{\"role\":{},\"policies\":[{}],\"groups\":[{}],\"group_config\":[{}],\"dh\":{},\"problems\":[{}],\"all_forward_secret\":{},\"verdict\":{}}}",
+            "{{\"role\":{},\"policies\":[{}],\"groups\":[{}],\"group_kinds\":[{}],\"group_config\":[{}],\"dh\":{},\"problems\":[{}],\"warnings\":[{}],\"all_forward_secret\":{},\"verdict\":{}}}",
             js(&self.role),
             policies.join(","),
             groups.join(","),
+            kinds.join(","),
             config.join(","),
             dh,
             problems.join(","),
+            warnings.join(","),
             self.all_forward_secret(),
             js(&self.verdict())
         )

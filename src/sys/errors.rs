@@ -94,22 +94,6 @@ pub fn drain_openssl_errors() -> Vec<OpensslError> {
     out
 }
 
-/// The entries of an error stack the `openssl` crate already took from
-/// the queue, in the same form as [`drain_openssl_errors`].
-pub fn from_error_stack(stack: &openssl::error::ErrorStack) -> Vec<OpensslError> {
-    stack
-        .errors()
-        .iter()
-        .map(|e| OpensslError {
-            reason: openssl_sys::ERR_GET_REASON(e.code() as libc::c_ulong),
-            text: error_string(e.code() as libc::c_ulong),
-            file: e.file().to_string(),
-            line: e.line() as i32,
-            data: e.data().map(str::to_string),
-        })
-        .collect()
-}
-
 /// The OpenSSL reasons in the queue, short form, joined by "; " (queue emptied).
 pub fn openssl_reasons() -> String {
     drain_openssl_errors()

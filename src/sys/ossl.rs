@@ -67,6 +67,24 @@ extern "C" {
         appname: *const c_char,
         flags: c_ulong,
     ) -> c_int;
+    pub fn NCONF_load(
+        conf: *mut openssl_sys::CONF,
+        file: *const c_char,
+        eline: *mut c_long,
+    ) -> c_int;
+    pub fn OSSL_PROVIDER_do_all(
+        ctx: *mut openssl_sys::OSSL_LIB_CTX,
+        cb: Option<unsafe extern "C" fn(*mut openssl_sys::OSSL_PROVIDER, *mut c_void) -> c_int>,
+        cbdata: *mut c_void,
+    ) -> c_int;
+    pub fn OSSL_PROVIDER_get_capabilities(
+        prov: *const openssl_sys::OSSL_PROVIDER,
+        capability: *const c_char,
+        cb: Option<unsafe extern "C" fn(*const openssl_sys::OSSL_PARAM, *mut c_void) -> c_int>,
+        arg: *mut c_void,
+    ) -> c_int;
+    pub fn OSSL_PARAM_get_int(p: *const openssl_sys::OSSL_PARAM, val: *mut c_int) -> c_int;
+    pub fn OSSL_PARAM_get_uint(p: *const openssl_sys::OSSL_PARAM, val: *mut c_uint) -> c_int;
     pub fn SSL_CTX_set_tlsext_ticket_key_evp_cb(
         ctx: *mut SSL_CTX,
         cb: Option<
@@ -281,6 +299,26 @@ pub fn negotiated_group_name(ssl: &openssl::ssl::SslRef) -> String {
             CStr::from_ptr(p).to_string_lossy().into_owned()
         }
     }
+}
+
+/// `TLSEXT_nid_unknown`: set in a group "NID" that is really an unknown
+/// TLS group id.
+const TLSEXT_NID_UNKNOWN: libc::c_long = 0x0100_0000;
+
+/// The NID of the negotiated key-exchange group (`SSL_get_negotiated_group`),
+/// when there is one and OpenSSL has a NID for it. For a TLS 1.2 server this
+/// is the ECDHE curve it chose; OpenSSL keeps no key to describe it.
+pub fn negotiated_group_nid(ssl: &openssl::ssl::SslRef) -> Option<c_int> {
+    // SAFETY: ssl is live; the control only reads the SSL.
+    let id = unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_GET_NEGOTIATED_GROUP,
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    (id > 0 && id & TLSEXT_NID_UNKNOWN == 0).then_some(id as c_int)
 }
 
 /// Set `SSL_MODE_*` bits on a context.

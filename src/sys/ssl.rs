@@ -115,6 +115,45 @@ pub fn ctx_set_dh_auto(ctx: &mut SslContextBuilder) -> bool {
     unsafe { openssl_sys::SSL_CTX_set_dh_auto(ctx.as_ptr(), 1) == 1 }
 }
 
+/// Decode PEM DH parameters the way Postfix 3.7 reads
+/// `smtpd_tls_dh1024_param_file` with OpenSSL 3: an `OSSL_DECODER` for
+/// input type PEM, key type DH, domain parameters. The parameters and
+/// their size in bits; `None`: nothing decoded, OpenSSL's reasons are on
+/// its error queue (as Postfix logs them).
+pub fn decode_dh_params_pem(data: &[u8]) -> Option<(PKey<openssl::pkey::Params>, u32)> {
+    let mut pkey: *mut openssl_sys::EVP_PKEY = std::ptr::null_mut();
+    // SAFETY: the strings are static C strings; pkey is written by the
+    // decoder on success only; the context is freed below.
+    let dctx = unsafe {
+        openssl_sys::OSSL_DECODER_CTX_new_for_pkey(
+            &mut pkey,
+            c"PEM".as_ptr(),
+            std::ptr::null(),
+            c"DH".as_ptr(),
+            openssl_sys::OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+        )
+    };
+    if dctx.is_null() {
+        return None;
+    }
+    let mut input = data.as_ptr();
+    let mut left: libc::size_t = data.len();
+    // SAFETY: dctx is live; input/left describe `data`, which outlives the
+    // call (the decoder only reads it).
+    let ok = unsafe { openssl_sys::OSSL_DECODER_from_data(dctx, &mut input, &mut left) };
+    // SAFETY: dctx came from OSSL_DECODER_CTX_new_for_pkey and is freed once.
+    unsafe { openssl_sys::OSSL_DECODER_CTX_free(dctx) };
+    if pkey.is_null() {
+        return None;
+    }
+    // SAFETY: the decoder gave us one reference to a new key; reading its
+    // size only reads it.
+    let (key, bits) = unsafe { (PKey::from_ptr(pkey), openssl_sys::EVP_PKEY_bits(pkey)) };
+    (ok == 1).then_some((key, bits.max(0) as u32))
+}
+
 /// Use `key` (DH parameters) for TLS 1.2 DHE. False on failure.
 pub fn ctx_set_tmp_dh(ctx: &mut SslContextBuilder, key: PKey<openssl::pkey::Params>) -> bool {
     // SAFETY: set0 takes ownership of the key on success only.
@@ -272,18 +311,24 @@ pub const DANE_FLAG_NO_DANE_EE_NAMECHECKS: c_ulong = ossl::DANE_FLAG_NO_DANE_EE_
 /// `X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS`.
 pub const NO_PARTIAL_WILDCARDS: u32 = ossl::X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
 
-/// Enable DANE on a context, with private matching type `mtype` meaning
-/// digest `md` (Postfix's fingerprints). False on failure.
-pub fn ctx_dane_enable(
+/// Enable DANE on a context. False on failure.
+pub fn ctx_dane_enable(ctx: &mut SslContextBuilder) -> bool {
+    // SAFETY: ctx wraps a live SSL_CTX.
+    unsafe { ossl::SSL_CTX_dane_enable(ctx.as_ptr()) > 0 }
+}
+
+/// Make TLSA matching type `mtype` mean digest `md` with preference
+/// `ordinal` (higher preferred), or disable it (`None`). False on failure.
+pub fn ctx_dane_mtype_set(
     ctx: &mut SslContextBuilder,
-    md: openssl::hash::MessageDigest,
+    md: Option<openssl::hash::MessageDigest>,
     mtype: u8,
+    ordinal: u8,
 ) -> bool {
-    // SAFETY: ctx wraps a live SSL_CTX; md is a static EVP_MD.
-    unsafe {
-        ossl::SSL_CTX_dane_enable(ctx.as_ptr()) > 0
-            && ossl::SSL_CTX_dane_mtype_set(ctx.as_ptr(), md.as_ptr(), mtype, 1) > 0
-    }
+    let md = md.map_or(std::ptr::null(), |m| m.as_ptr());
+    // SAFETY: ctx wraps a live, DANE-enabled SSL_CTX; md is NULL or a
+    // static EVP_MD.
+    unsafe { ossl::SSL_CTX_dane_mtype_set(ctx.as_ptr(), md, mtype, ordinal) > 0 }
 }
 
 /// Enable DANE on a session with `base` as the TLSA base domain (`None`:
@@ -499,7 +544,10 @@ pub fn own_signature_type_nid(ssl: &SslRef) -> Option<i32> {
         .then_some(nid)
 }
 
-pub use ossl::{negotiated_group_name, own_signature_digest_nid, peer_signature_digest_nid};
+pub use ossl::{
+    negotiated_group_name, negotiated_group_nid, own_signature_digest_nid,
+    peer_signature_digest_nid,
+};
 
 /// Key-exchange NIDs of TLS 1.2 cipher suites (`SSL_CIPHER_get_kx_nid`).
 pub mod kx {

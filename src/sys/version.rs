@@ -1,10 +1,9 @@
-//! The OpenSSL this process runs with: its version text, the check
-//! against the version this library was built for, and loading an OpenSSL
-//! configuration file once per process.
+//! The OpenSSL this process runs with: its version text and the check
+//! against the version this library was built for.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 
-use super::ossl::{CONF_modules_load_file, OpenSSL_version, OpenSSL_version_num};
+use super::ossl::{OpenSSL_version, OpenSSL_version_num};
 
 /// The runtime OpenSSL version text, e.g. `OpenSSL 3.0.19 27 Jan 2026`.
 pub fn runtime_version() -> &'static str {
@@ -67,49 +66,6 @@ pub fn check_runtime_version(newer_minor_ok: bool) -> std::result::Result<Option
         unsafe { OpenSSL_version_num() } as u64,
         newer_minor_ok,
     )
-}
-
-/// Configuration files already loaded into this process (path, app name).
-static LOADED_CONFIGS: once_cell::sync::Lazy<std::sync::Mutex<Vec<(String, String)>>> =
-    once_cell::sync::Lazy::new(|| std::sync::Mutex::new(Vec::new()));
-
-/// Load OpenSSL configuration file `path` with application section `name`
-/// (empty: the default section) into the process, once, as Postfix does
-/// for a non-default `tls_config_file`.
-pub fn load_config_file(path: &str, name: &str) -> std::result::Result<(), String> {
-    let mut loaded = LOADED_CONFIGS
-        .lock()
-        .map_err(|_| "configuration lock poisoned".to_string())?;
-    if loaded.iter().any(|(p, n)| p == path && n == name) {
-        return Ok(());
-    }
-    let c_path = CString::new(path).map_err(|_| format!("tls_config_file = {path}: bad path"))?;
-    let c_name = CString::new(name).map_err(|_| format!("tls_config_name = {name}: bad name"))?;
-    // SAFETY: both strings are valid for the call.
-    let ok = unsafe {
-        CONF_modules_load_file(
-            c_path.as_ptr(),
-            if name.is_empty() {
-                std::ptr::null()
-            } else {
-                c_name.as_ptr()
-            },
-            0,
-        )
-    };
-    if ok <= 0 {
-        return Err(format!(
-            "cannot load OpenSSL configuration file \"{path}\"{}: {}",
-            if name.is_empty() {
-                String::new()
-            } else {
-                format!(" (application {name})")
-            },
-            crate::sys::errors::openssl_reasons()
-        ));
-    }
-    loaded.push((path.to_string(), name.to_string()));
-    Ok(())
 }
 
 #[cfg(test)]

@@ -348,7 +348,8 @@ fn note_once(text: &str) {
 
 /// Whether libmtatls accepts `mtatls_postfix_release` (asked once per
 /// process: mtatls-finger with that parameter set, to a closed port,
-/// says "unknown parameter" when the library does not know it).
+/// warns "unused parameter: mtatls_postfix_release=..." when the library
+/// does not know it; older libraries said "unknown parameter").
 pub fn library_knows_release_param() -> bool {
     static KNOWS: OnceLock<bool> = OnceLock::new();
     *KNOWS.get_or_init(|| {
@@ -361,6 +362,7 @@ pub fn library_knows_release_param() -> bool {
             .arg(format!("127.0.0.1:{port}"));
         let (_, out) = run_merged(&mut cmd, Duration::from_secs(30));
         !out.contains(&format!("unknown parameter: {RELEASE_PARAM}"))
+            && !out.contains(&format!("unused parameter: {RELEASE_PARAM}="))
     })
 }
 

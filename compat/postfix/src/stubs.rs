@@ -58,10 +58,21 @@ pub extern "C" fn tls_param_init() {
     })
 }
 
+/// OpenSSL initialised with `tls_config_file` and `tls_config_name`, as
+/// Postfix's does: 1, or 0 (with the warning) when the configuration
+/// cannot be loaded.
 #[no_mangle]
 pub extern "C" fn tls_library_init() -> c_int {
-    openssl_sys::init();
-    1
+    crate::guard("tls_library_init", 0, || {
+        let g = crate::globals::get();
+        match mtatls::unstable::init_openssl_config(&g.cnf_file, &g.cnf_name) {
+            Ok(()) => 1,
+            Err(e) => {
+                pf::warn(&e);
+                0
+            }
+        }
+    })
 }
 
 #[no_mangle]

@@ -168,7 +168,8 @@ class ParameterError(MtatlsError):
 
 
 class UnknownParameter(ParameterError):
-    """``MTATLS_RESULT_UNKNOWN_PARAMETER``: a name the library does not know."""
+    """``MTATLS_RESULT_UNKNOWN_PARAMETER``: an invalid parameter name, or a
+    lookup of a name the library does not know that was never set."""
 
 
 class InvalidValue(ParameterError):

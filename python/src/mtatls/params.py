@@ -97,9 +97,11 @@ class Params:
     # -- values --
     def set(self, name: StrLike, value: Union[StrLike, int, bool]) -> "Params":
         """Set a Postfix parameter (``smtpd_tls_protocols``, ...); booleans
-        become ``yes``/``no``, numbers their decimal text. Raises
-        :class:`~mtatls.errors.UnknownParameter` or
-        :class:`~mtatls.errors.InvalidValue`."""
+        become ``yes``/``no``, numbers their decimal text. Any valid name
+        is kept; an unknown one that looks like a TLS parameter gets an
+        "unused parameter" warning when a context is built (see the C
+        header). Raises :class:`~mtatls.errors.UnknownParameter` for an
+        invalid name or :class:`~mtatls.errors.InvalidValue`."""
         h = self._handle()
         if isinstance(value, bool):
             value = "yes" if value else "no"
