@@ -408,6 +408,18 @@ pub static DEFAULT_CHANGES: &[DefaultChange] = &[
         applies: from_3_10,
     },
     DefaultChange {
+        name: "smtp_tlsrpt_skip_reused_handshakes",
+        releases: "3.11.0 and later (`yes` below compatibility_level 3.11)",
+        value: "${{$compatibility_level} <level {3.11} ? {yes} : {no}}",
+        applies: from_3_11,
+    },
+    DefaultChange {
+        name: "smtp_tlsrpt_skip_reused_handshakes",
+        releases: "3.10.x",
+        value: "yes",
+        applies: from_3_10,
+    },
+    DefaultChange {
         name: "smtp_tls_security_level",
         releases: "3.11.0 and later, `smtp_` only (`may` from compatibility_level 3.11 on)",
         value: "${{$compatibility_level} <level {3.11} ? {} : {may}}",
@@ -672,6 +684,14 @@ mod tests {
             .unwrap()
             .contains("<level {3.11}"));
         assert_eq!(d("3.11.0", "lmtp_tls_security_level"), None);
+        assert_eq!(d("3.8.5", "smtp_tlsrpt_skip_reused_handshakes"), None);
+        assert_eq!(
+            d("3.10.13", "smtp_tlsrpt_skip_reused_handshakes"),
+            Some("yes")
+        );
+        assert!(d("3.11.6", "smtp_tlsrpt_skip_reused_handshakes")
+            .unwrap()
+            .contains("<level {3.11} ? {yes} : {no}"));
         assert_eq!(
             r("3.7.12").requires_value("tls_eecdh_auto_curves"),
             Some(true)

@@ -972,6 +972,14 @@ impl Session {
             }
             _ => tlsrpt::Outcome::HandshakeFailed,
         };
+        // A resumed session with nothing reported before its handshake
+        // is not reported when *_tlsrpt_skip_reused_handshakes says so.
+        if record.unusable.is_none()
+            && self.ctx.tlsrpt_skip_reused
+            && matches!(outcome, tlsrpt::Outcome::Established { reused: true, .. })
+        {
+            return None;
+        }
         let (result, reason) = tlsrpt::classify(record.unusable, outcome);
         let (host, mut receiving_ip) = tlsrpt::split_label(&self.label);
         let (local, peer) = wait::socket_addrs(self.fd);
