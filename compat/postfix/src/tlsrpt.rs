@@ -19,7 +19,7 @@
 //! full library, Postfix's own under LD_PRELOAD).
 
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 
 use crate::pf;
 
