@@ -46,7 +46,9 @@
  *                 not verified or failed) report its outcome, as the
  *                 library classifies it (mtatls_session_tlsrpt_*), through
  *                 libtlsrpt to the collector at this socket (tlsrpt-collectd),
- *                 and log Postfix's "TLSRPT: status=..." line; needs -q and
+ *                 and log Postfix's "TLSRPT: status=..." line (also
+ *                 starttls-not-supported when the server offers no STARTTLS
+ *                 at a level above may, as Postfix's smtp); needs -q and
  *                 a build with -DMTATLS_FINGER_TLSRPT linked with libtlsrpt
  *                 (posttls-finger has no such option; Postfix's smtp with
  *                 smtp_tlsrpt_enable = yes reports the same way)
@@ -847,31 +849,65 @@ static int configure_session(struct finger *f)
 }
 
 #ifdef MTATLS_FINGER_TLSRPT
-/* A TLSRPT text of the session (`fn` snprintf-style), or NULL if empty. */
-static const char *report_text(size_t (*fn)(const mtatls_session *, char *, size_t),
-                               const mtatls_session *s, char *buf, size_t size)
+/* The host and address of a "host[addr]:port" label (for the report of a
+ * connection without TLS, where the library has no session). */
+static void label_parts(const char *label, char *host, size_t hsize, char *addr, size_t asize)
 {
-    return fn(s, buf, size) > 0 ? buf : NULL;
+    const char *open = strchr(label, '['), *close = strrchr(label, ']');
+
+    host[0] = addr[0] = 0;
+    if (open == NULL || close == NULL || close < open)
+        return;
+    (void) copy_text(host, hsize, label, (size_t) (open - label));
+    (void) copy_text(addr, asize, open + 1, (size_t) (close - open - 1));
 }
 
-/* -Q: report the finished handshake's TLSRPT result through libtlsrpt,
- * as Postfix's smtp does (one delivery request, one policy, at most one
- * failure), after logging Postfix's "TLSRPT: status=..." line. */
+/* The numeric local address of `fd` (Postfix's sending-mta-ip), or "". */
+static void local_addr(int fd, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    buf[0] = 0;
+    if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0
+        || getnameinfo((struct sockaddr *) &ss, len, buf, (socklen_t) size, NULL, 0, NI_NUMERICHOST) != 0)
+        buf[0] = 0;
+}
+
+/* -Q: report through libtlsrpt, as Postfix's smtp does (one delivery
+ * request, one policy, at most one failure), after logging Postfix's
+ * "TLSRPT: status=..." line: the finished handshake's result as the
+ * library classified it, or (`f->tls` NULL) starttls-not-supported. */
 static void tlsrpt_report(struct finger *f)
 {
     const struct finger_opts *o = f->opts;
-    int result = mtatls_session_tlsrpt_result(f->tls), err = 0;
+    const mtatls_session *s = f->tls;
+    int result = s ? mtatls_session_tlsrpt_result(s) : TLSRPT_STARTTLS_NOT_SUPPORTED, err = 0;
+    /* Without a session: a DANE level with -D records is a tlsa policy. */
+    int dane = s == NULL && o->ntlsa > 0
+               && (strcasecmp(o->level, "dane") == 0 || strcasecmp(o->level, "dane-only") == 0);
     char reason[256], info[256], mx[LABEL_HOST_MAX], rip[64], sip[64], pdomain[LABEL_HOST_MAX];
     char pstring[TLSA_DATA_MAX * 2 + 32], type[64], helo[sizeof(f->ehlo_reply) * 2];
     const char *domain = o->tlsrpt_domain[0] ? o->tlsrpt_domain : o->host, *p;
     struct tlsrpt_connection_t *con = NULL;
     struct tlsrpt_dr_t *dr = NULL;
-    size_t i, n, k;
+    size_t i, j, n, k;
 
     if (result < 0)
         return;
-    mtatls_session_tlsrpt_receiving_mx(f->tls, mx, sizeof(mx));
-    mtatls_session_tlsrpt_receiving_ip(f->tls, rip, sizeof(rip));
+    reason[0] = info[0] = 0;
+    if (s != NULL) {
+        mtatls_session_tlsrpt_receiving_mx(s, mx, sizeof(mx));
+        mtatls_session_tlsrpt_receiving_ip(s, rip, sizeof(rip));
+        mtatls_session_tlsrpt_sending_ip(s, sip, sizeof(sip));
+        mtatls_session_tlsrpt_reason(s, reason, sizeof(reason));
+        mtatls_session_tlsrpt_additional_info(s, info, sizeof(info));
+        mtatls_session_tlsrpt_policy_domain(s, pdomain, sizeof(pdomain));
+    } else {
+        label_parts(f->label, mx, sizeof(mx), rip, sizeof(rip));
+        local_addr(f->conn.fd, sip, sizeof(sip));
+        snprintf(pdomain, sizeof(pdomain), "%s", dane ? (o->tlsa_base ? o->tlsa_base : o->host) : domain);
+    }
     /* The EHLO reply before STARTTLS, lines joined with CRLF (Postfix's). */
     for (p = f->ehlo_reply, k = 0; *p && k + 2 < sizeof(helo); p++) {
         if (*p == '\n') {
@@ -890,28 +926,36 @@ static void tlsrpt_report(struct finger *f)
         for (i = 0; type[i]; i++)
             if (type[i] == '-')
                 type[i] = '_';
-        n = mtatls_session_tlsrpt_reason(f->tls, reason, sizeof(reason));
         msg_info(PROG, "TLSRPT: status=failure, domain=%s, receiving_mx=%s[%s], failure_type=%s%s%s",
-                 domain, mx, rip, type, n > 0 ? ", failure_reason=" : "", n > 0 ? reason : "");
+                 domain, mx, rip, type, reason[0] ? ", failure_reason=" : "", reason);
     }
-    mtatls_session_tlsrpt_policy_domain(f->tls, pdomain, sizeof(pdomain));
     if ((err = tlsrpt_open(&con, o->tlsrpt_socket)) == 0) {
         err = tlsrpt_init_delivery_request(&dr, con, domain, o->tlsrpt_record);
         if (err == 0)
-            err = tlsrpt_init_policy(dr, (tlsrpt_policy_type_t) mtatls_session_tlsrpt_policy_type(f->tls),
+            err = tlsrpt_init_policy(dr, s ? (tlsrpt_policy_type_t) mtatls_session_tlsrpt_policy_type(s)
+                                     : dane ? TLSRPT_POLICY_TLSA : TLSRPT_NO_POLICY_FOUND,
                                      pdomain);
-        n = mtatls_session_tlsrpt_policy_string_count(f->tls);
+        n = s ? mtatls_session_tlsrpt_policy_string_count(s) : dane ? o->ntlsa : 0;
         for (i = 0; err == 0 && i < n; i++) {
-            mtatls_session_tlsrpt_policy_string(f->tls, i, pstring, sizeof(pstring));
+            if (s != NULL) {
+                mtatls_session_tlsrpt_policy_string(s, i, pstring, sizeof(pstring));
+            } else {
+                /* The records Postfix lists: DANE usages, no private type. */
+                const struct tlsa_arg *t = &o->tlsa[i];
+
+                if (t->usage < 2 || t->mtype == 255)
+                    continue;
+                k = (size_t) snprintf(pstring, sizeof(pstring), "%u %u %u ", t->usage, t->selector,
+                                      t->mtype);
+                for (j = 0; j < t->len && k + 3 < sizeof(pstring); j++, k += 2)
+                    snprintf(pstring + k, 3, "%02X", t->data[j]);
+            }
             err = tlsrpt_add_policy_string(dr, pstring);
         }
         if (err == 0 && result != 0)
             err = tlsrpt_add_delivery_request_failure(
-                dr, (tlsrpt_failure_t) result,
-                report_text(mtatls_session_tlsrpt_sending_ip, f->tls, sip, sizeof(sip)), mx,
-                helo[0] ? helo : NULL, rip,
-                report_text(mtatls_session_tlsrpt_additional_info, f->tls, info, sizeof(info)),
-                report_text(mtatls_session_tlsrpt_reason, f->tls, reason, sizeof(reason)));
+                dr, (tlsrpt_failure_t) result, sip[0] ? sip : NULL, mx, helo[0] ? helo : NULL, rip,
+                info[0] ? info : NULL, reason[0] ? reason : NULL);
         if (err == 0)
             err = tlsrpt_finish_policy(dr, result == 0 ? TLSRPT_FINAL_SUCCESS : TLSRPT_FINAL_FAILURE);
         if (err == 0)
@@ -1058,6 +1102,14 @@ static int chat(struct finger *f, const char *digest)
         offers_tls = smtp_reply_has(&reply, "STARTTLS");
         snprintf(f->ehlo_reply, sizeof(f->ehlo_reply), "%s", reply.text);
     }
+#ifdef MTATLS_FINGER_TLSRPT
+    /* STARTTLS not offered where the level requires TLS (Postfix's smtp
+     * reports this itself; `dane` without TLSA records is `may`). */
+    if (f->opts->tlsrpt_socket != NULL && !f->opts->wrapper && !offers_tls
+        && strcasecmp(f->opts->level, "none") != 0 && strcasecmp(f->opts->level, "may") != 0
+        && !(strcasecmp(f->opts->level, "dane") == 0 && f->opts->ntlsa == 0))
+        tlsrpt_report(f);
+#endif
     if ((f->opts->wrapper || offers_tls) && strcasecmp(f->opts->level, "none") != 0) {
         int r;
 

@@ -19,6 +19,7 @@
 //! | untrusted | leaf of an unknown CA | secure, its name | validation-failure, unable_to_get_local_issuer_certificate |
 //! | fingerprint | CA-issued leaf | fingerprint, another one | certificate-not-trusted |
 //! | dane | CA-issued leaf | dane, TLSA 3 1 1 of another key | certificate-not-trusted, policy tlsa |
+//! | nostarttls | no STARTTLS offered | encrypt | starttls-not-supported (reported by the finger itself, as by smtp) |
 //!
 //! Postfix finds each next hop's MX, A, TLSRPT TXT and TLSA records in
 //! DNS: a DNS server of the test's own on a loopback address answers them
@@ -235,6 +236,13 @@ fn tlsrpt_client_reports_like_postfix() {
             ],
             want: (203, None, 1),
         },
+        Case {
+            domain: d("nostarttls"),
+            server: 3,
+            policy: "encrypt".into(),
+            finger: vec!["-l".into(), "encrypt".into()],
+            want: (201, None, 9),
+        },
     ];
     let dns = DnsServer::start(
         cases
@@ -253,20 +261,27 @@ fn tlsrpt_client_reports_like_postfix() {
     let resolv = dns.resolv_conf(&dir.0);
 
     let domains: Vec<&str> = cases.iter().map(|c| c.domain.as_str()).collect();
-    let servers: Vec<postfix::Instance> = ["rsa", "expired", "untrusted"]
-        .iter()
-        .map(|leaf| {
-            postfix::Instance::start(
-                &release,
-                Role::Server { port: free_port() },
-                &certs.0,
-                &[
-                    format!("smtpd_tls_chain_files=DIR/tls/{leaf}.pem"),
-                    format!("virtual_mailbox_domains=peers.test {}", domains.join(" ")),
-                ],
-            )
-        })
-        .collect();
+    // The last one offers no STARTTLS.
+    let servers: Vec<postfix::Instance> = [
+        ("rsa", "may"),
+        ("expired", "may"),
+        ("untrusted", "may"),
+        ("rsa", "none"),
+    ]
+    .iter()
+    .map(|(leaf, level)| {
+        postfix::Instance::start(
+            &release,
+            Role::Server { port: free_port() },
+            &certs.0,
+            &[
+                format!("smtpd_tls_chain_files=DIR/tls/{leaf}.pem"),
+                format!("smtpd_tls_security_level={level}"),
+                format!("virtual_mailbox_domains=peers.test {}", domains.join(" ")),
+            ],
+        )
+    })
+    .collect();
     let port = |c: &Case| servers[c.server].port();
 
     // Postfix's smtp, on its own library, to the first collector.
