@@ -143,6 +143,21 @@ static void ctx_and_session_misuse(const char *dir)
     expect_int("received_comment(NULL)", R(mtatls_session_received_comment(NULL, NULL, 0)), 0);
     expect_str("session_error(NULL)", mtatls_session_error(NULL), "");
     expect_int("truncated(NULL)", mtatls_session_truncated(NULL), 0);
+    expect_int("tlsrpt_result(NULL)", mtatls_session_tlsrpt_result(NULL), -1);
+    strcpy(buf, "junk");
+    expect_int("tlsrpt_reason(NULL)", R(mtatls_session_tlsrpt_reason(NULL, buf, sizeof(buf))), 0);
+    expect_str("tlsrpt_reason(NULL) writes empty string", buf, "");
+    expect_int("tlsrpt_additional_info(NULL)", R(mtatls_session_tlsrpt_additional_info(NULL, NULL, 0)), 0);
+    expect_int("tlsrpt_receiving_mx(NULL)", R(mtatls_session_tlsrpt_receiving_mx(NULL, NULL, 0)), 0);
+    expect_int("tlsrpt_receiving_ip(NULL)", R(mtatls_session_tlsrpt_receiving_ip(NULL, NULL, 0)), 0);
+    expect_int("tlsrpt_sending_ip(NULL)", R(mtatls_session_tlsrpt_sending_ip(NULL, NULL, 0)), 0);
+    expect_int("tlsrpt_policy_type(NULL)", mtatls_session_tlsrpt_policy_type(NULL), -1);
+    expect_int("tlsrpt_policy_domain(NULL)", R(mtatls_session_tlsrpt_policy_domain(NULL, NULL, 0)), 0);
+    expect_int("tlsrpt_policy_string_count(NULL)", R(mtatls_session_tlsrpt_policy_string_count(NULL)), 0);
+    expect_int("tlsrpt_policy_string(NULL)", R(mtatls_session_tlsrpt_policy_string(NULL, 0, NULL, 0)), 0);
+    expect_str("tlsrpt_result_name(204)", mtatls_tlsrpt_result_name(204), "certificate-expired");
+    expect_str("tlsrpt_result_name(0)", mtatls_tlsrpt_result_name(0), "success");
+    expect_str("tlsrpt_result_name(-1)", mtatls_tlsrpt_result_name(-1), "");
     mtatls_session_free(NULL);
 
     /* Per-session settings: NULL anywhere is refused, wrong role or value named. */
@@ -181,6 +196,7 @@ static void ctx_and_session_misuse(const char *dir)
     expect_int("write(NULL buf)", R(mtatls_session_write(s, NULL, 3, 1, &n)), MTATLS_RESULT_NULL_PARAMETER);
     expect_int("facts before handshake", mtatls_session_get_facts(s) == NULL, 1);
     expect_int("summary before handshake", R(mtatls_session_summary(s, buf, sizeof(buf))), 0);
+    expect_int("tlsrpt before handshake", mtatls_session_tlsrpt_result(s), -1);
     /* Non-blocking handshake with a silent peer: WANT_READ, not a hang. */
     expect_int("nonblocking handshake", R(mtatls_session_handshake(s, MTATLS_TIMEOUT_NONBLOCK)),
                MTATLS_RESULT_WANT_READ);

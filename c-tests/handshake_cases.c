@@ -384,6 +384,18 @@ static void run_case(const char *keydir, const struct tcase *c)
         expect_str(what, client.received, "");
         check_facts("server", c, &server, keydir, 0);
         check_facts("client", c, &client, keydir, 1);
+        /* TLSRPT: nothing for a server; success, or (both unverified
+         * cases: no trusted chain) certificate-not-trusted, no reason. */
+        snprintf(what, sizeof(what), "%s TLSRPT result (server: none)", c->name);
+        expect_int(what, server.tlsrpt_result, -1);
+        snprintf(what, sizeof(what), "%s TLSRPT result (client)", c->name);
+        expect_int(what, client.tlsrpt_result,
+                   c->client_result == MTATLS_RESULT_OK ? MTATLS_TLSRPT_SUCCESS
+                                                        : MTATLS_TLSRPT_CERTIFICATE_NOT_TRUSTED);
+        snprintf(what, sizeof(what), "%s TLSRPT reason (client)", c->name);
+        expect_str(what, client.tlsrpt_reason, "");
+        snprintf(what, sizeof(what), "%s TLSRPT receiving MX (client)", c->name);
+        expect_str(what, client.tlsrpt_mx, "localhost");
         snprintf(what, sizeof(what), "%s SMTP through TLS (server)", c->name);
         expect_int(what, server.data_ok, 1);
         snprintf(what, sizeof(what), "%s SMTP through TLS (client)", c->name);
@@ -393,6 +405,10 @@ static void run_case(const char *keydir, const struct tcase *c)
         expect_int(what, server.hs_result, MTATLS_RESULT_HANDSHAKE);
         snprintf(what, sizeof(what), "%s client handshake fails", c->name);
         expect_int(what, client.hs_result, MTATLS_RESULT_HANDSHAKE);
+        snprintf(what, sizeof(what), "%s TLSRPT of the failed handshake", c->name);
+        expect_int(what, client.tlsrpt_result, MTATLS_TLSRPT_VALIDATION_FAILURE);
+        expect_str(what, client.tlsrpt_reason, "tls-handshake-failure");
+        expect_int(what, server.tlsrpt_result, -1);
         snprintf(what, sizeof(what), "%s server log", c->name);
         expect_line(what, &server.log, c->server_log_line);
         expect_line_prefix(what, &server.log, c->server_log_line2);

@@ -220,6 +220,9 @@ static void *side_main(void *arg)
     if (!r->is_server && configure_client(r, s) != 0)
         goto out;
     side->hs_result = mtatls_session_handshake(s, IO_TIMEOUT);
+    side->tlsrpt_result = mtatls_session_tlsrpt_result(s);
+    mtatls_session_tlsrpt_reason(s, side->tlsrpt_reason, sizeof(side->tlsrpt_reason));
+    mtatls_session_tlsrpt_receiving_mx(s, side->tlsrpt_mx, sizeof(side->tlsrpt_mx));
     if (side->hs_result == MTATLS_RESULT_NOT_VERIFIED)
         snprintf(side->error, sizeof(side->error), "%s", mtatls_session_error(s));
     else if (side->hs_result != MTATLS_RESULT_OK) {

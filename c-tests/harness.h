@@ -33,6 +33,9 @@ struct harness_side {
     mtatls_result build_result;   /* mtatls_ctx_new */
     mtatls_result hs_result;      /* mtatls_session_handshake */
     char error[1024];             /* params or session error text */
+    int tlsrpt_result;            /* mtatls_session_tlsrpt_result after the handshake */
+    char tlsrpt_reason[256];      /* mtatls_session_tlsrpt_reason */
+    char tlsrpt_mx[256];          /* mtatls_session_tlsrpt_receiving_mx */
     char summary[1024];
     char received[1024];
     mtatls_session_facts facts;   /* copied; strings point into fact_strings */

@@ -42,6 +42,20 @@
  *   -b domain     TLSA base domain (default: the destination host)
  *   -Z file       keep TLS sessions in this file (the library's session
  *                 cache callbacks), so that a later run resumes them
+ *   -Q socket     TLSRPT (RFC 8460): after each TLS handshake (established,
+ *                 not verified or failed) report its outcome, as the
+ *                 library classifies it (mtatls_session_tlsrpt_*), through
+ *                 libtlsrpt to the collector at this socket (tlsrpt-collectd),
+ *                 and log Postfix's "TLSRPT: status=..." line (also
+ *                 starttls-not-supported when the server offers no STARTTLS
+ *                 at a level above may, as Postfix's smtp); needs -q and
+ *                 a build with -DMTATLS_FINGER_TLSRPT linked with libtlsrpt
+ *                 (posttls-finger has no such option; Postfix's smtp with
+ *                 smtp_tlsrpt_enable = yes reports the same way)
+ *   -q domain:record  the next-hop domain the TLSRPT report is for (also the
+ *                 session's next hop for match strategies) and its TLSRPT
+ *                 policy record ("v=TLSRPTv1; rua=..."), which Postfix's smtp
+ *                 finds in DNS at _smtp._tls.domain
  *
  * Parameters: $MAIL_CONFIG/main.cf when MAIL_CONFIG is set (as
  * posttls-finger reads its main.cf), then -o. The destination is host,
@@ -74,6 +88,10 @@
 #include <openssl/x509.h>
 
 #include "smtp_io.h"
+
+#ifdef MTATLS_FINGER_TLSRPT
+#include <tlsrpt.h>
+#endif
 
 #define PROG "mtatls-finger"
 #define TLSA_MAX 32          /* most -D records */
@@ -113,6 +131,9 @@ struct finger_opts {
     char *anchors, *chains;   /* -A, -H (joined with ", ") */
     const char *tlsa_base;    /* -b, or NULL */
     const char *cache_file;   /* -Z, or NULL */
+    const char *tlsrpt_socket;   /* -Q, or NULL */
+    char tlsrpt_domain[LABEL_HOST_MAX];   /* -q domain, or "" */
+    const char *tlsrpt_record;   /* -q record, or NULL */
     struct tlsa_arg tlsa[TLSA_MAX];   /* -D */
     size_t ntlsa;
     char *match;              /* the match arguments joined with ", ", or NULL */
@@ -144,6 +165,7 @@ struct finger {
     int pass;                 /* 1 for the first connection */
     char helo[LABEL_HOST_MAX];
     char label[LABEL_MAX];
+    char ehlo_reply[sizeof(((struct smtp_reply *) 0)->text)];   /* before STARTTLS */
 };
 
 /* What start_tls found. */
@@ -161,7 +183,7 @@ static void usage(void)
                    "\t[-H chain-files] [-k certfile] [-K keyfile] [-l level] [-L logopts]\n"
                    "\t[-m count] [-M insecure_mx_level] [-p protocols] [-P CApath] [-r delay]\n"
                    "\t[-s servername] [-D usage:selector:mtype:hexdata] [-b tlsa-base-domain]\n"
-                   "\t[-Z cache-file] destination [match ...]\n",
+                   "\t[-Z cache-file] [-Q tlsrpt-socket -q domain:record] destination [match ...]\n",
                    PROG);
 }
 
@@ -449,6 +471,26 @@ static int option(struct finger_opts *opts, int ch, const char *arg)
     case 'Z':
         opts->cache_file = arg;
         return 0;
+    case 'Q':
+#ifdef MTATLS_FINGER_TLSRPT
+        opts->tlsrpt_socket = arg;
+        return 0;
+#else
+        msg_info(PROG, "-Q: built without libtlsrpt (compile with -DMTATLS_FINGER_TLSRPT -ltlsrpt)");
+        return -1;
+#endif
+    case 'q': {
+        const char *colon = strchr(arg, ':');
+
+        if (colon == NULL || colon == arg || colon[1] == 0
+            || copy_text(opts->tlsrpt_domain, sizeof(opts->tlsrpt_domain), arg,
+                         (size_t) (colon - arg)) < 0) {
+            msg_info(PROG, "bad -q \"%s\": expected domain:record", arg);
+            return -1;
+        }
+        opts->tlsrpt_record = colon + 1;
+        return 0;
+    }
     case 'D':
         if (opts->ntlsa >= TLSA_MAX) {
             msg_info(PROG, "too many -D records (at most %d)", TLSA_MAX);
@@ -489,12 +531,16 @@ static int parse_args(int argc, char **argv, struct finger_opts *opts)
         if (param_args_add(&opts->params, PROG, 'c', opts->main_cf) < 0)
             return -1;
     }
-    while ((ch = getopt(argc, argv, "a:ch:o:RSt:T:vA:Cd:fF:g:H:k:K:l:L:m:M:p:P:r:s:wxXb:D:Z:"))
+    while ((ch = getopt(argc, argv, "a:ch:o:RSt:T:vA:Cd:fF:g:H:k:K:l:L:m:M:p:P:r:s:wxXb:D:Z:Q:q:"))
            != -1)
         if (option(opts, ch, optarg) < 0)
             return -1;
     if (opts->chains != NULL && opts->certfile != NULL) {
         msg_info(PROG, "When the '-H' option is used, neither the '-k', nor the '-K' options may be used");
+        return -1;
+    }
+    if (opts->tlsrpt_socket != NULL && opts->tlsrpt_record == NULL) {
+        msg_info(PROG, "-Q needs -q domain:record");
         return -1;
     }
     if (opts->wrapper && strcasecmp(opts->level, "none") == 0) {
@@ -763,7 +809,9 @@ static int configure_session(struct finger *f)
     else
         later_logopts(o->logopts, logopts, sizeof(logopts));
     if (mtatls_session_set_level(f->tls, o->level) != MTATLS_RESULT_OK
-        || mtatls_session_set_peer_names(f->tls, o->host, o->host) != MTATLS_RESULT_OK
+        || mtatls_session_set_peer_names(f->tls, o->host,
+                                         o->tlsrpt_domain[0] ? o->tlsrpt_domain : o->host)
+           != MTATLS_RESULT_OK
         || mtatls_session_set_loglevel(f->tls, logopts) != MTATLS_RESULT_OK
         || (o->match != NULL && mtatls_session_set_match(f->tls, o->match) != MTATLS_RESULT_OK)
         || (o->protocols != NULL
@@ -800,6 +848,128 @@ static int configure_session(struct finger *f)
     return 0;
 }
 
+#ifdef MTATLS_FINGER_TLSRPT
+/* The host and address of a "host[addr]:port" label (for the report of a
+ * connection without TLS, where the library has no session). */
+static void label_parts(const char *label, char *host, size_t hsize, char *addr, size_t asize)
+{
+    const char *open = strchr(label, '['), *close = strrchr(label, ']');
+
+    host[0] = addr[0] = 0;
+    if (open == NULL || close == NULL || close < open)
+        return;
+    (void) copy_text(host, hsize, label, (size_t) (open - label));
+    (void) copy_text(addr, asize, open + 1, (size_t) (close - open - 1));
+}
+
+/* The numeric local address of `fd` (Postfix's sending-mta-ip), or "". */
+static void local_addr(int fd, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    buf[0] = 0;
+    if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0
+        || getnameinfo((struct sockaddr *) &ss, len, buf, (socklen_t) size, NULL, 0, NI_NUMERICHOST) != 0)
+        buf[0] = 0;
+}
+
+/* -Q: report through libtlsrpt, as Postfix's smtp does (one delivery
+ * request, one policy, at most one failure), after logging Postfix's
+ * "TLSRPT: status=..." line: the finished handshake's result as the
+ * library classified it, or (`f->tls` NULL) starttls-not-supported. */
+static void tlsrpt_report(struct finger *f)
+{
+    const struct finger_opts *o = f->opts;
+    const mtatls_session *s = f->tls;
+    int result = s ? mtatls_session_tlsrpt_result(s) : TLSRPT_STARTTLS_NOT_SUPPORTED, err = 0;
+    /* Without a session: a DANE level with -D records is a tlsa policy. */
+    int dane = s == NULL && o->ntlsa > 0
+               && (strcasecmp(o->level, "dane") == 0 || strcasecmp(o->level, "dane-only") == 0);
+    char reason[256], info[256], mx[LABEL_HOST_MAX], rip[64], sip[64], pdomain[LABEL_HOST_MAX];
+    char pstring[TLSA_DATA_MAX * 2 + 32], type[64], helo[sizeof(f->ehlo_reply) * 2];
+    const char *domain = o->tlsrpt_domain[0] ? o->tlsrpt_domain : o->host, *p;
+    struct tlsrpt_connection_t *con = NULL;
+    struct tlsrpt_dr_t *dr = NULL;
+    size_t i, j, n, k;
+
+    if (result < 0)
+        return;
+    reason[0] = info[0] = 0;
+    if (s != NULL) {
+        mtatls_session_tlsrpt_receiving_mx(s, mx, sizeof(mx));
+        mtatls_session_tlsrpt_receiving_ip(s, rip, sizeof(rip));
+        mtatls_session_tlsrpt_sending_ip(s, sip, sizeof(sip));
+        mtatls_session_tlsrpt_reason(s, reason, sizeof(reason));
+        mtatls_session_tlsrpt_additional_info(s, info, sizeof(info));
+        mtatls_session_tlsrpt_policy_domain(s, pdomain, sizeof(pdomain));
+    } else {
+        label_parts(f->label, mx, sizeof(mx), rip, sizeof(rip));
+        local_addr(f->conn.fd, sip, sizeof(sip));
+        snprintf(pdomain, sizeof(pdomain), "%s", dane ? (o->tlsa_base ? o->tlsa_base : o->host) : domain);
+    }
+    /* The EHLO reply before STARTTLS, lines joined with CRLF (Postfix's). */
+    for (p = f->ehlo_reply, k = 0; *p && k + 2 < sizeof(helo); p++) {
+        if (*p == '\n') {
+            if (p[1] == 0)
+                break;
+            helo[k++] = '\r';
+        }
+        helo[k++] = *p;
+    }
+    helo[k] = 0;
+    if (result == 0) {
+        msg_info(PROG, "TLSRPT: status=success, domain=%s, receiving_mx=%s[%s]", domain, mx, rip);
+    } else {
+        /* Postfix's log names the type with underscores. */
+        snprintf(type, sizeof(type), "%s", mtatls_tlsrpt_result_name(result));
+        for (i = 0; type[i]; i++)
+            if (type[i] == '-')
+                type[i] = '_';
+        msg_info(PROG, "TLSRPT: status=failure, domain=%s, receiving_mx=%s[%s], failure_type=%s%s%s",
+                 domain, mx, rip, type, reason[0] ? ", failure_reason=" : "", reason);
+    }
+    if ((err = tlsrpt_open(&con, o->tlsrpt_socket)) == 0) {
+        err = tlsrpt_init_delivery_request(&dr, con, domain, o->tlsrpt_record);
+        if (err == 0)
+            err = tlsrpt_init_policy(dr, s ? (tlsrpt_policy_type_t) mtatls_session_tlsrpt_policy_type(s)
+                                     : dane ? TLSRPT_POLICY_TLSA : TLSRPT_NO_POLICY_FOUND,
+                                     pdomain);
+        n = s ? mtatls_session_tlsrpt_policy_string_count(s) : dane ? o->ntlsa : 0;
+        for (i = 0; err == 0 && i < n; i++) {
+            if (s != NULL) {
+                mtatls_session_tlsrpt_policy_string(s, i, pstring, sizeof(pstring));
+            } else {
+                /* The records Postfix lists: DANE usages, no private type. */
+                const struct tlsa_arg *t = &o->tlsa[i];
+
+                if (t->usage < 2 || t->mtype == 255)
+                    continue;
+                k = (size_t) snprintf(pstring, sizeof(pstring), "%u %u %u ", t->usage, t->selector,
+                                      t->mtype);
+                for (j = 0; j < t->len && k + 3 < sizeof(pstring); j++, k += 2)
+                    snprintf(pstring + k, 3, "%02X", t->data[j]);
+            }
+            err = tlsrpt_add_policy_string(dr, pstring);
+        }
+        if (err == 0 && result != 0)
+            err = tlsrpt_add_delivery_request_failure(
+                dr, (tlsrpt_failure_t) result, sip[0] ? sip : NULL, mx, helo[0] ? helo : NULL, rip,
+                info[0] ? info : NULL, reason[0] ? reason : NULL);
+        if (err == 0)
+            err = tlsrpt_finish_policy(dr, result == 0 ? TLSRPT_FINAL_SUCCESS : TLSRPT_FINAL_FAILURE);
+        if (err == 0)
+            err = tlsrpt_finish_delivery_request(&dr);
+        else if (dr != NULL)
+            (void) tlsrpt_cancel_delivery_request(&dr);
+        (void) tlsrpt_close(&con);
+    }
+    if (err != 0)
+        msg_info(PROG, "warning: Could not report TLS handshake result to tlsrpt library: %s (error %d)",
+                 tlsrpt_strerror(err), err);
+}
+#endif
+
 /* Start the TLS session and run the handshake. */
 static enum tls_outcome start_tls(struct finger *f)
 {
@@ -817,6 +987,10 @@ static enum tls_outcome start_tls(struct finger *f)
     while ((r = mtatls_session_handshake(f->tls, f->opts->smtp_timeout))
            == MTATLS_RESULT_INTERRUPTED)
         continue;
+#ifdef MTATLS_FINGER_TLSRPT
+    if (f->opts->tlsrpt_socket != NULL)
+        tlsrpt_report(f);
+#endif
     /* The library has logged Postfix's lines for a failed handshake. */
     if (r != MTATLS_RESULT_OK && r != MTATLS_RESULT_NOT_VERIFIED)
         return TLS_FAILED;
@@ -926,7 +1100,16 @@ static int chat(struct finger *f, const char *digest)
         if (greeting(f) < 0 || ehlo(f, &reply) < 0)
             return -1;
         offers_tls = smtp_reply_has(&reply, "STARTTLS");
+        snprintf(f->ehlo_reply, sizeof(f->ehlo_reply), "%s", reply.text);
     }
+#ifdef MTATLS_FINGER_TLSRPT
+    /* STARTTLS not offered where the level requires TLS (Postfix's smtp
+     * reports this itself; `dane` without TLSA records is `may`). */
+    if (f->opts->tlsrpt_socket != NULL && !f->opts->wrapper && !offers_tls
+        && strcasecmp(f->opts->level, "none") != 0 && strcasecmp(f->opts->level, "may") != 0
+        && !(strcasecmp(f->opts->level, "dane") == 0 && f->opts->ntlsa == 0))
+        tlsrpt_report(f);
+#endif
     if ((f->opts->wrapper || offers_tls) && strcasecmp(f->opts->level, "none") != 0) {
         int r;
 

@@ -84,6 +84,81 @@
 #define MTATLS_CERT_FORMAT_DER 1
 
 /**
+ * TLSRPT result: the session met its policy.
+ */
+#define MTATLS_TLSRPT_SUCCESS 0
+
+/**
+ * TLSRPT failure `starttls-not-supported` (the host's to report).
+ */
+#define MTATLS_TLSRPT_STARTTLS_NOT_SUPPORTED 201
+
+/**
+ * TLSRPT failure `certificate-host-mismatch`.
+ */
+#define MTATLS_TLSRPT_CERTIFICATE_HOST_MISMATCH 202
+
+/**
+ * TLSRPT failure `certificate-not-trusted`.
+ */
+#define MTATLS_TLSRPT_CERTIFICATE_NOT_TRUSTED 203
+
+/**
+ * TLSRPT failure `certificate-expired`.
+ */
+#define MTATLS_TLSRPT_CERTIFICATE_EXPIRED 204
+
+/**
+ * TLSRPT failure `validation-failure`.
+ */
+#define MTATLS_TLSRPT_VALIDATION_FAILURE 205
+
+/**
+ * TLSRPT failure `sts-policy-fetch-error` (the host's to report).
+ */
+#define MTATLS_TLSRPT_STS_POLICY_FETCH_ERROR 301
+
+/**
+ * TLSRPT failure `sts-policy-invalid` (the host's to report).
+ */
+#define MTATLS_TLSRPT_STS_POLICY_INVALID 302
+
+/**
+ * TLSRPT failure `sts-webpki-invalid` (the host's to report).
+ */
+#define MTATLS_TLSRPT_STS_WEBPKI_INVALID 303
+
+/**
+ * TLSRPT failure `tlsa-invalid`.
+ */
+#define MTATLS_TLSRPT_TLSA_INVALID 304
+
+/**
+ * TLSRPT failure `dnssec-invalid` (the host's to report).
+ */
+#define MTATLS_TLSRPT_DNSSEC_INVALID 305
+
+/**
+ * TLSRPT failure `dane-required` (the host's to report).
+ */
+#define MTATLS_TLSRPT_DANE_REQUIRED 306
+
+/**
+ * TLSRPT policy type `tlsa` (a DANE level with TLSA records).
+ */
+#define MTATLS_TLSRPT_POLICY_TLSA 1
+
+/**
+ * TLSRPT policy type `sts` (MTA-STS: known to the host only).
+ */
+#define MTATLS_TLSRPT_POLICY_STS 2
+
+/**
+ * TLSRPT policy type `no-policy-found` (every other level).
+ */
+#define MTATLS_TLSRPT_POLICY_NO_POLICY_FOUND 9
+
+/**
  * What a call returns. Values are stable across releases; new codes are
  * only ever added. 1-99: calling mistakes; 100-199: parameters;
  * 200-299: contexts; 300-399: sessions.
@@ -1420,6 +1495,176 @@ size_t mtatls_session_peer_certificate(const struct mtatls_session *session,
                                        int format,
                                        uint8_t *buf,
                                        size_t len);
+
+/**
+ * The TLSRPT result of a client session whose handshake has ended
+ * (successfully, unverified, or failed): `MTATLS_TLSRPT_SUCCESS` (0) or
+ * a failure type (`MTATLS_TLSRPT_*`, libtlsrpt's `tlsrpt_failure_t`
+ * numbers), as Postfix's smtp(8) of the selected release reports the same
+ * session; -1 when there is nothing to report: a server session, a
+ * handshake not yet ended, or one that never started (the session's
+ * setup failed, e.g. `dane-only` without TLSA records).
+ *
+ * - NULL: NULL `session` gives -1.
+ * - Returns: the result type, or -1 (also for a poisoned session).
+ * - Memory: nothing is kept.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+int mtatls_session_tlsrpt_result(const struct mtatls_session *session);
+
+/**
+ * The RFC 8460 name of TLSRPT result `result` (`"certificate-expired"`,
+ * `"success"` for 0); "" for a number that is no result type.
+ *
+ * - NULL: no pointer arguments.
+ * - Returns: a static string; never NULL.
+ * - Memory: static (never freed).
+ * - Blocking: no.
+ * - Threads: thread-safe.
+ */
+const char *mtatls_tlsrpt_result_name(int result);
+
+/**
+ * Write the TLSRPT failure-reason code of the session (Postfix's short
+ * reason: `"self-signed_certificate"`, `"tls-handshake-failure"`,
+ * `"all-TLSA-records-unusable"`, ...) into `buf` snprintf-style and
+ * return its full length; 0 when the report has no reason (success, and
+ * failures Postfix reports without one) or there is no report (see
+ * `mtatls_session_tlsrpt_result`).
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the text's full length, or 0.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_tlsrpt_reason(const struct mtatls_session *session,
+                                    char *buf,
+                                    size_t len);
+
+/**
+ * Write the TLSRPT additional information of the session into `buf`
+ * snprintf-style and return its full length; 0 when there is none
+ * (Postfix sends none for any session, and neither does this library).
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the text's full length, or 0.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_tlsrpt_additional_info(const struct mtatls_session *session,
+                                             char *buf,
+                                             size_t len);
+
+/**
+ * Write the receiving MX host name of the session's TLSRPT report (the
+ * host part of the peer label, `host` of `host[addr]:port`) into `buf`
+ * snprintf-style and return its full length; 0 without a report.
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the text's full length, or 0.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_tlsrpt_receiving_mx(const struct mtatls_session *session,
+                                          char *buf,
+                                          size_t len);
+
+/**
+ * Write the receiving IP address of the session's TLSRPT report (the
+ * peer label's address, else the socket's peer address) into `buf`
+ * snprintf-style and return its full length; 0 without a report or an
+ * address.
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the text's full length, or 0.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_tlsrpt_receiving_ip(const struct mtatls_session *session,
+                                          char *buf,
+                                          size_t len);
+
+/**
+ * Write the sending MTA's IP address of the session's TLSRPT report (the
+ * socket's local address, as Postfix's `getsockname`) into `buf`
+ * snprintf-style and return its full length; 0 without a report or an
+ * address.
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the text's full length, or 0.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_tlsrpt_sending_ip(const struct mtatls_session *session,
+                                        char *buf,
+                                        size_t len);
+
+/**
+ * The TLSRPT policy type of the session: `MTATLS_TLSRPT_POLICY_TLSA` for
+ * a DANE level given TLSA records (also when they were all unusable),
+ * else `MTATLS_TLSRPT_POLICY_NO_POLICY_FOUND` (an MTA-STS policy is the
+ * host's to report); -1 without a report.
+ *
+ * - NULL: NULL `session` gives -1.
+ * - Returns: the policy type, or -1.
+ * - Memory: nothing is kept.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+int mtatls_session_tlsrpt_policy_type(const struct mtatls_session *session);
+
+/**
+ * Write the TLSRPT policy domain of the session (the TLSA base domain
+ * for a `tlsa` policy, else the next-hop domain of
+ * `mtatls_session_set_peer_names`, or its host when the next hop is
+ * empty) into `buf` snprintf-style and return its full length; 0
+ * without a report.
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the text's full length, or 0.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_tlsrpt_policy_domain(const struct mtatls_session *session,
+                                           char *buf,
+                                           size_t len);
+
+/**
+ * How many TLSRPT policy strings the session has: for a `tlsa` policy
+ * one per TLSA record Postfix would list (usages 2 and 3), else 0.
+ *
+ * - NULL: NULL `session` gives 0.
+ * - Returns: the count; 0 without a report.
+ * - Memory: nothing is kept.
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_tlsrpt_policy_string_count(const struct mtatls_session *session);
+
+/**
+ * Write TLSRPT policy string `index` (from 0; see
+ * `mtatls_session_tlsrpt_policy_string_count`), a TLSA record as Postfix
+ * reports it (`"3 1 1 "` and the data in upper-case hex), into `buf`
+ * snprintf-style and return its full length; 0 for a bad index or
+ * without a report.
+ *
+ * - NULL: NULL `session` gives 0; `buf` may be NULL when `len` is 0.
+ * - Returns: the text's full length, or 0.
+ * - Memory: copied into `buf` (truncated, NUL-terminated).
+ * - Blocking: no.
+ * - Threads: one thread at a time per session.
+ */
+size_t mtatls_session_tlsrpt_policy_string(const struct mtatls_session *session,
+                                           size_t index,
+                                           char *buf,
+                                           size_t len);
 
 /**
  * The library version and the OpenSSL it runs with, e.g.

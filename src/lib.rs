@@ -59,6 +59,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use logging::{Logger, Severity};
 pub use report::fsreport::FsReport;
 pub use report::summary::{Facts, Signature, Trust};
+pub use report::tlsrpt::{
+    PolicyType as TlsrptPolicyType, Report as TlsrptReport, ResultType as TlsrptResult,
+};
 pub use session::{Session, State};
 pub use sys::wait::Timeout;
 pub use verify::trust::Tlsa;

@@ -24,6 +24,10 @@ pub use crate::report::cert::{
 };
 pub use crate::report::facts::collect as collect_facts;
 pub use crate::report::summary::{received_comment, sanitize_comment, status, summary_line};
+pub use crate::report::tlsrpt::{
+    reason as tlsrpt_reason, unusable_type as tlsrpt_unusable_type,
+    verify_error as tlsrpt_verify_error,
+};
 pub use crate::session::pktdump::dump_lines;
 pub use crate::session::SslSetup;
 pub use crate::sys::init::init_openssl as init_openssl_config;

@@ -610,7 +610,8 @@ fn name_mismatch_and_resumption_like_posttls_finger() {
 /// `*_tls_fingerprint_digest` is `sha256` (Postfix: md5 below
 /// compatibility level 3.6), `stress` (set by master), and parameters the
 /// release lacks (empty or ignored here: `tls_ffdhe_auto_groups` in 3.7,
-/// `tls_legacy_public_key_fingerprints` in 3.11).
+/// `tls_legacy_public_key_fingerprints` in 3.11,
+/// `*_tlsrpt_skip_reused_handshakes` before 3.10).
 #[test]
 fn defaults_are_the_releases_postconf_d() {
     let Some(peers) = peers::available() else {
@@ -643,7 +644,11 @@ fn defaults_are_the_releases_postconf_d() {
         match theirs.iter().find(|(n, _)| n == name) {
             Some((_, v)) if v.trim() == ours => {}
             Some((_, v)) => differ.push(format!("{name}: ours `{ours}`, postconf -d `{v}`")),
-            None if ours.is_empty() || *name == "tls_legacy_public_key_fingerprints" => {}
+            // TLSRPT (3.10 and later): known to this library for every
+            // release (a host may report for any).
+            None if ours.is_empty()
+                || *name == "tls_legacy_public_key_fingerprints"
+                || name.ends_with("_tlsrpt_skip_reused_handshakes") => {}
             None => differ.push(format!("{name}: ours `{ours}`, unknown to this release")),
         }
     }

@@ -70,6 +70,15 @@ fn client_ctx(
 /// One connection: handshake on both sides, one line from the server read
 /// by the client (so TLS 1.3 tickets arrive), orderly stop.
 fn connect(server: &Arc<Context>, client: &Arc<Context>) -> (Facts, Facts, String) {
+    let (s, c, summary, _) = connect_tlsrpt(server, client);
+    (s, c, summary)
+}
+
+/// `connect`, with the client's TLSRPT facts.
+fn connect_tlsrpt(
+    server: &Arc<Context>,
+    client: &Arc<Context>,
+) -> (Facts, Facts, String, Option<mtatls::TlsrptReport>) {
     let (a, b) = UnixStream::pair().unwrap();
     let sctx = server.clone();
     let srv = std::thread::spawn(move || {
@@ -101,10 +110,53 @@ fn connect(server: &Arc<Context>, client: &Arc<Context>) -> (Facts, Facts, Strin
     assert_eq!(&buf[..n], b"250 ok\r\n");
     let summary = c.summary().unwrap();
     let cf = c.facts().unwrap().clone();
+    let report = c.tlsrpt().cloned();
     c.stop(None).unwrap();
     drop(c);
     drop(b);
-    (srv.join().unwrap(), cf, summary)
+    (srv.join().unwrap(), cf, summary, report)
+}
+
+/// TLSRPT of resumed sessions, per release default of
+/// `smtp_tlsrpt_skip_reused_handshakes`: 3.10 skips them; 3.11 reports
+/// them from compatibility_level 3.11 on (below it, skips them as 3.10);
+/// set explicitly, as set. New sessions are always reported.
+#[test]
+fn tlsrpt_resumed_sessions_per_release() {
+    for (release, extra, reported) in [
+        ("3.10.13", None, false),
+        ("3.11.6", Some(("compatibility_level", "3.11")), true),
+        ("3.11.6", Some(("compatibility_level", "3.6")), false),
+        (
+            "3.11.6",
+            Some(("smtp_tlsrpt_skip_reused_handshakes", "yes")),
+            false,
+        ),
+        (
+            "3.10.13",
+            Some(("smtp_tlsrpt_skip_reused_handshakes", "no")),
+            true,
+        ),
+    ] {
+        let (slog, clog) = (Log::default(), Log::default());
+        let server = server_ctx(&[("mtatls_postfix_release", release)], &slog);
+        let mut settings = vec![("mtatls_postfix_release", release)];
+        settings.extend(extra);
+        let client = client_ctx(&settings, &clog, None);
+        let (_, first, _, report) = connect_tlsrpt(&server, &client);
+        assert!(!first.reused);
+        let report = report.expect("a new session's TLSRPT facts");
+        assert_eq!(report.result, mtatls::TlsrptResult::Success);
+        assert_eq!(report.receiving_mx_host, "mail.example.test");
+        assert_eq!(report.receiving_ip, "127.0.0.1");
+        let (_, second, _, report) = connect_tlsrpt(&server, &client);
+        assert!(second.reused, "{release} {extra:?}: not resumed");
+        assert_eq!(
+            report.is_some(),
+            reported,
+            "{release} {extra:?}: {report:?}"
+        );
+    }
 }
 
 #[test]

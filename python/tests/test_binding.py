@@ -99,6 +99,7 @@ def server_side(ctx, sock, r):
         except mtatls.NotVerified as e:
             r["error"] = e
         r["summary"], r["info"], r["received"] = s.summary(), s.info, s.received_header()
+        r["tlsrpt"] = s.tlsrpt()
         assert tls_line(s) == b"QUIT\r\n"
         s.write(b"221 2.0.0 Bye\r\n", timeout=TIMEOUT)
         s.stop(timeout=TIMEOUT)
@@ -120,6 +121,7 @@ def client_side(ctx, sock, r, setup=None):
         except mtatls.NotVerified as e:  # still usable for QUIT
             r["error"] = e
         r["summary"], r["info"] = s.summary(), s.info
+        r["tlsrpt"] = s.tlsrpt()
         r["certs"], r["certs_der"] = s.peer_certificates(), s.peer_certificates(der=True)
         r["verified"] = s.peer_certificates(verified=True, der=True)
         s.write(b"QUIT\r\n", timeout=TIMEOUT)
@@ -368,6 +370,43 @@ def test_fingerprint_match_and_mismatch(cert, server_ctx, client_ctx):
     assert cli["info"].trust is mtatls.Trust.UNTRUSTED
     # The session carried QUIT after NOT_VERIFIED.
     assert cli["reply"] == b"221 2.0.0 Bye\r\n" and srv.get("done")
+
+
+def test_tlsrpt_facts_of_client_sessions(cert, server_ctx, client_ctx):
+    """TLSRPT facts as Postfix 3.11 reports them (compared with real
+    Postfix by tests/tlsrpt.rs): success, a fingerprint mismatch, an
+    untrusted self-signed certificate, a TLSA mismatch."""
+    host, addr = CLIENT_LABEL.split("[")[0], CLIENT_LABEL.split("[")[1].split("]")[0]
+
+    def setup(level, match=None, tlsa=None):
+        def f(s):
+            s.set_level(level)
+            s.set_peer_names(host, "example.test")
+            if match:
+                s.set_match(match)
+            if tlsa:
+                s.add_tlsa(*tlsa)
+        return f
+
+    with make_client(mtatls_postfix_release="3.11.6") as ctx:
+        srv, cli = run_pair(server_ctx, ctx, setup("may"))
+        assert srv["tlsrpt"] is None
+        t = cli["tlsrpt"]
+        assert (t.result, t.result_name, t.reason, t.policy_type, t.policy_domain) == (
+            0, "success", "", 9, "example.test")
+        assert (t.receiving_mx, t.receiving_ip, t.additional_info, t.policy_strings) == (host, addr, "", [])
+
+        bad = colon_hex(hashlib.sha256(b"not the certificate").digest())
+        t = run_pair(server_ctx, ctx, setup("fingerprint", match=bad))[1]["tlsrpt"]
+        assert (t.result, t.result_name, t.reason, t.policy_type) == (203, "certificate-not-trusted", "", 9)
+
+        t = run_pair(server_ctx, ctx, setup("secure", match="server.test"))[1]["tlsrpt"]
+        assert (t.result, t.result_name, t.reason) == (205, "validation-failure", "self-signed_certificate")
+
+        wrong = hashlib.sha256(b"not the key").digest()
+        t = run_pair(server_ctx, ctx, setup("dane", tlsa=(3, 1, 1, wrong)))[1]["tlsrpt"]
+        assert (t.result, t.policy_type, t.policy_domain) == (203, 1, host)
+        assert t.policy_strings == ["3 1 1 " + wrong.hex().upper()]
 
 
 def test_nonblocking_with_selectors(server_ctx, client_ctx):

@@ -161,6 +161,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("smtp_starttls_timeout", "300s", Time, "Client handshake timeout."),
     p("smtp_data_xfer_timeout", "180s", Time, "Client read/write timeout (default for session I/O)."),
     p("smtp_tls_wrappermode", "no", Bool, "Client: TLS from the first byte (SMTPS, port 465) instead of STARTTLS."),
+    p("smtp_tlsrpt_skip_reused_handshakes", "no", Bool, "Client: no TLSRPT result for a resumed session (Postfix 3.10+; 3.10's default is `yes`; 3.11 takes `yes` when it is not set and compatibility_level is below 3.11)."),
     // --- others ---
     p("stress", "", Text, "Set by Postfix's master under stress; used in timeout defaults."),
     p("compatibility_level", "0", Text, "Postfix's compatibility level; Postfix 3.11's `smtp_tls_security_level` default depends on it."),
@@ -653,6 +654,13 @@ impl Params {
     pub fn default_value(&self, name: &str) -> Option<&'static str> {
         let def = lookup(name)?;
         Some(self.release.default_of(name).unwrap_or(def.default))
+    }
+
+    /// Whether `compatibility_level` is below `major.minor` (a malformed
+    /// level counts as below, as Postfix's lowest).
+    pub fn compatibility_level_below(&self, major: u64, minor: u64) -> Result<bool> {
+        let level = self.get("compatibility_level")?;
+        Ok(compat_level(level.trim()).is_none_or(|l| l < (major, minor, 0)))
     }
 
     /// Whether `name` was given a value explicitly (set or loaded).

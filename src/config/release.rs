@@ -292,6 +292,13 @@ impl Release {
         self.has(FROM_3_10)
     }
 
+    /// 3.11.0+: `smtp_tlsrpt_skip_reused_handshakes` not set in main.cf
+    /// is `yes` below compatibility level 3.11 (Postfix's "backwards-
+    /// compatible default setting"), whatever its default says.
+    pub fn tlsrpt_skip_reused_compat_break(&self) -> bool {
+        self.has(FROM_3_11)
+    }
+
     // --- parameter defaults
 
     /// The default of parameter `name` in this release when it differs
@@ -405,6 +412,30 @@ pub static DEFAULT_CHANGES: &[DefaultChange] = &[
         name: "tls_eecdh_auto_curves",
         releases: "3.10.0 and later",
         value: "X25519 X448 prime256v1 secp384r1 secp521r1",
+        applies: from_3_10,
+    },
+    DefaultChange {
+        name: "smtp_tlsrpt_skip_reused_handshakes",
+        releases: "3.11.0 and later (but `yes` when not set below compatibility_level 3.11)",
+        value: "no",
+        applies: from_3_11,
+    },
+    DefaultChange {
+        name: "smtp_tlsrpt_skip_reused_handshakes",
+        releases: "3.10.x",
+        value: "yes",
+        applies: from_3_10,
+    },
+    DefaultChange {
+        name: "lmtp_tlsrpt_skip_reused_handshakes",
+        releases: "3.11.0 and later",
+        value: "no",
+        applies: from_3_11,
+    },
+    DefaultChange {
+        name: "lmtp_tlsrpt_skip_reused_handshakes",
+        releases: "3.10.x",
+        value: "yes",
         applies: from_3_10,
     },
     DefaultChange {
@@ -672,6 +703,17 @@ mod tests {
             .unwrap()
             .contains("<level {3.11}"));
         assert_eq!(d("3.11.0", "lmtp_tls_security_level"), None);
+        assert_eq!(d("3.8.5", "smtp_tlsrpt_skip_reused_handshakes"), None);
+        assert_eq!(
+            d("3.10.13", "smtp_tlsrpt_skip_reused_handshakes"),
+            Some("yes")
+        );
+        assert_eq!(
+            d("3.11.6", "smtp_tlsrpt_skip_reused_handshakes"),
+            Some("no")
+        );
+        assert!(!r("3.10.13").tlsrpt_skip_reused_compat_break());
+        assert!(r("3.11.0").tlsrpt_skip_reused_compat_break());
         assert_eq!(
             r("3.7.12").requires_value("tls_eecdh_auto_curves"),
             Some(true)

@@ -268,6 +268,8 @@ pub struct ClientSettings {
     pub trust_anchor_file: String,
     /// `*_tls_wrappermode`.
     pub wrappermode: bool,
+    /// `*_tlsrpt_skip_reused_handshakes`.
+    pub tlsrpt_skip_reused: bool,
     /// The policies for `may`, `encrypt` and the authenticated levels.
     pub policies: Vec<CipherPolicy>,
 }
@@ -545,6 +547,13 @@ impl Reader<'_> {
                 .get_time(&self.name("tls_session_cache_timeout"))?,
             trust_anchor_file: self.own("tls_trust_anchor_file")?,
             wrappermode: self.own_bool("tls_wrappermode")?,
+            tlsrpt_skip_reused: {
+                let name = self.name("tlsrpt_skip_reused_handshakes");
+                let compat_break = self.params.release().tlsrpt_skip_reused_compat_break()
+                    && !self.params.is_explicit(&name)
+                    && self.params.compatibility_level_below(3, 11)?;
+                compat_break || self.own_bool("tlsrpt_skip_reused_handshakes")?
+            },
             policies,
         })
     }

@@ -247,6 +247,7 @@ fn common(
         ask_ccert: false,
         received_header: false,
         wrappermode: false,
+        tlsrpt_skip_reused: false,
         handshake_timeout: s.handshake_timeout,
         io_timeout: s.io_timeout,
         fast_shutdown: s.fast_shutdown,
@@ -414,6 +415,7 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
     };
     ctx.level = cli.level;
     ctx.wrappermode = cli.wrappermode;
+    ctx.tlsrpt_skip_reused = cli.tlsrpt_skip_reused;
     let chains = bld.credentials(&settings.credentials)?;
     ctx.fingerprint_match = cli.fingerprint_match.clone();
     ctx.verify_match = cli.verify_match.clone();

@@ -25,6 +25,10 @@ pub struct VerifyRecord {
     pub must_fail: bool,
     /// The chain-depth limit given to OpenSSL (for the "longer than" text).
     pub depth_limit: i32,
+    /// TLSRPT: the failure-reason code of the report Postfix makes when
+    /// the session's trust data (TLSA records, fingerprints, trust
+    /// anchors) were all unusable.
+    pub unusable: Option<&'static str>,
 }
 
 /// Per-session data reachable from an `SSL*`.

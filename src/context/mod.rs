@@ -124,6 +124,8 @@ pub struct Context {
     pub(crate) received_header: bool,
     /// Server: `smtpd_tls_wrappermode`.
     pub(crate) wrappermode: bool,
+    /// Client: `*_tlsrpt_skip_reused_handshakes`.
+    pub(crate) tlsrpt_skip_reused: bool,
     /// Handshake timeout in seconds (`*_starttls_timeout`).
     pub(crate) handshake_timeout: u64,
     /// Default read/write timeout in seconds.

@@ -16,6 +16,7 @@ pub mod ctx;
 pub mod params;
 pub mod result;
 pub mod session;
+pub mod tlsrpt;
 pub mod version;
 
 pub use result::mtatls_result;

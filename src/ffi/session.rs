@@ -183,7 +183,7 @@ impl Poison for *mut mtatls_session {
 ///
 /// # Safety
 /// `s` must be NULL or a pointer from `mtatls_session_new` not yet freed.
-unsafe fn readable<'a>(s: *const mtatls_session) -> Option<std::cell::Ref<'a, Session>> {
+pub(super) unsafe fn readable<'a>(s: *const mtatls_session) -> Option<std::cell::Ref<'a, Session>> {
     // SAFETY: guaranteed by the caller; only shared references are made.
     let handle = unsafe { s.as_ref() }?;
     if handle.poisoned.get() {
@@ -965,7 +965,7 @@ pub extern "C" fn mtatls_session_get_facts(
     })
 }
 
-fn text_out(
+pub(super) fn text_out(
     session: *const mtatls_session,
     buf: *mut c_char,
     len: usize,

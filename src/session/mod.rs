@@ -19,6 +19,7 @@ use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
 use crate::logging::{drain_openssl_errors, Logger};
 use crate::report::summary::{self, Facts};
+use crate::report::tlsrpt;
 use crate::sys::ssl::{self, Progress};
 use crate::sys::wait::{self, Deadline, Timeout, WaitError, Want};
 use crate::sys::{errors, x509};
@@ -91,6 +92,10 @@ pub struct Session {
     /// warning line and OpenSSL's queued errors, logged as Postfix does
     /// (the warning, then one `TLS library problem:` line each).
     refused: Option<(String, Vec<crate::sys::errors::OpensslError>)>,
+    /// Client: the level checks TLSA records (TLSRPT policy type tlsa).
+    tlsa_policy: bool,
+    /// Client: the TLSRPT facts, once the handshake has ended.
+    tlsrpt: Option<tlsrpt::Report>,
 }
 
 /// A session's own CA file and directory (`None`: not set) and the store
@@ -189,6 +194,8 @@ impl Session {
             chains: None,
             cipher_list: String::new(),
             refused: None,
+            tlsa_policy: false,
+            tlsrpt: None,
         })
     }
 
@@ -836,6 +843,9 @@ impl Session {
             ..VerifyRecord::default()
         };
         if self.ctx.role == Role::Client {
+            self.tlsa_policy =
+                matches!(self.level, Level::Dane | Level::DaneOnly | Level::HalfDane)
+                    && !self.policy.tlsa.is_empty();
             let prepared = trust::prepare_client(
                 &mut ssl,
                 &self.ctx,
@@ -924,8 +934,90 @@ impl Session {
         );
         if !unfinished {
             self.handshake_outcome = Some(result.clone());
+            self.tlsrpt = self.tlsrpt_report();
         }
         result
+    }
+
+    /// Client: the TLSRPT facts of the finished handshake (see
+    /// [`crate::report::tlsrpt`]); `None` for a server session, before the
+    /// handshake has ended, or when it never started (the session's setup
+    /// failed: Postfix reports nothing then).
+    pub fn tlsrpt(&self) -> Option<&tlsrpt::Report> {
+        self.tlsrpt.as_ref()
+    }
+
+    fn tlsrpt_report(&self) -> Option<tlsrpt::Report> {
+        if self.ctx.role != Role::Client {
+            return None;
+        }
+        let ssl = self.ssl.as_ref()?;
+        let record = self
+            .shared
+            .as_ref()
+            .and_then(|s| s.verify.lock().ok().map(|r| r.clone()))
+            .unwrap_or_default();
+        let outcome = match (&self.facts, self.state) {
+            (Some(f), State::Established | State::Closed) => {
+                let bit = |b| f.peer_status & b != 0;
+                tlsrpt::Outcome::Established {
+                    must_match: self.level.must_match(),
+                    matched: bit(summary::status::MATCHED),
+                    trusted: bit(summary::status::TRUSTED),
+                    present: bit(summary::status::PRESENT),
+                    reused: ssl.session_reused(),
+                    untrusted_logged: self.log_mask & mask::UNTRUSTED != 0,
+                    record: &record,
+                }
+            }
+            _ => tlsrpt::Outcome::HandshakeFailed,
+        };
+        // A resumed session with nothing reported before its handshake
+        // is not reported when *_tlsrpt_skip_reused_handshakes says so.
+        if record.unusable.is_none()
+            && self.ctx.tlsrpt_skip_reused
+            && matches!(outcome, tlsrpt::Outcome::Established { reused: true, .. })
+        {
+            return None;
+        }
+        let (result, reason) = tlsrpt::classify(record.unusable, outcome);
+        let (host, mut receiving_ip) = tlsrpt::split_label(&self.label);
+        let (local, peer) = wait::socket_addrs(self.fd);
+        if receiving_ip.is_empty() {
+            receiving_ip = peer.map(|a| a.ip().to_string()).unwrap_or_default();
+        }
+        let (policy_type, policy_domain, policy_strings) = if self.tlsa_policy {
+            let base = if self.policy.tlsa_base.is_empty() {
+                &self.policy.host
+            } else {
+                &self.policy.tlsa_base
+            };
+            let strings = self
+                .policy
+                .tlsa
+                .iter()
+                .filter_map(|t| tlsrpt::tlsa_policy_string(t.usage, t.selector, t.mtype, &t.data))
+                .collect();
+            (tlsrpt::PolicyType::Tlsa, base.clone(), strings)
+        } else {
+            let domain = if self.policy.nexthop.is_empty() {
+                &self.policy.host
+            } else {
+                &self.policy.nexthop
+            };
+            (tlsrpt::PolicyType::NoPolicyFound, domain.clone(), vec![])
+        };
+        Some(tlsrpt::Report {
+            result,
+            reason,
+            additional_info: None,
+            receiving_mx_host: host,
+            receiving_ip,
+            sending_ip: local.map(|a| a.ip().to_string()).unwrap_or_default(),
+            policy_type,
+            policy_domain,
+            policy_strings,
+        })
     }
 
     /// One handshake call; its outcome is made sticky by [`Session::handshake`].

@@ -141,6 +141,17 @@ pub fn unix_time() -> u64 {
         .unwrap_or(0)
 }
 
+/// The local and remote addresses of socket `fd` (`getsockname`,
+/// `getpeername`), each `None` when the call fails or `fd` is not an
+/// IP socket. The descriptor stays open.
+pub fn socket_addrs(fd: RawFd) -> (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the stream only borrows `fd` for the two calls; ManuallyDrop
+    // keeps it from closing the caller's descriptor.
+    let stream = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+    (stream.local_addr().ok(), stream.peer_addr().ok())
+}
+
 /// File status flags of `fd`, or the errno.
 pub fn get_flags(fd: RawFd) -> Result<libc::c_int, i32> {
     // SAFETY: F_GETFL on any integer is harmless.

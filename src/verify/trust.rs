@@ -17,6 +17,7 @@ use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
 use crate::logging::Logger;
 use crate::report::summary::{status, Facts};
+use crate::report::tlsrpt;
 use crate::sys::{ssl, x509};
 
 /// One TLSA record (RFC 6698): usage, selector, matching type, data.
@@ -294,6 +295,7 @@ pub fn prepare_client(
                 }
             }
             if usable == 0 {
+                record.unusable = Some(tlsrpt::reason::FINGERPRINTS_UNUSABLE);
                 log.warn(&format!("{label}: all fingerprints unusable"));
                 record.must_fail = true;
             }
@@ -361,6 +363,7 @@ pub fn prepare_client(
                 }
             }
             if usable == 0 {
+                record.unusable = Some(tlsrpt::reason::TLSA_UNUSABLE);
                 if level == Level::DaneOnly {
                     log.warn(&format!("{label}: all TLSA records unusable"));
                     record.must_fail = true;
@@ -409,6 +412,7 @@ pub fn prepare_client(
                     }
                 }
                 if usable == 0 {
+                    record.unusable = Some(tlsrpt::reason::TRUST_ANCHORS_UNUSABLE);
                     log.warn(&format!("{label}: all trust anchors unusable"));
                     record.must_fail = true;
                 }

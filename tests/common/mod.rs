@@ -10,6 +10,7 @@ pub mod pair;
 pub mod peers;
 pub mod pki;
 pub mod postfix;
+pub mod tlsrpt;
 
 use std::fs::File;
 use std::io::Read;
@@ -96,6 +97,12 @@ fn modified(path: &Path) -> Option<std::time::SystemTime> {
 /// CFLAGS honoured), as the harnesses are meant to be: C99, every warning
 /// an error, linked against the library this build made.
 fn compile(name: &str, sources: &[&str], libdir: &Path, out: &Path) {
+    compile_with(name, sources, libdir, out, &[]);
+}
+
+/// `compile` with `extra` arguments for the compiler (definitions,
+/// include and library directories, libraries).
+fn compile_with(name: &str, sources: &[&str], libdir: &Path, out: &Path, extra: &[String]) {
     let exe = out.join(name);
     let newest_input = sources
         .iter()
@@ -130,9 +137,10 @@ fn compile(name: &str, sources: &[&str], libdir: &Path, out: &Path) {
         .arg(format!("-Wl,-rpath,{}", libdir.display()))
         .args(["-lmtatls", "-lpthread"]);
     // The finger prints certificates with OpenSSL calls of its own.
-    if name == "mtatls-finger" {
+    if name.starts_with("mtatls-finger") {
         cmd.arg("-lcrypto");
     }
+    cmd.args(extra);
     let st = cmd
         .status()
         .unwrap_or_else(|e| panic!("run the C compiler for {name}: {e}"));
@@ -177,6 +185,30 @@ pub fn c_binaries() -> &'static Path {
         }
         out
     })
+}
+
+/// mtatls-finger built with its TLSRPT option (`-Q`): linked with the
+/// libtlsrpt in `tlsrpt` (`include/tlsrpt.h`, `lib/libtlsrpt.so`, as
+/// Postfix's build-postfix.sh installs it in PF_ROOT/tlsrpt), as
+/// `target/<profile>/c/mtatls-finger-tlsrpt`.
+pub fn finger_with_tlsrpt(tlsrpt: &Path) -> PathBuf {
+    let out = c_binaries();
+    let _lock = Lock::take(&profile_dir().join(".mtatls-c-build.lock"));
+    let lib = tlsrpt.join("lib");
+    compile_with(
+        "mtatls-finger-tlsrpt",
+        &["examples/mtatls-finger.c", "examples/smtp_io.c"],
+        &profile_dir(),
+        out,
+        &[
+            "-DMTATLS_FINGER_TLSRPT".into(),
+            format!("-I{}", tlsrpt.join("include").display()),
+            format!("-L{}", lib.display()),
+            format!("-Wl,-rpath,{}", lib.display()),
+            "-ltlsrpt".into(),
+        ],
+    );
+    out.join("mtatls-finger-tlsrpt")
 }
 
 /// A fresh directory under the target dir (removed by the OS's tmp cleaning

@@ -19,30 +19,18 @@
 //! full library, Postfix's own under LD_PRELOAD).
 
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 
 use crate::pf;
 
-// RFC 8460 result types (libtlsrpt's tlsrpt_failure_t).
-pub const CERTIFICATE_HOST_MISMATCH: c_int = 202;
-pub const CERTIFICATE_NOT_TRUSTED: c_int = 203;
-pub const CERTIFICATE_EXPIRED: c_int = 204;
-pub const VALIDATION_FAILURE: c_int = 205;
-pub const TLSA_INVALID: c_int = 304;
+// RFC 8460 result types (libtlsrpt's tlsrpt_failure_t), and which one
+// each verification error is: the core library's classification
+// (mtatls's report::tlsrpt), shared with its mtatls_session_tlsrpt_* API.
+use mtatls::unstable::{tlsrpt_reason, tlsrpt_unusable_type, tlsrpt_verify_error};
+pub const VALIDATION_FAILURE: c_int = mtatls::TlsrptResult::ValidationFailure as c_int;
 
-// X509_V_ERR_* codes Postfix's tls_log_verify_error distinguishes.
-const X509_V_OK: c_int = 0;
+// X509_V_ERR_* codes the verification record needs.
 const X509_V_ERR_UNSPECIFIED: c_int = 1;
-const X509_V_ERR_CERT_NOT_YET_VALID: c_int = 9;
-const X509_V_ERR_CERT_HAS_EXPIRED: c_int = 10;
-const X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD: c_int = 13;
-const X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD: c_int = 14;
-const X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT: c_int = 18;
-const X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: c_int = 19;
-const X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: c_int = 20;
-const X509_V_ERR_CERT_CHAIN_TOO_LONG: c_int = 22;
-const X509_V_ERR_INVALID_PURPOSE: c_int = 26;
-const X509_V_ERR_CERT_UNTRUSTED: c_int = 27;
 const X509_V_ERR_HOSTNAME_MISMATCH: c_int = 62;
 
 type VerifyCb = unsafe extern "C" fn(c_int, *mut openssl_sys::X509_STORE_CTX) -> c_int;
@@ -54,7 +42,6 @@ extern "C" {
     fn X509_STORE_CTX_get_error(ctx: *mut openssl_sys::X509_STORE_CTX) -> c_int;
     fn X509_STORE_CTX_set_error(ctx: *mut openssl_sys::X509_STORE_CTX, err: c_int);
     fn X509_STORE_CTX_get_error_depth(ctx: *mut openssl_sys::X509_STORE_CTX) -> c_int;
-    fn X509_verify_cert_error_string(n: std::ffi::c_long) -> *const c_char;
 }
 
 /// The client session being started on this thread (smtp runs one at a
@@ -155,34 +142,13 @@ pub fn rpt_reported(reused: bool) -> bool {
 
 /// The handshake failed (after its error lines).
 pub fn handshake_failed() {
-    report(VALIDATION_FAILURE, Some("tls-handshake-failure"));
-}
-
-/// Postfix's `CERT_ERROR_TO_STRING`: OpenSSL's text, spaces as `_`.
-fn error_reason(code: c_int) -> String {
-    // SAFETY: OpenSSL returns a static string for every code.
-    let text = unsafe { CStr::from_ptr(X509_verify_cert_error_string(code as std::ffi::c_long)) };
-    text.to_string_lossy().replace(' ', "_")
+    report(VALIDATION_FAILURE, Some(tlsrpt_reason::HANDSHAKE_FAILURE));
 }
 
 /// The engine's report for a verification error (tls_log_verify_error):
 /// (failure type, reason), None when Postfix reports nothing there.
 pub fn classify(code: c_int) -> Option<(c_int, Option<String>)> {
-    Some(match code {
-        X509_V_OK => return None,
-        X509_V_ERR_CERT_UNTRUSTED => (CERTIFICATE_NOT_TRUSTED, None),
-        X509_V_ERR_CERT_HAS_EXPIRED | X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD => {
-            (CERTIFICATE_EXPIRED, None)
-        }
-        X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
-        | X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
-        | X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
-        | X509_V_ERR_CERT_NOT_YET_VALID
-        | X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD
-        | X509_V_ERR_INVALID_PURPOSE
-        | X509_V_ERR_CERT_CHAIN_TOO_LONG => (VALIDATION_FAILURE, Some(error_reason(code))),
-        _ => return None,
-    })
+    tlsrpt_verify_error(code).map(|(t, reason)| (t.code(), reason))
 }
 
 /// Keep the verification error Postfix's callback would keep: the one
@@ -256,17 +222,18 @@ pub unsafe fn wrap_verify(ssl: *mut openssl_sys::SSL) {
 /// The engine's warnings of unusable trust data, and the report Postfix
 /// makes just before each.
 fn unusable_report(line: &str) -> Option<(c_int, &'static str)> {
-    if line.ends_with(": all TLSA records unusable, fallback to unauthenticated TLS")
+    let reason = if line.ends_with(": all TLSA records unusable, fallback to unauthenticated TLS")
         || line.ends_with(": all TLSA records unusable")
     {
-        Some((TLSA_INVALID, "all-TLSA-records-unusable"))
+        tlsrpt_reason::TLSA_UNUSABLE
     } else if line.ends_with(": all fingerprints unusable") {
-        Some((VALIDATION_FAILURE, "all-fingerprints-unusable"))
+        tlsrpt_reason::FINGERPRINTS_UNUSABLE
     } else if line.ends_with(": all trust anchors unusable") {
-        Some((VALIDATION_FAILURE, "all-trust-anchors-unusable"))
+        tlsrpt_reason::TRUST_ANCHORS_UNUSABLE
     } else {
-        None
-    }
+        return None;
+    };
+    Some((tlsrpt_unusable_type(reason).code(), reason))
 }
 
 /// Every line the library logs, on its way to Postfix's msg_info/msg_warn

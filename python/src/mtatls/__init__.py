@@ -71,7 +71,7 @@ from .errors import (
     WantWrite,
 )
 from .params import Params
-from .session import CertStatus, Session, SessionInfo, Trust
+from .session import CertStatus, Session, SessionInfo, TlsrptReport, Trust
 
 __version__ = "0.1.0"
 
@@ -90,6 +90,7 @@ __all__ = [
     "Context",
     "Session",
     "SessionInfo",
+    "TlsrptReport",
     "Trust",
     "CertStatus",
     "AsyncSession",

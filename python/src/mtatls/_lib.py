@@ -180,6 +180,17 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "mtatls_session_received_comment": (_SZ, [_P, ctypes.c_char_p, _SZ]),
     "mtatls_session_error": (_S, [_P]),
     "mtatls_session_truncated": (ctypes.c_bool, [_P]),
+    "mtatls_session_tlsrpt_result": (_I, [_P]),
+    "mtatls_tlsrpt_result_name": (_S, [_I]),
+    "mtatls_session_tlsrpt_reason": (_SZ, [_P, ctypes.c_char_p, _SZ]),
+    "mtatls_session_tlsrpt_additional_info": (_SZ, [_P, ctypes.c_char_p, _SZ]),
+    "mtatls_session_tlsrpt_receiving_mx": (_SZ, [_P, ctypes.c_char_p, _SZ]),
+    "mtatls_session_tlsrpt_receiving_ip": (_SZ, [_P, ctypes.c_char_p, _SZ]),
+    "mtatls_session_tlsrpt_sending_ip": (_SZ, [_P, ctypes.c_char_p, _SZ]),
+    "mtatls_session_tlsrpt_policy_type": (_I, [_P]),
+    "mtatls_session_tlsrpt_policy_domain": (_SZ, [_P, ctypes.c_char_p, _SZ]),
+    "mtatls_session_tlsrpt_policy_string_count": (_SZ, [_P]),
+    "mtatls_session_tlsrpt_policy_string": (_SZ, [_P, _SZ, ctypes.c_char_p, _SZ]),
 }
 
 

@@ -14,7 +14,7 @@ from ._lib import StrLike
 from .context import Context
 from .errors import Result, error_for
 
-__all__ = ["Session", "SessionInfo", "Trust", "CertStatus", "SocketLike"]
+__all__ = ["Session", "SessionInfo", "Trust", "CertStatus", "SocketLike", "TlsrptReport"]
 
 
 class Trust(enum.IntEnum):
@@ -82,6 +82,34 @@ class SessionInfo:
         for flag in ("forward_secret", "reused", "am_server"):
             values[flag] = bool(values[flag])
         return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsrptReport:
+    """The TLSRPT (RFC 8460) facts of a finished client session
+    (``mtatls_session_tlsrpt_*``), as Postfix 3.10 and later report the
+    same session; optional texts are "" when absent."""
+
+    #: 0 for success, else the failure type (libtlsrpt's numbers, 201-306).
+    result: int
+    #: The RFC 8460 name of ``result`` (``"certificate-expired"``, ``"success"``).
+    result_name: str
+    #: The failure-reason code (``"self-signed_certificate"``), or "".
+    reason: str
+    #: Additional information (never set by Postfix or mtatls): "".
+    additional_info: str
+    #: The receiving MX host name (the peer label's host).
+    receiving_mx: str
+    #: The receiving IP address.
+    receiving_ip: str
+    #: The sending MTA's IP address (the socket's local address).
+    sending_ip: str
+    #: 1 (tlsa) or 9 (no-policy-found).
+    policy_type: int
+    #: The TLSA base domain (tlsa), else the next-hop domain.
+    policy_domain: str
+    #: The TLSA records as Postfix reports them (``"3 1 1 HEX"``).
+    policy_strings: List[str]
 
 
 #: A connected socket object, or a descriptor the caller keeps open.
@@ -315,6 +343,36 @@ class Session:
                 raise error_for(Result.BAD_STATE, f"peer certificate {i} of {self.peer_label}: changed while read")
             out.append(buf.raw[:n] if der else buf.raw[:n].decode("ascii"))
         return out
+
+    def tlsrpt(self) -> Optional[TlsrptReport]:
+        """Client: the TLSRPT facts of the finished handshake (established,
+        not verified, or failed), as Postfix's smtp of the selected release
+        reports them; None for a server, before the handshake has ended, or
+        when it never started."""
+        lib = _lib.lib()
+        h = self._handle()
+        result = lib.mtatls_session_tlsrpt_result(h)
+        if result < 0:
+            return None
+
+        def text(fn: Any, *args: Any) -> str:
+            return _lib.sized_string(fn, h, *args)
+
+        return TlsrptReport(
+            result=result,
+            result_name=_lib.s(lib.mtatls_tlsrpt_result_name(result)),
+            reason=text(lib.mtatls_session_tlsrpt_reason),
+            additional_info=text(lib.mtatls_session_tlsrpt_additional_info),
+            receiving_mx=text(lib.mtatls_session_tlsrpt_receiving_mx),
+            receiving_ip=text(lib.mtatls_session_tlsrpt_receiving_ip),
+            sending_ip=text(lib.mtatls_session_tlsrpt_sending_ip),
+            policy_type=lib.mtatls_session_tlsrpt_policy_type(h),
+            policy_domain=text(lib.mtatls_session_tlsrpt_policy_domain),
+            policy_strings=[
+                text(lib.mtatls_session_tlsrpt_policy_string, i)
+                for i in range(lib.mtatls_session_tlsrpt_policy_string_count(h))
+            ],
+        )
 
     @property
     def error(self) -> str:
