@@ -284,7 +284,7 @@ impl Session {
         }
         self.facts
             .as_ref()
-            .map(|f| summary::received_comment(f, self.ctx.ask_ccert))
+            .map(|f| summary::received_comment(f, self.ctx.ask_ccert, &self.ctx.digest_name))
     }
 
     fn logger(&self) -> &Logger {
@@ -835,6 +835,9 @@ impl Session {
             depth_limit: self.ctx.verify_depth as i32,
             ..VerifyRecord::default()
         };
+        if self.ctx.role == Role::Server {
+            trust::prepare_server(&mut ssl, &self.ctx);
+        }
         if self.ctx.role == Role::Client {
             let prepared = trust::prepare_client(
                 &mut ssl,
@@ -1080,7 +1083,8 @@ impl Session {
             mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE
         };
         let present = facts.peer_status & summary::status::PRESENT != 0;
-        let peer_lines = self.log_mask & peer_mask != 0 && present;
+        let rpk = facts.peer_status & summary::status::RPK != 0;
+        let peer_lines = self.log_mask & peer_mask != 0 && (present || rpk);
         if peer_lines {
             crate::report::facts::fill_fingerprints(
                 &mut facts,
@@ -1119,7 +1123,7 @@ impl Session {
                 if facts.forward_secret { "yes" } else { "no" }
             ));
         }
-        if let Some(line) = &decision.late_line {
+        for line in &decision.late_lines {
             self.logger().info(line);
         }
         if self.log_mask & mask::SUMMARY != 0 {
