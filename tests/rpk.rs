@@ -452,3 +452,243 @@ fn rpk_enable_names_the_parameter_without_openssl_3_2() {
         }
     }
 }
+
+/// The posttls-finger of a Postfix built against OpenSSL 3.2 or later
+/// (`scripts/build-posttls-finger-rpk.sh`, directory in
+/// `MTATLS_RPK_POSTTLS_FINGER`). None: skipped with a message, or a
+/// failure when `MTATLS_REQUIRE_RPK_PEER` is set.
+fn rpk_posttls_finger(test: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("MTATLS_RPK_POSTTLS_FINGER").map(std::path::PathBuf::from);
+    let why = match &dir {
+        Some(d) if d.join("posttls-finger").is_file() => return dir,
+        Some(d) => format!("{test}: no posttls-finger in {}", d.display()),
+        None => format!(
+            "{test}: MTATLS_RPK_POSTTLS_FINGER is not set (a posttls-finger built against OpenSSL 3.2+ by scripts/build-posttls-finger-rpk.sh)"
+        ),
+    };
+    if std::env::var_os("MTATLS_REQUIRE_RPK_PEER").is_some() {
+        panic!("{why}");
+    }
+    eprintln!("skipped (real peers): {why}");
+    None
+}
+
+/// One STARTTLS session of an mtatls server with `settings` on a
+/// loopback TCP port, answering posttls-finger's EHLO and QUIT; returns
+/// the port and the server's log lines once the session is over.
+fn tcp_server(
+    settings: Vec<(&'static str, String)>,
+) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::AsRawFd;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let hooks = mtatls::Hooks::with_logger(mtatls::Logger::with_sink(Arc::new(
+            move |sev, line: &str| {
+                let p = if sev == mtatls::Severity::Warning {
+                    "warning: "
+                } else {
+                    ""
+                };
+                sink.lock().unwrap().push(format!("{p}{line}"));
+            },
+        )));
+        let mut p = mtatls::Params::new();
+        for (n, v) in &settings {
+            p.set(n, v).unwrap();
+        }
+        let ctx = Arc::new(mtatls::Context::with_hooks(&p, "smtpd", &hooks).expect("context"));
+        // Bounded: the peer connects at once or the test has failed.
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut sock = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => panic!("no connection: {e}"),
+            }
+        };
+        sock.set_nonblocking(false).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let lines = || log.lock().unwrap().clone();
+        sock.write_all(b"220 mail.example.test ESMTP\r\n").unwrap();
+        let mut reader = BufReader::new(sock.try_clone().unwrap());
+        for _ in 0..5 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return lines();
+            }
+            let verb = line.to_ascii_uppercase();
+            if verb.starts_with("EHLO") {
+                sock.write_all(b"250-mail.example.test\r\n250 STARTTLS\r\n")
+                    .unwrap();
+            } else if verb.starts_with("STARTTLS") {
+                sock.write_all(b"220 2.0.0 Ready to start TLS\r\n").unwrap();
+                break;
+            } else {
+                sock.write_all(b"221 2.0.0 Bye\r\n").unwrap();
+                return lines();
+            }
+        }
+        let t = Some(mtatls::Timeout::After(Duration::from_secs(10)));
+        let mut s = mtatls::Session::new(ctx, sock.as_raw_fd(), SERVER_LABEL).unwrap();
+        if s.handshake(t).is_ok() {
+            let mut buf = [0u8; 512];
+            for _ in 0..5 {
+                match s.read(&mut buf, t) {
+                    Ok(n) if n > 0 => {
+                        let ehlo = buf[..n].to_ascii_uppercase().starts_with(b"EHLO");
+                        let reply: &[u8] = if ehlo {
+                            b"250 mail.example.test\r\n"
+                        } else {
+                            b"221 2.0.0 Bye\r\n"
+                        };
+                        let _ = s.write(reply, t);
+                        if !ehlo {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            let _ = s.stop(t);
+        }
+        lines()
+    });
+    (port, handle)
+}
+
+/// Run posttls-finger `options` against an mtatls server with `server`
+/// settings, `matches` after the destination; its lines (prefix dropped,
+/// its peer label replaced by the pair harness's) and the server's.
+fn finger_rpk(
+    dir: &std::path::Path,
+    server: Vec<(&'static str, String)>,
+    options: &[&str],
+    matches: &[&str],
+) -> (Vec<String>, Vec<String>) {
+    let (port, handle) = tcp_server(server);
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg("60")
+        .arg(dir.join("posttls-finger"))
+        .args([
+            "-c",
+            "-o",
+            "tls_eecdh_auto_curves=X25519",
+            "-o",
+            "tls_ffdhe_auto_groups=",
+        ])
+        .args(options)
+        .arg(format!("[127.0.0.1]:{port}"))
+        .args(matches)
+        .env("MAIL_CONFIG", dir.join("etc"))
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().expect("posttls-finger");
+    let label = format!("127.0.0.1[127.0.0.1]:{port}");
+    let lines = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stdout).lines())
+        .filter_map(|l| l.strip_prefix("posttls-finger: "))
+        .map(|l| l.replace(&label, CLIENT_LABEL))
+        .collect();
+    (lines, handle.join().expect("server thread"))
+}
+
+/// Against real Postfix 3.11.6 (posttls-finger built with OpenSSL 3.6):
+/// as client, posttls-finger `-x` (its `smtp_tls_enable_rpk`) and the
+/// mtatls client write the same lines for the same server key (fingerprint
+/// match, `may` untrusted, a certificate fingerprint that cannot match);
+/// as server, mtatls with `smtpd_tls_enable_rpk` takes posttls-finger's
+/// key (`-H`), and both summaries describe the signatures alike.
+#[test]
+fn rpk_like_real_posttls_finger() {
+    if !rpk_or_skip("rpk_like_real_posttls_finger") {
+        return;
+    }
+    let Some(dir) = rpk_posttls_finger("rpk_like_real_posttls_finger") else {
+        return;
+    };
+    let fp = spki("ecdsa");
+    let cert_fp = pki().cert_sha256("ecdsa");
+    for (loglevel, level, matches, compare) in [
+        ("routine,certmatch", "fingerprint", Some(fp.clone()), 3),
+        ("routine,peercert,untrusted", "may", None, 3),
+        // posttls-finger goes on (Untrusted); the smtp client stops.
+        ("routine,certmatch", "fingerprint", Some(cert_fp.clone()), 2),
+    ] {
+        let options = ["-x", "-L", loglevel, "-l", level];
+        let m: Vec<&str> = matches.iter().map(String::as_str).collect();
+        let (theirs, _) = finger_rpk(&dir, server_settings(&[]), &options, &m);
+        let (_, ours) = run(
+            server_settings(&[]),
+            client_settings(&[
+                ("smtp_tls_enable_rpk", "yes"),
+                ("smtp_tls_loglevel", loglevel),
+            ]),
+            move |s| {
+                s.set_level(level)?;
+                match &matches {
+                    Some(list) => s.set_match(list),
+                    None => Ok(()),
+                }
+            },
+        );
+        let ours: Vec<String> = ours.log.iter().take(compare).cloned().collect();
+        let theirs: Vec<String> = theirs.into_iter().take(compare).collect();
+        assert_eq!(ours, theirs, "{loglevel} at {level}");
+        assert_eq!(ours.len(), compare, "{ours:?}");
+    }
+
+    // mtatls as the server of a posttls-finger that sends its key.
+    let (theirs, ours) = finger_rpk(
+        &dir,
+        server_settings(&[
+            ("smtpd_tls_enable_rpk", "yes"),
+            ("smtpd_tls_ask_ccert", "yes"),
+            ("smtpd_tls_CAfile", &pki().path("ca-bundle.pem")),
+            ("smtpd_tls_loglevel", "routine,peercert"),
+        ]),
+        &[
+            "-L",
+            "routine",
+            "-l",
+            "may",
+            "-H",
+            &pki().path("client.pem"),
+        ],
+        &[],
+    );
+    let tail = |line: &str| line.split_once(": ").map(|(_, t)| t.to_string());
+    let their_summary = theirs
+        .iter()
+        .find(|l| l.contains(" TLS connection established "));
+    let our_summary = ours
+        .iter()
+        .find(|l| l.contains(" TLS connection established "));
+    assert_eq!(
+        our_summary.and_then(|l| tail(l)),
+        their_summary.and_then(|l| tail(l)),
+        "ours {ours:?}, theirs {theirs:?}"
+    );
+    assert!(
+        our_summary
+            .unwrap()
+            .ends_with("client-signature RSA-PSS (2048 bit raw public key) client-digest SHA256"),
+        "{our_summary:?}"
+    );
+    assert_eq!(
+        ours[0],
+        format!(
+            "{SERVER_LABEL}: raw public key fingerprint={}",
+            spki("client")
+        )
+    );
+}

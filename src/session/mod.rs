@@ -784,6 +784,11 @@ impl Session {
         if let Some(t) = self.policy.fingerprint_mtype {
             text.push_str(&format!("\0digest={t}"));
         }
+        if self.ctx.rpk && self.ctx.enable_rpk {
+            // A session that asked for a raw public key (Postfix 3.9+
+            // digests `enable_rpk` too).
+            text.push_str("\0rpk");
+        }
         if let Some(anchors) = &self.policy.trust_anchors {
             text.push_str(&format!("\0anchors={anchors:?}"));
         }
