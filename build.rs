@@ -31,6 +31,12 @@ fn main() {
     // for the run-time compatibility check.
     let ossl = std::env::var("DEP_OPENSSL_VERSION_NUMBER").unwrap_or_default();
     println!("cargo:rustc-env=MTATLS_OPENSSL_BUILD_VERSION={ossl}");
+    // RFC 7250 raw public keys need OpenSSL 3.2 or later (the `vendored`
+    // build has 3.6): `cfg(mtatls_rpk)` declares and uses its calls.
+    println!("cargo:rustc-check-cfg=cfg(mtatls_rpk)");
+    if u64::from_str_radix(&ossl, 16).is_ok_and(|v| v >= 0x3020_0000) {
+        println!("cargo:rustc-cfg=mtatls_rpk");
+    }
     // SONAME: 0.x releases promise no ABI stability across minor versions,
     // so the SONAME carries major.minor (libmtatls.so.0.1).
     let soname = if major == "0" {

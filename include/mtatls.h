@@ -74,6 +74,13 @@
 #define MTATLS_CERT_SECURED 16
 
 /**
+ * The peer sent an RFC 7250 raw public key instead of a certificate
+ * (Postfix 3.9 and later, OpenSSL 3.2 and later; `MTATLS_CERT_PRESENT`
+ * is then not set).
+ */
+#define MTATLS_CERT_RPK 32
+
+/**
  * Format argument of `mtatls_session_peer_certificate`: PEM text.
  */
 #define MTATLS_CERT_FORMAT_PEM 0

@@ -31,6 +31,7 @@ pub use crate::report::tlsrpt::{
 pub use crate::session::pktdump::dump_lines;
 pub use crate::session::SslSetup;
 pub use crate::sys::init::init_openssl as init_openssl_config;
+pub use crate::sys::rpk::available as raw_public_keys_available;
 pub use crate::sys::version::runtime_version;
 pub use crate::sys::wait::{unix_time, Deadline, WaitError, Want};
 pub use crate::sys::x509::name_oneline;

@@ -127,6 +127,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("smtpd_tls_always_issue_session_ids", "yes", Bool, "Issue session ids even without a session cache."),
     p("smtpd_starttls_timeout", "${stress?{10}:{300}}s", Time, "Server handshake timeout."),
     p("smtpd_timeout", "${stress?{10}:{300}}s", Time, "Server read/write timeout (default for session I/O)."),
+    p("smtpd_tls_enable_rpk", "no", Bool, "Ask clients for an RFC 7250 raw public key instead of a certificate (Postfix 3.9 and later, OpenSSL 3.2 or later; the server always sends one to a client that asks)."),
     p("smtpd_tls_wrappermode", "no", Bool, "TLS from the first byte (SMTPS, port 465); implies mandatory TLS."),
     // --- client (smtp_*, each also known as lmtp_*) ---
     p("smtp_use_tls", "no", Bool, "Obsolete: use TLS when offered (level `may`) when smtp_tls_security_level is empty."),
@@ -160,6 +161,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("smtp_tls_session_cache_timeout", "3600s", Time, "Client session cache lifetime."),
     p("smtp_starttls_timeout", "300s", Time, "Client handshake timeout."),
     p("smtp_data_xfer_timeout", "180s", Time, "Client read/write timeout (default for session I/O)."),
+    p("smtp_tls_enable_rpk", "no", Bool, "Ask servers for an RFC 7250 raw public key instead of a certificate at levels may, encrypt and fingerprint (Postfix 3.9 and later, OpenSSL 3.2 or later; fingerprints must then be public-key ones)."),
     p("smtp_tls_wrappermode", "no", Bool, "Client: TLS from the first byte (SMTPS, port 465) instead of STARTTLS."),
     p("smtp_tlsrpt_skip_reused_handshakes", "no", Bool, "Client: no TLSRPT result for a resumed session (Postfix 3.10+; 3.10's default is `yes`; 3.11 takes `yes` when it is not set and compatibility_level is below 3.11)."),
     // --- others ---
@@ -489,6 +491,13 @@ impl Params {
         self.release
     }
 
+    /// The parameter `name` as the selected release knows it: [`lookup`],
+    /// but `None` for one that release does not have (Postfix 3.9's
+    /// `*_tls_enable_rpk` under 3.7 and 3.8: an unknown name there).
+    pub fn known(&self, name: &str) -> Option<ParamDef> {
+        lookup(name).filter(|_| self.release.knows_param(name))
+    }
+
     /// How a value of parameter `name` is checked in the selected release.
     fn kind_of(&self, name: &str, def: &ParamDef) -> Kind {
         match self.release.requires_value(name) {
@@ -516,7 +525,9 @@ impl Params {
         if name == RELEASE_PARAM {
             self.release = Release::parse(value)?;
         } else if !value.contains('$') {
-            let kind = lookup(name).map_or(Kind::Text, |def| self.kind_of(name, &def));
+            let kind = self
+                .known(name)
+                .map_or(Kind::Text, |def| self.kind_of(name, &def));
             validate(name, kind, value)?;
         }
         self.values.insert(name.to_string(), value.to_string());
@@ -589,7 +600,9 @@ impl Params {
         }
         for (lineno, name, value) in parsed {
             if !value.contains('$') && name != RELEASE_PARAM {
-                let kind = lookup(&name).map_or(Kind::Text, |def| self.kind_of(&name, &def));
+                let kind = self
+                    .known(&name)
+                    .map_or(Kind::Text, |def| self.kind_of(&name, &def));
                 validate(&name, kind, &value).map_err(|e| {
                     Error::new(
                         e.kind(),
@@ -633,7 +646,7 @@ impl Params {
         let mut out: Vec<(String, String)> = self
             .values
             .iter()
-            .filter(|(n, _)| lookup(n).is_none() && looks_like_tls(n))
+            .filter(|(n, _)| self.known(n).is_none() && looks_like_tls(n))
             .filter(|(n, _)| !other_role.iter().any(|p| n.starts_with(p)))
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
@@ -652,7 +665,7 @@ impl Params {
 
     /// The selected release's default of a known parameter (unexpanded).
     pub fn default_value(&self, name: &str) -> Option<&'static str> {
-        let def = lookup(name)?;
+        let def = self.known(name)?;
         Some(self.release.default_of(name).unwrap_or(def.default))
     }
 
@@ -673,7 +686,7 @@ impl Params {
     /// unknown one that was set. `ErrorKind::UnknownParameter` for a name
     /// this library does not know that was never set.
     pub fn get(&self, name: &str) -> Result<String> {
-        let kind = match lookup(name) {
+        let kind = match self.known(name) {
             Some(def) => self.kind_of(name, &def),
             None if self.values.contains_key(name) => Kind::Text,
             None => {
@@ -979,6 +992,45 @@ mod tests {
         );
         assert!(lookup("lmtp_nonsense").is_none());
         assert!(lookup("smtpd_tls_loglevl").is_none());
+    }
+
+    #[test]
+    fn rpk_parameters_exist_from_3_9_on() {
+        for name in [
+            "smtp_tls_enable_rpk",
+            "lmtp_tls_enable_rpk",
+            "smtpd_tls_enable_rpk",
+        ] {
+            for release in ["3.7.11", "3.8.5", "3.8.20"] {
+                let mut p = Params::new();
+                p.set("mtatls_postfix_release", release).unwrap();
+                assert!(p.known(name).is_none(), "{release} {name}");
+                assert!(p.raw(name).is_none(), "{release} {name}");
+                assert_eq!(p.get(name).unwrap_err().kind(), ErrorKind::UnknownParameter);
+                // Set anyway: an unknown TLS-looking name (warned about).
+                p.set(name, "maybe").unwrap();
+                let prefix = if name.starts_with("smtpd_") {
+                    "smtpd"
+                } else {
+                    "smtp"
+                };
+                assert_eq!(
+                    p.unused_tls_names(prefix),
+                    vec![(name.to_string(), "maybe".to_string())]
+                );
+            }
+            for release in ["3.9.0", "3.10.13", "3.11.6"] {
+                let mut p = Params::new();
+                p.set("mtatls_postfix_release", release).unwrap();
+                assert_eq!(p.raw(name), Some("no"), "{release} {name}");
+                assert!(!p.get_bool(name).unwrap());
+                let e = p.set(name, "maybe").unwrap_err();
+                assert_eq!(
+                    e.message(),
+                    format!("bad boolean configuration: {name} = maybe")
+                );
+            }
+        }
     }
 
     #[test]

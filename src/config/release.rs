@@ -257,6 +257,28 @@ impl Release {
         self.has(FROM_3_9)
     }
 
+    /// 3.9.0+: RFC 7250 raw public keys (`smtp_tls_enable_rpk`,
+    /// `smtpd_tls_enable_rpk`; a server always sends one to a client that
+    /// asks; the `raw public key` log text). Before, the parameters do not
+    /// exist.
+    pub fn has_raw_public_keys(&self) -> bool {
+        self.has(FROM_3_9)
+    }
+
+    /// Whether this release has parameter `name` at all (`lmtp_` twins as
+    /// their `smtp_` names): the ones a later release added are unknown
+    /// names in earlier ones, as `postconf -d` of each shows.
+    pub fn knows_param(&self, name: &str) -> bool {
+        let name = match name.strip_prefix("lmtp_") {
+            Some(rest) => format!("smtp_{rest}"),
+            None => name.to_string(),
+        };
+        match name.as_str() {
+            "smtp_tls_enable_rpk" | "smtpd_tls_enable_rpk" => self.has_raw_public_keys(),
+            _ => true,
+        }
+    }
+
     // --- sessions
 
     /// 3.11.0+: a client stores, and logs "save session" for, only the
@@ -571,6 +593,16 @@ mod tests {
                 "ignores_legacy_pkey_fingerprints",
                 Release::ignores_legacy_pkey_fingerprints,
             ),
+            ("has_raw_public_keys", Release::has_raw_public_keys),
+            ("knows smtp_tls_enable_rpk", |r: &Release| {
+                r.knows_param("smtp_tls_enable_rpk")
+            }),
+            ("knows lmtp_tls_enable_rpk", |r: &Release| {
+                r.knows_param("lmtp_tls_enable_rpk")
+            }),
+            ("knows smtpd_tls_enable_rpk", |r: &Release| {
+                r.knows_param("smtpd_tls_enable_rpk")
+            }),
         ] {
             check(
                 name,

@@ -306,6 +306,8 @@ pub struct Settings {
     pub legacy_pkey_fingerprints: bool,
     /// `mtatls_release_buffers`.
     pub release_buffers: bool,
+    /// `*_tls_enable_rpk` (`false` in releases before 3.9, which lack it).
+    pub enable_rpk: bool,
     /// `tls_preempt_cipherlist`.
     pub preempt_cipherlist: bool,
     /// `tls_disable_workarounds`.
@@ -612,6 +614,8 @@ impl Settings {
             legacy_pkey_fingerprints: params.get_bool("tls_legacy_public_key_fingerprints")?
                 && !release.ignores_legacy_pkey_fingerprints(),
             release_buffers: params.get_bool("mtatls_release_buffers")?,
+            enable_rpk: release.knows_param(&r.name("tls_enable_rpk"))
+                && r.own_bool("tls_enable_rpk")?,
             preempt_cipherlist: params.get_bool("tls_preempt_cipherlist")?,
             disable_workarounds: params.get("tls_disable_workarounds")?,
             ssl_options: params.get("tls_ssl_options")?,

@@ -221,6 +221,7 @@ pub(super) fn build(settings: &Settings, hooks: &Hooks) -> Result<Context> {
             format!("Digest algorithm \"{digest_name}\" not found"),
         )
     })?;
+    check_rpk_support(settings, &mut bld.diag);
     let ctx = common(settings, logger.clone(), log_mask, digest);
     let ctx = match settings.role {
         Role::Server => build_server(&mut bld, ctx, hooks)?,
@@ -252,6 +253,7 @@ fn common(
         io_timeout: s.io_timeout,
         fast_shutdown: s.fast_shutdown,
         digest,
+        digest_name: s.digest.text.clone(),
         legacy_pkey_fingerprints: s.legacy_pkey_fingerprints,
         groups: GroupChoice::OpenSslDefault,
         group_entries: Vec::new(),
@@ -271,7 +273,43 @@ fn common(
         servername: String::new(),
         sni_names: 0,
         cache: None,
+        rpk: s.release.has_raw_public_keys() && crate::sys::rpk::available(),
+        enable_rpk: s.enable_rpk && crate::sys::rpk::available(),
         profiles: Vec::new(),
+    }
+}
+
+/// `*_tls_enable_rpk = yes` with an OpenSSL older than 3.2: Postfix
+/// ignores the setting silently; mtatls says so, naming the parameter
+/// (an error under `mtatls_strict = yes`). Certificates are used as
+/// before, so nothing is weaker than configured; fingerprints of
+/// certificates keep matching.
+fn check_rpk_support(settings: &Settings, diag: &mut Diag) {
+    if settings.enable_rpk && !crate::sys::rpk::available() {
+        diag.warn(format!(
+            "{}_tls_enable_rpk = yes: raw public keys (RFC 7250) need OpenSSL 3.2 or later, and this library is built with OpenSSL {}; the setting is ignored and certificates are used",
+            settings.prefix,
+            crate::sys::version::build_version_text()
+        ));
+    }
+}
+
+/// Offer raw public keys in the direction `client` (client to server)
+/// or server to client on every session of `b`, with Postfix's warning if
+/// OpenSSL refuses.
+fn ctx_enable_rpk(b: &mut SslContextBuilder, client: bool, diag: &mut Diag) {
+    let ok = if client {
+        crate::sys::rpk::ctx_enable_client_rpk(b)
+    } else {
+        crate::sys::rpk::ctx_enable_server_rpk(b)
+    };
+    if !ok {
+        diag.warn(if client {
+            "Failed to enable client to server raw public key support".to_string()
+        } else {
+            "Failed to enable server to client raw public key support".to_string()
+        });
+        diag.openssl_errors();
     }
 }
 
@@ -333,6 +371,10 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         groups::configure_groups(&mut b, &settings.groups, &mut bld.diag);
     ctx.dh = Some(groups::configure_dh(&mut b, &srv.dh_file, &mut bld.diag));
     certs::install(&mut b, &chains, &settings.credentials.chain_files)?;
+    if ctx.rpk {
+        // As Postfix 3.9+: a client that asks gets the key alone.
+        ctx_enable_rpk(&mut b, false, &mut bld.diag);
+    }
     let trust = &settings.trust;
     certs::load_trust(&mut b, &trust.ca_file, &trust.ca_path, trust.append_default)?;
     b.set_verify_depth(ctx.verify_depth);
@@ -467,6 +509,11 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             }
         }
         certs::install(&mut b, &chains, &settings.credentials.chain_files)?;
+        if ctx.rpk && !chains.is_empty() {
+            // As Postfix 3.9+: a client with a key of its own may send it
+            // alone to a server that asks for a raw public key.
+            ctx_enable_rpk(&mut b, true, &mut bld.diag);
+        }
         b.set_verify_depth(ctx.verify_depth);
         b.set_verify_callback(SslVerifyMode::NONE, super::verify_callback::record);
         if ctx.cache.is_some() {

@@ -134,6 +134,8 @@ pub struct Context {
     pub(crate) fast_shutdown: bool,
     /// Fingerprint digest (`*_tls_fingerprint_digest`).
     pub(crate) digest: MessageDigest,
+    /// That digest as configured (`sha256`), for the Received: comment.
+    pub(crate) digest_name: String,
     /// `tls_legacy_public_key_fingerprints`.
     pub(crate) legacy_pkey_fingerprints: bool,
     /// The key-exchange groups in use.
@@ -176,6 +178,15 @@ pub struct Context {
     pub(crate) sni_names: usize,
     /// Client: the session cache (`*_tls_session_cache_timeout` > 0).
     pub(crate) cache: Option<Arc<cache::ClientCache>>,
+    /// RFC 7250 raw public keys are negotiated at all: the release has
+    /// them (3.9 and later) and this build's OpenSSL can (3.2 and later).
+    /// A server then always sends one to a client that asks; a client
+    /// with a key offers its own.
+    pub(crate) rpk: bool,
+    /// `*_tls_enable_rpk` in effect (with `rpk`): a server asks clients
+    /// for a raw public key, a client asks servers at levels `may`,
+    /// `encrypt` and `fingerprint`.
+    pub(crate) enable_rpk: bool,
     pub(crate) profiles: Vec<Profile>,
 }
 

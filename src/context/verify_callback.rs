@@ -52,6 +52,10 @@ fn on_verify(ok: bool, store: &mut X509StoreContextRef) {
     drop(record);
     if verbose {
         let line = match store.current_cert() {
+            // Postfix 3.9+ (a raw public key needs it): no depth.
+            None if crate::sys::rpk::store_has_rpk(store) => {
+                format!("{}: verify={} raw public key", shared.label, ok as i32)
+            }
             Some(c) => format!(
                 "{}: depth={depth} verify={} subject={}",
                 shared.label,

@@ -20,6 +20,10 @@ pub const MTATLS_CERT_TRUSTED: u32 = 4;
 pub const MTATLS_CERT_MATCHED: u32 = 8;
 /// Trusted and matched: the peer is authenticated.
 pub const MTATLS_CERT_SECURED: u32 = 16;
+/// The peer sent an RFC 7250 raw public key instead of a certificate
+/// (Postfix 3.9 and later, OpenSSL 3.2 and later; `MTATLS_CERT_PRESENT`
+/// is then not set).
+pub const MTATLS_CERT_RPK: u32 = 32;
 
 /// The four outcomes Postfix logs, as in "Untrusted TLS connection ...".
 #[repr(u32)]

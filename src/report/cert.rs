@@ -36,6 +36,19 @@ pub fn pkey_fingerprint(cert: &X509Ref, md: MessageDigest, legacy: bool) -> Stri
         .unwrap_or_default()
 }
 
+/// Digest of a raw public key's DER SubjectPublicKeyInfo (as of a
+/// certificate's key).
+pub fn rpk_fingerprint(
+    key: &openssl::pkey::PKeyRef<openssl::pkey::Public>,
+    md: MessageDigest,
+) -> String {
+    key.public_key_to_der()
+        .ok()
+        .and_then(|der| openssl::hash::hash(md, &der).ok())
+        .map(|d| colon_hex(&d))
+        .unwrap_or_default()
+}
+
 /// The first `nid` entry of `name` as text, or `None` with Postfix's
 /// warning when it is too long, holds a NUL, ASCII control characters,
 /// or cannot be decoded.
@@ -114,6 +127,13 @@ pub fn issuer_cn(cert: &X509Ref, peer: &str, log: &Logger) -> String {
 /// (each fingerprint only when there is one); before, the client says
 /// `issuer_CN=`, and both `fingerprint=` and `pkey_fingerprint=`.
 pub fn peer_line(f: &Facts, release: Release) -> String {
+    if f.peer_status & crate::report::summary::status::RPK != 0 {
+        // 3.9.0+, both sides: a raw public key has only its fingerprint.
+        return format!(
+            "{}: raw public key fingerprint={}",
+            f.peer_label, f.peer_pkey_fprint
+        );
+    }
     if release.peer_cert_line_v39() {
         let mut line = format!(
             "{}: subject_CN={}, issuer={}",

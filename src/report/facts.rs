@@ -138,6 +138,17 @@ fn signature(
     let Ok(key) = cert.public_key() else {
         return Signature::default();
     };
+    key_signature(&key, digest_nid, sig_type_nid, tls13)
+}
+
+/// Describe a handshake signature made with `key` (a certificate's, or a
+/// raw public key).
+fn key_signature(
+    key: &PKeyRef<Public>,
+    digest_nid: Option<i32>,
+    sig_type_nid: Option<i32>,
+    tls13: bool,
+) -> Signature {
     let (name, curve, bits) = match key.id() {
         Id::RSA => {
             let pss = tls13 || sig_type_nid == Some(openssl::nid::Nid::RSASSAPSS.as_raw());
@@ -148,10 +159,10 @@ fn signature(
             )
         }
         Id::RSA_PSS => ("RSASSA-PSS".to_string(), String::new(), 0),
-        Id::EC => ("ECDSA".to_string(), ec_curve(&key), key.bits() as i32),
+        Id::EC => ("ECDSA".to_string(), ec_curve(key), key.bits() as i32),
         Id::ED25519 => ("ED25519".to_string(), String::new(), 0),
         Id::ED448 => ("ED448".to_string(), String::new(), 0),
-        _ => (x509::pkey_type_name(&key), String::new(), key.bits() as i32),
+        _ => (x509::pkey_type_name(key), String::new(), key.bits() as i32),
     };
     let digest = digest_nid
         .filter(|n| *n != openssl::nid::Nid::UNDEF.as_raw())
@@ -197,14 +208,36 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
     let reused = ssl.session_reused();
     let peer_cert = ssl::peer_certificate(ssl);
     let own_cert = ssl.certificate();
-    let peer_sig = peer_cert.map(|c| {
-        signature(
+    // A raw public key in place of the peer's certificate (RFC 7250).
+    let peer_rpk = match peer_cert {
+        Some(_) => None,
+        None => crate::sys::rpk::peer_rpk(ssl),
+    };
+    let peer_sig = match (peer_cert, &peer_rpk) {
+        (Some(c), _) => Some(signature(
             c,
             ssl::peer_signature_digest_nid(ssl),
             ssl::peer_signature_type_nid(ssl),
             tls13,
-        )
-    });
+        )),
+        (None, Some(key)) => Some(key_signature(
+            key,
+            ssl::peer_signature_digest_nid(ssl),
+            ssl::peer_signature_type_nid(ssl),
+            tls13,
+        )),
+        (None, None) => None,
+    };
+    // Which side's credential was a raw public key (each only when that
+    // side's key is described: Postfix asks after finding the key).
+    let own_rpk =
+        own_sig_known(ssl, am_server, reused) && crate::sys::rpk::negotiated_rpk(ssl, !am_server);
+    let peer_is_rpk = peer_sig.is_some() && crate::sys::rpk::negotiated_rpk(ssl, am_server);
+    let (stoc_rpk, ctos_rpk) = if am_server {
+        (own_rpk, peer_is_rpk)
+    } else {
+        (peer_is_rpk, own_rpk)
+    };
     // Our own signature counts only when we really signed with our key.
     let own_sig_type = ssl::own_signature_type_nid(ssl);
     let own_sig = match (own_cert, own_sig_type) {
@@ -241,6 +274,8 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         forward_secret: forward_secret(ssl, tls13),
         forward_secrecy_kex: forward_secrecy_kex(ssl, ctx, am_server, tls13),
         reused,
+        stoc_rpk: stoc_rpk && !reused,
+        ctos_rpk: ctos_rpk && !reused,
         ..Facts::default()
     };
     if let Some(cert) = peer_cert {
@@ -250,8 +285,23 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         }
         facts.peer_cn = cert::peer_cn(cert, peer_label, &ctx.logger);
         facts.issuer_cn = cert::issuer_cn(cert, peer_label, &ctx.logger);
+    } else if let Some(key) = &peer_rpk {
+        // Postfix 3.9+: no names, the key's fingerprint always (smtpd's
+        // access checks and Received: use it); a client trusts a key that
+        // its DANE or fingerprint records matched, a server never.
+        facts.peer_status |= status::RPK;
+        if !am_server && ssl.verify_result() == X509VerifyResult::OK {
+            facts.peer_status |= status::TRUSTED;
+        }
+        facts.peer_pkey_fprint = cert::rpk_fingerprint(key, ctx.digest);
     }
     facts
+}
+
+/// Whether the local side's signature is described: a server always, a
+/// client when it signed (new sessions only).
+fn own_sig_known(ssl: &SslRef, am_server: bool, reused: bool) -> bool {
+    !reused && (am_server || ssl::own_signature_type_nid(ssl).is_some())
 }
 
 /// Fill the peer fingerprints (kept out of [`collect`]: computed only when
@@ -266,5 +316,7 @@ pub fn fill_fingerprints(
     if let Some(cert) = peer {
         facts.peer_cert_fprint = cert::cert_fingerprint(cert, digest);
         facts.peer_pkey_fprint = cert::pkey_fingerprint(cert, digest, ctx.legacy_pkey_fingerprints);
+    } else if let Some(key) = crate::sys::rpk::peer_rpk(ssl) {
+        facts.peer_pkey_fprint = cert::rpk_fingerprint(&key, digest);
     }
 }

@@ -15,13 +15,16 @@ pub mod status {
     pub const MATCHED: u32 = 8;
     /// Trusted and matched: the connection is authenticated.
     pub const SECURED: u32 = 16;
+    /// The peer sent an RFC 7250 raw public key instead of a certificate
+    /// (Postfix's `TLS_CRED_FLAG_RPK`; then `PRESENT` is not set).
+    pub const RPK: u32 = 32;
 }
 
 /// The four outcomes Postfix logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Trust {
-    /// No peer certificate.
+    /// No peer certificate (nor raw public key).
     Anonymous = 0,
     /// A certificate that did not verify.
     Untrusted = 1,
@@ -34,7 +37,7 @@ pub enum Trust {
 impl Trust {
     /// The status word from `peer_status` bits (first rule that applies).
     pub fn from_status(bits: u32) -> Trust {
-        if bits & status::PRESENT == 0 {
+        if bits & (status::PRESENT | status::RPK) == 0 {
             Trust::Anonymous
         } else if bits & status::SECURED != 0 {
             Trust::Verified
@@ -110,8 +113,13 @@ pub struct Facts {
     pub issuer_cn: String,
     /// Peer certificate fingerprint, colon hex ("" if no certificate).
     pub peer_cert_fprint: String,
-    /// Peer public-key fingerprint, colon hex ("" if no certificate).
+    /// Peer public-key fingerprint, colon hex ("" if no certificate or
+    /// raw public key).
     pub peer_pkey_fprint: String,
+    /// The server's credential was a raw public key (Postfix's `stoc_rpk`).
+    pub stoc_rpk: bool,
+    /// The client's credential was a raw public key (`ctos_rpk`).
+    pub ctos_rpk: bool,
     /// `status::*` bits.
     pub peer_status: u32,
     /// The key exchange gives forward secrecy.
@@ -157,15 +165,30 @@ fn detail(curve: &str, bits: i32) -> String {
     }
 }
 
-/// ` WHO-signature NAME[ (DETAIL)][ WHO-digest D]`, or empty.
-fn sig_item(who: &str, sig: &Signature) -> String {
+/// A signature key's detail: ` (CURVE)` or ` (N bits)`, and for a raw
+/// public key ` (CURVE raw public key)`, ` (N bit raw public key)` or
+/// (`bare`: the summary line; the Received: comment has no such case)
+/// ` (raw public key)`.
+fn sig_detail(sig: &Signature, rpk: bool, bare: bool) -> String {
+    match (rpk, sig.curve.is_empty(), sig.bits > 0) {
+        (false, _, _) => detail(&sig.curve, sig.bits),
+        (true, false, _) => format!(" ({} raw public key)", sig.curve),
+        (true, true, true) => format!(" ({} bit raw public key)", sig.bits),
+        (true, true, false) if bare => " (raw public key)".to_string(),
+        (true, true, false) => String::new(),
+    }
+}
+
+/// ` WHO-signature NAME[ (DETAIL)][ WHO-digest D]`, or empty (`rpk`: the
+/// key was sent as a raw public key; `bare`: see [`sig_detail`]).
+fn sig_item(who: &str, sig: &Signature, rpk: bool, bare: bool) -> String {
     if sig.name.is_empty() {
         return String::new();
     }
     let mut s = format!(
         " {who}-signature {}{}",
         sig.name,
-        detail(&sig.curve, sig.bits)
+        sig_detail(sig, rpk, bare)
     );
     if !sig.digest.is_empty() {
         s.push_str(&format!(" {who}-digest {}", sig.digest));
@@ -191,8 +214,8 @@ pub fn summary_line(f: &Facts) -> String {
     ));
     if f.is_tls13() {
         line.push_str(&f.kex_item());
-        line.push_str(&sig_item("server", &f.server_sig));
-        line.push_str(&sig_item("client", &f.client_sig));
+        line.push_str(&sig_item("server", &f.server_sig, f.stoc_rpk, true));
+        line.push_str(&sig_item("client", &f.client_sig, f.ctos_rpk, true));
     }
     line
 }
@@ -230,8 +253,9 @@ pub fn sanitize_comment(text: &str) -> String {
 /// that follow `Received: from HELO (NAME [ADDR])`, each starting with a
 /// TAB, joined by `\n`, without a trailing newline. `ccert_requested`
 /// is whether the server asked for a client certificate
-/// (`smtpd_tls_ask_ccert`).
-pub fn received_comment(f: &Facts, ccert_requested: bool) -> String {
+/// (`smtpd_tls_ask_ccert`); `digest` names `smtpd_tls_fingerprint_digest`
+/// for a client's raw public key.
+pub fn received_comment(f: &Facts, ccert_requested: bool, digest: &str) -> String {
     let mut lines: Vec<String> = Vec::new();
     let mut current = format!(
         "\t(using {} with cipher {} ({}/{} bits)",
@@ -243,7 +267,7 @@ pub fn received_comment(f: &Facts, ccert_requested: bool) -> String {
         if have_kex_line {
             lines.push(std::mem::replace(&mut current, format!("\t{kex}")));
         }
-        let server = sig_item("server", &f.server_sig);
+        let server = sig_item("server", &f.server_sig, f.stoc_rpk, false);
         if !server.is_empty() {
             if have_kex_line {
                 current.push_str(&server);
@@ -251,7 +275,7 @@ pub fn received_comment(f: &Facts, ccert_requested: bool) -> String {
                 lines.push(std::mem::replace(&mut current, format!("\t{server}")));
             }
         }
-        let client = sig_item("client", &f.client_sig);
+        let client = sig_item("client", &f.client_sig, f.ctos_rpk, false);
         if !client.is_empty() {
             lines.push(std::mem::replace(&mut current, format!("\t{client}")));
         }
@@ -269,6 +293,8 @@ pub fn received_comment(f: &Facts, ccert_requested: bool) -> String {
                 "not verified"
             }
         )
+    } else if f.peer_status & status::RPK != 0 {
+        format!("\t(Client RPK {digest} digest {})", f.peer_pkey_fprint)
     } else if ccert_requested {
         "\t(Client did not present a certificate)".to_string()
     } else {
@@ -280,6 +306,57 @@ pub fn received_comment(f: &Facts, ccert_requested: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Raw public keys, as Postfix 3.9+ writes them (tls_misc.c's summary,
+    /// smtpd.c's Received: comment, which lacks the bare case).
+    #[test]
+    fn rpk_summary_and_received_forms() {
+        let mut f = tls13_client();
+        f.peer_status = status::RPK | status::TRUSTED | status::MATCHED | status::SECURED;
+        f.stoc_rpk = true;
+        let head = "Verified TLS connection established to mx1.example.net[192.0.2.25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature";
+        assert_eq!(
+            summary_line(&f),
+            format!("{head} RSA-PSS (2048 bit raw public key) server-digest SHA256")
+        );
+        f.server_sig = Signature {
+            name: "ECDSA".into(),
+            curve: "prime256v1".into(),
+            bits: 256,
+            digest: "SHA256".into(),
+        };
+        assert_eq!(
+            summary_line(&f),
+            format!("{head} ECDSA (prime256v1 raw public key) server-digest SHA256")
+        );
+        f.server_sig = Signature {
+            name: "ED25519".into(),
+            ..Default::default()
+        };
+        assert_eq!(summary_line(&f), format!("{head} ED25519 (raw public key)"));
+        f.peer_status = status::RPK;
+        assert_eq!(f.trust(), Trust::Untrusted);
+        // The server's view of a client's key.
+        let mut srv = tls13_client();
+        srv.am_server = true;
+        srv.peer_status = status::RPK;
+        srv.peer_pkey_fprint = "AB:CD".into();
+        srv.ctos_rpk = true;
+        srv.client_sig = Signature {
+            name: "ED25519".into(),
+            ..Default::default()
+        };
+        let rc = received_comment(&srv, true, "sha256");
+        assert!(
+            rc.ends_with("\n\t client-signature ED25519)\n\t(Client RPK sha256 digest AB:CD)"),
+            "{rc}"
+        );
+        srv.client_sig.bits = 2048;
+        srv.client_sig.name = "RSA-PSS".into();
+        assert!(received_comment(&srv, false, "sha1").ends_with(
+            "client-signature RSA-PSS (2048 bit raw public key))\n\t(Client RPK sha1 digest AB:CD)"
+        ));
+    }
 
     fn tls13_client() -> Facts {
         Facts {
@@ -380,7 +457,7 @@ mod tests {
         f.am_server = true;
         f.peer_status = 0;
         assert_eq!(
-            received_comment(&f, false),
+            received_comment(&f, false, "sha256"),
             "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\t key-exchange x25519)\n\t(No client certificate requested)"
         );
     }
@@ -391,7 +468,7 @@ mod tests {
         f.am_server = true;
         f.peer_status = 0;
         assert_eq!(
-            received_comment(&f, false),
+            received_comment(&f, false, "sha256"),
             "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)\n\t(No client certificate requested)"
         );
         f.client_sig = Signature {
@@ -404,7 +481,7 @@ mod tests {
         f.peer_cn = "client.example".into();
         f.issuer_cn = "Example CA".into();
         assert_eq!(
-            received_comment(&f, true),
+            received_comment(&f, true, "sha256"),
             "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256\n\t client-signature ECDSA (prime256v1) client-digest SHA256)\n\t(Client CN \"client.example\", Issuer \"Example CA\" (verified OK))"
         );
         let t12 = Facts {
@@ -416,7 +493,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            received_comment(&t12, true),
+            received_comment(&t12, true, "sha256"),
             "\t(using TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits))\n\t(Client did not present a certificate)"
         );
         let no_kex = Facts {
@@ -431,7 +508,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            received_comment(&no_kex, false),
+            received_comment(&no_kex, false, "sha256"),
             "\t(using TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits)\n\t server-signature ED25519)\n\t(No client certificate requested)"
         );
     }

@@ -291,7 +291,7 @@ impl Session {
         }
         self.facts
             .as_ref()
-            .map(|f| summary::received_comment(f, self.ctx.ask_ccert))
+            .map(|f| summary::received_comment(f, self.ctx.ask_ccert, &self.ctx.digest_name))
     }
 
     fn logger(&self) -> &Logger {
@@ -791,6 +791,11 @@ impl Session {
         if let Some(t) = self.policy.fingerprint_mtype {
             text.push_str(&format!("\0digest={t}"));
         }
+        if self.ctx.rpk && self.ctx.enable_rpk {
+            // A session that asked for a raw public key (Postfix 3.9+
+            // digests `enable_rpk` too).
+            text.push_str("\0rpk");
+        }
         if let Some(anchors) = &self.policy.trust_anchors {
             text.push_str(&format!("\0anchors={anchors:?}"));
         }
@@ -842,6 +847,9 @@ impl Session {
             depth_limit: self.ctx.verify_depth as i32,
             ..VerifyRecord::default()
         };
+        if self.ctx.role == Role::Server {
+            trust::prepare_server(&mut ssl, &self.ctx);
+        }
         if self.ctx.role == Role::Client {
             self.tlsa_policy =
                 matches!(self.level, Level::Dane | Level::DaneOnly | Level::HalfDane)
@@ -1172,7 +1180,8 @@ impl Session {
             mask::PEERCERT | mask::CERTMATCH | mask::VERBOSE
         };
         let present = facts.peer_status & summary::status::PRESENT != 0;
-        let peer_lines = self.log_mask & peer_mask != 0 && present;
+        let rpk = facts.peer_status & summary::status::RPK != 0;
+        let peer_lines = self.log_mask & peer_mask != 0 && (present || rpk);
         if peer_lines {
             crate::report::facts::fill_fingerprints(
                 &mut facts,
@@ -1211,7 +1220,7 @@ impl Session {
                 if facts.forward_secret { "yes" } else { "no" }
             ));
         }
-        if let Some(line) = &decision.late_line {
+        for line in &decision.late_lines {
             self.logger().info(line);
         }
         if self.log_mask & mask::SUMMARY != 0 {

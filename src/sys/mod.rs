@@ -8,6 +8,7 @@ pub mod bio;
 pub mod errors;
 pub mod init;
 pub mod ossl;
+pub mod rpk;
 pub mod ssl;
 pub mod sync;
 pub mod tickets;

@@ -27,6 +27,18 @@ pub fn runtime_at_least(major: u64, minor: u64) -> bool {
     (ma, mi) >= (major, minor)
 }
 
+/// The version of the OpenSSL this library was compiled against
+/// (`3.0.19`), or `unknown`.
+pub fn build_version_text() -> String {
+    match u64::from_str_radix(env!("MTATLS_OPENSSL_BUILD_VERSION"), 16) {
+        Ok(v) if v != 0 => {
+            let (ma, mi, pa) = version_parts(v);
+            format!("{ma}.{mi}.{pa}")
+        }
+        _ => "unknown".to_string(),
+    }
+}
+
 /// Compare the run-time OpenSSL with the one this library was compiled
 /// against: `Err` (Postfix's text) when the major version differs or the
 /// run-time library is older (refused: this library needs what it was

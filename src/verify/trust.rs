@@ -215,6 +215,32 @@ pub fn servername_for(request: &str, policy: &PeerPolicy, param: &str) -> Result
     Ok(Some(name.to_ascii_lowercase()))
 }
 
+/// Ask for a raw public key from the peer (`from_server`) or offer one's
+/// own to it for this session, with Postfix's warning if OpenSSL refuses.
+fn enable_rpk(ssl: &mut SslRef, ctx: &Context, from_server: bool) {
+    let ok = if from_server {
+        crate::sys::rpk::enable_server_rpk(ssl)
+    } else {
+        crate::sys::rpk::enable_client_rpk(ssl)
+    };
+    if !ok {
+        crate::logging::drain_openssl_errors();
+        ctx.logger.warn(if from_server {
+            "Failed to enable server to client raw public key support"
+        } else {
+            "Failed to enable client to server raw public key support"
+        });
+    }
+}
+
+/// Set up a server SSL before the handshake: with `smtpd_tls_enable_rpk`
+/// (Postfix 3.9+, OpenSSL 3.2+) ask clients for a raw public key.
+pub fn prepare_server(ssl: &mut SslRef, ctx: &Context) {
+    if ctx.rpk && ctx.enable_rpk {
+        enable_rpk(ssl, ctx, false);
+    }
+}
+
 /// Set up a client SSL for `policy` before the handshake. Errors are
 /// Postfix's per-session setup failures; `record.must_fail` is set where
 /// Postfix forces verification to fail.
@@ -247,6 +273,15 @@ pub fn prepare_client(
     }
     if level.must_match() {
         ssl::set_security_level(ssl, 1);
+    }
+    // `*_tls_enable_rpk`: ask the server for a raw public key where
+    // Postfix does (a heuristic at `may` and `encrypt`; at `fingerprint`
+    // only public-key fingerprints can then match).
+    if ctx.rpk
+        && ctx.enable_rpk
+        && matches!(level, Level::May | Level::Encrypt | Level::Fingerprint)
+    {
+        enable_rpk(ssl, ctx, true);
     }
     match level {
         Level::None | Level::May | Level::Encrypt => Ok(Prepared { level, dane: false }),
@@ -332,6 +367,9 @@ pub fn prepare_client(
             dane_enable(ssl, base, label, "DANE-based")?;
             no_dane_ee_namechecks(ssl);
             let mut usable = 0;
+            // Raw public keys are asked for when every usable record is
+            // DANE-EE(3) SPKI(1), whatever `*_tls_enable_rpk` says.
+            let mut rpk_compatible = true;
             for r in &policy.tlsa {
                 // Records never use the private types of session digests.
                 if is_session_digest_mtype(r.mtype) {
@@ -346,7 +384,11 @@ pub fn prepare_client(
                 }
                 if tlsa_add(ssl, (r.usage, r.selector, r.mtype, &r.data), label, log) {
                     usable += 1;
+                    rpk_compatible &= r.usage == 3 && r.selector == 1;
                 }
+            }
+            if ctx.rpk && rpk_compatible {
+                enable_rpk(ssl, ctx, true);
             }
             // Reference identifiers for DANE-TA: base domain, host and
             // nexthop names (IP literals never have TLSA records).
@@ -474,12 +516,16 @@ fn hex(data: &[u8]) -> String {
 
 /// The `Matched ...` line of a DANE-based success (fingerprints, TLSA,
 /// trust anchors), if OpenSSL reports one.
-fn dane_match_line(ssl: &SslRef, level: Level, label: &str) -> Option<String> {
+fn dane_match_line(ssl: &SslRef, level: Level, label: &str, rpk: bool) -> Option<String> {
     let m = ssl::dane_authority(ssl)?;
     let (depth, usage, selector, mtype, bytes) = (m.depth, m.usage, m.selector, m.mtype, &m.data);
     Some(match level {
         // Real posttls-finger prints the digest without colons here.
         Level::Fingerprint => format!("{label}: Matched fingerprint: {}", hex(bytes)),
+        _ if rpk => format!(
+            "{label}: Matched DANE raw public key: {usage} {selector} {mtype} {}",
+            hex(bytes)
+        ),
         Level::Verify | Level::Secure => format!("{label}: Matched trust anchor at depth {depth}"),
         _ => {
             let what = match (usage, m.spki) {
@@ -496,14 +542,15 @@ fn dane_match_line(ssl: &SslRef, level: Level, label: &str) -> Option<String> {
 }
 
 /// What [`decide`] found: the error a caller must act on when the level
-/// requires authentication that failed, and (server) the trust-chain line
-/// Postfix logs after the peer certificate line.
+/// requires authentication that failed, and the lines Postfix logs after
+/// the peer credential line (a server's trust-chain error; a client's
+/// match and error lines for a raw public key).
 #[derive(Debug, Default)]
 pub struct Decision {
     /// Authentication required and failed.
     pub error: Option<Error>,
-    /// Server: trust-chain error line to log after the peer line.
-    pub late_line: Option<String>,
+    /// Lines to log after the peer line.
+    pub late_lines: Vec<String>,
 }
 
 /// Decide the trust bits after a handshake, as Postfix does, and log the
@@ -519,17 +566,36 @@ pub fn decide(
     log_mask: u32,
 ) -> Decision {
     let label = facts.peer_label.clone();
-    let present = facts.peer_status & status::PRESENT != 0;
+    // A certificate, or (Postfix 3.9+) a raw public key.
+    let cert = facts.peer_status & status::PRESENT != 0;
+    let rpk = facts.peer_status & status::RPK != 0;
+    let present = cert || rpk;
     let chain_ok = present && ssl.verify_result() == X509VerifyResult::OK && !record.must_fail;
     if !chain_ok {
         facts.peer_status &= !status::TRUSTED;
     }
     let log: &Logger = &ctx.logger;
-    let certmatch = log_mask & (mask::CERTMATCH | mask::VERBOSE) != 0;
+    // A raw public key's match line also at `peercert`.
+    let certmatch_mask = if rpk {
+        mask::CERTMATCH | mask::VERBOSE | mask::PEERCERT
+    } else {
+        mask::CERTMATCH | mask::VERBOSE
+    };
+    let certmatch = log_mask & certmatch_mask != 0;
+    // The client logs what it found about a raw public key after the key's
+    // own line, about a certificate before it.
+    let mut late_lines = Vec::new();
+    let mut emit = |line: String| {
+        if rpk {
+            late_lines.push(line);
+        } else {
+            log.info(&line);
+        }
+    };
     match ctx.role {
         Role::Client => {
             use crate::sys::x509::codes::X509_V_ERR_HOSTNAME_MISMATCH as MISMATCH;
-            let mismatch_only = present
+            let mismatch_only = cert
                 && !record.must_fail
                 && ssl.verify_result().as_raw() == MISMATCH
                 && ctx.release.hostname_mismatch_is_trusted();
@@ -543,33 +609,34 @@ pub fn decide(
                 if level != Level::HalfDane {
                     facts.peer_status |= status::SECURED;
                 }
-                let peername = ssl::peername(ssl);
+                let peername = ssl::peername(ssl).filter(|_| cert);
                 if let (Some(name), true) = (&peername, facts.peer_cn.is_empty()) {
                     // No subject CN: Postfix names the peer by the matched name.
                     facts.peer_cn = name.clone();
                 }
                 if certmatch {
                     if let Some(name) = &peername {
-                        log.info(&format!("{label}: matched peername: {name}"));
+                        emit(format!("{label}: matched peername: {name}"));
                     }
-                    if let Some(line) = dane_match_line(ssl, level, &label) {
-                        log.info(&line);
+                    if let Some(line) = dane_match_line(ssl, level, &label, rpk) {
+                        emit(line);
                     }
                 }
             }
             if level.must_match() && facts.peer_status & status::MATCHED == 0 {
                 let line = verify_error_line(record, &label, false);
                 if ssl.session_reused() {
-                    let what = if ctx.release.untrusted_peer_credential_text() {
+                    // Postfix's raw-public-key path kept the older text.
+                    let what = if ctx.release.untrusted_peer_credential_text() && !rpk {
                         "peer credential"
                     } else {
                         "certificate"
                     };
-                    log.info(&format!(
+                    emit(format!(
                         "{label}: re-using session with untrusted {what}, look for details earlier in the log"
                     ));
                 } else if let Some(line) = &line {
-                    log.info(line);
+                    emit(line.clone());
                 }
                 let why = line.unwrap_or_else(|| {
                     format!("certificate verification failed for {label}: not trusted by local or TLSA policy")
@@ -579,19 +646,22 @@ pub fn decide(
                         ErrorKind::NotVerified,
                         format!("Server certificate not verified: {why}"),
                     )),
-                    late_line: None,
+                    late_lines,
                 };
             }
             if !level.must_match() && !chain_ok && present && log_mask & mask::UNTRUSTED != 0 {
                 if let Some(line) = verify_error_line(record, &label, false) {
-                    log.info(&line);
+                    emit(line);
                 }
             }
         }
         Role::Server => {
             let mut decision = Decision::default();
-            if !chain_ok && present && (require_client_cert || log_mask & mask::UNTRUSTED != 0) {
-                decision.late_line = verify_error_line(record, &label, true);
+            // A client's raw public key is never checked for trust.
+            if !chain_ok && cert && (require_client_cert || log_mask & mask::UNTRUSTED != 0) {
+                decision
+                    .late_lines
+                    .extend(verify_error_line(record, &label, true));
             }
             if require_client_cert && !chain_ok {
                 let why = if present {
@@ -607,7 +677,10 @@ pub fn decide(
             return decision;
         }
     }
-    Decision::default()
+    Decision {
+        error: None,
+        late_lines,
+    }
 }
 
 #[cfg(test)]

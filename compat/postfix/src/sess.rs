@@ -308,9 +308,14 @@ pub fn new_state(
         s.stream = live.stream;
         s.dane = dane;
         s.log_mask = 0;
-        // 3.9+: ctos_rpk/stoc_rpk stay 0 (no raw public keys: they need
-        // OpenSSL 3.2, and Postfix then ignores *_tls_enable_rpk too);
+        // 3.9+: which side sent a raw public key (only with an OpenSSL
+        // of 3.2 or later; always 0 with the system's 3.0);
         // 3.10+: rpt_reported and ffail_type are set by the client.
+        #[cfg(feature = "pf39")]
+        {
+            s.ctos_rpk = facts.ctos_rpk as c_int;
+            s.stoc_rpk = facts.stoc_rpk as c_int;
+        }
         (*b).magic = SESS_MAGIC;
         (*b).live = Box::into_raw(Box::new(live));
     }

@@ -34,6 +34,7 @@ class CertStatus(enum.IntFlag):
     TRUSTED = 4
     MATCHED = 8
     SECURED = 16
+    RPK = 32
 
 
 @dataclasses.dataclass(frozen=True)
