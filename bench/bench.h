@@ -48,6 +48,9 @@ struct bcfg {
     /* Client: resume sessions (A: a server id on every session, so the
      * library's session cache is used; B: a Postfix-style cache). */
     int resume;
+    /* B' (with resume): raw OpenSSL's client keeps the SSL_SESSION object
+     * itself (a reference; SSL_set_session on it) instead of DER. */
+    int b_objects;
 };
 
 struct bimpl {

@@ -14,7 +14,9 @@
  *   result read with SSL_get_verify_result; with resumption, a session
  *   cache as Postfix's client keeps it (DER sessions under "serverid&digest
  *   of the settings", looked up and d2i'd per connection, saved from the
- *   new-session callback).
+ *   new-session callback); B' (cfg->b_objects): the same cache holding the
+ *   SSL_SESSION object (a reference taken in the new-session callback,
+ *   SSL_set_session on it), as raw OpenSSL clients usually keep sessions.
  *
  * I/O as mtatls does it: the descriptor is made non-blocking for the life
  * of the session (flags restored afterwards); each call loops on the
@@ -50,12 +52,15 @@ struct ticket_key {
     time_t expires;
 };
 
-/* Client: a one-entry session store (the benchmark has one server). */
+/* Client: a one-entry session store (the benchmark has one server): DER
+ * (B) or the SSL_SESSION object (B'). */
 struct bcache {
     pthread_mutex_t lock;
     char key[256];
     unsigned char *der;
     size_t len;
+    int objects;
+    SSL_SESSION *obj;
 };
 
 struct bctx {
@@ -154,6 +159,16 @@ static int b_new_session(SSL *ssl, SSL_SESSION *session)
 
     if (!cache || !s->key[0] || SSL_SESSION_is_resumable(session) != 1)
         return 0;
+    if (cache->objects) { /* B': keep the object (this reference) */
+        SSL_SESSION *old;
+        pthread_mutex_lock(&cache->lock);
+        old = cache->obj;
+        cache->obj = session;
+        snprintf(cache->key, sizeof(cache->key), "%s", s->key);
+        pthread_mutex_unlock(&cache->lock);
+        SSL_SESSION_free(old);
+        return 1; /* the session is kept */
+    }
     if ((len = i2d_SSL_SESSION(session, NULL)) <= 0 || !(der = malloc((size_t) len)))
         return 0;
     p = der;
@@ -247,6 +262,7 @@ static void *b_ctx_new(const struct bcfg *cfg, int server)
         if (!(c->cache = calloc(1, sizeof(*c->cache))))
             die("out of memory");
         pthread_mutex_init(&c->cache->lock, NULL);
+        c->cache->objects = cfg->b_objects;
     }
     return c;
 }
@@ -259,6 +275,7 @@ static void b_ctx_free(void *p)
     SSL_CTX_free(c->ctx);
     if (c->cache) {
         free(c->cache->der);
+        SSL_SESSION_free(c->cache->obj);
         free(c->cache);
     }
     free(c);
@@ -289,7 +306,10 @@ static void b_cache_load(struct bsess *s)
     SSL_SESSION *session = NULL;
 
     pthread_mutex_lock(&cache->lock);
-    if (cache->der && strcmp(cache->key, s->key) == 0) {
+    if (cache->obj && strcmp(cache->key, s->key) == 0) {
+        session = cache->obj;
+        SSL_SESSION_up_ref(session);
+    } else if (cache->der && strcmp(cache->key, s->key) == 0) {
         const unsigned char *p = cache->der;
         session = d2i_SSL_SESSION(NULL, &p, (long) cache->len);
     }

@@ -437,3 +437,121 @@ fn host_sni_selector_picks_the_entry() {
         assert_eq!(s.peer_sni, if want == "ECDSA" { name } else { "" });
     }
 }
+
+/// The in-process client cache keeps session objects: a session expires
+/// after `smtp_tls_session_cache_timeout` like a DER one (looked up, not
+/// reloaded, a full handshake, saved again).
+#[test]
+fn in_process_cache_honours_the_timeout() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let server = server_ctx(&[], &slog);
+    let client = client_ctx(&[("smtp_tls_session_cache_timeout", "1s")], &clog, None);
+    let (_, c1, _) = connect(&server, &client);
+    assert!(!c1.reused);
+    let (_, c2, _) = connect(&server, &client);
+    assert!(c2.reused, "{:#?}", clog.lock().unwrap());
+    // Saved at most a second ago with a lifetime of one second.
+    std::thread::sleep(Duration::from_millis(2100));
+    clog.lock().unwrap().clear();
+    let (_, c3, _) = connect(&server, &client);
+    assert!(!c3.reused, "an expired session was resumed");
+    let lines = clog.lock().unwrap().clone();
+    assert!(lines.iter().any(|l| l.starts_with("looking for session ")));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("reloaded session ")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("save session ")));
+    let (_, c4, _) = connect(&server, &client);
+    assert!(c4.reused);
+}
+
+/// What happens to a connection after its session was saved does not
+/// reach the cache: a fatal alert makes OpenSSL mark the connection's
+/// session not resumable, yet the next connection resumes (as it would
+/// from DER); and a resumed session reports the leaf certificate only,
+/// in memory as from the host's store.
+#[test]
+fn in_process_cache_is_isolated_from_the_connection() {
+    for store in [false, true] {
+        let (slog, clog) = (Log::default(), Log::default());
+        let server = server_ctx(&[], &slog);
+        let recording = Arc::new(Recording::default());
+        let client = client_ctx(
+            &[],
+            &clog,
+            store.then(|| recording.clone() as Arc<dyn SessionStore>),
+        );
+        let (a, b) = UnixStream::pair().unwrap();
+        let sctx = server.clone();
+        let srv = std::thread::spawn(move || {
+            let mut s = Session::new(sctx, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+            s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+                .unwrap();
+            s.write(b"250 ok\r\n", None).unwrap();
+            // A record the client cannot decrypt: it fails with a fatal alert.
+            let mut bogus = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+            bogus.extend_from_slice(&[0x5a; 0x40]);
+            (&a).write_all(&bogus).unwrap();
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf, Some(Timeout::After(Duration::from_secs(10))));
+            drop(s);
+            drop(a);
+        });
+        let mut c = Session::new(
+            client.clone(),
+            b.as_raw_fd(),
+            "mail.example.test[127.0.0.1]:25",
+        )
+        .unwrap();
+        c.set_serverid("[mail.example.test]:25").unwrap();
+        c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        let full_chain = c.peer_certificates(false).len();
+        assert!(full_chain >= 2, "the server sends leaf and intermediate");
+        let mut buf = [0u8; 16];
+        let n = c
+            .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        assert_eq!(&buf[..n], b"250 ok\r\n");
+        assert!(c
+            .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+            .is_err());
+        drop(c);
+        drop(b);
+        srv.join().unwrap();
+        let lines = clog.lock().unwrap().clone();
+        assert!(
+            lines.iter().any(|l| l.starts_with("save session ")),
+            "{lines:#?}"
+        );
+        // The next connection resumes, and reports the leaf only.
+        let (_, c2, _) = connect(&server, &client);
+        assert!(c2.reused, "store {store}: {:#?}", clog.lock().unwrap());
+        let (sa, sb) = UnixStream::pair().unwrap();
+        let sctx = server.clone();
+        let srv = std::thread::spawn(move || {
+            let mut s = Session::new(sctx, sa.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+            s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+                .unwrap();
+            s.stop(None).unwrap();
+            drop(s);
+            drop(sa);
+        });
+        let mut c = Session::new(
+            client.clone(),
+            sb.as_raw_fd(),
+            "mail.example.test[127.0.0.1]:25",
+        )
+        .unwrap();
+        c.set_serverid("[mail.example.test]:25").unwrap();
+        c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        assert!(c.facts().unwrap().reused);
+        assert_eq!(c.peer_certificates(false).len(), 1, "store {store}");
+        let _ = c.stop(None);
+        drop(c);
+        drop(sb);
+        srv.join().unwrap();
+    }
+}

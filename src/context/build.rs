@@ -420,9 +420,10 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
     ctx.secure_match = cli.secure_match.clone();
     ctx.servername = cli.servername.clone();
     if cli.cache_timeout > 0 {
-        let store: Arc<dyn super::cache::SessionStore> = match &hooks.session_store {
-            Some(s) => s.clone(),
-            None => Arc::new(super::cache::MemoryStore::default()),
+        // In process: session objects; the host's store: DER.
+        let backend = match &hooks.session_store {
+            Some(s) => super::cache::Backend::Der(s.clone()),
+            None => super::cache::Backend::Objects(super::cache::ObjectStore::default()),
         };
         ctx.cache = Some(Arc::new(super::cache::ClientCache {
             name: hooks
@@ -430,7 +431,7 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
                 .clone()
                 .unwrap_or_else(|| settings.prefix.clone()),
             timeout: cli.cache_timeout,
-            store,
+            backend,
         }));
     }
     if !cli.trust_anchor_file.is_empty() {

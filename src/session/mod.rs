@@ -247,7 +247,10 @@ impl Session {
         if let Some(leaf) = ssl.peer_certificate() {
             out.push(leaf);
         }
-        if let Some(chain) = ssl.peer_cert_chain() {
+        // A resumed session has the leaf only, whichever cache kept it (a
+        // saved session holds no chain; the in-process cache's objects
+        // would, and are not to differ from DER).
+        if let Some(chain) = ssl.peer_cert_chain().filter(|_| !ssl.session_reused()) {
             for c in chain {
                 // A client's chain starts with the leaf; a server's does not.
                 let dup = out
