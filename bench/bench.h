@@ -79,6 +79,10 @@ const char *b_openssl_version(void);
 /* Count of library log lines A received (there should be none). */
 extern volatile long a_log_lines;
 
+/* Floor: one connection of raw OpenSSL over an in-memory BIO pair with
+ * B's contexts, one thread driving both ends; 0 on success. */
+int b_floor_conn(void *sctx, void *cctx);
+
 /* Context-init workloads (one init + free each); 0 on success. */
 int a_init_from_main_cf(const char *main_cf, int server);
 int b_init_like_main_cf(const char *keydir, int server);

@@ -581,3 +581,54 @@ int b_init_like_main_cf(const char *keydir, int server)
     SSL_CTX_free(ctx);
     return 0;
 }
+
+/* Floor: one connection of raw OpenSSL on an in-memory BIO pair, one
+ * thread driving both ends, with B's contexts (same keys, groups, cipher
+ * list, CAfile): handshake, one command and reply, close_notify both
+ * ways, free. No socket, no poll, no descriptor flags. 0 on success. */
+int b_floor_conn(void *sctx, void *cctx)
+{
+    static const char cmd[] = "QUIT\r\n", reply[] = "221 2.0.0 Bye\r\n";
+    struct bctx *sc = sctx, *cc = cctx;
+    SSL *s = SSL_new(sc->ctx), *c = SSL_new(cc->ctx);
+    BIO *sb = NULL, *cb = NULL;
+    char buf[256];
+    int ok = -1, sd = 0, cd = 0;
+
+    if (!s || !c || BIO_new_bio_pair(&sb, 0, &cb, 0) != 1)
+        goto out;
+    SSL_set_bio(s, sb, sb);
+    SSL_set_bio(c, cb, cb);
+    SSL_set_accept_state(s);
+    SSL_set_connect_state(c);
+    for (int i = 0; i < 50 && !(sd && cd); i++) {
+        int r;
+        if (!cd) {
+            r = SSL_do_handshake(c);
+            if (r == 1)
+                cd = 1;
+            else if (SSL_get_error(c, r) != SSL_ERROR_WANT_READ)
+                goto out;
+        }
+        if (!sd) {
+            r = SSL_do_handshake(s);
+            if (r == 1)
+                sd = 1;
+            else if (SSL_get_error(s, r) != SSL_ERROR_WANT_READ)
+                goto out;
+        }
+    }
+    if (!(sd && cd) || SSL_get_verify_result(c) != X509_V_OK)
+        goto out;
+    if (SSL_write(c, cmd, sizeof(cmd) - 1) != (int) sizeof(cmd) - 1 || SSL_read(s, buf, sizeof(buf)) <= 0
+        || SSL_write(s, reply, sizeof(reply) - 1) != (int) sizeof(reply) - 1 || SSL_read(c, buf, sizeof(buf)) <= 0)
+        goto out;
+    SSL_shutdown(c);
+    SSL_shutdown(s);
+    SSL_shutdown(c);
+    ok = 0;
+out:
+    SSL_free(s);
+    SSL_free(c);
+    return ok;
+}

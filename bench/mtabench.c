@@ -110,7 +110,7 @@ static double vmax(const double *v, int n)
 /* ------------------------------------------------------------------ */
 /* Cases. */
 
-enum kind { K_HS, K_RESUME, K_BULK, K_MEM, K_SCALE, K_INIT };
+enum kind { K_HS, K_RESUME, K_BULK, K_MEM, K_SCALE, K_INIT, K_FLOOR };
 
 struct bcase {
     const char *name;
@@ -144,6 +144,8 @@ static struct bcase cases[] = {
      {.server_chain = "rsa.pem"}},
     {"scale-ecdsa", "threads sharing one context, X25519 + ECDSA P-256 (step driver)", K_SCALE,
      {.server_chain = "ecdsa.pem"}},
+    {"floor-rsa", "floor: TLS 1.3 X25519 + RSA-2048, one thread driving both ends", K_FLOOR,
+     {.server_chain = "rsa.pem"}},
     {"init", "context init from main.cf (RSA + ECDSA chain files, CAfile)", K_INIT, {.server_chain = "rsa.pem"}},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -955,6 +957,53 @@ static void case_scale(const struct bcase *bc)
     free_sides(sd);
 }
 
+/* Floor: A with the step driver (one thread, both ends, socketpair,
+ * non-blocking calls) against raw OpenSSL on an in-memory BIO pair (B's
+ * contexts, one thread, both ends): what the socket transport, the API
+ * and the library cost above OpenSSL's own work; and B with the step
+ * driver against the same floor (the transport alone). */
+struct floor_arg {
+    struct side *sd;
+    int b_step; /* variant 0 is B's step driver instead of A's */
+};
+
+static double floor_block(int which, long m, void *arg)
+{
+    struct floor_arg *fa = arg;
+    const struct side *sd = &fa->sd[fa->b_step ? 1 : 0];
+    double t0 = now();
+    for (long j = 0; j < m; j++) {
+        if (which == 0)
+            step_conn(sd);
+        else if (b_floor_conn(fa->sd[1].sctx, fa->sd[1].cctx) != 0)
+            die("floor: a BIO-pair connection failed");
+    }
+    return now() - t0;
+}
+
+static void case_floor(const struct bcase *bc)
+{
+    struct side sd[2];
+    struct floor_arg fa;
+    struct series S;
+    long m;
+
+    make_sides(bc, sd);
+    fa.sd = sd;
+    for (fa.b_step = 0; fa.b_step < 2; fa.b_step++) {
+        char title[256];
+        floor_block(0, 5, &fa);
+        floor_block(1, 5, &fa);
+        m = block_size(floor_block, &fa, 1, 20);
+        ab_series(floor_block, &fa, 1, m, &S);
+        snprintf(title, sizeof(title),
+                 "%s: %s (socketpair, non-blocking calls) / raw OpenSSL on an in-memory BIO pair (column B)",
+                 bc->title, fa.b_step ? "B" : "A");
+        series_row(title, "hs/s", &S, 0);
+    }
+    free_sides(sd);
+}
+
 struct init_arg {
     int server;
     const char *main_cf;
@@ -1128,6 +1177,9 @@ int main(int argc, char **argv)
         break;
     case K_INIT:
         case_init(bc);
+        break;
+    case K_FLOOR:
+        case_floor(bc);
         break;
     }
     if (a_log_lines)

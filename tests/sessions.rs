@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::pki::pki;
+use mtatls::ErrorKind;
 use mtatls::Facts;
 use mtatls::Timeout;
 use mtatls::{Context, Params, Session};
@@ -554,4 +555,96 @@ fn in_process_cache_is_isolated_from_the_connection() {
         drop(sb);
         srv.join().unwrap();
     }
+}
+
+/// Reading ahead starts only once the handshake has completed: a failed
+/// handshake reads each record up to its end and no further, so what the
+/// peer sent after the record that ended the handshake (here plain text
+/// after a fatal alert) is still on the socket for the host.
+#[test]
+fn failed_handshake_leaves_what_follows_on_the_socket() {
+    use std::io::Read;
+    let (slog, clog) = (Log::default(), Log::default());
+    let _server = server_ctx(&[], &slog);
+    let client = client_ctx(&[], &clog, None);
+    let (a, mut b) = UnixStream::pair().unwrap();
+    // A handshake_failure alert record, then plain text, before the client
+    // reads anything: one read(2) could take both.
+    let tail = b"421 4.7.0 plain text after the alert\r\n";
+    b.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
+        .unwrap();
+    b.write_all(tail).unwrap();
+    let mut c = Session::new(
+        client.clone(),
+        a.as_raw_fd(),
+        "mail.example.test[127.0.0.1]:25",
+    )
+    .unwrap();
+    assert!(c
+        .handshake(Some(Timeout::After(Duration::from_secs(5))))
+        .is_err());
+    drop(c);
+    a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = vec![0u8; tail.len()];
+    (&a).read_exact(&mut got).unwrap();
+    assert_eq!(got, tail.to_vec(), "bytes after the alert were consumed");
+}
+
+/// Once established the session reads ahead: records that arrive
+/// together (pipelined replies, several per read(2)) all reach the host,
+/// in order, with non-blocking calls that wait only after "want read".
+#[test]
+fn records_read_ahead_all_reach_the_host() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let server = server_ctx(&[], &slog);
+    let client = client_ctx(&[], &clog, None);
+    let (a, b) = UnixStream::pair().unwrap();
+    let sctx = server.clone();
+    let lines: Vec<String> = (0..200).map(|i| format!("250-line {i:03}\r\n")).collect();
+    let expected: String = lines.concat();
+    let srv = std::thread::spawn(move || {
+        let mut s = Session::new(sctx, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+        s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        // One record per line, written back to back.
+        for l in &lines {
+            s.write(l.as_bytes(), None).unwrap();
+        }
+        let mut buf = [0u8; 16];
+        let _ = s.read(&mut buf, Some(Timeout::After(Duration::from_secs(10))));
+        s.stop(None).unwrap();
+        drop(s);
+        drop(a);
+    });
+    let mut c = Session::new(
+        client.clone(),
+        b.as_raw_fd(),
+        "mail.example.test[127.0.0.1]:25",
+    )
+    .unwrap();
+    c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while got.len() < expected.len() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        let mut buf = [0u8; 7]; // smaller than a record
+        match c.read(&mut buf, Some(Timeout::NonBlocking)) {
+            Ok(n) => {
+                assert!(n > 0, "peer closed early");
+                got.extend_from_slice(&buf[..n]);
+            }
+            Err(e) if e.kind() == ErrorKind::WantRead => {
+                // Only now may the host wait for the socket.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    assert_eq!(String::from_utf8(got).unwrap(), expected);
+    c.write(b"QUIT\r\n", None).unwrap();
+    let _ = c.stop(None);
+    drop(c);
+    srv.join().unwrap();
+    drop(b);
 }

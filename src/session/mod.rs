@@ -1034,6 +1034,14 @@ impl Session {
             crate::session::pktdump::stop(ssl);
         }
         ssl::clear_options(ssl, ssl::OP_IGNORE_UNEXPECTED_EOF);
+        // Read-ahead from here on (see docs/architecture.md, "Reading
+        // ahead"): the TLS stream owns the socket's input until the
+        // connection ends; during the handshake every read stops at a
+        // record's end, so a failed handshake leaves what follows on the
+        // socket. Not with full packet dumps (Postfix's reads, as logged).
+        if self.log_mask & mask::ALLPKTS == 0 {
+            ssl::set_read_ahead(ssl, true);
+        }
         let ssl = self.ssl.as_ref()?;
         let am_server = self.ctx.role == Role::Server;
         let mut facts = crate::report::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);

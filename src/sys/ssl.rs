@@ -614,6 +614,14 @@ pub fn session_dup(session: &openssl::ssl::SslSessionRef) -> Option<openssl::ssl
     }
 }
 
+/// Let the record layer read as much as the socket holds (whole flights,
+/// several records per `read(2)`) instead of a record header, then its
+/// body. Bytes read ahead stay in the session until it is freed.
+pub fn set_read_ahead(ssl: &mut SslRef, on: bool) {
+    // SAFETY: ssl is live; a plain flag.
+    unsafe { ossl::SSL_set_read_ahead(ssl.as_ptr(), on as c_int) }
+}
+
 /// Offer `session` for resumption. False when OpenSSL refuses it.
 pub fn set_session(ssl: &mut SslRef, session: &openssl::ssl::SslSessionRef) -> bool {
     // SAFETY: the session was made by a context of the same kind (a client
