@@ -15,8 +15,8 @@
  *   cache as Postfix's client keeps it (DER sessions under "serverid&digest
  *   of the settings", looked up and d2i'd per connection, saved from the
  *   new-session callback); B' (cfg->b_objects): the same cache holding the
- *   SSL_SESSION object (a reference taken in the new-session callback,
- *   SSL_set_session on it), as raw OpenSSL clients usually keep sessions.
+ *   SSL_SESSION object (the new-session callback's reference) and offering
+ *   each connection an SSL_SESSION_dup copy of it (no decoding).
  *
  * I/O as mtatls does it: the descriptor is made non-blocking for the life
  * of the session (flags restored afterwards); each call loops on the
@@ -307,8 +307,11 @@ static void b_cache_load(struct bsess *s)
 
     pthread_mutex_lock(&cache->lock);
     if (cache->obj && strcmp(cache->key, s->key) == 0) {
-        session = cache->obj;
-        SSL_SESSION_up_ref(session);
+        /* B': a copy per connection. A TLS 1.3 client with a client cache
+         * mode removes the session it resumed from the cache at the end
+         * of the handshake (tickets are meant for one use), which marks
+         * that object not resumable: a shared object would resume once. */
+        session = SSL_SESSION_dup(cache->obj);
     } else if (cache->der && strcmp(cache->key, s->key) == 0) {
         const unsigned char *p = cache->der;
         session = d2i_SSL_SESSION(NULL, &p, (long) cache->len);

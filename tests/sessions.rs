@@ -648,3 +648,80 @@ fn records_read_ahead_all_reach_the_host() {
     srv.join().unwrap();
     drop(b);
 }
+
+/// Bytes waiting on the socket, without taking them (MSG_PEEK, non-blocking).
+fn peek_socket(fd: i32) -> isize {
+    let mut buf = [0u8; 64];
+    // SAFETY: recv into a live local buffer of the given size.
+    unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    }
+}
+
+/// With read-ahead (the default) records that arrived together are taken
+/// from the socket at once; with `mtatls_read_ahead = no` (what the Postfix
+/// shim sets) the next record stays on the socket until read, so a host
+/// that peeks at the socket for pipelined input (Postfix's "improper
+/// command pipelining" check) sees it.
+#[test]
+fn read_ahead_off_leaves_the_next_record_on_the_socket() {
+    for read_ahead in ["yes", "no"] {
+        let (slog, clog) = (Log::default(), Log::default());
+        let server = server_ctx(&[], &slog);
+        let client = client_ctx(&[("mtatls_read_ahead", read_ahead)], &clog, None);
+        let (a, b) = UnixStream::pair().unwrap();
+        let sctx = server.clone();
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        let srv = std::thread::spawn(move || {
+            let mut s = Session::new(sctx, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+            s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+                .unwrap();
+            s.write(b"250-first\r\n", None).unwrap();
+            s.write(b"250 second\r\n", None).unwrap();
+            sent_tx.send(()).unwrap();
+            let mut buf = [0u8; 16];
+            let _ = s.read(&mut buf, Some(Timeout::After(Duration::from_secs(10))));
+            s.stop(None).unwrap();
+            drop(s);
+            drop(a);
+        });
+        let mut c = Session::new(
+            client.clone(),
+            b.as_raw_fd(),
+            "mail.example.test[127.0.0.1]:25",
+        )
+        .unwrap();
+        c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        sent_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // TLS 1.3: the server's ticket record, then the two lines.
+        let mut buf = [0u8; 64];
+        let n = c
+            .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        assert_eq!(&buf[..n], b"250-first\r\n");
+        let waiting = peek_socket(b.as_raw_fd());
+        if read_ahead == "no" {
+            assert!(waiting > 0, "the second record is not on the socket");
+        } else {
+            assert!(
+                waiting <= 0,
+                "read-ahead left {waiting} bytes on the socket"
+            );
+        }
+        let n = c
+            .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        assert_eq!(&buf[..n], b"250 second\r\n");
+        c.write(b"QUIT\r\n", None).unwrap();
+        let _ = c.stop(None);
+        drop(c);
+        srv.join().unwrap();
+        drop(b);
+    }
+}

@@ -304,6 +304,8 @@ pub struct Settings {
     pub legacy_pkey_fingerprints: bool,
     /// `mtatls_release_buffers`.
     pub release_buffers: bool,
+    /// `mtatls_read_ahead`.
+    pub read_ahead: bool,
     /// `tls_preempt_cipherlist`.
     pub preempt_cipherlist: bool,
     /// `tls_disable_workarounds`.
@@ -603,6 +605,7 @@ impl Settings {
             legacy_pkey_fingerprints: params.get_bool("tls_legacy_public_key_fingerprints")?
                 && !release.ignores_legacy_pkey_fingerprints(),
             release_buffers: params.get_bool("mtatls_release_buffers")?,
+            read_ahead: params.get_bool("mtatls_read_ahead")?,
             preempt_cipherlist: params.get_bool("tls_preempt_cipherlist")?,
             disable_workarounds: params.get("tls_disable_workarounds")?,
             ssl_options: params.get("tls_ssl_options")?,

@@ -250,6 +250,7 @@ fn common(
         handshake_timeout: s.handshake_timeout,
         io_timeout: s.io_timeout,
         fast_shutdown: s.fast_shutdown,
+        read_ahead: s.read_ahead,
         digest,
         legacy_pkey_fingerprints: s.legacy_pkey_fingerprints,
         groups: GroupChoice::OpenSslDefault,

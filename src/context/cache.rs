@@ -87,7 +87,10 @@ impl SessionStore for MemoryStore {
 /// time, bounded as [`MemoryStore`]. The cache keeps its own copy of a
 /// new session and hands each connection a copy of its own (cheap: the
 /// certificates are shared by reference, nothing is decoded), so no
-/// connection sees another's changes, as with DER.
+/// connection sees another's changes, as with DER: OpenSSL marks the
+/// session a TLS 1.3 client resumed not resumable at the end of the
+/// handshake (tickets meant for one use), and any session after a fatal
+/// alert; a shared object would resume once.
 #[derive(Default)]
 pub struct ObjectStore {
     entries: PMutex<HashMap<String, (SslSession, u64)>>,

@@ -1038,8 +1038,9 @@ impl Session {
         // ahead"): the TLS stream owns the socket's input until the
         // connection ends; during the handshake every read stops at a
         // record's end, so a failed handshake leaves what follows on the
-        // socket. Not with full packet dumps (Postfix's reads, as logged).
-        if self.log_mask & mask::ALLPKTS == 0 {
+        // socket. Not with full packet dumps (Postfix's reads, as logged),
+        // nor with `mtatls_read_ahead = no`.
+        if self.ctx.read_ahead && self.log_mask & mask::ALLPKTS == 0 {
             ssl::set_read_ahead(ssl, true);
         }
         let ssl = self.ssl.as_ref()?;
