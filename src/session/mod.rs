@@ -73,7 +73,7 @@ pub struct Session {
     /// The first failure that ended the session, quoted by later calls.
     failure: Option<Error>,
     /// The descriptor's registration (one live session per socket).
-    _claim: wait::FdClaim,
+    claim: wait::FdClaim,
     /// Run on the OpenSSL session right after it is made.
     ssl_setup: Option<SslSetup>,
     /// This session's own cipher policy, replacing parts of the profile's.
@@ -181,7 +181,7 @@ impl Session {
             flags_restored: false,
             handshake_outcome: None,
             failure: None,
-            _claim: claim,
+            claim,
             ssl_setup: None,
             ciphers: SessionCiphers::default(),
             digest: None,
@@ -875,7 +875,7 @@ impl Session {
         }
         // The BIO never closes the caller's descriptor and writes with
         // MSG_NOSIGNAL (no SIGPIPE in the host).
-        if !crate::sys::bio::attach(&mut ssl, self.fd) {
+        if !crate::sys::bio::attach(&mut ssl, self.fd, self.claim.is_socket()) {
             return Err(Error::new(
                 ErrorKind::Context,
                 format!("cannot attach a socket BIO {} {}", self.dir(), self.label),
