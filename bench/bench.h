@@ -48,6 +48,9 @@ struct bcfg {
     /* Client: resume sessions (A: a server id on every session, so the
      * library's session cache is used; B: a Postfix-style cache). */
     int resume;
+    /* B' (with resume): raw OpenSSL's client keeps the SSL_SESSION object
+     * itself (a reference; SSL_set_session on it) instead of DER. */
+    int b_objects;
 };
 
 struct bimpl {
@@ -75,6 +78,10 @@ const char *b_openssl_version(void);
 
 /* Count of library log lines A received (there should be none). */
 extern volatile long a_log_lines;
+
+/* Floor: one connection of raw OpenSSL over an in-memory BIO pair with
+ * B's contexts, one thread driving both ends; 0 on success. */
+int b_floor_conn(void *sctx, void *cctx);
 
 /* Context-init workloads (one init + free each); 0 on success. */
 int a_init_from_main_cf(const char *main_cf, int server);

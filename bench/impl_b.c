@@ -14,7 +14,9 @@
  *   result read with SSL_get_verify_result; with resumption, a session
  *   cache as Postfix's client keeps it (DER sessions under "serverid&digest
  *   of the settings", looked up and d2i'd per connection, saved from the
- *   new-session callback).
+ *   new-session callback); B' (cfg->b_objects): the same cache holding the
+ *   SSL_SESSION object (the new-session callback's reference) and offering
+ *   each connection an SSL_SESSION_dup copy of it (no decoding).
  *
  * I/O as mtatls does it: the descriptor is made non-blocking for the life
  * of the session (flags restored afterwards); each call loops on the
@@ -50,12 +52,15 @@ struct ticket_key {
     time_t expires;
 };
 
-/* Client: a one-entry session store (the benchmark has one server). */
+/* Client: a one-entry session store (the benchmark has one server): DER
+ * (B) or the SSL_SESSION object (B'). */
 struct bcache {
     pthread_mutex_t lock;
     char key[256];
     unsigned char *der;
     size_t len;
+    int objects;
+    SSL_SESSION *obj;
 };
 
 struct bctx {
@@ -154,6 +159,16 @@ static int b_new_session(SSL *ssl, SSL_SESSION *session)
 
     if (!cache || !s->key[0] || SSL_SESSION_is_resumable(session) != 1)
         return 0;
+    if (cache->objects) { /* B': keep the object (this reference) */
+        SSL_SESSION *old;
+        pthread_mutex_lock(&cache->lock);
+        old = cache->obj;
+        cache->obj = session;
+        snprintf(cache->key, sizeof(cache->key), "%s", s->key);
+        pthread_mutex_unlock(&cache->lock);
+        SSL_SESSION_free(old);
+        return 1; /* the session is kept */
+    }
     if ((len = i2d_SSL_SESSION(session, NULL)) <= 0 || !(der = malloc((size_t) len)))
         return 0;
     p = der;
@@ -247,6 +262,7 @@ static void *b_ctx_new(const struct bcfg *cfg, int server)
         if (!(c->cache = calloc(1, sizeof(*c->cache))))
             die("out of memory");
         pthread_mutex_init(&c->cache->lock, NULL);
+        c->cache->objects = cfg->b_objects;
     }
     return c;
 }
@@ -259,6 +275,7 @@ static void b_ctx_free(void *p)
     SSL_CTX_free(c->ctx);
     if (c->cache) {
         free(c->cache->der);
+        SSL_SESSION_free(c->cache->obj);
         free(c->cache);
     }
     free(c);
@@ -289,7 +306,13 @@ static void b_cache_load(struct bsess *s)
     SSL_SESSION *session = NULL;
 
     pthread_mutex_lock(&cache->lock);
-    if (cache->der && strcmp(cache->key, s->key) == 0) {
+    if (cache->obj && strcmp(cache->key, s->key) == 0) {
+        /* B': a copy per connection. A TLS 1.3 client with a client cache
+         * mode removes the session it resumed from the cache at the end
+         * of the handshake (tickets are meant for one use), which marks
+         * that object not resumable: a shared object would resume once. */
+        session = SSL_SESSION_dup(cache->obj);
+    } else if (cache->der && strcmp(cache->key, s->key) == 0) {
         const unsigned char *p = cache->der;
         session = d2i_SSL_SESSION(NULL, &p, (long) cache->len);
     }
@@ -560,4 +583,55 @@ int b_init_like_main_cf(const char *keydir, int server)
     }
     SSL_CTX_free(ctx);
     return 0;
+}
+
+/* Floor: one connection of raw OpenSSL on an in-memory BIO pair, one
+ * thread driving both ends, with B's contexts (same keys, groups, cipher
+ * list, CAfile): handshake, one command and reply, close_notify both
+ * ways, free. No socket, no poll, no descriptor flags. 0 on success. */
+int b_floor_conn(void *sctx, void *cctx)
+{
+    static const char cmd[] = "QUIT\r\n", reply[] = "221 2.0.0 Bye\r\n";
+    struct bctx *sc = sctx, *cc = cctx;
+    SSL *s = SSL_new(sc->ctx), *c = SSL_new(cc->ctx);
+    BIO *sb = NULL, *cb = NULL;
+    char buf[256];
+    int ok = -1, sd = 0, cd = 0;
+
+    if (!s || !c || BIO_new_bio_pair(&sb, 0, &cb, 0) != 1)
+        goto out;
+    SSL_set_bio(s, sb, sb);
+    SSL_set_bio(c, cb, cb);
+    SSL_set_accept_state(s);
+    SSL_set_connect_state(c);
+    for (int i = 0; i < 50 && !(sd && cd); i++) {
+        int r;
+        if (!cd) {
+            r = SSL_do_handshake(c);
+            if (r == 1)
+                cd = 1;
+            else if (SSL_get_error(c, r) != SSL_ERROR_WANT_READ)
+                goto out;
+        }
+        if (!sd) {
+            r = SSL_do_handshake(s);
+            if (r == 1)
+                sd = 1;
+            else if (SSL_get_error(s, r) != SSL_ERROR_WANT_READ)
+                goto out;
+        }
+    }
+    if (!(sd && cd) || SSL_get_verify_result(c) != X509_V_OK)
+        goto out;
+    if (SSL_write(c, cmd, sizeof(cmd) - 1) != (int) sizeof(cmd) - 1 || SSL_read(s, buf, sizeof(buf)) <= 0
+        || SSL_write(s, reply, sizeof(reply) - 1) != (int) sizeof(reply) - 1 || SSL_read(c, buf, sizeof(buf)) <= 0)
+        goto out;
+    SSL_shutdown(c);
+    SSL_shutdown(s);
+    SSL_shutdown(c);
+    ok = 0;
+out:
+    SSL_free(s);
+    SSL_free(c);
+    return ok;
 }

@@ -5,7 +5,8 @@
  * on both.
  *
  * usage: mtabench [-k KEYDIR] [-r RUNS] [-t SECONDS] CASE
- *        mtabench [-k KEYDIR] cg CASE A|B N [step|bulk]  (callgrind workload)
+ *        mtabench [-k KEYDIR] cg CASE A|B|P N [step|bulk]  (callgrind workload;
+ *                                                        P: B')
  *        mtabench list | version
  * Output lines (bench/run.sh turns them into BENCHMARKS.md):
  *   ROW|case|unit|A|B|A/B median|A/B min..max|target|met
@@ -109,7 +110,7 @@ static double vmax(const double *v, int n)
 /* ------------------------------------------------------------------ */
 /* Cases. */
 
-enum kind { K_HS, K_RESUME, K_BULK, K_MEM, K_SCALE, K_INIT };
+enum kind { K_HS, K_RESUME, K_BULK, K_MEM, K_SCALE, K_INIT, K_FLOOR };
 
 struct bcase {
     const char *name;
@@ -143,6 +144,8 @@ static struct bcase cases[] = {
      {.server_chain = "rsa.pem"}},
     {"scale-ecdsa", "threads sharing one context, X25519 + ECDSA P-256 (step driver)", K_SCALE,
      {.server_chain = "ecdsa.pem"}},
+    {"floor-rsa", "floor: TLS 1.3 X25519 + RSA-2048, one thread driving both ends", K_FLOOR,
+     {.server_chain = "rsa.pem"}},
     {"init", "context init from main.cf (RSA + ECDSA chain files, CAfile)", K_INIT, {.server_chain = "rsa.pem"}},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -630,7 +633,7 @@ static double hs_block(int which, long m, void *arg)
     return now() - t0;
 }
 
-static void hs_case(const char *title, const char *name, struct side sd[2], int resumed)
+static void hs_case(const char *title, const char *name, struct side sd[2], int resumed, double ge)
 {
     struct pairsrv ps;
     struct series S;
@@ -642,25 +645,37 @@ static void hs_case(const char *title, const char *name, struct side sd[2], int 
     m = block_size(hs_block, &ps, 1, 20);
     ab_series(hs_block, &ps, 1, m, &S);
     pair_end(&ps);
-    series_row(title, "hs/s", &S, 0.97);
+    series_row(title, "hs/s", &S, ge);
 }
 
 static void case_hs(const struct bcase *bc)
 {
     struct side sd[2];
     make_sides(bc, sd);
-    hs_case(bc->title, bc->name, sd, 0);
+    hs_case(bc->title, bc->name, sd, 0, 1.00);
     free_sides(sd);
 }
 
 /* Resumption: both sides resume; A's client uses the library's session
- * cache (a server id on each session), B's a Postfix-style cache. The
- * first connection of each side fills the cache. */
+ * cache (a server id on each session), B's a Postfix-style cache (DER).
+ * The first connection of each side fills the cache. Then A against B':
+ * raw OpenSSL whose client keeps the SSL_SESSION object itself. */
 static void case_resume(const struct bcase *bc)
 {
     struct side sd[2];
+    char title[256];
+    int tls12 = strcmp(bc->name, "tls12-resume") == 0;
+
     make_sides(bc, sd);
-    hs_case(bc->title, bc->name, sd, 1);
+    hs_case(bc->title, bc->name, sd, 1, tls12 ? 1.50 : 1.15);
+    free_sides(sd);
+    {
+        struct bcase bp = *bc;
+        bp.cfg.b_objects = 1;
+        make_sides(&bp, sd);
+    }
+    snprintf(title, sizeof(title), "%s; B' = raw OpenSSL, client keeps SSL_SESSION objects", bc->title);
+    hs_case(title, bc->name, sd, 1, 0.98);
     free_sides(sd);
 }
 
@@ -735,7 +750,7 @@ static void case_bulk(const struct bcase *bc)
         for (int w = 0; w < 2; w++)
             step_close(sd[w].im, &b.k[w]);
     }
-    series_row(bc->title, "MiB/s", &S, 0.97);
+    series_row(bc->title, "MiB/s", &S, 1.00);
     free_sides(sd);
 }
 
@@ -942,6 +957,53 @@ static void case_scale(const struct bcase *bc)
     free_sides(sd);
 }
 
+/* Floor: A with the step driver (one thread, both ends, socketpair,
+ * non-blocking calls) against raw OpenSSL on an in-memory BIO pair (B's
+ * contexts, one thread, both ends): what the socket transport, the API
+ * and the library cost above OpenSSL's own work; and B with the step
+ * driver against the same floor (the transport alone). */
+struct floor_arg {
+    struct side *sd;
+    int b_step; /* variant 0 is B's step driver instead of A's */
+};
+
+static double floor_block(int which, long m, void *arg)
+{
+    struct floor_arg *fa = arg;
+    const struct side *sd = &fa->sd[fa->b_step ? 1 : 0];
+    double t0 = now();
+    for (long j = 0; j < m; j++) {
+        if (which == 0)
+            step_conn(sd);
+        else if (b_floor_conn(fa->sd[1].sctx, fa->sd[1].cctx) != 0)
+            die("floor: a BIO-pair connection failed");
+    }
+    return now() - t0;
+}
+
+static void case_floor(const struct bcase *bc)
+{
+    struct side sd[2];
+    struct floor_arg fa;
+    struct series S;
+    long m;
+
+    make_sides(bc, sd);
+    fa.sd = sd;
+    for (fa.b_step = 0; fa.b_step < 2; fa.b_step++) {
+        char title[256];
+        floor_block(0, 5, &fa);
+        floor_block(1, 5, &fa);
+        m = block_size(floor_block, &fa, 1, 20);
+        ab_series(floor_block, &fa, 1, m, &S);
+        snprintf(title, sizeof(title),
+                 "%s: %s (socketpair, non-blocking calls) / raw OpenSSL on an in-memory BIO pair (column B)",
+                 bc->title, fa.b_step ? "B" : "A");
+        series_row(title, "hs/s", &S, 0);
+    }
+    free_sides(sd);
+}
+
 struct init_arg {
     int server;
     const char *main_cf;
@@ -990,6 +1052,8 @@ static void callgrind_workload(const char *name, const char *which, long n, cons
     struct side sd[2];
 
     cfg.keydir = keydir;
+    if (strcmp(which, "P") == 0) /* B' */
+        cfg.b_objects = 1;
     sd[0].im = sd[1].im = im;
     sd[0].sctx = sd[1].sctx = im->ctx_new(&cfg, 1);
     sd[0].cctx = sd[1].cctx = im->ctx_new(&cfg, 0);
@@ -1035,7 +1099,7 @@ static void use_chacha_config(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: mtabench [-k KEYDIR] [-r RUNS] [-t SECONDS] CASE|list|version\n"
-                    "       mtabench [-k KEYDIR] cg CASE A|B N [step|bulk]\n");
+                    "       mtabench [-k KEYDIR] cg CASE A|B|P N [step|bulk]\n");
     exit(2);
 }
 
@@ -1113,6 +1177,9 @@ int main(int argc, char **argv)
         break;
     case K_INIT:
         case_init(bc);
+        break;
+    case K_FLOOR:
+        case_floor(bc);
         break;
     }
     if (a_log_lines)

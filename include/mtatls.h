@@ -1318,7 +1318,10 @@ mtatls_result mtatls_session_handshake(struct mtatls_session *session,
  * Read up to `len` decrypted bytes into `buf`; `*nread` gets the count
  * (0 means the peer closed the connection). `timeout_seconds` as for
  * `mtatls_session_handshake` (default: `smtpd_timeout` /
- * `smtp_data_xfer_timeout`).
+ * `smtp_data_xfer_timeout`). Once established the session reads ahead
+ * (several records per system call): with `MTATLS_TIMEOUT_NONBLOCK`,
+ * wait for the socket only after `MTATLS_RESULT_WANT_READ`, since data
+ * may be waiting inside the session.
  *
  * - NULL: `session` or `nread` NULL, or `buf` NULL with `len > 0`:
  *   `MTATLS_RESULT_NULL_PARAMETER`.

@@ -14,7 +14,7 @@ pub use crate::config::params::{
 };
 pub use crate::config::release::{DefaultChange, Since, DEFAULT_CHANGES, RELEASE_PARAM, SERIES};
 pub use crate::config::settings::{cipher_list, Named, Policy, Settings};
-pub use crate::context::cache::{ClientCache, MemoryStore};
+pub use crate::context::cache::{Backend, ClientCache, MemoryStore, ObjectStore};
 pub use crate::context::ciphers::apply_protocols;
 pub use crate::context::exdata::VerifyRecord;
 pub use crate::context::Profile;

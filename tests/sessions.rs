@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::pki::pki;
+use mtatls::ErrorKind;
 use mtatls::Facts;
 use mtatls::Timeout;
 use mtatls::{Context, Params, Session};
@@ -487,5 +488,292 @@ fn host_sni_selector_picks_the_entry() {
         let (s, c, _) = connect(&server, &client);
         assert_eq!(c.server_sig.name, want, "{name}");
         assert_eq!(s.peer_sni, if want == "ECDSA" { name } else { "" });
+    }
+}
+
+/// The in-process client cache keeps session objects: a session expires
+/// after `smtp_tls_session_cache_timeout` like a DER one (looked up, not
+/// reloaded, a full handshake, saved again).
+#[test]
+fn in_process_cache_honours_the_timeout() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let server = server_ctx(&[], &slog);
+    let client = client_ctx(&[("smtp_tls_session_cache_timeout", "1s")], &clog, None);
+    let (_, c1, _) = connect(&server, &client);
+    assert!(!c1.reused);
+    let (_, c2, _) = connect(&server, &client);
+    assert!(c2.reused, "{:#?}", clog.lock().unwrap());
+    // Saved at most a second ago with a lifetime of one second.
+    std::thread::sleep(Duration::from_millis(2100));
+    clog.lock().unwrap().clear();
+    let (_, c3, _) = connect(&server, &client);
+    assert!(!c3.reused, "an expired session was resumed");
+    let lines = clog.lock().unwrap().clone();
+    assert!(lines.iter().any(|l| l.starts_with("looking for session ")));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("reloaded session ")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("save session ")));
+    let (_, c4, _) = connect(&server, &client);
+    assert!(c4.reused);
+}
+
+/// What happens to a connection after its session was saved does not
+/// reach the cache: a fatal alert makes OpenSSL mark the connection's
+/// session not resumable, yet the next connection resumes (as it would
+/// from DER); and a resumed session reports the leaf certificate only,
+/// in memory as from the host's store.
+#[test]
+fn in_process_cache_is_isolated_from_the_connection() {
+    for store in [false, true] {
+        let (slog, clog) = (Log::default(), Log::default());
+        let server = server_ctx(&[], &slog);
+        let recording = Arc::new(Recording::default());
+        let client = client_ctx(
+            &[],
+            &clog,
+            store.then(|| recording.clone() as Arc<dyn SessionStore>),
+        );
+        let (a, b) = UnixStream::pair().unwrap();
+        let sctx = server.clone();
+        let srv = std::thread::spawn(move || {
+            let mut s = Session::new(sctx, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+            s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+                .unwrap();
+            s.write(b"250 ok\r\n", None).unwrap();
+            // A record the client cannot decrypt: it fails with a fatal alert.
+            let mut bogus = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+            bogus.extend_from_slice(&[0x5a; 0x40]);
+            (&a).write_all(&bogus).unwrap();
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf, Some(Timeout::After(Duration::from_secs(10))));
+            drop(s);
+            drop(a);
+        });
+        let mut c = Session::new(
+            client.clone(),
+            b.as_raw_fd(),
+            "mail.example.test[127.0.0.1]:25",
+        )
+        .unwrap();
+        c.set_serverid("[mail.example.test]:25").unwrap();
+        c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        let full_chain = c.peer_certificates(false).len();
+        assert!(full_chain >= 2, "the server sends leaf and intermediate");
+        let mut buf = [0u8; 16];
+        let n = c
+            .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        assert_eq!(&buf[..n], b"250 ok\r\n");
+        assert!(c
+            .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+            .is_err());
+        drop(c);
+        drop(b);
+        srv.join().unwrap();
+        let lines = clog.lock().unwrap().clone();
+        assert!(
+            lines.iter().any(|l| l.starts_with("save session ")),
+            "{lines:#?}"
+        );
+        // The next connection resumes, and reports the leaf only.
+        let (_, c2, _) = connect(&server, &client);
+        assert!(c2.reused, "store {store}: {:#?}", clog.lock().unwrap());
+        let (sa, sb) = UnixStream::pair().unwrap();
+        let sctx = server.clone();
+        let srv = std::thread::spawn(move || {
+            let mut s = Session::new(sctx, sa.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+            s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+                .unwrap();
+            s.stop(None).unwrap();
+            drop(s);
+            drop(sa);
+        });
+        let mut c = Session::new(
+            client.clone(),
+            sb.as_raw_fd(),
+            "mail.example.test[127.0.0.1]:25",
+        )
+        .unwrap();
+        c.set_serverid("[mail.example.test]:25").unwrap();
+        c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        assert!(c.facts().unwrap().reused);
+        assert_eq!(c.peer_certificates(false).len(), 1, "store {store}");
+        let _ = c.stop(None);
+        drop(c);
+        drop(sb);
+        srv.join().unwrap();
+    }
+}
+
+/// Reading ahead starts only once the handshake has completed: a failed
+/// handshake reads each record up to its end and no further, so what the
+/// peer sent after the record that ended the handshake (here plain text
+/// after a fatal alert) is still on the socket for the host.
+#[test]
+fn failed_handshake_leaves_what_follows_on_the_socket() {
+    use std::io::Read;
+    let (slog, clog) = (Log::default(), Log::default());
+    let _server = server_ctx(&[], &slog);
+    let client = client_ctx(&[], &clog, None);
+    let (a, mut b) = UnixStream::pair().unwrap();
+    // A handshake_failure alert record, then plain text, before the client
+    // reads anything: one read(2) could take both.
+    let tail = b"421 4.7.0 plain text after the alert\r\n";
+    b.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
+        .unwrap();
+    b.write_all(tail).unwrap();
+    let mut c = Session::new(
+        client.clone(),
+        a.as_raw_fd(),
+        "mail.example.test[127.0.0.1]:25",
+    )
+    .unwrap();
+    assert!(c
+        .handshake(Some(Timeout::After(Duration::from_secs(5))))
+        .is_err());
+    drop(c);
+    a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = vec![0u8; tail.len()];
+    (&a).read_exact(&mut got).unwrap();
+    assert_eq!(got, tail.to_vec(), "bytes after the alert were consumed");
+}
+
+/// Once established the session reads ahead: records that arrive
+/// together (pipelined replies, several per read(2)) all reach the host,
+/// in order, with non-blocking calls that wait only after "want read".
+#[test]
+fn records_read_ahead_all_reach_the_host() {
+    let (slog, clog) = (Log::default(), Log::default());
+    let server = server_ctx(&[], &slog);
+    let client = client_ctx(&[], &clog, None);
+    let (a, b) = UnixStream::pair().unwrap();
+    let sctx = server.clone();
+    let lines: Vec<String> = (0..200).map(|i| format!("250-line {i:03}\r\n")).collect();
+    let expected: String = lines.concat();
+    let srv = std::thread::spawn(move || {
+        let mut s = Session::new(sctx, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+        s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        // One record per line, written back to back.
+        for l in &lines {
+            s.write(l.as_bytes(), None).unwrap();
+        }
+        let mut buf = [0u8; 16];
+        let _ = s.read(&mut buf, Some(Timeout::After(Duration::from_secs(10))));
+        s.stop(None).unwrap();
+        drop(s);
+        drop(a);
+    });
+    let mut c = Session::new(
+        client.clone(),
+        b.as_raw_fd(),
+        "mail.example.test[127.0.0.1]:25",
+    )
+    .unwrap();
+    c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while got.len() < expected.len() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        let mut buf = [0u8; 7]; // smaller than a record
+        match c.read(&mut buf, Some(Timeout::NonBlocking)) {
+            Ok(n) => {
+                assert!(n > 0, "peer closed early");
+                got.extend_from_slice(&buf[..n]);
+            }
+            Err(e) if e.kind() == ErrorKind::WantRead => {
+                // Only now may the host wait for the socket.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    assert_eq!(String::from_utf8(got).unwrap(), expected);
+    c.write(b"QUIT\r\n", None).unwrap();
+    let _ = c.stop(None);
+    drop(c);
+    srv.join().unwrap();
+    drop(b);
+}
+
+/// Bytes waiting on the socket, without taking them (MSG_PEEK, non-blocking).
+fn peek_socket(fd: i32) -> isize {
+    let mut buf = [0u8; 64];
+    // SAFETY: recv into a live local buffer of the given size.
+    unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    }
+}
+
+/// With read-ahead (the default) records that arrived together are taken
+/// from the socket at once; with `mtatls_read_ahead = no` (what the Postfix
+/// shim sets) the next record stays on the socket until read, so a host
+/// that peeks at the socket for pipelined input (Postfix's "improper
+/// command pipelining" check) sees it.
+#[test]
+fn read_ahead_off_leaves_the_next_record_on_the_socket() {
+    for read_ahead in ["yes", "no"] {
+        let (slog, clog) = (Log::default(), Log::default());
+        let server = server_ctx(&[], &slog);
+        let client = client_ctx(&[("mtatls_read_ahead", read_ahead)], &clog, None);
+        let (a, b) = UnixStream::pair().unwrap();
+        let sctx = server.clone();
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        let srv = std::thread::spawn(move || {
+            let mut s = Session::new(sctx, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+            s.handshake(Some(Timeout::After(Duration::from_secs(10))))
+                .unwrap();
+            s.write(b"250-first\r\n", None).unwrap();
+            s.write(b"250 second\r\n", None).unwrap();
+            sent_tx.send(()).unwrap();
+            let mut buf = [0u8; 16];
+            let _ = s.read(&mut buf, Some(Timeout::After(Duration::from_secs(10))));
+            s.stop(None).unwrap();
+            drop(s);
+            drop(a);
+        });
+        let mut c = Session::new(
+            client.clone(),
+            b.as_raw_fd(),
+            "mail.example.test[127.0.0.1]:25",
+        )
+        .unwrap();
+        c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        sent_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // TLS 1.3: the server's ticket record, then the two lines.
+        let mut buf = [0u8; 64];
+        let n = c
+            .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        assert_eq!(&buf[..n], b"250-first\r\n");
+        let waiting = peek_socket(b.as_raw_fd());
+        if read_ahead == "no" {
+            assert!(waiting > 0, "the second record is not on the socket");
+        } else {
+            assert!(
+                waiting <= 0,
+                "read-ahead left {waiting} bytes on the socket"
+            );
+        }
+        let n = c
+            .read(&mut buf, Some(Timeout::After(Duration::from_secs(10))))
+            .unwrap();
+        assert_eq!(&buf[..n], b"250 second\r\n");
+        c.write(b"QUIT\r\n", None).unwrap();
+        let _ = c.stop(None);
+        drop(c);
+        srv.join().unwrap();
+        drop(b);
     }
 }

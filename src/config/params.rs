@@ -170,6 +170,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("mtatls_postfix_release", "3.8.5", Release, "The Postfix release whose log text and defaults are emulated: `x.y.z`, or `x.y` for that series' newest known release; 3.7 to 3.11 (docs/releases.md; mtatls only)."),
     p("mtatls_strict", "no", Bool, "Turn every warn-and-continue case into an error (mtatls only)."),
     p("mtatls_release_buffers", "yes", Bool, "Free a session's read and write buffers while it is idle (OpenSSL's SSL_MODE_RELEASE_BUFFERS; mtatls only)."),
+    p("mtatls_read_ahead", "yes", Bool, "Once the handshake has completed, read as much as the socket holds (several TLS records per system call); `no`: one record at a time, so that peeking at the socket shows pipelined input, as Postfix's own TLS layer does (mtatls only)."),
 ];
 
 /// Postfix parameters whose names look like TLS parameters (see

@@ -308,6 +308,8 @@ pub struct Settings {
     pub release_buffers: bool,
     /// `*_tls_enable_rpk` (`false` in releases before 3.9, which lack it).
     pub enable_rpk: bool,
+    /// `mtatls_read_ahead`.
+    pub read_ahead: bool,
     /// `tls_preempt_cipherlist`.
     pub preempt_cipherlist: bool,
     /// `tls_disable_workarounds`.
@@ -616,6 +618,7 @@ impl Settings {
             release_buffers: params.get_bool("mtatls_release_buffers")?,
             enable_rpk: release.knows_param(&r.name("tls_enable_rpk"))
                 && r.own_bool("tls_enable_rpk")?,
+            read_ahead: params.get_bool("mtatls_read_ahead")?,
             preempt_cipherlist: params.get_bool("tls_preempt_cipherlist")?,
             disable_workarounds: params.get("tls_disable_workarounds")?,
             ssl_options: params.get("tls_ssl_options")?,

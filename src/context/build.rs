@@ -252,6 +252,7 @@ fn common(
         handshake_timeout: s.handshake_timeout,
         io_timeout: s.io_timeout,
         fast_shutdown: s.fast_shutdown,
+        read_ahead: s.read_ahead,
         digest,
         digest_name: s.digest.text.clone(),
         legacy_pkey_fingerprints: s.legacy_pkey_fingerprints,
@@ -464,9 +465,10 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
     ctx.secure_match = cli.secure_match.clone();
     ctx.servername = cli.servername.clone();
     if cli.cache_timeout > 0 {
-        let store: Arc<dyn super::cache::SessionStore> = match &hooks.session_store {
-            Some(s) => s.clone(),
-            None => Arc::new(super::cache::MemoryStore::default()),
+        // In process: session objects; the host's store: DER.
+        let backend = match &hooks.session_store {
+            Some(s) => super::cache::Backend::Der(s.clone()),
+            None => super::cache::Backend::Objects(super::cache::ObjectStore::default()),
         };
         ctx.cache = Some(Arc::new(super::cache::ClientCache {
             name: hooks
@@ -474,7 +476,7 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
                 .clone()
                 .unwrap_or_else(|| settings.prefix.clone()),
             timeout: cli.cache_timeout,
-            store,
+            backend,
         }));
     }
     if !cli.trust_anchor_file.is_empty() {

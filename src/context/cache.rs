@@ -1,15 +1,20 @@
 //! The client session cache: sessions kept under the caller's server id
 //! (plus a digest of the settings), in memory or in the host's store
 //! (get / put / remove callbacks), for resumption.
+//!
+//! In memory the cache keeps OpenSSL's session objects themselves
+//! (reference-counted: a lookup takes a reference, no decoding), with the
+//! same key, lifetime and bound as the DER stores; the host's store gets
+//! and returns DER, as Postfix's external cache does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use openssl::ssl::{SslRef, SslSession};
+use openssl::ssl::{SslRef, SslSession, SslSessionRef};
 
 use crate::config::loglevel::mask;
 use crate::context::exdata;
-use crate::sys::ssl::{session_is_resumable, set_session};
+use crate::sys::ssl::{session_dup, session_is_resumable, set_session};
 use crate::sys::sync::PMutex;
 use crate::sys::wait::unix_time;
 
@@ -78,6 +83,84 @@ impl SessionStore for MemoryStore {
     }
 }
 
+/// The in-process client cache: OpenSSL session objects with their expiry
+/// time, bounded as [`MemoryStore`]. The cache keeps its own copy of a
+/// new session and hands each connection a copy of its own (cheap: the
+/// certificates are shared by reference, nothing is decoded), so no
+/// connection sees another's changes, as with DER: OpenSSL marks the
+/// session a TLS 1.3 client resumed not resumable at the end of the
+/// handshake (tickets meant for one use), and any session after a fatal
+/// alert; a shared object would resume once.
+#[derive(Default)]
+pub struct ObjectStore {
+    entries: PMutex<HashMap<String, (SslSession, u64)>>,
+}
+
+impl ObjectStore {
+    /// A copy of the session under `key`, unless expired.
+    pub fn get(&self, key: &str) -> Option<SslSession> {
+        let mut map = self.entries.lock();
+        match map.get(key) {
+            Some((session, expires)) if *expires > unix_time() => session_dup(session),
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Keep a copy of `session` under `key` until `expires` (Unix seconds).
+    pub fn put(&self, key: &str, session: &SslSessionRef, expires: u64) {
+        let Some(session) = session_dup(session) else {
+            return;
+        };
+        let old = {
+            let mut map = self.entries.lock();
+            if map.len() >= MEMORY_CACHE_MAX && !map.contains_key(key) {
+                let t = unix_time();
+                map.retain(|_, (_, e)| *e > t);
+                if map.len() >= MEMORY_CACHE_MAX {
+                    if let Some(oldest) = map
+                        .iter()
+                        .min_by_key(|(_, (_, e))| *e)
+                        .map(|(k, _)| k.clone())
+                    {
+                        map.remove(&oldest);
+                    }
+                }
+            }
+            map.insert(key.to_string(), (session, expires))
+        };
+        // The replaced session is released outside the lock.
+        drop(old);
+    }
+
+    /// Forget `key`.
+    pub fn remove(&self, key: &str) {
+        let old = self.entries.lock().remove(key);
+        drop(old);
+    }
+
+    /// How many sessions are kept (expired ones included until looked up).
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    /// True when no session is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where a client context keeps its sessions.
+pub enum Backend {
+    /// In this process, as OpenSSL session objects.
+    Objects(ObjectStore),
+    /// In a store that keeps DER (the host's callbacks).
+    Der(Arc<dyn SessionStore>),
+}
+
 /// A client context's session cache.
 pub struct ClientCache {
     /// `smtp` or `lmtp` (cache name in log lines).
@@ -85,7 +168,7 @@ pub struct ClientCache {
     /// Lifetime of cached sessions (`*_tls_session_cache_timeout`).
     pub timeout: u64,
     /// Where sessions go.
-    pub store: Arc<dyn SessionStore>,
+    pub backend: Backend,
 }
 
 impl ClientCache {
@@ -94,12 +177,21 @@ impl ClientCache {
         if log_mask & mask::CACHE != 0 {
             log.info(&format!("looking for session {key} in {} cache", self.name));
         }
-        let Some(der) = self.store.get(key) else {
-            return;
-        };
-        let Ok(session) = SslSession::from_der(&der) else {
-            self.store.remove(key);
-            return;
+        let session = match &self.backend {
+            Backend::Objects(objects) => match objects.get(key) {
+                Some(session) => session,
+                None => return,
+            },
+            Backend::Der(store) => {
+                let Some(der) = store.get(key) else {
+                    return;
+                };
+                let Ok(session) = SslSession::from_der(&der) else {
+                    store.remove(key);
+                    return;
+                };
+                session
+            }
         };
         // The session was made by this library for a context of the same
         // role and method (the key includes the settings).
@@ -111,7 +203,10 @@ impl ClientCache {
 
     /// Forget `key` (after a failed handshake).
     pub fn remove(&self, key: &str, log_mask: u32, log: &crate::logging::Logger) {
-        self.store.remove(key);
+        match &self.backend {
+            Backend::Objects(objects) => objects.remove(key),
+            Backend::Der(store) => store.remove(key),
+        }
         if log_mask & mask::CACHE != 0 {
             log.info(&format!("remove session {key} from client cache"));
         }
@@ -136,23 +231,30 @@ pub fn on_new_client_session(ssl: &mut SslRef, session: SslSession) {
                     .info(&format!("save session {key} to {} cache", cache.name));
             }
         };
-        let der = session_is_resumable(&session)
-            .then(|| session.to_der().ok())
-            .flatten();
+        let resumable = session_is_resumable(&session);
+        let save = |session: SslSession| {
+            let expires = unix_time() + cache.timeout;
+            match &cache.backend {
+                Backend::Objects(objects) => objects.put(key, &session, expires),
+                Backend::Der(store) => {
+                    if let Ok(der) = session.to_der() {
+                        store.put(key, &der, expires);
+                    }
+                }
+            }
+        };
         if shared.release.saves_first_ticket_only() {
             // Postfix 3.11 and later: the first ticket of a connection only.
             use std::sync::atomic::Ordering::Relaxed;
-            if let Some(der) = der {
-                if !shared.ticketed.swap(true, Relaxed) {
-                    log();
-                    cache.store.put(key, &der, unix_time() + cache.timeout);
-                }
+            if resumable && !shared.ticketed.swap(true, Relaxed) {
+                log();
+                save(session);
             }
         } else {
             // Before: every ticket the server sends is logged and stored.
             log();
-            if let Some(der) = der {
-                cache.store.put(key, &der, unix_time() + cache.timeout);
+            if resumable {
+                save(session);
             }
         }
     }));

@@ -132,6 +132,8 @@ pub struct Context {
     pub(crate) io_timeout: u64,
     /// `tls_fast_shutdown_enable`.
     pub(crate) fast_shutdown: bool,
+    /// `mtatls_read_ahead`.
+    pub(crate) read_ahead: bool,
     /// Fingerprint digest (`*_tls_fingerprint_digest`).
     pub(crate) digest: MessageDigest,
     /// That digest as configured (`sha256`), for the Received: comment.

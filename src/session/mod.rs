@@ -74,7 +74,7 @@ pub struct Session {
     /// The first failure that ended the session, quoted by later calls.
     failure: Option<Error>,
     /// The descriptor's registration (one live session per socket).
-    _claim: wait::FdClaim,
+    claim: wait::FdClaim,
     /// Run on the OpenSSL session right after it is made.
     ssl_setup: Option<SslSetup>,
     /// This session's own cipher policy, replacing parts of the profile's.
@@ -186,7 +186,7 @@ impl Session {
             flags_restored: false,
             handshake_outcome: None,
             failure: None,
-            _claim: claim,
+            claim,
             ssl_setup: None,
             ciphers: SessionCiphers::default(),
             digest: None,
@@ -254,7 +254,10 @@ impl Session {
         if let Some(leaf) = ssl.peer_certificate() {
             out.push(leaf);
         }
-        if let Some(chain) = ssl.peer_cert_chain() {
+        // A resumed session has the leaf only, whichever cache kept it (a
+        // saved session holds no chain; the in-process cache's objects
+        // would, and are not to differ from DER).
+        if let Some(chain) = ssl.peer_cert_chain().filter(|_| !ssl.session_reused()) {
             for c in chain {
                 // A client's chain starts with the leaf; a server's does not.
                 let dup = out
@@ -890,7 +893,7 @@ impl Session {
         }
         // The BIO never closes the caller's descriptor and writes with
         // MSG_NOSIGNAL (no SIGPIPE in the host).
-        if !crate::sys::bio::attach(&mut ssl, self.fd) {
+        if !crate::sys::bio::attach(&mut ssl, self.fd, self.claim.is_socket()) {
             return Err(Error::new(
                 ErrorKind::Context,
                 format!("cannot attach a socket BIO {} {}", self.dir(), self.label),
@@ -1131,6 +1134,15 @@ impl Session {
             crate::session::pktdump::stop(ssl);
         }
         ssl::clear_options(ssl, ssl::OP_IGNORE_UNEXPECTED_EOF);
+        // Read-ahead from here on (see docs/architecture.md, "Reading
+        // ahead"): the TLS stream owns the socket's input until the
+        // connection ends; during the handshake every read stops at a
+        // record's end, so a failed handshake leaves what follows on the
+        // socket. Not with full packet dumps (Postfix's reads, as logged),
+        // nor with `mtatls_read_ahead = no`.
+        if self.ctx.read_ahead && self.log_mask & mask::ALLPKTS == 0 {
+            ssl::set_read_ahead(ssl, true);
+        }
         let ssl = self.ssl.as_ref()?;
         let am_server = self.ctx.role == Role::Server;
         let mut facts = crate::report::facts::collect(ssl, &self.ctx, am_server, &self.label_lower);

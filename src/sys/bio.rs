@@ -87,18 +87,10 @@ pub fn prepare() {
     Lazy::force(&METHOD);
 }
 
-/// Whether `fd` is a socket.
-fn is_socket(fd: RawFd) -> bool {
-    // SAFETY: fstat writes into a zeroed stat buffer we own.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
-    }
-}
-
-/// Attach a new socket BIO on `fd` to `ssl` for both directions. False
-/// when OpenSSL could not allocate it (the error queue says why).
-pub fn attach(ssl: &mut SslRef, fd: RawFd) -> bool {
+/// Attach a new socket BIO on `fd` to `ssl` for both directions
+/// (`is_socket`: write with `send(2)`, else `write(2)`). False when OpenSSL
+/// could not allocate it (the error queue says why).
+pub fn attach(ssl: &mut SslRef, fd: RawFd, is_socket: bool) -> bool {
     let Some(method) = METHOD.as_ref() else {
         return false;
     };
@@ -112,7 +104,7 @@ pub fn attach(ssl: &mut SslRef, fd: RawFd) -> bool {
         }
         let state = Box::new(SocketState {
             fd,
-            is_socket: is_socket(fd),
+            is_socket,
             eof: false,
             observer: None,
         });

@@ -104,6 +104,8 @@ extern "C" {
         bsize: size_t,
     ) -> openssl_sys::OSSL_PARAM;
     pub fn SSL_SESSION_is_resumable(s: *const openssl_sys::SSL_SESSION) -> c_int;
+    pub fn SSL_set_read_ahead(s: *mut openssl_sys::SSL, yes: c_int);
+    pub fn SSL_SESSION_dup(s: *const openssl_sys::SSL_SESSION) -> *mut openssl_sys::SSL_SESSION;
     pub fn SSL_CTX_dane_enable(ctx: *mut SSL_CTX) -> c_int;
     pub fn SSL_CTX_dane_mtype_set(
         ctx: *mut SSL_CTX,

@@ -601,6 +601,27 @@ pub fn session_is_resumable(session: &openssl::ssl::SslSessionRef) -> bool {
     unsafe { ossl::SSL_SESSION_is_resumable(session.as_ptr()) == 1 }
 }
 
+/// A private copy of `session` (certificates shared by reference), so
+/// that what one connection does to its session (OpenSSL marks it not
+/// resumable after a fatal alert) does not reach another. None when out
+/// of memory.
+pub fn session_dup(session: &openssl::ssl::SslSessionRef) -> Option<openssl::ssl::SslSession> {
+    // SAFETY: session is live; SSL_SESSION_dup returns a new object with
+    // one reference (or NULL), which from_ptr takes over.
+    unsafe {
+        let p = ossl::SSL_SESSION_dup(session.as_ptr());
+        (!p.is_null()).then(|| openssl::ssl::SslSession::from_ptr(p))
+    }
+}
+
+/// Let the record layer read as much as the socket holds (whole flights,
+/// several records per `read(2)`) instead of a record header, then its
+/// body. Bytes read ahead stay in the session until it is freed.
+pub fn set_read_ahead(ssl: &mut SslRef, on: bool) {
+    // SAFETY: ssl is live; a plain flag.
+    unsafe { ossl::SSL_set_read_ahead(ssl.as_ptr(), on as c_int) }
+}
+
 /// Offer `session` for resumption. False when OpenSSL refuses it.
 pub fn set_session(ssl: &mut SslRef, session: &openssl::ssl::SslSessionRef) -> bool {
     // SAFETY: the session was made by a context of the same kind (a client

@@ -104,24 +104,32 @@ static CLAIMED: crate::sys::sync::StaticPMutex<std::collections::BTreeSet<(u64, 
 
 /// A descriptor's registration as the socket of one live session.
 #[derive(Debug)]
-pub struct FdClaim(Option<(u64, u64)>);
+pub struct FdClaim(Option<(u64, u64)>, bool);
 
 impl FdClaim {
     /// Register `fd`; `None` when its socket already has a live session.
     pub fn take(fd: RawFd) -> Option<FdClaim> {
         // SAFETY: fstat writes into a zeroed stat buffer we own.
-        let key = unsafe {
+        let stat = unsafe {
             let mut st: libc::stat = std::mem::zeroed();
-            (libc::fstat(fd, &mut st) == 0).then_some((st.st_dev, st.st_ino))
+            (libc::fstat(fd, &mut st) == 0).then_some(st)
         };
-        let Some(key) = key else {
+        let Some(st) = stat else {
             // Not a descriptor fstat can describe: nothing to share.
-            return Some(FdClaim(None));
+            return Some(FdClaim(None, false));
         };
+        let key = (st.st_dev, st.st_ino);
+        let socket = (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK;
         CLAIMED
             .with(|claimed| claimed.insert(key))
             // Lazily: a claim made and dropped here would release the key.
-            .then(|| FdClaim(Some(key)))
+            .then(|| FdClaim(Some(key), socket))
+    }
+
+    /// The descriptor is a socket (from the same `fstat`: one system call
+    /// per session for both questions).
+    pub fn is_socket(&self) -> bool {
+        self.1
     }
 }
 

@@ -157,6 +157,10 @@ pub fn apply(params: &mut mtatls::Params, server: bool) -> Result<(), String> {
             .set(name, value)
             .map_err(|e| format!("{}: disabling TLS support", e.message()))
     };
+    // Postfix peeks at the socket for pipelined input (smtpd's "improper
+    // command pipelining", smtp's early MAIL reply): records stay there
+    // until read, one at a time, as with Postfix's own TLS layer.
+    set("mtatls_read_ahead", "no")?;
     set("tls_high_cipherlist", &g.high_clist)?;
     set("tls_medium_cipherlist", &g.medium_clist)?;
     let (low, export) = if cfg!(feature = "pf38") {
