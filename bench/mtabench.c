@@ -1033,7 +1033,7 @@ static void case_init(const struct bcase *bc)
         m = block_size(init_block, &ia, 1, 10);
         ab_series(init_block, &ia, 1, m, &S);
         series_row_time(ia.server ? "server context init from main.cf (RSA + ECDSA chain files, CAfile)"
-                                  : "client context init from main.cf (CAfile; A builds 3 SSL_CTX: may/encrypt/verify)",
+                                  : "client context init from main.cf (CAfile; A builds 2 SSL_CTX: may+encrypt, verify)",
                         "us", &S);
     }
     free((void *) ia.main_cf);
@@ -1099,7 +1099,8 @@ static void use_chacha_config(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: mtabench [-k KEYDIR] [-r RUNS] [-t SECONDS] CASE|list|version\n"
-                    "       mtabench [-k KEYDIR] cg CASE A|B|P N [step|bulk]\n");
+                    "       mtabench [-k KEYDIR] cg CASE A|B|P N [step|bulk]\n"
+                    "       mtabench [-k KEYDIR] cg init A|B N [server|client]\n");
     exit(2);
 }
 
@@ -1143,6 +1144,15 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "cg") == 0) {
         if (argc - optind != 4 && argc - optind != 5)
             usage();
+        if (strcmp(argv[optind + 1], "init") == 0) {
+            /* cg init A|B N [server]: N client (or server) context inits. */
+            struct init_arg ia;
+            ia.main_cf = key_path(keydir, "main.cf");
+            ia.server = argc - optind == 5 && strcmp(argv[optind + 4], "server") == 0;
+            init_block(strcmp(argv[optind + 2], "A") == 0 ? 0 : 1, atol(argv[optind + 3]), &ia);
+            free((void *) ia.main_cf);
+            return 0;
+        }
         callgrind_workload(argv[optind + 1], argv[optind + 2], atol(argv[optind + 3]),
                            argc - optind == 5 ? argv[optind + 4] : NULL);
         return 0;

@@ -104,21 +104,10 @@ impl Builder<'_> {
         extra: &[&str],
     ) -> Result<PolicyInfo> {
         ciphers::apply_protocols(&policy.protocols, b)?;
-        let protocols = policy
-            .protocols
-            .value
-            .allowed()
-            .into_iter()
-            .filter(|v| ciphers::runtime_supports(*v))
-            .map(protocol_name)
-            .collect();
-        let mut with_extra = policy.clone();
-        with_extra
-            .implied
-            .extend(extra.iter().map(|e| e.to_string()));
-        let list = with_extra.cipher_list();
-        let grade = &policy.grade;
-        if b.set_cipher_list(&list).is_err() {
+        let info = policy_info(policy, extra);
+        let list = &info.cipher_list;
+        if b.set_cipher_list(list).is_err() {
+            let grade = &policy.grade;
             return Err(Error::new(
                 ErrorKind::Context,
                 format!(
@@ -128,13 +117,7 @@ impl Builder<'_> {
             )
             .with_detail(&logging::openssl_reasons()));
         }
-        Ok(PolicyInfo {
-            settings: with_extra,
-            grade: grade.text.to_ascii_lowercase(),
-            cipher_list: list,
-            protocols,
-            params: policy.params(),
-        })
+        Ok(info)
     }
 
     /// Keys and certificates of this role, read now.
@@ -170,6 +153,86 @@ impl Builder<'_> {
         }
         Ok(out)
     }
+}
+
+/// What a profile of `policy` records (`extra`: exclusions the situation
+/// adds), computed without touching an OpenSSL context.
+fn policy_info(policy: &CipherPolicy, extra: &[&str]) -> PolicyInfo {
+    let protocols = policy
+        .protocols
+        .value
+        .allowed()
+        .into_iter()
+        .filter(|v| ciphers::runtime_supports(*v))
+        .map(protocol_name)
+        .collect();
+    let mut with_extra = policy.clone();
+    with_extra
+        .implied
+        .extend(extra.iter().map(|e| e.to_string()));
+    let cipher_list = with_extra.cipher_list();
+    PolicyInfo {
+        settings: with_extra,
+        grade: policy.grade.text.to_ascii_lowercase(),
+        cipher_list,
+        protocols,
+        params: policy.params(),
+    }
+}
+
+/// Client: whether `policy` can use the OpenSSL context `first` (being
+/// built for the policy `made_for`) as it is: the same protocol versions,
+/// and a cipher list that leaves the same suites in the same order at the
+/// same security level. The list is tried on a throw-away session of
+/// `first`, so the context itself is not touched. None: `policy` needs a
+/// context of its own (also when its list is refused: building that
+/// context then reports the error exactly as it always did).
+fn shared_policy(
+    first: &SslContextBuilder,
+    made_for: &CipherPolicy,
+    policy: &CipherPolicy,
+) -> Option<PolicyInfo> {
+    if policy.protocols.value.allowed() != made_for.protocols.value.allowed() {
+        return None;
+    }
+    let info = policy_info(policy, &[]);
+    let mut probe = ssl::scratch_session(first)?;
+    let same = std::ffi::CString::new(info.cipher_list.as_str())
+        .ok()
+        .is_some_and(|l| ssl::set_cipher_list(&mut probe, &l))
+        && ssl::cipher_config(&probe) == ssl::ctx_cipher_config(first);
+    logging::drain_openssl_errors();
+    same.then_some(info)
+}
+
+/// Client: certificate checks by OpenSSL's DANE code on sessions of `b`
+/// that ask for them (fingerprints, TLSA records and trust anchors):
+/// matching types 1 and 2 and their preference from `tls_dane_digests`,
+/// the private type 255 = the fingerprint digest, as in Postfix, and the
+/// private types of a session's own fingerprint digest. Sessions that do
+/// not enable DANE themselves are not affected.
+fn enable_dane(
+    b: &mut SslContextBuilder,
+    mtypes: &[super::dane::MatchingType],
+    diag: &mut Diag,
+) -> Result<()> {
+    if !ssl::ctx_dane_enable(b) || !ssl::ctx_dane_session_digests(b) {
+        return Err(Error::new(
+            ErrorKind::Context,
+            "cannot enable DANE certificate validation",
+        )
+        .with_detail(&logging::openssl_reasons()));
+    }
+    for t in mtypes {
+        if !ssl::ctx_dane_mtype_set(b, t.digest, t.mtype, t.ordinal) {
+            diag.warn(format!(
+                "tls_dane_digests: error configuring matching type {}",
+                t.mtype
+            ));
+            diag.openssl_errors();
+        }
+    }
+    Ok(())
 }
 
 /// Build the context of `settings`, with the host's `hooks`.
@@ -488,16 +551,34 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         bld.diag.warn(w)
     });
     let trust = &settings.trust;
+    // Policies whose OpenSSL settings come out the same (by default `may`
+    // and `encrypt`: `!eNULL` removes nothing from the medium grade) share
+    // one OpenSSL context; every list is still checked now. The first
+    // context stays a builder until every policy has had its turn, so
+    // that DANE can be enabled on it for a policy that shares it.
+    let mut first: Option<(SslContextBuilder, &CipherPolicy)> = None;
+    let mut first_dane = false;
+    let mut made: Vec<(PolicyInfo, Option<SslContext>)> = Vec::new();
     for policy in &cli.policies {
+        if let Some((b0, made_for)) = first.as_mut() {
+            if let Some(info) = shared_policy(b0, made_for, policy) {
+                if policy.policy == Policy::Authenticated && !first_dane {
+                    enable_dane(b0, &mtypes, &mut bld.diag)?;
+                    first_dane = true;
+                }
+                made.push((info, None));
+                continue;
+            }
+        }
         let mut b = bld.base(Role::Client)?;
         let info = bld.apply_policy(&mut b, policy, &[])?;
-        match ctx.profiles.first() {
+        match first.as_ref() {
             None => {
                 (ctx.groups, ctx.group_entries) =
                     groups::configure_groups(&mut b, &settings.groups, &mut bld.diag);
                 certs::load_trust(&mut b, &trust.ca_file, &trust.ca_path, trust.append_default)?;
             }
-            Some(first) => {
+            Some((b0, _)) => {
                 if let GroupChoice::List(list) = &ctx.groups {
                     b.set_groups_list(list).map_err(|e| {
                         Error::new(
@@ -507,7 +588,7 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
                     })?;
                 }
                 // One trust store for every profile (shared, counted).
-                ssl::ctx_share_cert_store(&mut b, &first.ssl);
+                ssl::ctx_share_cert_store(&mut b, b0);
             }
         }
         certs::install(&mut b, &chains, &settings.credentials.chain_files)?;
@@ -527,29 +608,22 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             b.set_session_cache_mode(SslSessionCacheMode::OFF);
         }
         if policy.policy == Policy::Authenticated {
-            // Fingerprints, TLSA records and trust anchors are checked by
-            // OpenSSL's DANE code: matching types 1 and 2 and their
-            // preference from tls_dane_digests, the private type 255 = the
-            // fingerprint digest, as in Postfix, and the private types of
-            // a session's own fingerprint digest.
-            if !ssl::ctx_dane_enable(&mut b) || !ssl::ctx_dane_session_digests(&mut b) {
-                return Err(Error::new(
-                    ErrorKind::Context,
-                    "cannot enable DANE certificate validation",
-                )
-                .with_detail(&logging::openssl_reasons()));
-            }
-            for t in &mtypes {
-                if !ssl::ctx_dane_mtype_set(&mut b, t.digest, t.mtype, t.ordinal) {
-                    bld.diag.warn(format!(
-                        "tls_dane_digests: error configuring matching type {}",
-                        t.mtype
-                    ));
-                    bld.diag.openssl_errors();
-                }
-            }
+            enable_dane(&mut b, &mtypes, &mut bld.diag)?;
         }
-        ctx.profiles.push(info.into_profile(b.build()));
+        if first.is_none() {
+            first_dane = policy.policy == Policy::Authenticated;
+            first = Some((b, policy));
+            made.push((info, None));
+        } else {
+            made.push((info, Some(b.build())));
+        }
+    }
+    let first = first.map(|(b, _)| b.build());
+    for (info, own) in made {
+        let Some(ssl) = own.or_else(|| first.clone()) else {
+            continue;
+        };
+        ctx.profiles.push(info.into_profile(ssl));
     }
     Ok(ctx)
 }

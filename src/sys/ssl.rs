@@ -61,13 +61,66 @@ pub fn ctx_set_num_tickets(ctx: &mut SslContextBuilder, n: usize) {
 }
 
 /// Let `ctx` use the trust store of `from` (shared, reference-counted).
-pub fn ctx_share_cert_store(ctx: &mut SslContextBuilder, from: &SslContextRef) {
+pub fn ctx_share_cert_store(ctx: &mut SslContextBuilder, from: &SslContextBuilder) {
     // SAFETY: both contexts are live; set1 takes its own reference to the
     // store, so it outlives `from` if need be.
     unsafe {
         let store = openssl_sys::SSL_CTX_get_cert_store(from.as_ptr());
         if !store.is_null() {
             ossl::SSL_CTX_set1_cert_store(ctx.as_ptr(), store);
+        }
+    }
+}
+
+/// IDs of the cipher suites in `stack`, in order.
+///
+/// # Safety
+/// `stack` is NULL or a live stack of SSL_CIPHERs.
+unsafe fn cipher_ids(stack: *mut openssl_sys::stack_st_SSL_CIPHER) -> Vec<u32> {
+    if stack.is_null() {
+        return Vec::new();
+    }
+    let n = openssl_sys::OPENSSL_sk_num(stack.cast());
+    (0..n)
+        .map(|i| {
+            let c =
+                openssl_sys::OPENSSL_sk_value(stack.cast(), i) as *const openssl_sys::SSL_CIPHER;
+            if c.is_null() {
+                0
+            } else {
+                ossl::SSL_CIPHER_get_id(c)
+            }
+        })
+        .collect()
+}
+
+/// What a cipher list leaves configured: the suites offered, in order,
+/// and the security level (a list may set it with `@SECLEVEL`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CipherConfig {
+    ids: Vec<u32>,
+    security_level: c_int,
+}
+
+/// The cipher configuration of a context being built.
+pub fn ctx_cipher_config(ctx: &SslContextBuilder) -> CipherConfig {
+    // SAFETY: ctx is live; the stack belongs to it and is only read.
+    unsafe {
+        CipherConfig {
+            ids: cipher_ids(ossl::SSL_CTX_get_ciphers(ctx.as_ptr())),
+            security_level: openssl_sys::SSL_CTX_get_security_level(ctx.as_ptr()),
+        }
+    }
+}
+
+/// The cipher configuration of a session.
+pub fn cipher_config(ssl: &SslRef) -> CipherConfig {
+    // SAFETY: ssl is live; the stack belongs to it (or its context) and
+    // is only read.
+    unsafe {
+        CipherConfig {
+            ids: cipher_ids(ossl::SSL_get_ciphers(ssl.as_ptr())),
+            security_level: openssl_sys::SSL_get_security_level(ssl.as_ptr()),
         }
     }
 }
@@ -107,6 +160,45 @@ pub fn ctx_set1_groups(ctx: &mut SslContextBuilder, nids: &[c_int]) -> bool {
             nids.as_ptr() as *mut c_void,
         ) == 1
     }
+}
+
+/// A throw-away session of the context being built, to try settings on
+/// without touching the context (the session holds its own reference to
+/// the context). None when OpenSSL cannot allocate one.
+pub fn scratch_session(ctx: &SslContextBuilder) -> Option<openssl::ssl::Ssl> {
+    // SAFETY: ctx is live; SSL_new takes its own reference to it, and the
+    // new session is owned by the returned Ssl (freed when it drops).
+    unsafe {
+        let p = openssl_sys::SSL_new(ctx.as_ptr());
+        (!p.is_null()).then(|| openssl::ssl::Ssl::from_ptr(p))
+    }
+}
+
+/// The key-exchange groups of one session, by NID (as
+/// [`ctx_set1_groups`] for a context). False when OpenSSL refuses.
+pub fn set1_groups(ssl: &mut SslRef, nids: &[c_int]) -> bool {
+    if nids.is_empty() {
+        return false;
+    }
+    // SAFETY: ssl is live; OpenSSL copies the array during the call.
+    unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_SET_GROUPS,
+            nids.len() as c_long,
+            nids.as_ptr() as *mut c_void,
+        ) == 1
+    }
+}
+
+/// The key-exchange groups of one session, by name, as OpenSSL's group
+/// list syntax has them. False when OpenSSL refuses.
+pub fn set1_groups_list(ssl: &mut SslRef, list: &str) -> bool {
+    let Ok(list) = std::ffi::CString::new(list) else {
+        return false;
+    };
+    // SAFETY: ssl is live; OpenSSL parses the string during the call.
+    unsafe { openssl_sys::SSL_set1_groups_list(ssl.as_ptr(), list.as_ptr()) == 1 }
 }
 
 /// OpenSSL chooses TLS 1.2 DHE parameters itself. False on failure.
