@@ -1033,7 +1033,7 @@ static void case_init(const struct bcase *bc)
         m = block_size(init_block, &ia, 1, 10);
         ab_series(init_block, &ia, 1, m, &S);
         series_row_time(ia.server ? "server context init from main.cf (RSA + ECDSA chain files, CAfile)"
-                                  : "client context init from main.cf (CAfile; A builds 2 SSL_CTX: may+encrypt, verify)",
+                                  : "client context init from main.cf (CAfile; A: one SSL_CTX for may+encrypt, verify's at its first session)",
                         "us", &S);
     }
     free((void *) ia.main_cf);

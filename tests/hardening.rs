@@ -394,12 +394,10 @@ fn client_profiles_share_an_openssl_context_only_when_configured_the_same() {
         let ctx = Context::with_hooks(&p, "smtp", &quiet()).unwrap();
         let mut groups: Vec<(&openssl::ssl::SslContextRef, Vec<Policy>)> = Vec::new();
         for prof in ctx.profiles() {
-            match groups
-                .iter_mut()
-                .find(|(c, _)| std::ptr::eq(*c, &*prof.ssl))
-            {
+            let ssl: &openssl::ssl::SslContextRef = prof.ssl().unwrap();
+            match groups.iter_mut().find(|(c, _)| std::ptr::eq(*c, ssl)) {
                 Some((_, policies)) => policies.push(prof.policy),
-                None => groups.push((&prof.ssl, vec![prof.policy])),
+                None => groups.push((ssl, vec![prof.policy])),
             }
         }
         let shape = groups.into_iter().map(|(_, p)| p).collect();

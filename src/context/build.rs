@@ -32,7 +32,7 @@ struct PolicyInfo {
 }
 
 impl PolicyInfo {
-    fn into_profile(self, ssl: SslContext) -> Profile {
+    fn into_profile(self, ssl: super::ProfileSsl) -> Profile {
         Profile {
             policy: self.settings.policy,
             settings: self.settings,
@@ -180,29 +180,137 @@ fn policy_info(policy: &CipherPolicy, extra: &[&str]) -> PolicyInfo {
     }
 }
 
-/// Client: whether `policy` can use the OpenSSL context `first` (being
-/// built for the policy `made_for`) as it is: the same protocol versions,
-/// and a cipher list that leaves the same suites in the same order at the
-/// same security level. The list is tried on a throw-away session of
-/// `first`, so the context itself is not touched. None: `policy` needs a
-/// context of its own (also when its list is refused: building that
-/// context then reports the error exactly as it always did).
-fn shared_policy(
-    first: &SslContextBuilder,
-    made_for: &CipherPolicy,
-    policy: &CipherPolicy,
-) -> Option<PolicyInfo> {
+/// How a client policy relates to the first policy's OpenSSL context.
+enum Fit {
+    /// OpenSSL ends up configured the same: the policy uses that context.
+    Same(PolicyInfo),
+    /// The same protocol versions and a cipher list OpenSSL accepts, with
+    /// other suites: every setting of a context of its own has now been
+    /// checked, so that context can be made at its first session.
+    Checked(PolicyInfo),
+    /// Anything else: a context of its own, made now (so that a refused
+    /// setting is reported exactly as it always was).
+    Own,
+}
+
+/// Client: how `policy` fits the OpenSSL context `first` (being built for
+/// the policy `made_for`): the same protocol versions, and a cipher list
+/// that leaves the same suites in the same order at the same security
+/// level, or other suites. The list is tried on a throw-away session of
+/// `first`, so the context itself is not touched.
+fn fit(first: &SslContextBuilder, made_for: &CipherPolicy, policy: &CipherPolicy) -> Fit {
     if policy.protocols.value.allowed() != made_for.protocols.value.allowed() {
-        return None;
+        return Fit::Own;
     }
     let info = policy_info(policy, &[]);
-    let mut probe = ssl::scratch_session(first)?;
-    let same = std::ffi::CString::new(info.cipher_list.as_str())
+    let Some(mut probe) = ssl::scratch_session(first) else {
+        logging::drain_openssl_errors();
+        return Fit::Own;
+    };
+    let accepted = std::ffi::CString::new(info.cipher_list.as_str())
         .ok()
-        .is_some_and(|l| ssl::set_cipher_list(&mut probe, &l))
-        && ssl::cipher_config(&probe) == ssl::ctx_cipher_config(first);
+        .is_some_and(|l| ssl::set_cipher_list(&mut probe, &l));
+    let same = accepted && ssl::cipher_config(&probe) == ssl::ctx_cipher_config(first);
     logging::drain_openssl_errors();
-    same.then_some(info)
+    match (accepted, same) {
+        (true, true) => Fit::Same(info),
+        (true, false) => Fit::Checked(info),
+        _ => Fit::Own,
+    }
+}
+
+/// Client: what every profile context gets after its protocols, ciphers,
+/// groups and trust store: keys and certificates, raw public keys, the
+/// verification callback and depth, the session cache, and DANE for the
+/// authenticated policy.
+struct ClientFinish<'a> {
+    chains: &'a [KeyChain],
+    chain_files: &'a str,
+    mtypes: &'a [super::dane::MatchingType],
+    rpk: bool,
+    verify_depth: u32,
+    cache: bool,
+}
+
+impl ClientFinish<'_> {
+    fn apply(
+        &self,
+        b: &mut SslContextBuilder,
+        policy: &CipherPolicy,
+        diag: &mut Diag,
+    ) -> Result<()> {
+        certs::install(b, self.chains, self.chain_files)?;
+        if self.rpk && !self.chains.is_empty() {
+            // As Postfix 3.9+: a client with a key of its own may send it
+            // alone to a server that asks for a raw public key.
+            ctx_enable_rpk(b, true, diag);
+        }
+        b.set_verify_depth(self.verify_depth);
+        b.set_verify_callback(SslVerifyMode::NONE, super::verify_callback::record);
+        if self.cache {
+            b.set_session_cache_mode(
+                SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL,
+            );
+            b.set_new_session_callback(super::cache::on_new_client_session);
+        } else {
+            b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        }
+        if policy.policy == Policy::Authenticated {
+            enable_dane(b, self.mtypes, diag)?;
+        }
+        Ok(())
+    }
+}
+
+/// Client: the maker of a deferred profile context (see [`Fit::Checked`]):
+/// the same steps as a context made with the others, on the first
+/// context's trust store, with its warnings dropped (each was logged when
+/// the context was made, from the same settings on the same OpenSSL).
+fn deferred_maker(
+    settings: &Settings,
+    policy: &CipherPolicy,
+    groups: &GroupChoice,
+    first: &SslContext,
+    chains: &Arc<Vec<KeyChain>>,
+    mtypes: &[super::dane::MatchingType],
+    finish: &ClientFinish,
+) -> super::MakeSsl {
+    let settings = settings.clone();
+    let policy = policy.clone();
+    let groups = groups.clone();
+    let first = first.clone();
+    let chains = chains.clone();
+    let mtypes = mtypes.to_vec();
+    let (rpk, verify_depth, cache) = (finish.rpk, finish.verify_depth, finish.cache);
+    Box::new(move || {
+        let logger = crate::logging::Logger::with_sink(Arc::new(|_, _: &str| {}));
+        let mut bld = Builder {
+            settings: &settings,
+            diag: Diag::new(&logger, false),
+            option_bits: None,
+        };
+        let mut b = bld.base(Role::Client)?;
+        bld.apply_policy(&mut b, &policy, &[])?;
+        if let GroupChoice::List(list) = &groups {
+            b.set_groups_list(list).map_err(|e| {
+                Error::new(
+                    ErrorKind::Context,
+                    format!("cannot set key exchange groups {list}: {e}"),
+                )
+            })?;
+        }
+        ssl::ctx_use_cert_store(&mut b, first.cert_store());
+        let finish = ClientFinish {
+            chains: &chains,
+            chain_files: &settings.credentials.chain_files,
+            mtypes: &mtypes,
+            rpk,
+            verify_depth,
+            cache,
+        };
+        finish.apply(&mut b, &policy, &mut bld.diag)?;
+        Ok(b.build())
+    })
 }
 
 /// Client: certificate checks by OpenSSL's DANE code on sessions of `b`
@@ -510,7 +618,8 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         super::sni::enable(&mut b, Arc::new(table))?;
     }
     ctx.ask_ccert = ask_ccert;
-    ctx.profiles.push(info.into_profile(b.build()));
+    ctx.profiles
+        .push(info.into_profile(super::ProfileSsl::Ready(b.build())));
     Ok(ctx)
 }
 
@@ -551,23 +660,52 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         bld.diag.warn(w)
     });
     let trust = &settings.trust;
+    let chains = Arc::new(chains);
+    let finish = ClientFinish {
+        chains: &chains,
+        chain_files: &settings.credentials.chain_files,
+        mtypes: &mtypes,
+        rpk: ctx.rpk,
+        verify_depth: ctx.verify_depth,
+        cache: ctx.cache.is_some(),
+    };
     // Policies whose OpenSSL settings come out the same (by default `may`
     // and `encrypt`: `!eNULL` removes nothing from the medium grade) share
-    // one OpenSSL context; every list is still checked now. The first
-    // context stays a builder until every policy has had its turn, so
-    // that DANE can be enabled on it for a policy that shares it.
+    // one OpenSSL context. A policy with other suites but the same
+    // protocols (by default the authenticated one, without anonymous
+    // suites) gets a context of its own at its first session: its cipher
+    // list is checked now, and everything else it gets is what the first
+    // context got (its DANE set-up, with its warnings, too: the first
+    // context is then DANE-enabled, which changes nothing for a session
+    // that does not enable DANE itself). The first context stays a
+    // builder until every policy has had its turn.
+    enum Slot<'p> {
+        First,
+        Own(SslContext),
+        Deferred(&'p CipherPolicy),
+    }
     let mut first: Option<(SslContextBuilder, &CipherPolicy)> = None;
     let mut first_dane = false;
-    let mut made: Vec<(PolicyInfo, Option<SslContext>)> = Vec::new();
+    let mut made: Vec<(PolicyInfo, Slot)> = Vec::new();
     for policy in &cli.policies {
         if let Some((b0, made_for)) = first.as_mut() {
-            if let Some(info) = shared_policy(b0, made_for, policy) {
+            let fits = fit(b0, made_for, policy);
+            if let Fit::Same(_) | Fit::Checked(_) = fits {
                 if policy.policy == Policy::Authenticated && !first_dane {
                     enable_dane(b0, &mtypes, &mut bld.diag)?;
                     first_dane = true;
                 }
-                made.push((info, None));
-                continue;
+            }
+            match fits {
+                Fit::Same(info) => {
+                    made.push((info, Slot::First));
+                    continue;
+                }
+                Fit::Checked(info) => {
+                    made.push((info, Slot::Deferred(policy)));
+                    continue;
+                }
+                Fit::Own => {}
             }
         }
         let mut b = bld.base(Role::Client)?;
@@ -591,37 +729,35 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
                 ssl::ctx_share_cert_store(&mut b, b0);
             }
         }
-        certs::install(&mut b, &chains, &settings.credentials.chain_files)?;
-        if ctx.rpk && !chains.is_empty() {
-            // As Postfix 3.9+: a client with a key of its own may send it
-            // alone to a server that asks for a raw public key.
-            ctx_enable_rpk(&mut b, true, &mut bld.diag);
-        }
-        b.set_verify_depth(ctx.verify_depth);
-        b.set_verify_callback(SslVerifyMode::NONE, super::verify_callback::record);
-        if ctx.cache.is_some() {
-            b.set_session_cache_mode(
-                SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL,
-            );
-            b.set_new_session_callback(super::cache::on_new_client_session);
-        } else {
-            b.set_session_cache_mode(SslSessionCacheMode::OFF);
-        }
-        if policy.policy == Policy::Authenticated {
-            enable_dane(&mut b, &mtypes, &mut bld.diag)?;
-        }
+        finish.apply(&mut b, policy, &mut bld.diag)?;
         if first.is_none() {
             first_dane = policy.policy == Policy::Authenticated;
             first = Some((b, policy));
-            made.push((info, None));
+            made.push((info, Slot::First));
         } else {
-            made.push((info, Some(b.build())));
+            made.push((info, Slot::Own(b.build())));
         }
     }
-    let first = first.map(|(b, _)| b.build());
-    for (info, own) in made {
-        let Some(ssl) = own.or_else(|| first.clone()) else {
-            continue;
+    let Some((b0, _)) = first else {
+        return Ok(ctx);
+    };
+    let first = b0.build();
+    for (info, slot) in made {
+        let ssl = match slot {
+            Slot::First => super::ProfileSsl::Ready(first.clone()),
+            Slot::Own(c) => super::ProfileSsl::Ready(c),
+            Slot::Deferred(policy) => super::ProfileSsl::Deferred {
+                made: std::sync::OnceLock::new(),
+                make: deferred_maker(
+                    settings,
+                    policy,
+                    &ctx.groups,
+                    &first,
+                    &chains,
+                    &mtypes,
+                    &finish,
+                ),
+            },
         };
         ctx.profiles.push(info.into_profile(ssl));
     }

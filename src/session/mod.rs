@@ -828,7 +828,17 @@ impl Session {
                 ),
             ));
         }
-        let mut ssl = Ssl::new(&self.ctx.profile(self.level).ssl).map_err(|e| {
+        let profile_ssl = self.ctx.profile(self.level).ssl().map_err(|e| {
+            Error::new(
+                ErrorKind::Context,
+                format!(
+                    "{}: cannot make the OpenSSL context of this security level: {}",
+                    self.label,
+                    e.message()
+                ),
+            )
+        })?;
+        let mut ssl = Ssl::new(profile_ssl).map_err(|e| {
             Error::new(
                 ErrorKind::Context,
                 format!("Could not allocate 'TLScontext->con' with SSL_new(): {e}"),

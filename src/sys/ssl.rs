@@ -72,6 +72,12 @@ pub fn ctx_share_cert_store(ctx: &mut SslContextBuilder, from: &SslContextBuilde
     }
 }
 
+/// Let `ctx` use `store` as its trust store (shared, reference-counted).
+pub fn ctx_use_cert_store(ctx: &mut SslContextBuilder, store: &openssl::x509::store::X509StoreRef) {
+    // SAFETY: both are live; set1 takes its own reference to the store.
+    unsafe { ossl::SSL_CTX_set1_cert_store(ctx.as_ptr(), store.as_ptr()) };
+}
+
 /// IDs of the cipher suites in `stack`, in order.
 ///
 /// # Safety
