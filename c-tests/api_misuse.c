@@ -182,6 +182,10 @@ static void ctx_and_session_misuse(const char *dir)
     expect_contains("set_loglevel(bad keyword) text", mtatls_session_error(s), "unknown smtpd_tls_loglevel value \"loud\"");
     expect_int("set_chain_files(missing)", R(mtatls_session_set_chain_files(s, "/nonexistent/chain.pem")), MTATLS_RESULT_CERTIFICATE);
     expect_contains("set_chain_files(missing) text", mtatls_session_error(s), "/nonexistent/chain.pem");
+    expect_int("set_exclusions(modifier)", R(mtatls_session_set_exclusions(s, "aNULL, !RC4")), MTATLS_RESULT_INVALID_VALUE);
+    expect_contains("set_exclusions(modifier) text", mtatls_session_error(s), "invalid unary '!+-@' in cipher exclusion: !RC4");
+    expect_int("set_cipher_grade(bogus)", R(mtatls_session_set_cipher_grade(s, "bogus")), MTATLS_RESULT_INVALID_VALUE);
+    expect_contains("set_cipher_grade(bogus) text", mtatls_session_error(s), "invalid cipher grade: \"bogus\"");
     expect_int("set_protocols(nothing left)", R(mtatls_session_set_protocols(s, "!SSLv3, !TLSv1.2, !TLSv1.3, !TLSv1, !TLSv1.1")),
                MTATLS_RESULT_INVALID_VALUE);
     expect_int("peer_certificate before handshake", (int) mtatls_session_peer_certificate(s, 0, 0, MTATLS_CERT_FORMAT_DER, NULL, 0), 0);

@@ -62,17 +62,7 @@ impl SessionStore for MemoryStore {
         {
             let mut map = self.entries.lock();
             if map.len() >= MEMORY_CACHE_MAX {
-                let t = unix_time();
-                map.retain(|_, (_, e)| *e > t);
-                if map.len() >= MEMORY_CACHE_MAX {
-                    if let Some(oldest) = map
-                        .iter()
-                        .min_by_key(|(_, (_, e))| *e)
-                        .map(|(k, _)| k.clone())
-                    {
-                        map.remove(&oldest);
-                    }
-                }
+                make_room(&mut map);
             }
             map.insert(key.to_string(), (der.to_vec(), expires));
         }
@@ -80,6 +70,22 @@ impl SessionStore for MemoryStore {
 
     fn remove(&self, key: &str) {
         self.entries.lock().remove(key);
+    }
+}
+
+/// Make room in a full in-process cache (`MEMORY_CACHE_MAX` entries):
+/// drop the expired entries, then, if none was, the one expiring first.
+fn make_room<V>(map: &mut HashMap<String, (V, u64)>) {
+    let t = unix_time();
+    map.retain(|_, (_, e)| *e > t);
+    if map.len() >= MEMORY_CACHE_MAX {
+        if let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, (_, e))| *e)
+            .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
     }
 }
 
@@ -118,17 +124,7 @@ impl ObjectStore {
         let old = {
             let mut map = self.entries.lock();
             if map.len() >= MEMORY_CACHE_MAX && !map.contains_key(key) {
-                let t = unix_time();
-                map.retain(|_, (_, e)| *e > t);
-                if map.len() >= MEMORY_CACHE_MAX {
-                    if let Some(oldest) = map
-                        .iter()
-                        .min_by_key(|(_, (_, e))| *e)
-                        .map(|(k, _)| k.clone())
-                    {
-                        map.remove(&oldest);
-                    }
-                }
+                make_room(&mut map);
             }
             map.insert(key.to_string(), (session, expires))
         };

@@ -4,6 +4,7 @@
 //! object, NULL checked everywhere, and every exported body inside
 //! [`ffi_guard!`] so that no panic crosses into C.
 
+#![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 // These functions are called from C, whose callers cannot mark anything
 // `unsafe`; each one checks its pointers for NULL and documents what it

@@ -35,17 +35,18 @@ fn peer_key_kex(ssl: &SslRef, provider_names: bool) -> Option<Kex> {
 }
 
 /// The key exchange as the forward-secrecy line describes it (the same
-/// in every release): the peer's ephemeral key, else (TLS 1.3 groups
-/// without a key to describe, such as X25519MLKEM768 on the client) the
-/// negotiated group; a TLS 1.2 server (which keeps no key after the
-/// handshake) the group it chose ([`server_tls12_key_exchange`]); empty
-/// without an ephemeral key exchange.
-fn forward_secrecy_kex(ssl: &SslRef, ctx: &Context, am_server: bool, tls13: bool) -> String {
-    let kex = match peer_key_kex(ssl, true) {
-        Some(kex) => kex,
-        None if tls13 => return ssl::negotiated_group_name(ssl),
-        None if am_server && !ssl.session_reused() => server_tls12_key_exchange(ssl, ctx),
-        None => return String::new(),
+/// in every release). TLS 1.2: `kex`, what [`key_exchange`] found (for a
+/// server, which keeps no key after the handshake, the group it chose).
+/// TLS 1.3: the peer's ephemeral key, else (groups without a key to
+/// describe, such as X25519MLKEM768 on the client) the negotiated group.
+/// Empty without an ephemeral key exchange.
+fn forward_secrecy_kex(ssl: &SslRef, tls13: bool, kex: &Kex) -> String {
+    let kex = match tls13 {
+        false => kex.clone(),
+        true => match peer_key_kex(ssl, true) {
+            Some(kex) => kex,
+            None => return ssl::negotiated_group_name(ssl),
+        },
     };
     match kex {
         (name, curve, _) if !curve.is_empty() => format!("{name} ({curve})"),
@@ -204,7 +205,9 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         }
         None => (String::new(), 0, 0),
     };
-    let (kex_name, kex_curve, kex_bits) = key_exchange(ssl, ctx, am_server, tls13);
+    let kex = key_exchange(ssl, ctx, am_server, tls13);
+    let forward_secrecy_kex = forward_secrecy_kex(ssl, tls13, &kex);
+    let (kex_name, kex_curve, kex_bits) = kex;
     let reused = ssl.session_reused();
     let peer_cert = ssl::peer_certificate(ssl);
     let own_cert = ssl.certificate();
@@ -272,7 +275,7 @@ pub fn collect(ssl: &SslRef, ctx: &Context, am_server: bool, peer_label: &str) -
         client_sig: client_sig.unwrap_or_default(),
         server_sig: server_sig.unwrap_or_default(),
         forward_secret: forward_secret(ssl, tls13),
-        forward_secrecy_kex: forward_secrecy_kex(ssl, ctx, am_server, tls13),
+        forward_secrecy_kex,
         reused,
         stoc_rpk: stoc_rpk && !reused,
         ctos_rpk: ctos_rpk && !reused,

@@ -317,16 +317,7 @@ impl Session {
                 format!("{what}: only client sessions have a per-session peer policy"),
             ));
         }
-        if self.state != State::New {
-            return Err(Error::new(
-                ErrorKind::BadState,
-                format!(
-                    "{what}: the handshake with {} has already started",
-                    self.label
-                ),
-            ));
-        }
-        Ok(())
+        self.check_before_handshake(what)
     }
 
     /// Client: the security level for this session (Postfix names: `may`,

@@ -4,6 +4,8 @@
 //! callback, the socket BIO, descriptors and waiting, mutexes, the TLS
 //! groups the providers offer.
 
+#![allow(unsafe_code)]
+
 pub mod bio;
 pub mod errors;
 pub mod init;
