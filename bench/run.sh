@@ -166,8 +166,10 @@ versions=$("$bin" version)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
-# Sections other scripts write (examples/fleet/bench.sh) are kept.
-kept=$(sed -n '/^<!-- fleet: begin/,/^<!-- fleet: end -->/p' "$md" 2>/dev/null || true)
+# Sections other scripts write (examples/fleet/bench.sh,
+# bench/run-openssl36.sh) are kept.
+kept=$(sed -n -e '/^<!-- fleet: begin/,/^<!-- fleet: end -->/p' \
+    -e '/^<!-- openssl36: begin/,/^<!-- openssl36: end -->/p' "$md" 2>/dev/null || true)
 {
     echo "# mtatls benchmarks"
     echo

@@ -196,27 +196,55 @@ enum Fit {
 /// Client: how `policy` fits the OpenSSL context `first` (being built for
 /// the policy `made_for`): the same protocol versions, and a cipher list
 /// that leaves the same suites in the same order at the same security
-/// level, or other suites. The list is tried on a throw-away session of
-/// `first`, so the context itself is not touched.
+/// level, or other suites. A list that is `made_for`'s followed only by
+/// exclusions the configuration of `first` can answer for (the `eNULL`
+/// and `aNULL` the client levels imply) is worked out from `first`'s
+/// suites; any other is tried on a throw-away session of `first`. The
+/// context itself is not touched.
 fn fit(first: &SslContextBuilder, made_for: &CipherPolicy, policy: &CipherPolicy) -> Fit {
     if policy.protocols.value.allowed() != made_for.protocols.value.allowed() {
         return Fit::Own;
     }
     let info = policy_info(policy, &[]);
-    let Some(mut probe) = ssl::scratch_session(first) else {
-        logging::drain_openssl_errors();
-        return Fit::Own;
+    let first_config = ssl::ctx_cipher_config(first);
+    let derived = info
+        .cipher_list
+        .strip_prefix(made_for.cipher_list().as_str())
+        .and_then(appended_exclusions)
+        .and_then(|tokens| first_config.without(&tokens));
+    let (accepted, same) = match derived {
+        Some(config) => (true, config == first_config),
+        None => {
+            let Some(mut probe) = ssl::scratch_session(first) else {
+                logging::drain_openssl_errors();
+                return Fit::Own;
+            };
+            let accepted = std::ffi::CString::new(info.cipher_list.as_str())
+                .ok()
+                .is_some_and(|l| ssl::set_cipher_list(&mut probe, &l));
+            let same = accepted && ssl::cipher_config(&probe) == first_config;
+            logging::drain_openssl_errors();
+            (accepted, same)
+        }
     };
-    let accepted = std::ffi::CString::new(info.cipher_list.as_str())
-        .ok()
-        .is_some_and(|l| ssl::set_cipher_list(&mut probe, &l));
-    let same = accepted && ssl::cipher_config(&probe) == ssl::ctx_cipher_config(first);
-    logging::drain_openssl_errors();
     match (accepted, same) {
         (true, true) => Fit::Same(info),
         (true, false) => Fit::Checked(info),
         _ => Fit::Own,
     }
+}
+
+/// The tokens of `rest` when it is nothing but `:!TOKEN` exclusions (an
+/// empty `rest` has none); `None` otherwise.
+fn appended_exclusions(rest: &str) -> Option<Vec<&str>> {
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    let tokens: Vec<&str> = rest.strip_prefix(":!")?.split(":!").collect();
+    tokens
+        .iter()
+        .all(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then_some(tokens)
 }
 
 /// Client: what every profile context gets after its protocols, ciphers,

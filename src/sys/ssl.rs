@@ -78,24 +78,44 @@ pub fn ctx_use_cert_store(ctx: &mut SslContextBuilder, store: &openssl::x509::st
     unsafe { ossl::SSL_CTX_set1_cert_store(ctx.as_ptr(), store.as_ptr()) };
 }
 
-/// IDs of the cipher suites in `stack`, in order.
+/// OpenSSL's NIDs for "no authentication" and for TLS 1.3's
+/// protocol-independent key exchange (obj_mac.h).
+const NID_AUTH_NULL: c_int = 1053;
+const NID_KX_ANY: c_int = 1063;
+
+/// One suite of a cipher configuration: its ID and what the exclusions
+/// [`CipherConfig::without`] knows about match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Suite {
+    id: u32,
+    /// No encryption (OpenSSL's `eNULL`).
+    null_encryption: bool,
+    /// No authentication (OpenSSL's `aNULL`).
+    null_authentication: bool,
+    /// A TLS 1.3 suite (set by `SSL_CTX_set_ciphersuites`, which a cipher
+    /// list never changes).
+    tls13: bool,
+}
+
+/// The suites in `stack`, in order.
 ///
 /// # Safety
 /// `stack` is NULL or a live stack of SSL_CIPHERs.
-unsafe fn cipher_ids(stack: *mut openssl_sys::stack_st_SSL_CIPHER) -> Vec<u32> {
+unsafe fn suites(stack: *mut openssl_sys::stack_st_SSL_CIPHER) -> Vec<Suite> {
     if stack.is_null() {
         return Vec::new();
     }
     let n = openssl_sys::OPENSSL_sk_num(stack.cast());
     (0..n)
-        .map(|i| {
+        .filter_map(|i| {
             let c =
                 openssl_sys::OPENSSL_sk_value(stack.cast(), i) as *const openssl_sys::SSL_CIPHER;
-            if c.is_null() {
-                0
-            } else {
-                ossl::SSL_CIPHER_get_id(c)
-            }
+            (!c.is_null()).then(|| Suite {
+                id: ossl::SSL_CIPHER_get_id(c),
+                null_encryption: openssl_sys::SSL_CIPHER_get_cipher_nid(c) == 0,
+                null_authentication: ossl::SSL_CIPHER_get_auth_nid(c) == NID_AUTH_NULL,
+                tls13: ossl::SSL_CIPHER_get_kx_nid(c) == NID_KX_ANY,
+            })
         })
         .collect()
 }
@@ -104,8 +124,38 @@ unsafe fn cipher_ids(stack: *mut openssl_sys::stack_st_SSL_CIPHER) -> Vec<u32> {
 /// and the security level (a list may set it with `@SECLEVEL`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct CipherConfig {
-    ids: Vec<u32>,
+    suites: Vec<Suite>,
     security_level: c_int,
+}
+
+impl CipherConfig {
+    /// The configuration the same list followed by `:!TOKEN` for each of
+    /// `exclusions` leaves, worked out without OpenSSL parsing the list
+    /// again: a `!` rule at the end of a list only removes the suites it
+    /// matches, and changes neither the order nor the security level.
+    /// Only `eNULL` and `aNULL` (the exclusions client levels imply) are
+    /// known here; `None` for any other token, and when no suite below TLS
+    /// 1.3 would be left (OpenSSL refuses such a list).
+    pub fn without(&self, exclusions: &[&str]) -> Option<CipherConfig> {
+        let (mut no_enull, mut no_anull) = (false, false);
+        for token in exclusions {
+            match *token {
+                "eNULL" => no_enull = true,
+                "aNULL" => no_anull = true,
+                _ => return None,
+            }
+        }
+        let suites: Vec<Suite> = self
+            .suites
+            .iter()
+            .filter(|s| !(no_enull && s.null_encryption || no_anull && s.null_authentication))
+            .copied()
+            .collect();
+        suites.iter().any(|s| !s.tls13).then_some(CipherConfig {
+            suites,
+            security_level: self.security_level,
+        })
+    }
 }
 
 /// The cipher configuration of a context being built.
@@ -113,7 +163,7 @@ pub fn ctx_cipher_config(ctx: &SslContextBuilder) -> CipherConfig {
     // SAFETY: ctx is live; the stack belongs to it and is only read.
     unsafe {
         CipherConfig {
-            ids: cipher_ids(ossl::SSL_CTX_get_ciphers(ctx.as_ptr())),
+            suites: suites(ossl::SSL_CTX_get_ciphers(ctx.as_ptr())),
             security_level: openssl_sys::SSL_CTX_get_security_level(ctx.as_ptr()),
         }
     }
@@ -125,7 +175,7 @@ pub fn cipher_config(ssl: &SslRef) -> CipherConfig {
     // is only read.
     unsafe {
         CipherConfig {
-            ids: cipher_ids(ossl::SSL_get_ciphers(ssl.as_ptr())),
+            suites: suites(ossl::SSL_get_ciphers(ssl.as_ptr())),
             security_level: openssl_sys::SSL_get_security_level(ssl.as_ptr()),
         }
     }
@@ -825,4 +875,61 @@ unsafe extern "C" fn info_trampoline<H: InfoHandler>(
 pub fn set_info_handler<H: InfoHandler>(ssl: &mut SslRef) {
     // SAFETY: ssl is live; the trampoline catches panics.
     unsafe { ossl::SSL_set_info_callback(ssl.as_ptr(), Some(info_trampoline::<H>)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::ssl::{SslContext, SslMethod};
+
+    /// What OpenSSL itself makes of `list`, on a throw-away session of a
+    /// context configured with `base` (`None`: refused).
+    fn parsed(b: &SslContextBuilder, list: &str) -> Option<CipherConfig> {
+        let mut s = scratch_session(b)?;
+        let l = std::ffi::CString::new(list).ok()?;
+        let config = set_cipher_list(&mut s, &l).then(|| cipher_config(&s));
+        crate::logging::drain_openssl_errors();
+        config
+    }
+
+    /// `CipherConfig::without` agrees with OpenSSL parsing the list with
+    /// the exclusions appended, for Postfix's grade lists and lists where
+    /// the exclusions remove suites or leave none below TLS 1.3.
+    #[test]
+    fn derived_exclusions_match_openssl() {
+        let lists = [
+            "aNULL:-aNULL:HIGH:MEDIUM:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:+RC4:@STRENGTH",
+            "aNULL:-aNULL:HIGH:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:@STRENGTH",
+            "eNULL:!kDH:!kECDH:!aDSS:!MD5:!aNULL",
+            "ALL:eNULL:@SECLEVEL=0",
+            "aNULL",
+            "aNULL:eNULL",
+            "HIGH:@SECLEVEL=2",
+        ];
+        let exclusions: [&[&str]; 4] = [&[], &["eNULL"], &["aNULL"], &["eNULL", "aNULL"]];
+        let mut removed_some = false;
+        for list in lists {
+            let mut b = SslContext::builder(SslMethod::tls()).unwrap();
+            if b.set_cipher_list(list).is_err() {
+                crate::logging::drain_openssl_errors();
+                continue;
+            }
+            let base = ctx_cipher_config(&b);
+            for excl in exclusions {
+                let full: String = excl.iter().fold(list.to_string(), |l, t| l + ":!" + t);
+                let derived = base.without(excl);
+                assert_eq!(derived, parsed(&b, &full), "{full}");
+                removed_some |= derived.is_some_and(|d| d.suites.len() < base.suites.len());
+            }
+        }
+        assert!(removed_some, "no list had a suite the exclusions remove");
+        assert_eq!(
+            CipherConfig {
+                suites: vec![],
+                security_level: 1
+            }
+            .without(&["kRSA"]),
+            None
+        );
+    }
 }
