@@ -107,8 +107,8 @@ section=$out/section.md
     echo
     echo "| case | A 3.6 / B system | A 3.6 / B 3.6 |"
     echo "|---|---|---|"
-    sed -n 's/^NEG|//p' "$out/results-sys.txt" | sort -t'|' -k1,1 > "$out/neg-sys.txt"
-    sed -n 's/^NEG|//p' "$out/results-same.txt" | sort -t'|' -k1,1 > "$out/neg-same.txt"
+    sed -n 's/^NEG|//p' "$out/results-sys.txt" | sort -u -t'|' -k1,1 > "$out/neg-sys.txt"
+    sed -n 's/^NEG|//p' "$out/results-same.txt" | sort -u -t'|' -k1,1 > "$out/neg-same.txt"
     join -t '|' -a 1 -a 2 -e - -o 0,1.2,2.2 "$out/neg-sys.txt" "$out/neg-same.txt" \
         | awk -F'|' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }'
     grep -h '^NOTE|' "$out/results-sys.txt" "$out/results-same.txt" | sed 's/^NOTE|/- note: /' || true
