@@ -216,14 +216,14 @@ fn fit(first: &SslContextBuilder, made_for: &CipherPolicy, policy: &CipherPolicy
         Some(config) => (true, config == first_config),
         None => {
             let Some(mut probe) = ssl::scratch_session(first) else {
-                logging::drain_openssl_errors();
+                logging::clear_openssl_errors();
                 return Fit::Own;
             };
             let accepted = std::ffi::CString::new(info.cipher_list.as_str())
                 .ok()
                 .is_some_and(|l| ssl::set_cipher_list(&mut probe, &l));
             let same = accepted && ssl::cipher_config(&probe) == first_config;
-            logging::drain_openssl_errors();
+            logging::clear_openssl_errors();
             (accepted, same)
         }
     };
@@ -632,7 +632,7 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             if let Ok(names) = X509Name::load_client_ca_file(&trust.ca_file) {
                 b.set_client_ca_list(names);
             }
-            logging::drain_openssl_errors();
+            logging::clear_openssl_errors();
         }
     } else {
         b.set_verify(SslVerifyMode::NONE);
@@ -775,7 +775,7 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             Slot::First => super::ProfileSsl::Ready(first.clone()),
             Slot::Own(c) => super::ProfileSsl::Ready(c),
             Slot::Deferred(policy) => super::ProfileSsl::Deferred {
-                made: std::sync::OnceLock::new(),
+                made: crate::sys::sync::PLazy::new(),
                 make: deferred_maker(
                     settings,
                     policy,

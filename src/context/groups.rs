@@ -8,7 +8,7 @@ use openssl::ssl::{Ssl, SslContextBuilder};
 use crate::config::params::{split_list, split_list_colon};
 use crate::config::release::Release;
 use crate::config::settings::Groups;
-use crate::logging::{drain_openssl_errors, Diag};
+use crate::logging::{clear_openssl_errors, Diag};
 
 /// What ended up configured as the group list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct GroupEntry {
 /// second OpenSSL context is made).
 fn probe(b: &SslContextBuilder) -> Option<Ssl> {
     let probe = crate::sys::ssl::scratch_session(b);
-    drain_openssl_errors();
+    clear_openssl_errors();
     probe
 }
 
@@ -42,7 +42,7 @@ fn nid_usable(probe: &mut Option<Ssl>, nid: i32) -> bool {
     let ok = probe
         .as_mut()
         .is_some_and(|s| crate::sys::ssl::set1_groups(s, &[nid]));
-    drain_openssl_errors();
+    clear_openssl_errors();
     ok
 }
 
@@ -51,7 +51,7 @@ fn name_usable(probe: &mut Option<Ssl>, name: &str) -> bool {
     let ok = probe
         .as_mut()
         .is_some_and(|s| crate::sys::ssl::set1_groups_list(s, name));
-    drain_openssl_errors();
+    clear_openssl_errors();
     ok
 }
 

@@ -115,7 +115,7 @@ pub(crate) enum ProfileSsl {
     Ready(SslContext),
     /// Made at first use.
     Deferred {
-        made: std::sync::OnceLock<std::result::Result<SslContext, String>>,
+        made: crate::sys::sync::PLazy<std::result::Result<SslContext, String>>,
         make: MakeSsl,
     },
 }
