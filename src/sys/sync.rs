@@ -200,4 +200,28 @@ mod tests {
         }
         assert_eq!(*m.lock(), 40_000);
     }
+
+    /// Threads asking at once get one value, made once.
+    #[test]
+    fn plazy_makes_its_value_once() {
+        let cell = Arc::new(PLazy::new());
+        let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (cell, made) = (cell.clone(), made.clone());
+                std::thread::spawn(move || {
+                    let v: &u64 = cell.get_or_init(|| {
+                        made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        42
+                    });
+                    *v
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 42);
+        }
+        assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }
