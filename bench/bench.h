@@ -51,6 +51,10 @@ struct bcfg {
     /* B' (with resume): raw OpenSSL's client keeps the SSL_SESSION object
      * itself (a reference; SSL_set_session on it) instead of DER. */
     int b_objects;
+    /* A only: mtatls_postfix_release, NULL: the library's default (group
+     * names OpenSSL knows only from a provider, such as X25519MLKEM768,
+     * need 3.10 or later, as in Postfix). */
+    const char *release;
 };
 
 struct bimpl {
@@ -75,6 +79,9 @@ extern const struct bimpl impl_b;
 
 /* B: the openssl version string. */
 const char *b_openssl_version(void);
+
+/* B: whether B's OpenSSL accepts the group list `groups`. */
+int b_groups_supported(const char *groups);
 
 /* Count of library log lines A received (there should be none). */
 extern volatile long a_log_lines;

@@ -50,6 +50,8 @@ static void *a_ctx_new(const struct bcfg *cfg, int server)
     if (mtatls_params_new(&p) != MTATLS_RESULT_OK)
         die("A: mtatls_params_new failed");
     mtatls_params_set_log_callback(p, a_log, NULL);
+    if (cfg->release)
+        set(p, "mtatls_postfix_release", cfg->release);
     if (cfg->eecdh)
         set(p, "tls_eecdh_auto_curves", cfg->eecdh);
     if (cfg->ffdhe)

@@ -86,6 +86,15 @@ const char *b_openssl_version(void)
     return OpenSSL_version(OPENSSL_VERSION);
 }
 
+int b_groups_supported(const char *groups)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    int ok = ctx && SSL_CTX_set1_groups_list(ctx, groups) == 1;
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
 /* Key, leaf and chain from a Postfix chain file; 0 on success. */
 static int use_chain_file(SSL_CTX *ctx, const char *path)
 {
@@ -526,6 +535,13 @@ static void b_describe(void *p, char *buf, size_t len)
             break;
         }
         EVP_PKEY_free(tmp);
+    } else if (SSL_version(ssl) == TLS1_3_VERSION) {
+        /* A KEM group (X25519MLKEM768): the client gets no key of the
+         * server's, only a ciphertext; name the negotiated group. */
+        int group = SSL_get_negotiated_group(ssl);
+        const char *name = group ? SSL_group_to_name(ssl, group) : NULL;
+        if (name)
+            snprintf(kex, sizeof(kex), "%s", name);
     }
     if (SSL_get_peer_signature_type_nid(ssl, &nid) == 1) {
         switch (nid) {

@@ -59,7 +59,9 @@ if command -v valgrind >/dev/null 2>&1; then
                 "tls13-resume:3:23::0.87:TLS 1.3 resumed (client cache + ticket), per connection" \
                 "tls12-resume:3:23::0.67:TLS 1.2 resumed (client cache + ticket), per connection" \
                 "tls13-x25519-rsa:2:12:step:1.03:TLS 1.3 X25519 + RSA-2048, per connection, non-blocking calls (step driver)" \
-                "bulk-aes256gcm:100:1100:bulk:1.00:bulk AES-256-GCM, per 16 KiB record"; do
+                "bulk-aes256gcm:100:1100:bulk:1.00:bulk AES-256-GCM, per 16 KiB record" \
+                "init:1:6:client:1.20:client context init from main.cf (CAfile), per context" \
+                "init:1:6:server:1.05:server context init from main.cf (RSA + ECDSA chain files, CAfile), per context"; do
         c=$(echo "$spec" | cut -d: -f1); n1=$(echo "$spec" | cut -d: -f2); n2=$(echo "$spec" | cut -d: -f3)
         mode=$(echo "$spec" | cut -d: -f4); tgt=$(echo "$spec" | cut -d: -f5); title=$(echo "$spec" | cut -d: -f6-)
         impls="A B"
@@ -164,8 +166,10 @@ versions=$("$bin" version)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
-# Sections other scripts write (examples/fleet/bench.sh) are kept.
-kept=$(sed -n '/^<!-- fleet: begin/,/^<!-- fleet: end -->/p' "$md" 2>/dev/null || true)
+# Sections other scripts write (examples/fleet/bench.sh,
+# bench/run-openssl36.sh) are kept.
+kept=$(sed -n -e '/^<!-- fleet: begin/,/^<!-- fleet: end -->/p' \
+    -e '/^<!-- openssl36: begin/,/^<!-- openssl36: end -->/p' "$md" 2>/dev/null || true)
 {
     echo "# mtatls benchmarks"
     echo

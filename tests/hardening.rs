@@ -377,3 +377,65 @@ fn mandatory_policies_never_allow_null_anonymous_or_lower_protocols() {
         }
     }
 }
+
+/// Client profiles share an OpenSSL context exactly when OpenSSL ends up
+/// configured the same for them: by default `may` and `encrypt` (`!eNULL`
+/// removes nothing from the medium grade) share one, and the
+/// authenticated levels, without anonymous suites, have their own; other
+/// mandatory exclusions or protocols get their own too (only the first
+/// context is shared); excluding `aNULL`
+/// everywhere leaves one context for all. Each profile's suites (as
+/// OpenSSL reports them from its context) stay what its policy says.
+#[test]
+fn client_profiles_share_an_openssl_context_only_when_configured_the_same() {
+    use mtatls::unstable::Policy;
+    fn shape(settings: &[(&str, &str)]) -> (Vec<Vec<Policy>>, mtatls::FsReport) {
+        let p = quiet_params(settings);
+        let ctx = Context::with_hooks(&p, "smtp", &quiet()).unwrap();
+        let mut groups: Vec<(&openssl::ssl::SslContextRef, Vec<Policy>)> = Vec::new();
+        for prof in ctx.profiles() {
+            let ssl: &openssl::ssl::SslContextRef = prof.ssl().unwrap();
+            match groups.iter_mut().find(|(c, _)| std::ptr::eq(*c, ssl)) {
+                Some((_, policies)) => policies.push(prof.policy),
+                None => groups.push((ssl, vec![prof.policy])),
+            }
+        }
+        let shape = groups.into_iter().map(|(_, p)| p).collect();
+        (shape, mtatls::FsReport::of(&ctx))
+    }
+    fn anonymous(report: &mtatls::FsReport, levels: &str) -> bool {
+        let policy = report.policies.iter().find(|p| p.levels == levels).unwrap();
+        assert!(!policy.legacy.is_empty(), "{levels}: no suites");
+        policy.legacy.iter().any(|s| s.au == "None")
+    }
+    use Policy::{Authenticated as A, Encrypt as E, Opportunistic as O};
+    let auth = "fingerprint, dane, dane-only, verify, secure";
+
+    let (groups, report) = shape(&[("smtp_tls_security_level", "may")]);
+    assert_eq!(groups, [vec![O, E], vec![A]]);
+    assert!(anonymous(&report, "may") && anonymous(&report, "encrypt"));
+    assert!(!anonymous(&report, auth));
+
+    // (The medium and high grades leave the same suites in OpenSSL 3,
+    // which has no MEDIUM suites by default: they would share.)
+    let (groups, report) = shape(&[("smtp_tls_mandatory_exclude_ciphers", "CHACHA20")]);
+    assert_eq!(groups, [vec![O], vec![E], vec![A]]);
+    let chacha = |levels: &str| {
+        let p = report.policies.iter().find(|p| p.levels == levels).unwrap();
+        p.legacy.iter().any(|s| s.name.contains("CHACHA20"))
+    };
+    assert!(chacha("may") && !chacha("encrypt") && !chacha(auth));
+
+    let (groups, report) = shape(&[("smtp_tls_mandatory_protocols", ">=TLSv1.3")]);
+    assert_eq!(groups, [vec![O], vec![E], vec![A]]);
+    let protocols = |levels: &str| {
+        let p = report.policies.iter().find(|p| p.levels == levels).unwrap();
+        p.protocols.clone()
+    };
+    assert_eq!(protocols("encrypt"), ["TLSv1.3"]);
+    assert_ne!(protocols("may"), protocols("encrypt"));
+
+    let (groups, report) = shape(&[("smtp_tls_exclude_ciphers", "aNULL")]);
+    assert_eq!(groups, [vec![O, E, A]]);
+    assert!(!anonymous(&report, "may") && !anonymous(&report, auth));
+}

@@ -777,3 +777,82 @@ fn read_ahead_off_leaves_the_next_record_on_the_socket() {
         drop(b);
     }
 }
+
+/// The authenticated levels' OpenSSL context is made at their first
+/// session (its suites differ from `may`'s: no anonymous ones), from
+/// settings checked when the context was made: the warnings of those
+/// settings are logged then, once, and not again at that session, which
+/// verifies the server as it should; threads starting their first
+/// sessions at once get the same context.
+#[test]
+fn deferred_profile_context_warns_only_at_creation() {
+    let slog: Log = Default::default();
+    let clog: Log = Default::default();
+    let server = server_ctx(&[], &slog);
+    let ca = pki().path("root.pem");
+    let client = client_ctx(
+        &[
+            ("smtp_tls_security_level", "secure"),
+            ("smtp_tls_CAfile", ca.as_str()),
+            ("tls_disable_workarounds", "no_such_workaround"),
+        ],
+        &clog,
+        None,
+    );
+    let warnings = |log: &Log| -> Vec<String> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("warning: "))
+            .cloned()
+            .collect()
+    };
+    let at_creation = warnings(&clog);
+    assert_eq!(at_creation.len(), 1, "{at_creation:#?}");
+    assert!(
+        at_creation[0].contains("no_such_workaround"),
+        "{at_creation:#?}"
+    );
+    let mut threads = Vec::new();
+    for _ in 0..3 {
+        let (server, client) = (server.clone(), client.clone());
+        threads.push(std::thread::spawn(move || {
+            let (a, b) = UnixStream::pair().unwrap();
+            let srv = std::thread::spawn(move || {
+                let mut s = Session::new(server, a.as_raw_fd(), "localhost[127.0.0.1]").unwrap();
+                let r = s.handshake(Some(Timeout::After(Duration::from_secs(10))));
+                if r.is_ok() {
+                    let _ = s.stop(None);
+                }
+                drop(s);
+                drop(a);
+                r.is_ok()
+            });
+            let mut c =
+                Session::new(client, b.as_raw_fd(), "mail.example.test[127.0.0.1]:25").unwrap();
+            c.set_peer_names("mail.example.test", "example.test")
+                .unwrap();
+            c.handshake(Some(Timeout::After(Duration::from_secs(10))))
+                .unwrap();
+            let summary = c.summary().unwrap();
+            c.stop(None).unwrap();
+            drop(c);
+            drop(b);
+            assert!(srv.join().unwrap());
+            summary
+        }));
+    }
+    for t in threads {
+        let summary = t.join().unwrap();
+        assert!(
+            summary.starts_with("Verified TLS connection established to mail.example.test"),
+            "{summary}"
+        );
+    }
+    assert_eq!(warnings(&clog), at_creation);
+    let ours = client.profiles();
+    assert_eq!(ours.len(), 3);
+    let first: &openssl::ssl::SslContextRef = ours[0].ssl().unwrap();
+    let verify: &openssl::ssl::SslContextRef = ours[2].ssl().unwrap();
+    assert!(!std::ptr::eq(first, verify));
+}

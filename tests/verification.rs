@@ -42,17 +42,22 @@ const fn refused(line: &'static str) -> Want {
     }
 }
 
-fn run_case(cert: &str, check: &Check) -> (Side, Side) {
+/// One session of a client at `check` (with `client_extra` parameters)
+/// against a server with the certificate `cert`.
+fn run_case(cert: &str, check: &Check, client_extra: &[(&'static str, &str)]) -> (Side, Side) {
     let pki = pki();
     let server = settings(&[
         ("smtpd_tls_security_level", "may"),
         ("smtpd_tls_chain_files", &pki.path(&format!("{cert}.pem"))),
     ]);
-    let client = settings(&[
+    let ca = pki.path("root.pem");
+    let mut client_settings = vec![
         ("smtp_tls_security_level", "may"),
         ("smtp_tls_loglevel", "1"),
-        ("smtp_tls_CAfile", &pki.path("root.pem")),
-    ]);
+        ("smtp_tls_CAfile", ca.as_str()),
+    ];
+    client_settings.extend_from_slice(client_extra);
+    let client = settings(&client_settings);
     let check = check.clone();
     let fp_cert = pki.cert_sha256(cert);
     let fp_spki = pki.spki_sha256(cert);
@@ -94,7 +99,19 @@ fn run_case(cert: &str, check: &Check) -> (Side, Side) {
 }
 
 fn check_case(cert: &str, name: &str, check: Check, want: Want, failures: &mut Vec<String>) {
-    let (server, client) = run_case(cert, &check);
+    check_case_with(cert, name, check, want, &[], failures)
+}
+
+/// [`check_case`] with more client parameters.
+fn check_case_with(
+    cert: &str,
+    name: &str,
+    check: Check,
+    want: Want,
+    client_extra: &[(&'static str, &str)],
+    failures: &mut Vec<String>,
+) {
+    let (server, client) = run_case(cert, &check, client_extra);
     let case = format!("{cert} at {name}");
     if let Some(e) = &client.setup_error {
         failures.push(format!("{case}: setup failed: {e}"));
@@ -188,6 +205,62 @@ fn levels_against_good_certificates() {
         ] {
             check_case(cert, name, check, want, &mut failures);
         }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// With `smtp_tls_exclude_ciphers = aNULL` every client profile comes out
+/// with the same suites, so `may`, `encrypt` and the authenticated levels
+/// share one OpenSSL context (tests/hardening.rs checks that they do):
+/// DANE is then enabled on the shared context, and every level still
+/// checks what it checks, accepting good peers and refusing the others.
+#[test]
+fn levels_when_every_profile_shares_one_openssl_context() {
+    let mut failures = Vec::new();
+    let shared = [("smtp_tls_exclude_ciphers", "aNULL")];
+    let mismatch =
+        line!("server certificate verification failed for LABEL: num=62:hostname mismatch");
+    let no_match = line!(
+        "server certificate verification failed for LABEL: num=65:no matching DANE TLSA records"
+    );
+    for (cert, name, check, want) in [
+        ("rsa", "may", Check::Level("may"), ok("Trusted")),
+        ("rsa", "encrypt", Check::Level("encrypt"), ok("Trusted")),
+        (
+            "rsa",
+            "fingerprint (cert)",
+            Check::Fingerprint("cert"),
+            ok("Verified"),
+        ),
+        (
+            "rsa",
+            "fingerprint (wrong)",
+            Check::Fingerprint("wrong"),
+            refused(no_match),
+        ),
+        ("ecdsa", "verify", Check::Level("verify"), ok("Verified")),
+        ("ecdsa", "secure", Check::Level("secure"), ok("Verified")),
+        (
+            "ecdsa",
+            "dane (3 1 1)",
+            Check::Dane("dane", 3, "leaf-spki"),
+            ok("Verified"),
+        ),
+        (
+            "ecdsa",
+            "dane-only (2 0 1)",
+            Check::Dane("dane-only", 2, "inter-cert"),
+            ok("Verified"),
+        ),
+        (
+            "wrongname",
+            "verify",
+            Check::Level("verify"),
+            refused(mismatch),
+        ),
+        ("wrongname", "may", Check::Level("may"), ok("Trusted")),
+    ] {
+        check_case_with(cert, name, check, want, &shared, &mut failures);
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }

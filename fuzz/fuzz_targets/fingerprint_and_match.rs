@@ -184,7 +184,8 @@ fn peer_checks(text: &str) {
             }
         }
     }
-    let mut ssl = openssl::ssl::Ssl::new(&ctx.profile(level).ssl).expect("SSL_new");
+    let profile_ssl = ctx.profile(level).ssl().expect("profile context");
+    let mut ssl = openssl::ssl::Ssl::new(profile_ssl).expect("SSL_new");
     let mut record = VerifyRecord::default();
     let _ = prepare_client(
         &mut ssl,

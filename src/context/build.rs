@@ -32,7 +32,7 @@ struct PolicyInfo {
 }
 
 impl PolicyInfo {
-    fn into_profile(self, ssl: SslContext) -> Profile {
+    fn into_profile(self, ssl: super::ProfileSsl) -> Profile {
         Profile {
             policy: self.settings.policy,
             settings: self.settings,
@@ -104,21 +104,10 @@ impl Builder<'_> {
         extra: &[&str],
     ) -> Result<PolicyInfo> {
         ciphers::apply_protocols(&policy.protocols, b)?;
-        let protocols = policy
-            .protocols
-            .value
-            .allowed()
-            .into_iter()
-            .filter(|v| ciphers::runtime_supports(*v))
-            .map(protocol_name)
-            .collect();
-        let mut with_extra = policy.clone();
-        with_extra
-            .implied
-            .extend(extra.iter().map(|e| e.to_string()));
-        let list = with_extra.cipher_list();
-        let grade = &policy.grade;
-        if b.set_cipher_list(&list).is_err() {
+        let info = policy_info(policy, extra);
+        let list = &info.cipher_list;
+        if b.set_cipher_list(list).is_err() {
+            let grade = &policy.grade;
             return Err(Error::new(
                 ErrorKind::Context,
                 format!(
@@ -128,13 +117,7 @@ impl Builder<'_> {
             )
             .with_detail(&logging::openssl_reasons()));
         }
-        Ok(PolicyInfo {
-            settings: with_extra,
-            grade: grade.text.to_ascii_lowercase(),
-            cipher_list: list,
-            protocols,
-            params: policy.params(),
-        })
+        Ok(info)
     }
 
     /// Keys and certificates of this role, read now.
@@ -170,6 +153,222 @@ impl Builder<'_> {
         }
         Ok(out)
     }
+}
+
+/// What a profile of `policy` records (`extra`: exclusions the situation
+/// adds), computed without touching an OpenSSL context.
+fn policy_info(policy: &CipherPolicy, extra: &[&str]) -> PolicyInfo {
+    let protocols = policy
+        .protocols
+        .value
+        .allowed()
+        .into_iter()
+        .filter(|v| ciphers::runtime_supports(*v))
+        .map(protocol_name)
+        .collect();
+    let mut with_extra = policy.clone();
+    with_extra
+        .implied
+        .extend(extra.iter().map(|e| e.to_string()));
+    let cipher_list = with_extra.cipher_list();
+    PolicyInfo {
+        settings: with_extra,
+        grade: policy.grade.text.to_ascii_lowercase(),
+        cipher_list,
+        protocols,
+        params: policy.params(),
+    }
+}
+
+/// How a client policy relates to the first policy's OpenSSL context.
+enum Fit {
+    /// OpenSSL ends up configured the same: the policy uses that context.
+    Same(PolicyInfo),
+    /// The same protocol versions and a cipher list OpenSSL accepts, with
+    /// other suites: every setting of a context of its own has now been
+    /// checked, so that context can be made at its first session.
+    Checked(PolicyInfo),
+    /// Anything else: a context of its own, made now (so that a refused
+    /// setting is reported exactly as it always was).
+    Own,
+}
+
+/// Client: how `policy` fits the OpenSSL context `first` (being built for
+/// the policy `made_for`): the same protocol versions, and a cipher list
+/// that leaves the same suites in the same order at the same security
+/// level, or other suites. A list that is `made_for`'s followed only by
+/// exclusions the configuration of `first` can answer for (the `eNULL`
+/// and `aNULL` the client levels imply) is worked out from `first`'s
+/// suites; any other is tried on a throw-away session of `first`. The
+/// context itself is not touched.
+fn fit(first: &SslContextBuilder, made_for: &CipherPolicy, policy: &CipherPolicy) -> Fit {
+    if policy.protocols.value.allowed() != made_for.protocols.value.allowed() {
+        return Fit::Own;
+    }
+    let info = policy_info(policy, &[]);
+    let first_config = ssl::ctx_cipher_config(first);
+    let derived = info
+        .cipher_list
+        .strip_prefix(made_for.cipher_list().as_str())
+        .and_then(appended_exclusions)
+        .and_then(|tokens| first_config.without(&tokens));
+    let (accepted, same) = match derived {
+        Some(config) => (true, config == first_config),
+        None => {
+            let Some(mut probe) = ssl::scratch_session(first) else {
+                logging::clear_openssl_errors();
+                return Fit::Own;
+            };
+            let accepted = std::ffi::CString::new(info.cipher_list.as_str())
+                .ok()
+                .is_some_and(|l| ssl::set_cipher_list(&mut probe, &l));
+            let same = accepted && ssl::cipher_config(&probe) == first_config;
+            logging::clear_openssl_errors();
+            (accepted, same)
+        }
+    };
+    match (accepted, same) {
+        (true, true) => Fit::Same(info),
+        (true, false) => Fit::Checked(info),
+        _ => Fit::Own,
+    }
+}
+
+/// The tokens of `rest` when it is nothing but `:!TOKEN` exclusions (an
+/// empty `rest` has none); `None` otherwise.
+fn appended_exclusions(rest: &str) -> Option<Vec<&str>> {
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    let tokens: Vec<&str> = rest.strip_prefix(":!")?.split(":!").collect();
+    tokens
+        .iter()
+        .all(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then_some(tokens)
+}
+
+/// Client: what every profile context gets after its protocols, ciphers,
+/// groups and trust store: keys and certificates, raw public keys, the
+/// verification callback and depth, the session cache, and DANE for the
+/// authenticated policy.
+struct ClientFinish<'a> {
+    chains: &'a [KeyChain],
+    chain_files: &'a str,
+    mtypes: &'a [super::dane::MatchingType],
+    rpk: bool,
+    verify_depth: u32,
+    cache: bool,
+}
+
+impl ClientFinish<'_> {
+    fn apply(
+        &self,
+        b: &mut SslContextBuilder,
+        policy: &CipherPolicy,
+        diag: &mut Diag,
+    ) -> Result<()> {
+        certs::install(b, self.chains, self.chain_files)?;
+        if self.rpk && !self.chains.is_empty() {
+            // As Postfix 3.9+: a client with a key of its own may send it
+            // alone to a server that asks for a raw public key.
+            ctx_enable_rpk(b, true, diag);
+        }
+        b.set_verify_depth(self.verify_depth);
+        b.set_verify_callback(SslVerifyMode::NONE, super::verify_callback::record);
+        if self.cache {
+            b.set_session_cache_mode(
+                SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL,
+            );
+            b.set_new_session_callback(super::cache::on_new_client_session);
+        } else {
+            b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        }
+        if policy.policy == Policy::Authenticated {
+            enable_dane(b, self.mtypes, diag)?;
+        }
+        Ok(())
+    }
+}
+
+/// Client: the maker of a deferred profile context (see [`Fit::Checked`]):
+/// the same steps as a context made with the others, on the first
+/// context's trust store, with its warnings dropped (each was logged when
+/// the context was made, from the same settings on the same OpenSSL).
+fn deferred_maker(
+    settings: &Settings,
+    policy: &CipherPolicy,
+    groups: &GroupChoice,
+    first: &SslContext,
+    chains: &Arc<Vec<KeyChain>>,
+    mtypes: &[super::dane::MatchingType],
+    finish: &ClientFinish,
+) -> super::MakeSsl {
+    let settings = settings.clone();
+    let policy = policy.clone();
+    let groups = groups.clone();
+    let first = first.clone();
+    let chains = chains.clone();
+    let mtypes = mtypes.to_vec();
+    let (rpk, verify_depth, cache) = (finish.rpk, finish.verify_depth, finish.cache);
+    Box::new(move || {
+        let logger = crate::logging::Logger::with_sink(Arc::new(|_, _: &str| {}));
+        let mut bld = Builder {
+            settings: &settings,
+            diag: Diag::new(&logger, false),
+            option_bits: None,
+        };
+        let mut b = bld.base(Role::Client)?;
+        bld.apply_policy(&mut b, &policy, &[])?;
+        if let GroupChoice::List(list) = &groups {
+            b.set_groups_list(list).map_err(|e| {
+                Error::new(
+                    ErrorKind::Context,
+                    format!("cannot set key exchange groups {list}: {e}"),
+                )
+            })?;
+        }
+        ssl::ctx_use_cert_store(&mut b, first.cert_store());
+        let finish = ClientFinish {
+            chains: &chains,
+            chain_files: &settings.credentials.chain_files,
+            mtypes: &mtypes,
+            rpk,
+            verify_depth,
+            cache,
+        };
+        finish.apply(&mut b, &policy, &mut bld.diag)?;
+        Ok(b.build())
+    })
+}
+
+/// Client: certificate checks by OpenSSL's DANE code on sessions of `b`
+/// that ask for them (fingerprints, TLSA records and trust anchors):
+/// matching types 1 and 2 and their preference from `tls_dane_digests`,
+/// the private type 255 = the fingerprint digest, as in Postfix, and the
+/// private types of a session's own fingerprint digest. Sessions that do
+/// not enable DANE themselves are not affected.
+fn enable_dane(
+    b: &mut SslContextBuilder,
+    mtypes: &[super::dane::MatchingType],
+    diag: &mut Diag,
+) -> Result<()> {
+    if !ssl::ctx_dane_enable(b) || !ssl::ctx_dane_session_digests(b) {
+        return Err(Error::new(
+            ErrorKind::Context,
+            "cannot enable DANE certificate validation",
+        )
+        .with_detail(&logging::openssl_reasons()));
+    }
+    for t in mtypes {
+        if !ssl::ctx_dane_mtype_set(b, t.digest, t.mtype, t.ordinal) {
+            diag.warn(format!(
+                "tls_dane_digests: error configuring matching type {}",
+                t.mtype
+            ));
+            diag.openssl_errors();
+        }
+    }
+    Ok(())
 }
 
 /// Build the context of `settings`, with the host's `hooks`.
@@ -433,7 +632,7 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
             if let Ok(names) = X509Name::load_client_ca_file(&trust.ca_file) {
                 b.set_client_ca_list(names);
             }
-            logging::drain_openssl_errors();
+            logging::clear_openssl_errors();
         }
     } else {
         b.set_verify(SslVerifyMode::NONE);
@@ -447,7 +646,8 @@ fn build_server(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         super::sni::enable(&mut b, Arc::new(table))?;
     }
     ctx.ask_ccert = ask_ccert;
-    ctx.profiles.push(info.into_profile(b.build()));
+    ctx.profiles
+        .push(info.into_profile(super::ProfileSsl::Ready(b.build())));
     Ok(ctx)
 }
 
@@ -488,16 +688,63 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
         bld.diag.warn(w)
     });
     let trust = &settings.trust;
+    let chains = Arc::new(chains);
+    let finish = ClientFinish {
+        chains: &chains,
+        chain_files: &settings.credentials.chain_files,
+        mtypes: &mtypes,
+        rpk: ctx.rpk,
+        verify_depth: ctx.verify_depth,
+        cache: ctx.cache.is_some(),
+    };
+    // Policies whose OpenSSL settings come out the same (by default `may`
+    // and `encrypt`: `!eNULL` removes nothing from the medium grade) share
+    // one OpenSSL context. A policy with other suites but the same
+    // protocols (by default the authenticated one, without anonymous
+    // suites) gets a context of its own at its first session: its cipher
+    // list is checked now, and everything else it gets is what the first
+    // context got (its DANE set-up, with its warnings, too: the first
+    // context is then DANE-enabled, which changes nothing for a session
+    // that does not enable DANE itself). The first context stays a
+    // builder until every policy has had its turn.
+    enum Slot<'p> {
+        First,
+        Own(SslContext),
+        Deferred(&'p CipherPolicy),
+    }
+    let mut first: Option<(SslContextBuilder, &CipherPolicy)> = None;
+    let mut first_dane = false;
+    let mut made: Vec<(PolicyInfo, Slot)> = Vec::new();
     for policy in &cli.policies {
+        if let Some((b0, made_for)) = first.as_mut() {
+            let fits = fit(b0, made_for, policy);
+            if let Fit::Same(_) | Fit::Checked(_) = fits {
+                if policy.policy == Policy::Authenticated && !first_dane {
+                    enable_dane(b0, &mtypes, &mut bld.diag)?;
+                    first_dane = true;
+                }
+            }
+            match fits {
+                Fit::Same(info) => {
+                    made.push((info, Slot::First));
+                    continue;
+                }
+                Fit::Checked(info) => {
+                    made.push((info, Slot::Deferred(policy)));
+                    continue;
+                }
+                Fit::Own => {}
+            }
+        }
         let mut b = bld.base(Role::Client)?;
         let info = bld.apply_policy(&mut b, policy, &[])?;
-        match ctx.profiles.first() {
+        match first.as_ref() {
             None => {
                 (ctx.groups, ctx.group_entries) =
                     groups::configure_groups(&mut b, &settings.groups, &mut bld.diag);
                 certs::load_trust(&mut b, &trust.ca_file, &trust.ca_path, trust.append_default)?;
             }
-            Some(first) => {
+            Some((b0, _)) => {
                 if let GroupChoice::List(list) = &ctx.groups {
                     b.set_groups_list(list).map_err(|e| {
                         Error::new(
@@ -507,49 +754,40 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
                     })?;
                 }
                 // One trust store for every profile (shared, counted).
-                ssl::ctx_share_cert_store(&mut b, &first.ssl);
+                ssl::ctx_share_cert_store(&mut b, b0);
             }
         }
-        certs::install(&mut b, &chains, &settings.credentials.chain_files)?;
-        if ctx.rpk && !chains.is_empty() {
-            // As Postfix 3.9+: a client with a key of its own may send it
-            // alone to a server that asks for a raw public key.
-            ctx_enable_rpk(&mut b, true, &mut bld.diag);
-        }
-        b.set_verify_depth(ctx.verify_depth);
-        b.set_verify_callback(SslVerifyMode::NONE, super::verify_callback::record);
-        if ctx.cache.is_some() {
-            b.set_session_cache_mode(
-                SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL,
-            );
-            b.set_new_session_callback(super::cache::on_new_client_session);
+        finish.apply(&mut b, policy, &mut bld.diag)?;
+        if first.is_none() {
+            first_dane = policy.policy == Policy::Authenticated;
+            first = Some((b, policy));
+            made.push((info, Slot::First));
         } else {
-            b.set_session_cache_mode(SslSessionCacheMode::OFF);
+            made.push((info, Slot::Own(b.build())));
         }
-        if policy.policy == Policy::Authenticated {
-            // Fingerprints, TLSA records and trust anchors are checked by
-            // OpenSSL's DANE code: matching types 1 and 2 and their
-            // preference from tls_dane_digests, the private type 255 = the
-            // fingerprint digest, as in Postfix, and the private types of
-            // a session's own fingerprint digest.
-            if !ssl::ctx_dane_enable(&mut b) || !ssl::ctx_dane_session_digests(&mut b) {
-                return Err(Error::new(
-                    ErrorKind::Context,
-                    "cannot enable DANE certificate validation",
-                )
-                .with_detail(&logging::openssl_reasons()));
-            }
-            for t in &mtypes {
-                if !ssl::ctx_dane_mtype_set(&mut b, t.digest, t.mtype, t.ordinal) {
-                    bld.diag.warn(format!(
-                        "tls_dane_digests: error configuring matching type {}",
-                        t.mtype
-                    ));
-                    bld.diag.openssl_errors();
-                }
-            }
-        }
-        ctx.profiles.push(info.into_profile(b.build()));
+    }
+    let Some((b0, _)) = first else {
+        return Ok(ctx);
+    };
+    let first = b0.build();
+    for (info, slot) in made {
+        let ssl = match slot {
+            Slot::First => super::ProfileSsl::Ready(first.clone()),
+            Slot::Own(c) => super::ProfileSsl::Ready(c),
+            Slot::Deferred(policy) => super::ProfileSsl::Deferred {
+                made: crate::sys::sync::PLazy::new(),
+                make: deferred_maker(
+                    settings,
+                    policy,
+                    &ctx.groups,
+                    &first,
+                    &chains,
+                    &mtypes,
+                    &finish,
+                ),
+            },
+        };
+        ctx.profiles.push(info.into_profile(ssl));
     }
     Ok(ctx)
 }

@@ -194,7 +194,7 @@ impl ClientCache {
         if set_session(ssl, &session) && log_mask & mask::CACHE != 0 {
             log.info(&format!("reloaded session {key} from {} cache", self.name));
         }
-        crate::logging::drain_openssl_errors();
+        crate::logging::clear_openssl_errors();
     }
 
     /// Forget `key` (after a failed handshake).

@@ -67,7 +67,7 @@ pub fn runtime_supports(version: u16) -> bool {
         return *yes;
     }
     let yes = probe_version(version);
-    crate::logging::drain_openssl_errors();
+    crate::logging::clear_openssl_errors();
     known.push((version, yes));
     yes
 }

@@ -124,7 +124,7 @@ pub fn matching_types(
         order[n] = count;
         digest[n] = MessageDigest::from_name(name);
         if digest[n].is_none() {
-            crate::logging::drain_openssl_errors();
+            crate::logging::clear_openssl_errors();
             warn(format!("{PARAM}: digest algorithm \"{name}\"({n}) unknown"));
         }
     }

@@ -3,12 +3,12 @@
 //! warnings and fallbacks, and the DH parameters for TLS 1.2 DHE ciphers
 //! (`smtpd_tls_dh1024_param_file`).
 
-use openssl::ssl::{SslContext, SslContextBuilder, SslMethod};
+use openssl::ssl::{Ssl, SslContextBuilder};
 
 use crate::config::params::{split_list, split_list_colon};
 use crate::config::release::Release;
 use crate::config::settings::Groups;
-use crate::logging::{drain_openssl_errors, Diag};
+use crate::logging::{clear_openssl_errors, Diag};
 
 /// What ended up configured as the group list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,26 +28,30 @@ pub struct GroupEntry {
     pub status: String,
 }
 
-/// A throw-away context on which each name is tried alone, as Postfix does.
-fn probe() -> Option<SslContextBuilder> {
-    SslContext::builder(SslMethod::tls()).ok()
+/// A throw-away session of the context being built on which each name is
+/// tried alone, as Postfix does (the context itself is left alone, and no
+/// second OpenSSL context is made).
+fn probe(b: &SslContextBuilder) -> Option<Ssl> {
+    let probe = crate::sys::ssl::scratch_session(b);
+    clear_openssl_errors();
+    probe
 }
 
 /// Whether `nid` alone is a group this OpenSSL can use.
-fn nid_usable(probe: &mut Option<SslContextBuilder>, nid: i32) -> bool {
+fn nid_usable(probe: &mut Option<Ssl>, nid: i32) -> bool {
     let ok = probe
         .as_mut()
-        .is_some_and(|b| crate::sys::ssl::ctx_set1_groups(b, &[nid]));
-    drain_openssl_errors();
+        .is_some_and(|s| crate::sys::ssl::set1_groups(s, &[nid]));
+    clear_openssl_errors();
     ok
 }
 
 /// Whether `name` alone is a group list this OpenSSL accepts.
-fn name_usable(probe: &mut Option<SslContextBuilder>, name: &str) -> bool {
+fn name_usable(probe: &mut Option<Ssl>, name: &str) -> bool {
     let ok = probe
         .as_mut()
-        .is_some_and(|b| b.set_groups_list(name).is_ok());
-    drain_openssl_errors();
+        .is_some_and(|s| crate::sys::ssl::set1_groups_list(s, name));
+    clear_openssl_errors();
     ok
 }
 
@@ -57,11 +61,12 @@ fn name_usable(probe: &mut Option<SslContextBuilder>, name: &str) -> bool {
 /// name, and how many known names were not usable groups. `unknown` is the
 /// warning for a name without a NID.
 fn resolve_nids(
+    b: &SslContextBuilder,
     list: &str,
     unknown: &dyn Fn(&str) -> String,
     diag: &mut Diag,
 ) -> (Vec<i32>, Vec<GroupEntry>, usize) {
-    let mut probe = probe();
+    let mut probe = probe(b);
     let (mut nids, mut entries, mut unsupported) = (Vec::new(), Vec::new(), 0);
     for name in split_list(list) {
         let status = match crate::sys::x509::group_name_to_nid(name) {
@@ -104,8 +109,8 @@ fn nid_names(nids: &[i32]) -> String {
 /// them) tried alone by name, kept as written when OpenSSL accepts it and
 /// it was not seen before (case-insensitively); the others dropped
 /// silently.
-fn resolve_names(list: &str) -> (Vec<String>, Vec<GroupEntry>) {
-    let mut probe = probe();
+fn resolve_names(b: &SslContextBuilder, list: &str) -> (Vec<String>, Vec<GroupEntry>) {
+    let mut probe = probe(b);
     let (mut names, mut entries) = (Vec::<String>::new(), Vec::new());
     for name in split_list_colon(list) {
         let status = if !name_usable(&mut probe, name) {
@@ -150,7 +155,7 @@ fn eecdh_curves_37(
     report: &mut Vec<GroupEntry>,
 ) -> GroupChoice {
     let unknown = |name: &str| format!("ignoring unknown ECDHE curve \"{name}\"");
-    let (nids, entries, unsupported) = resolve_nids(eecdh, &unknown, diag);
+    let (nids, entries, unsupported) = resolve_nids(b, eecdh, &unknown, diag);
     *report = entries;
     if nids.is_empty() {
         if unsupported > 0 {
@@ -196,7 +201,7 @@ fn setup_auto_groups(
         return Err(Failed::NoGroup);
     }
     let (joined, ok) = if release.group_list_by_name() {
-        let (names, entries) = resolve_names(list);
+        let (names, entries) = resolve_names(b, list);
         report.get_or_insert(entries);
         if names.is_empty() {
             diag.warn(format!(
@@ -209,7 +214,7 @@ fn setup_auto_groups(
         (joined, ok)
     } else {
         let unknown = |name: &str| format!("ignoring unknown key exchange group \"{name}\"");
-        let (nids, entries, _) = resolve_nids(list, &unknown, diag);
+        let (nids, entries, _) = resolve_nids(b, list, &unknown, diag);
         report.get_or_insert(entries);
         if nids.is_empty() {
             diag.warn(format!(
@@ -411,6 +416,7 @@ pub fn configure_dh(b: &mut SslContextBuilder, dh_file: &str, diag: &mut Diag) -
 mod tests {
     use super::*;
     use crate::logging::Logger;
+    use openssl::ssl::{SslContext, SslMethod};
 
     fn run_as(release: &str, eecdh: &str, ffdhe: &str) -> (GroupChoice, Vec<String>) {
         let release = Release::parse(release).unwrap();

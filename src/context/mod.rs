@@ -88,8 +88,8 @@ impl std::fmt::Debug for Hooks {
 pub struct Profile {
     /// The policy class.
     pub policy: Policy,
-    /// The OpenSSL context.
-    pub ssl: SslContext,
+    /// The OpenSSL context ([`Profile::ssl`]).
+    pub(crate) ssl: ProfileSsl,
     /// The cipher grade name in effect.
     pub grade: String,
     /// The cipher list given to OpenSSL (logged at loglevel 2).
@@ -102,6 +102,39 @@ pub struct Profile {
     /// The policy's settings (a session may replace protocols, grade or
     /// exclusions; implied exclusions always stay).
     pub(crate) settings: CipherPolicy,
+}
+
+/// How a deferred profile context is made.
+pub(crate) type MakeSsl = Box<dyn Fn() -> Result<SslContext> + Send + Sync>;
+
+/// The OpenSSL context of a profile: made with the context, or, for a
+/// policy every setting of which was checked (and warned about) when the
+/// context was made, at the first session that needs it.
+pub(crate) enum ProfileSsl {
+    /// Made with the context.
+    Ready(SslContext),
+    /// Made at first use.
+    Deferred {
+        made: crate::sys::sync::PLazy<std::result::Result<SslContext, String>>,
+        make: MakeSsl,
+    },
+}
+
+impl Profile {
+    /// The OpenSSL context of this profile (made now if it was deferred;
+    /// an error only if OpenSSL cannot make it, since its settings were
+    /// checked when the context was made).
+    pub fn ssl(&self) -> Result<&SslContext> {
+        match &self.ssl {
+            ProfileSsl::Ready(c) => Ok(c),
+            ProfileSsl::Deferred { made, make } => made
+                .get_or_init(|| make().map_err(|e| e.to_string()))
+                .as_ref()
+                .map_err(|why| {
+                    crate::error::Error::new(crate::error::ErrorKind::Context, why.clone())
+                }),
+        }
+    }
 }
 
 /// An immutable TLS context for one role.

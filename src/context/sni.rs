@@ -234,7 +234,7 @@ fn on_servername(ssl: &mut SslRef) -> std::result::Result<(), SniError> {
     for kc in chains {
         let ok = crate::sys::ssl::use_cert_and_key(ssl, &kc.cert, &kc.key, &kc.chain);
         if !ok {
-            crate::logging::drain_openssl_errors();
+            crate::logging::clear_openssl_errors();
             if let Some(s) = &shared {
                 s.logger.warn(&format!(
                     "{label}: error loading SNI key and certificate for {name}"

@@ -95,7 +95,9 @@ impl Logger {
     }
 }
 
-pub use crate::sys::errors::{drain_openssl_errors, openssl_reasons, OpensslError};
+pub use crate::sys::errors::{
+    clear_openssl_errors, drain_openssl_errors, openssl_reasons, OpensslError,
+};
 
 /// Collects Postfix's warn-and-continue cases while a context is built:
 /// logged as warnings, or, under `mtatls_strict = yes`, the first one

@@ -21,7 +21,7 @@ type Kex = (String, String, i32);
 /// `provider_names`, else as `EVP_PKEY_type` leaves it (`UNDEF`).
 fn peer_key_kex(ssl: &SslRef, provider_names: bool) -> Option<Kex> {
     let Some(key) = ssl::peer_tmp_key(ssl) else {
-        crate::logging::drain_openssl_errors();
+        crate::logging::clear_openssl_errors();
         return None;
     };
     Some(match key.id() {

@@ -17,7 +17,7 @@ use crate::config::loglevel::mask;
 use crate::context::exdata::{self, SessionShared, VerifyRecord};
 use crate::context::{Context, Role};
 use crate::error::{Error, ErrorKind, Result};
-use crate::logging::{drain_openssl_errors, Logger};
+use crate::logging::{clear_openssl_errors, drain_openssl_errors, Logger};
 use crate::report::summary::{self, Facts};
 use crate::report::tlsrpt;
 use crate::sys::ssl::{self, Progress};
@@ -819,7 +819,17 @@ impl Session {
                 ),
             ));
         }
-        let mut ssl = Ssl::new(&self.ctx.profile(self.level).ssl).map_err(|e| {
+        let profile_ssl = self.ctx.profile(self.level).ssl().map_err(|e| {
+            Error::new(
+                ErrorKind::Context,
+                format!(
+                    "{}: cannot make the OpenSSL context of this security level: {}",
+                    self.label,
+                    e.message()
+                ),
+            )
+        })?;
+        let mut ssl = Ssl::new(profile_ssl).map_err(|e| {
             Error::new(
                 ErrorKind::Context,
                 format!("Could not allocate 'TLScontext->con' with SSL_new(): {e}"),
@@ -1035,7 +1045,7 @@ impl Session {
                 return Err(Error::new(ErrorKind::BadState, message));
             }
             State::New => {
-                drain_openssl_errors();
+                clear_openssl_errors();
                 if let Err(e) = self.start() {
                     match self.refused.take() {
                         Some((line, queue)) => {
@@ -1316,7 +1326,7 @@ impl Session {
                 if (code == ErrorCode::SSL && errors::unexpected_eof_pending())
                     || (code == ErrorCode::SYSCALL && errno == 0) =>
             {
-                drain_openssl_errors();
+                clear_openssl_errors();
                 self.peer_closed = true;
                 self.truncated = true;
                 Ok(0)
@@ -1379,7 +1389,7 @@ impl Session {
                 }
                 Err(WaitError::Interrupted) => return Err(interrupted("shutdown")),
                 // A peer that is gone or slow does not make stop fail.
-                _ => drain_openssl_errors(),
+                _ => clear_openssl_errors(),
             };
         }
         self.state = State::Closed;
@@ -1406,6 +1416,6 @@ fn interrupted(what: &str) -> Error {
 impl Drop for Session {
     fn drop(&mut self) {
         self.restore_flags();
-        drain_openssl_errors();
+        clear_openssl_errors();
     }
 }

@@ -60,6 +60,13 @@ impl OpensslError {
     }
 }
 
+/// Empty the calling thread's OpenSSL error queue without reading it
+/// (where its entries would be thrown away: no text is made for them).
+pub fn clear_openssl_errors() {
+    // SAFETY: ERR_clear_error only touches this thread's error queue.
+    unsafe { openssl_sys::ERR_clear_error() }
+}
+
 /// Empty the calling thread's OpenSSL error queue, oldest entry first.
 pub fn drain_openssl_errors() -> Vec<OpensslError> {
     let mut out = Vec::new();

@@ -86,7 +86,7 @@ fn check_file(path: &CString, file: &str, name: &str) -> std::result::Result<(),
         }
     };
     if ok > 0 {
-        super::errors::drain_openssl_errors();
+        super::errors::clear_openssl_errors();
         Ok(())
     } else {
         Err(load_error(file, name))
@@ -175,7 +175,7 @@ pub fn init_openssl(file: &str, name: &str) -> std::result::Result<(), String> {
     if ok <= 0 {
         return Err(load_error(file, name));
     }
-    super::errors::drain_openssl_errors();
+    super::errors::clear_openssl_errors();
     *applied = Some(want);
     Ok(())
 }

@@ -62,6 +62,9 @@ extern "C" {
         gname_len: *mut size_t,
     ) -> c_int;
     pub fn SSL_CTX_get_ciphers(ctx: *const SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
+    pub fn SSL_get_ciphers(s: *const SSL) -> *mut openssl_sys::stack_st_SSL_CIPHER;
+    pub fn SSL_CIPHER_get_id(c: *const openssl_sys::SSL_CIPHER) -> u32;
+    pub fn SSL_CIPHER_get_auth_nid(c: *const openssl_sys::SSL_CIPHER) -> c_int;
     pub fn CONF_modules_load_file(
         filename: *const c_char,
         appname: *const c_char,

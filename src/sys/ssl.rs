@@ -61,13 +61,122 @@ pub fn ctx_set_num_tickets(ctx: &mut SslContextBuilder, n: usize) {
 }
 
 /// Let `ctx` use the trust store of `from` (shared, reference-counted).
-pub fn ctx_share_cert_store(ctx: &mut SslContextBuilder, from: &SslContextRef) {
+pub fn ctx_share_cert_store(ctx: &mut SslContextBuilder, from: &SslContextBuilder) {
     // SAFETY: both contexts are live; set1 takes its own reference to the
     // store, so it outlives `from` if need be.
     unsafe {
         let store = openssl_sys::SSL_CTX_get_cert_store(from.as_ptr());
         if !store.is_null() {
             ossl::SSL_CTX_set1_cert_store(ctx.as_ptr(), store);
+        }
+    }
+}
+
+/// Let `ctx` use `store` as its trust store (shared, reference-counted).
+pub fn ctx_use_cert_store(ctx: &mut SslContextBuilder, store: &openssl::x509::store::X509StoreRef) {
+    // SAFETY: both are live; set1 takes its own reference to the store.
+    unsafe { ossl::SSL_CTX_set1_cert_store(ctx.as_ptr(), store.as_ptr()) };
+}
+
+/// OpenSSL's NIDs for "no authentication" and for TLS 1.3's
+/// protocol-independent key exchange (obj_mac.h).
+const NID_AUTH_NULL: c_int = 1053;
+const NID_KX_ANY: c_int = 1063;
+
+/// One suite of a cipher configuration: its ID and what the exclusions
+/// [`CipherConfig::without`] knows about match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Suite {
+    id: u32,
+    /// No encryption (OpenSSL's `eNULL`).
+    null_encryption: bool,
+    /// No authentication (OpenSSL's `aNULL`).
+    null_authentication: bool,
+    /// A TLS 1.3 suite (set by `SSL_CTX_set_ciphersuites`, which a cipher
+    /// list never changes).
+    tls13: bool,
+}
+
+/// The suites in `stack`, in order.
+///
+/// # Safety
+/// `stack` is NULL or a live stack of SSL_CIPHERs.
+unsafe fn suites(stack: *mut openssl_sys::stack_st_SSL_CIPHER) -> Vec<Suite> {
+    if stack.is_null() {
+        return Vec::new();
+    }
+    let n = openssl_sys::OPENSSL_sk_num(stack.cast());
+    (0..n)
+        .filter_map(|i| {
+            let c =
+                openssl_sys::OPENSSL_sk_value(stack.cast(), i) as *const openssl_sys::SSL_CIPHER;
+            (!c.is_null()).then(|| Suite {
+                id: ossl::SSL_CIPHER_get_id(c),
+                null_encryption: openssl_sys::SSL_CIPHER_get_cipher_nid(c) == 0,
+                null_authentication: ossl::SSL_CIPHER_get_auth_nid(c) == NID_AUTH_NULL,
+                tls13: ossl::SSL_CIPHER_get_kx_nid(c) == NID_KX_ANY,
+            })
+        })
+        .collect()
+}
+
+/// What a cipher list leaves configured: the suites offered, in order,
+/// and the security level (a list may set it with `@SECLEVEL`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CipherConfig {
+    suites: Vec<Suite>,
+    security_level: c_int,
+}
+
+impl CipherConfig {
+    /// The configuration the same list followed by `:!TOKEN` for each of
+    /// `exclusions` leaves, worked out without OpenSSL parsing the list
+    /// again: a `!` rule at the end of a list only removes the suites it
+    /// matches, and changes neither the order nor the security level.
+    /// Only `eNULL` and `aNULL` (the exclusions client levels imply) are
+    /// known here; `None` for any other token, and when no suite below TLS
+    /// 1.3 would be left (OpenSSL refuses such a list).
+    pub fn without(&self, exclusions: &[&str]) -> Option<CipherConfig> {
+        let (mut no_enull, mut no_anull) = (false, false);
+        for token in exclusions {
+            match *token {
+                "eNULL" => no_enull = true,
+                "aNULL" => no_anull = true,
+                _ => return None,
+            }
+        }
+        let suites: Vec<Suite> = self
+            .suites
+            .iter()
+            .filter(|s| !(no_enull && s.null_encryption || no_anull && s.null_authentication))
+            .copied()
+            .collect();
+        suites.iter().any(|s| !s.tls13).then_some(CipherConfig {
+            suites,
+            security_level: self.security_level,
+        })
+    }
+}
+
+/// The cipher configuration of a context being built.
+pub fn ctx_cipher_config(ctx: &SslContextBuilder) -> CipherConfig {
+    // SAFETY: ctx is live; the stack belongs to it and is only read.
+    unsafe {
+        CipherConfig {
+            suites: suites(ossl::SSL_CTX_get_ciphers(ctx.as_ptr())),
+            security_level: openssl_sys::SSL_CTX_get_security_level(ctx.as_ptr()),
+        }
+    }
+}
+
+/// The cipher configuration of a session.
+pub fn cipher_config(ssl: &SslRef) -> CipherConfig {
+    // SAFETY: ssl is live; the stack belongs to it (or its context) and
+    // is only read.
+    unsafe {
+        CipherConfig {
+            suites: suites(ossl::SSL_get_ciphers(ssl.as_ptr())),
+            security_level: openssl_sys::SSL_get_security_level(ssl.as_ptr()),
         }
     }
 }
@@ -107,6 +216,45 @@ pub fn ctx_set1_groups(ctx: &mut SslContextBuilder, nids: &[c_int]) -> bool {
             nids.as_ptr() as *mut c_void,
         ) == 1
     }
+}
+
+/// A throw-away session of the context being built, to try settings on
+/// without touching the context (the session holds its own reference to
+/// the context). None when OpenSSL cannot allocate one.
+pub fn scratch_session(ctx: &SslContextBuilder) -> Option<openssl::ssl::Ssl> {
+    // SAFETY: ctx is live; SSL_new takes its own reference to it, and the
+    // new session is owned by the returned Ssl (freed when it drops).
+    unsafe {
+        let p = openssl_sys::SSL_new(ctx.as_ptr());
+        (!p.is_null()).then(|| openssl::ssl::Ssl::from_ptr(p))
+    }
+}
+
+/// The key-exchange groups of one session, by NID (as
+/// [`ctx_set1_groups`] for a context). False when OpenSSL refuses.
+pub fn set1_groups(ssl: &mut SslRef, nids: &[c_int]) -> bool {
+    if nids.is_empty() {
+        return false;
+    }
+    // SAFETY: ssl is live; OpenSSL copies the array during the call.
+    unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_SET_GROUPS,
+            nids.len() as c_long,
+            nids.as_ptr() as *mut c_void,
+        ) == 1
+    }
+}
+
+/// The key-exchange groups of one session, by name, as OpenSSL's group
+/// list syntax has them. False when OpenSSL refuses.
+pub fn set1_groups_list(ssl: &mut SslRef, list: &str) -> bool {
+    let Ok(list) = std::ffi::CString::new(list) else {
+        return false;
+    };
+    // SAFETY: ssl is live; OpenSSL parses the string during the call.
+    unsafe { openssl_sys::SSL_set1_groups_list(ssl.as_ptr(), list.as_ptr()) == 1 }
 }
 
 /// OpenSSL chooses TLS 1.2 DHE parameters itself. False on failure.
@@ -727,4 +875,61 @@ unsafe extern "C" fn info_trampoline<H: InfoHandler>(
 pub fn set_info_handler<H: InfoHandler>(ssl: &mut SslRef) {
     // SAFETY: ssl is live; the trampoline catches panics.
     unsafe { ossl::SSL_set_info_callback(ssl.as_ptr(), Some(info_trampoline::<H>)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::ssl::{SslContext, SslMethod};
+
+    /// What OpenSSL itself makes of `list`, on a throw-away session of a
+    /// context configured with `base` (`None`: refused).
+    fn parsed(b: &SslContextBuilder, list: &str) -> Option<CipherConfig> {
+        let mut s = scratch_session(b)?;
+        let l = std::ffi::CString::new(list).ok()?;
+        let config = set_cipher_list(&mut s, &l).then(|| cipher_config(&s));
+        crate::logging::clear_openssl_errors();
+        config
+    }
+
+    /// `CipherConfig::without` agrees with OpenSSL parsing the list with
+    /// the exclusions appended, for Postfix's grade lists and lists where
+    /// the exclusions remove suites or leave none below TLS 1.3.
+    #[test]
+    fn derived_exclusions_match_openssl() {
+        let lists = [
+            "aNULL:-aNULL:HIGH:MEDIUM:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:+RC4:@STRENGTH",
+            "aNULL:-aNULL:HIGH:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:@STRENGTH",
+            "eNULL:!kDH:!kECDH:!aDSS:!MD5:!aNULL",
+            "ALL:eNULL:@SECLEVEL=0",
+            "aNULL",
+            "aNULL:eNULL",
+            "HIGH:@SECLEVEL=2",
+        ];
+        let exclusions: [&[&str]; 4] = [&[], &["eNULL"], &["aNULL"], &["eNULL", "aNULL"]];
+        let mut removed_some = false;
+        for list in lists {
+            let mut b = SslContext::builder(SslMethod::tls()).unwrap();
+            if b.set_cipher_list(list).is_err() {
+                crate::logging::clear_openssl_errors();
+                continue;
+            }
+            let base = ctx_cipher_config(&b);
+            for excl in exclusions {
+                let full: String = excl.iter().fold(list.to_string(), |l, t| l + ":!" + t);
+                let derived = base.without(excl);
+                assert_eq!(derived, parsed(&b, &full), "{full}");
+                removed_some |= derived.is_some_and(|d| d.suites.len() < base.suites.len());
+            }
+        }
+        assert!(removed_some, "no list had a suite the exclusions remove");
+        assert_eq!(
+            CipherConfig {
+                suites: vec![],
+                security_level: 1
+            }
+            .without(&["kRSA"]),
+            None
+        );
+    }
 }

@@ -122,6 +122,43 @@ impl<T> Drop for PGuard<'_, T> {
     }
 }
 
+/// A value made once, at first use, by whichever thread asks first, for
+/// state made lazily and then shared (a profile's deferred OpenSSL
+/// context). Guarded by a [`PMutex`] rather than std's futex-based
+/// `OnceLock`, so that valgrind's race detectors see the hand-over from
+/// the thread that made it to the others. Every call takes the lock.
+pub struct PLazy<T> {
+    cell: PMutex<Option<T>>,
+}
+
+impl<T> PLazy<T> {
+    /// An empty cell.
+    pub fn new() -> PLazy<T> {
+        PLazy {
+            cell: PMutex::new(None),
+        }
+    }
+
+    /// The value, made now by `make` if no thread has made it yet (`make`
+    /// runs with the lock held: it must not use this cell).
+    pub fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
+        let mut guard = self.cell.lock();
+        let value: *const T = guard.get_or_insert_with(make);
+        drop(guard);
+        // SAFETY: once set, the value is never replaced, moved or dropped
+        // before `self` is (nothing else takes it out of the cell), so a
+        // shared reference for the lifetime of `&self` stays valid; it was
+        // written under the lock this thread has since taken.
+        unsafe { &*value }
+    }
+}
+
+impl<T> Default for PLazy<T> {
+    fn default() -> Self {
+        PLazy::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +199,29 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(*m.lock(), 40_000);
+    }
+
+    /// Threads asking at once get one value, made once.
+    #[test]
+    fn plazy_makes_its_value_once() {
+        let cell = Arc::new(PLazy::new());
+        let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (cell, made) = (cell.clone(), made.clone());
+                std::thread::spawn(move || {
+                    let v: &u64 = cell.get_or_init(|| {
+                        made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        42
+                    });
+                    *v
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 42);
+        }
+        assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -145,6 +145,6 @@ pub fn tls_groups() -> Vec<TlsGroup> {
             &mut out as *mut Vec<TlsGroup> as *mut c_void,
         );
     }
-    super::errors::drain_openssl_errors();
+    super::errors::clear_openssl_errors();
     out
 }

@@ -98,9 +98,24 @@ fn far_future() -> Instant {
 
 /// The open sockets (by device and inode, so that `dup`ed descriptors
 /// count as one) that have a live session: two sessions on one socket
-/// would share its file status flags and its bytes.
-static CLAIMED: crate::sys::sync::StaticPMutex<std::collections::BTreeSet<(u64, u64)>> =
-    crate::sys::sync::StaticPMutex::new(std::collections::BTreeSet::new());
+/// would share its file status flags and its bytes. Split by inode into
+/// shards, each with its own lock, so that threads making and freeing
+/// sessions at once (both ends in one process, or many connections) do
+/// not wait for one lock.
+static CLAIMED: [Shard; CLAIM_SHARDS] =
+    [const { Shard::new(std::collections::BTreeSet::new()) }; CLAIM_SHARDS];
+
+/// One shard of [`CLAIMED`].
+type Shard = crate::sys::sync::StaticPMutex<std::collections::BTreeSet<(u64, u64)>>;
+
+/// How many shards [`CLAIMED`] has (sockets' inodes are consecutive
+/// numbers, so the low bits spread them).
+const CLAIM_SHARDS: usize = 16;
+
+/// The shard of `key`.
+fn shard(key: (u64, u64)) -> &'static Shard {
+    &CLAIMED[(key.1 ^ key.0) as usize % CLAIM_SHARDS]
+}
 
 /// A descriptor's registration as the socket of one live session.
 #[derive(Debug)]
@@ -120,7 +135,7 @@ impl FdClaim {
         };
         let key = (st.st_dev, st.st_ino);
         let socket = (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK;
-        CLAIMED
+        shard(key)
             .with(|claimed| claimed.insert(key))
             // Lazily: a claim made and dropped here would release the key.
             .then(|| FdClaim(Some(key), socket))
@@ -136,7 +151,7 @@ impl FdClaim {
 impl Drop for FdClaim {
     fn drop(&mut self) {
         if let Some(key) = self.0 {
-            CLAIMED.with(|claimed| claimed.remove(&key));
+            shard(key).with(|claimed| claimed.remove(&key));
         }
     }
 }

@@ -140,7 +140,7 @@ fn set_hosts(ssl: &mut SslRef, names: &[String], label: &str, log: &Logger) -> b
         if ssl::add_host(ssl, &c, added == 0) {
             added += 1;
         } else {
-            crate::logging::drain_openssl_errors();
+            crate::logging::clear_openssl_errors();
             log.warn(&format!("{label}: error loading match name: \"{name}\""));
         }
     }
@@ -168,7 +168,7 @@ fn dane_enable(ssl: &mut SslRef, base: &str, label: &str, what: &str) -> Result<
 fn tlsa_add(ssl: &mut SslRef, r: (u8, u8, u8, &[u8]), label: &str, log: &Logger) -> bool {
     let (usage, selector, mtype, data) = r;
     let ok = ssl::dane_tlsa_add(ssl, usage, selector, mtype, data);
-    crate::logging::drain_openssl_errors();
+    crate::logging::clear_openssl_errors();
     if !ok {
         let shown = if is_session_digest_mtype(mtype) {
             255
@@ -224,7 +224,7 @@ fn enable_rpk(ssl: &mut SslRef, ctx: &Context, from_server: bool) {
         crate::sys::rpk::enable_client_rpk(ssl)
     };
     if !ok {
-        crate::logging::drain_openssl_errors();
+        crate::logging::clear_openssl_errors();
         ctx.logger.warn(if from_server {
             "Failed to enable server to client raw public key support"
         } else {
@@ -260,7 +260,7 @@ pub fn prepare_client(
         let param = format!("{}_tls_servername", ctx.prefix);
         if let Some(name) = servername_for(request, policy, &param)? {
             if ssl.set_hostname(&name).is_err() {
-                crate::logging::drain_openssl_errors();
+                crate::logging::clear_openssl_errors();
                 return Err(Error::new(
                     ErrorKind::Context,
                     format!("{label}: error setting SNI hostname to: {name}"),
@@ -358,7 +358,7 @@ pub fn prepare_client(
             };
             // DANE always sends the TLSA base domain as SNI.
             if crate::context::sni::valid_hostname(base) && ssl.set_hostname(base).is_err() {
-                crate::logging::drain_openssl_errors();
+                crate::logging::clear_openssl_errors();
                 return Err(Error::new(
                     ErrorKind::Context,
                     format!("{label}: error setting SNI hostname to: {base}"),

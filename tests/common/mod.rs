@@ -255,19 +255,38 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
 }
 
 /// Wait for `child` at most `limit`, then kill it (by pid) and collect output.
+/// Its piped output is read while it runs, so that a child writing more
+/// than a pipe holds (valgrind's reports) does not block until the limit.
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    fn reader<R: std::io::Read + Send + 'static>(
+        pipe: Option<R>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = reader(child.stdout.take());
+    let err = reader(child.stderr.take());
     let start = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait().expect("try_wait") {
-            Some(_) => break,
+            Some(st) => break st,
             None if start.elapsed() > limit => {
                 let _ = child.kill();
-                break;
+                break child.wait().expect("wait");
             }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
-    child.wait_with_output().expect("wait_with_output")
 }
 
 /// Whether an environment flag says peers/tools are required (CI).
