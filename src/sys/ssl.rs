@@ -888,7 +888,7 @@ mod tests {
         let mut s = scratch_session(b)?;
         let l = std::ffi::CString::new(list).ok()?;
         let config = set_cipher_list(&mut s, &l).then(|| cipher_config(&s));
-        crate::logging::clear_openssl_errors();
+        crate::sys::errors::clear_openssl_errors();
         config
     }
 
@@ -911,7 +911,7 @@ mod tests {
         for list in lists {
             let mut b = SslContext::builder(SslMethod::tls()).unwrap();
             if b.set_cipher_list(list).is_err() {
-                crate::logging::clear_openssl_errors();
+                crate::sys::errors::clear_openssl_errors();
                 continue;
             }
             let base = ctx_cipher_config(&b);

@@ -145,10 +145,9 @@ impl<T> PLazy<T> {
         let mut guard = self.cell.lock();
         let value: *const T = guard.get_or_insert_with(make);
         drop(guard);
-        // SAFETY: once set, the value is never replaced, moved or dropped
-        // before `self` is (nothing else takes it out of the cell), so a
-        // shared reference for the lifetime of `&self` stays valid; it was
-        // written under the lock this thread has since taken.
+        // The value was written under the lock this thread has since taken.
+        // SAFETY: once set, it is never replaced, moved or dropped before
+        // `self` is, so a reference for the lifetime of `&self` stays valid.
         unsafe { &*value }
     }
 }
