@@ -116,13 +116,6 @@ section=$out/section.md
 } > "$section"
 
 md=$root/BENCHMARKS.md
-if grep -q '^<!-- openssl36: begin' "$md" 2>/dev/null; then
-    awk -v sec="$section" '
-        /^<!-- openssl36: begin/ { while ((getline line < sec) > 0) print line; skip = 1; next }
-        /^<!-- openssl36: end -->/ { skip = 0; next }
-        !skip { print }' "$md" > "$md.tmp"
-    mv "$md.tmp" "$md"
-else
-    { echo; cat "$section"; } >> "$md"
-fi
+. "$root/bench/section.sh"
+replace_section openssl36 "$section" "$md"
 echo "run-openssl36.sh: wrote the OpenSSL 3.6 section of BENCHMARKS.md ($((end - start)) s)" >&2

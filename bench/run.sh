@@ -166,10 +166,9 @@ versions=$("$bin" version)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
-# Sections other scripts write (examples/fleet/bench.sh,
+# Sections other scripts write (bench/section.sh: examples/fleet/bench.sh,
 # bench/run-openssl36.sh) are kept.
-kept=$(sed -n -e '/^<!-- fleet: begin/,/^<!-- fleet: end -->/p' \
-    -e '/^<!-- openssl36: begin/,/^<!-- openssl36: end -->/p' "$md" 2>/dev/null || true)
+kept=$(sed -n '/^<!-- [a-z0-9]*: begin/,/^<!-- [a-z0-9]*: end -->/p' "$md" 2>/dev/null || true)
 {
     echo "# mtatls benchmarks"
     echo

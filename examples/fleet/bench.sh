@@ -119,13 +119,6 @@ another host. Counters at the end: $stats.
 EOF
 
 md=$root/BENCHMARKS.md
-if grep -q '^<!-- fleet: begin' "$md" 2>/dev/null; then
-    awk -v sec="$section" '
-        /^<!-- fleet: begin/ { while ((getline line < sec) > 0) print line; skip = 1; next }
-        /^<!-- fleet: end -->/ { skip = 0; next }
-        !skip { print }' "$md" > "$md.tmp"
-    mv "$md.tmp" "$md"
-else
-    { printf '\n'; cat "$section"; } >> "$md"
-fi
+. "$root/bench/section.sh"
+replace_section fleet "$section" "$md"
 echo "bench.sh: wrote the Fleet section of BENCHMARKS.md" >&2

@@ -319,14 +319,7 @@ fn deferred_maker(
         };
         let mut b = bld.base(Role::Client)?;
         bld.apply_policy(&mut b, &policy, &[])?;
-        if let GroupChoice::List(list) = &groups {
-            b.set_groups_list(list).map_err(|e| {
-                Error::new(
-                    ErrorKind::Context,
-                    format!("cannot set key exchange groups {list}: {e}"),
-                )
-            })?;
-        }
+        set_chosen_groups(&mut b, &groups)?;
         ssl::ctx_use_cert_store(&mut b, first.cert_store());
         let finish = ClientFinish {
             chains: &chains,
@@ -339,6 +332,20 @@ fn deferred_maker(
         finish.apply(&mut b, &policy, &mut bld.diag)?;
         Ok(b.build())
     })
+}
+
+/// Client: give another profile context the groups the first one chose
+/// (nothing to do when OpenSSL's defaults were kept).
+fn set_chosen_groups(b: &mut SslContextBuilder, groups: &GroupChoice) -> Result<()> {
+    if let GroupChoice::List(list) = groups {
+        b.set_groups_list(list).map_err(|e| {
+            Error::new(
+                ErrorKind::Context,
+                format!("cannot set key exchange groups {list}: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Client: certificate checks by OpenSSL's DANE code on sessions of `b`
@@ -745,14 +752,7 @@ fn build_client(bld: &mut Builder, mut ctx: Context, hooks: &Hooks) -> Result<Co
                 certs::load_trust(&mut b, &trust.ca_file, &trust.ca_path, trust.append_default)?;
             }
             Some((b0, _)) => {
-                if let GroupChoice::List(list) = &ctx.groups {
-                    b.set_groups_list(list).map_err(|e| {
-                        Error::new(
-                            ErrorKind::Context,
-                            format!("cannot set key exchange groups {list}: {e}"),
-                        )
-                    })?;
-                }
+                set_chosen_groups(&mut b, &ctx.groups)?;
                 // One trust store for every profile (shared, counted).
                 ssl::ctx_share_cert_store(&mut b, b0);
             }
