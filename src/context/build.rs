@@ -234,17 +234,14 @@ fn fit(first: &SslContextBuilder, made_for: &CipherPolicy, policy: &CipherPolicy
     }
 }
 
-/// The tokens of `rest` when it is nothing but `:!TOKEN` exclusions (an
-/// empty `rest` has none); `None` otherwise.
+/// The tokens of `rest` when it is a run of `:!TOKEN` exclusions (an
+/// empty `rest` has none); `None` otherwise. Which tokens can be worked
+/// out is [`ssl::CipherConfig::without`]'s to say.
 fn appended_exclusions(rest: &str) -> Option<Vec<&str>> {
     if rest.is_empty() {
         return Some(Vec::new());
     }
-    let tokens: Vec<&str> = rest.strip_prefix(":!")?.split(":!").collect();
-    tokens
-        .iter()
-        .all(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric()))
-        .then_some(tokens)
+    Some(rest.strip_prefix(":!")?.split(":!").collect())
 }
 
 /// Client: what every profile context gets after its protocols, ciphers,
